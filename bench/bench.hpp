@@ -1,0 +1,62 @@
+#pragma once
+// The `cairn bench` harness. A workload measures our path and the raw
+// baseline in the same run, interleaving their rounds so machine noise hits
+// both alike, and reports medians and their ratio as one JSON object.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cairn/core/result.hpp"
+
+namespace cairn::bench {
+
+struct Options {
+  int rounds = 7;            // interleaved measurement rounds per side
+  double round_seconds = 0.5;  // minimum wall time per round
+  uint64_t seed = 1;           // for generated data
+  std::string work_dir;        // scratch space (empty: a fresh temp dir)
+};
+
+// One measured side: `run_once()` does one unit of work and returns the bytes
+// (or items) it processed. Rounds repeat it until round_seconds pass.
+struct Side {
+  std::string name;
+  std::function<uint64_t()> run_once;
+};
+
+struct SideStats {
+  std::vector<double> per_second;  // one rate per round
+  double median = 0;
+};
+
+// Runs ours and baseline round-robin for opts.rounds rounds each.
+std::pair<SideStats, SideStats> measure_pair(const Options& opts, Side& ours, Side& baseline);
+
+// The standard result object:
+// {"workload", "unit", "ours": {"name","median","rounds"}, "baseline": {...},
+//  "ratio": ours.median / baseline.median, "rounds", "round_seconds"}
+nlohmann::json pair_report(const std::string& workload, const std::string& unit,
+                           const Side& ours, const SideStats& ours_stats, const Side& baseline,
+                           const SideStats& baseline_stats, const Options& opts);
+
+double median(std::vector<double> v);
+
+struct Workload {
+  std::string name;
+  std::string description;
+  std::function<Result<nlohmann::json>(const Options&)> run;
+};
+
+// Every workload, in the order `cairn bench --list` shows them.
+const std::vector<Workload>& workloads();
+
+// Workload factories (one per file in bench/workloads/).
+Workload codec_workload();
+Workload store_workload();
+
+}  // namespace cairn::bench

@@ -1,0 +1,74 @@
+#include <algorithm>
+
+#include "bench.hpp"
+
+namespace cairn::bench {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+namespace {
+double run_round(const Options& opts, Side& side) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto min = std::chrono::duration<double>(opts.round_seconds);
+  uint64_t units = 0;
+  std::chrono::duration<double> elapsed{};
+  do {
+    units += side.run_once();
+    elapsed = clock::now() - start;
+  } while (elapsed < min);
+  return static_cast<double>(units) / elapsed.count();
+}
+}  // namespace
+
+std::pair<SideStats, SideStats> measure_pair(const Options& opts, Side& ours, Side& baseline) {
+  SideStats a, b;
+  // One untimed warm-up call each (page faults, table builds, caches).
+  ours.run_once();
+  baseline.run_once();
+  for (int r = 0; r < opts.rounds; ++r) {
+    // Alternate which side goes first so drift does not favour one.
+    if (r % 2 == 0) {
+      a.per_second.push_back(run_round(opts, ours));
+      b.per_second.push_back(run_round(opts, baseline));
+    } else {
+      b.per_second.push_back(run_round(opts, baseline));
+      a.per_second.push_back(run_round(opts, ours));
+    }
+  }
+  a.median = median(a.per_second);
+  b.median = median(b.per_second);
+  return {a, b};
+}
+
+nlohmann::json pair_report(const std::string& workload, const std::string& unit,
+                           const Side& ours, const SideStats& ours_stats, const Side& baseline,
+                           const SideStats& baseline_stats, const Options& opts) {
+  auto side_json = [&](const Side& s, const SideStats& st) {
+    return nlohmann::json{{"name", s.name}, {"median", st.median}, {"rounds", st.per_second}};
+  };
+  return nlohmann::json{
+      {"workload", workload},
+      {"unit", unit},
+      {"ours", side_json(ours, ours_stats)},
+      {"baseline", side_json(baseline, baseline_stats)},
+      {"ratio", baseline_stats.median > 0 ? ours_stats.median / baseline_stats.median : 0.0},
+      {"rounds", opts.rounds},
+      {"round_seconds", opts.round_seconds},
+  };
+}
+
+const std::vector<Workload>& workloads() {
+  static const std::vector<Workload> all = {
+
+
+  };
+  return all;
+}
+
+}  // namespace cairn::bench
