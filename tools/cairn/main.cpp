@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   int exit_code = kExitOk;
   register_version(app, exit_code);
   register_keygen(app, exit_code);
+  register_id(app, exit_code);
   register_node(app, exit_code);
   register_bench(app, exit_code);
   try {
