@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "sha256_batch.hpp"
+
 namespace cairn::erasure {
 namespace {
 
@@ -160,6 +162,7 @@ class IsalCodec final : public Codec {
     for (uint32_t i = 0; i < n_; ++i) ptrs[i] = blob.fragment(i).data();
     ec_encode_data(static_cast<int>(fragment_size_), static_cast<int>(k_), static_cast<int>(m_),
                    writable(encode_tables_.data()), ptrs.data(), ptrs.data() + k_);
+    detail::clear_upper_vector_state();  // the commitment's SHA-256 runs next
     return {};
   }
 
@@ -293,6 +296,7 @@ class IsalCodec final : public Codec {
     ec_encode_data(static_cast<int>(fragment_size_), static_cast<int>(k_),
                    static_cast<int>(targets.size()), writable(tables->data()), source_ptrs.data(),
                    const_cast<uint8_t**>(outputs.data()));
+    detail::clear_upper_vector_state();
     return {};
   }
 

@@ -4,19 +4,22 @@
 #include <cstring>
 #include <string>
 
+#include "sha256_batch.hpp"
+
 namespace cairn::erasure {
 namespace {
 
 // Leaf hashes of a fragment's chunks, into `leaves` (reused across calls).
 void chunk_leaves(ByteSpan fragment, uint32_t chunk_size, std::vector<Hash32>& leaves) {
-  leaves.clear();
   if (chunk_size == 0 || fragment.size() <= chunk_size) {
-    leaves.push_back(merkle_leaf_hash(fragment));
+    leaves.assign(1, merkle_leaf_hash(fragment));
     return;
   }
-  for (size_t off = 0; off < fragment.size(); off += chunk_size) {
-    leaves.push_back(merkle_leaf_hash(fragment.subspan(off, std::min<size_t>(chunk_size, fragment.size() - off))));
-  }
+  const size_t whole = fragment.size() / chunk_size;
+  const size_t rest = fragment.size() % chunk_size;
+  leaves.resize(whole + (rest > 0 ? 1 : 0));
+  detail::hash_prefixed(kMerkleLeafPrefix, fragment.data(), chunk_size, whole, leaves.data());
+  if (rest > 0) leaves[whole] = merkle_leaf_hash(fragment.last(rest));
 }
 
 // Scratch for leaf hashes, one per thread so commit() allocates nothing in
@@ -27,8 +30,9 @@ std::vector<Hash32>& scratch_leaves() {
 }
 
 void root_leaves(std::span<const Hash32> roots, std::vector<Hash32>& leaves) {
-  leaves.clear();
-  for (const Hash32& r : roots) leaves.push_back(merkle_leaf_hash(r));
+  leaves.resize(roots.size());
+  detail::hash_prefixed(kMerkleLeafPrefix, reinterpret_cast<const uint8_t*>(roots.data()),
+                        sizeof(Hash32), roots.size(), leaves.data());
 }
 
 tl::unexpected<Error> invalid(std::string message) {
