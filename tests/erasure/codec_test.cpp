@@ -8,24 +8,34 @@
 #include <thread>
 #include <vector>
 
+#include "erasure/test_params.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::erasure {
 namespace {
 
 NetworkParams make_params(uint32_t k, uint32_t m, uint32_t fragment_size, uint32_t chunk_size) {
-  NetworkParams p;
-  p.data_fragments = k;
-  p.parity_fragments = m;
-  p.blob_size = k * fragment_size;
-  p.chunk_size = chunk_size;
-  return p;
+  return test::blob_geometry(k, m, k * fragment_size, chunk_size);
 }
 
 std::shared_ptr<const Codec> make_codec(const NetworkParams& p) {
   auto c = Codec::create(p);
   EXPECT_TRUE(c) << c.error().to_string();
   return *c;
+}
+
+// A codec and one random payload of `length` bytes encoded with it.
+struct Encoded {
+  std::shared_ptr<const Codec> codec;
+  Bytes payload;
+  Result<EncodedBlob> blob;
+};
+Encoded encode_random(const NetworkParams& p, size_t length, uint64_t salt) {
+  auto codec = make_codec(p);
+  auto rng = test::seeded_rng(salt);
+  Bytes payload = test::random_bytes(rng, length);
+  auto blob = codec->encode(payload);
+  return {codec, std::move(payload), std::move(blob)};
 }
 
 // Calls f(lost) for every set of fragment indexes of size <= max_lost.
@@ -63,12 +73,14 @@ class EveryLossPattern : public ::testing::TestWithParam<Case> {};
 // exactly the lost fragments; every pattern of m+1 losses is refused.
 TEST_P(EveryLossPattern, RoundTripsAndRefusesMoreThanM) {
   const NetworkParams p = GetParam().params;
-  auto codec = make_codec(p);
-  auto rng = test::seeded_rng(p.data_fragments * 1000 + p.parity_fragments);
   const uint32_t n = p.total_fragments();
   // A payload shorter than the blob, so decode must also honour the length.
-  const Bytes payload = test::random_bytes(rng, p.blob_size - p.fragment_size() / 2 - 3);
-  auto blob = codec->encode(payload);
+  // Plain references, not a structured binding: the lambdas below capture them.
+  const Encoded e = encode_random(p, p.blob_size - p.fragment_size() / 2 - 3,
+                                  p.data_fragments * 1000 + p.parity_fragments);
+  const auto& codec = e.codec;
+  const Bytes& payload = e.payload;
+  const auto& blob = e.blob;
   ASSERT_TRUE(blob);
   ASSERT_EQ(blob->fragments, n);
   ASSERT_EQ(blob->fragment_size, p.fragment_size());
@@ -124,10 +136,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& param_info) { return std::string(param_info.param.name); });
 
 TEST(Codec, WithoutParityEncodesAndNeedsEveryFragment) {
-  auto codec = make_codec(make_params(4, 0, 64, 64));
-  auto rng = test::seeded_rng(3);
-  const Bytes payload = test::random_bytes(rng, 200);
-  auto blob = codec->encode(payload);
+  const auto [codec, payload, blob] = encode_random(make_params(4, 0, 64, 64), 200, 3);
   ASSERT_TRUE(blob);
   EXPECT_EQ(*codec->decode(survivors(*blob, {}), 200), payload);
   auto short_one = codec->decode(survivors(*blob, {2}), 200);
@@ -136,12 +145,10 @@ TEST(Codec, WithoutParityEncodesAndNeedsEveryFragment) {
 }
 
 TEST(Codec, ExtraAndShuffledFragmentsDecode) {
-  auto codec = make_codec(NetworkParams::defaults());
-  auto rng = test::seeded_rng(4);
-  const Bytes payload = test::random_bytes(rng, 100000);
-  auto blob = codec->encode(payload);
+  const auto [codec, payload, blob] = encode_random(NetworkParams::defaults(), 100000, 4);
   ASSERT_TRUE(blob);
   auto available = survivors(*blob, {1, 6});
+  auto rng = test::seeded_rng(40);
   std::shuffle(available.begin(), available.end(), rng);
   EXPECT_EQ(*codec->decode(available, 100000), payload);
   // Only the first fragment is needed for a short length, even if others are lost.
@@ -150,9 +157,7 @@ TEST(Codec, ExtraAndShuffledFragmentsDecode) {
 }
 
 TEST(Codec, ReconstructReturnsWantedInCallerOrderWithRepeats) {
-  auto codec = make_codec(NetworkParams::defaults());
-  auto rng = test::seeded_rng(5);
-  auto blob = codec->encode(test::random_bytes(rng, 131072));
+  const auto [codec, payload, blob] = encode_random(NetworkParams::defaults(), 131072, 5);
   ASSERT_TRUE(blob);
   const auto available = survivors(*blob, {0, 9, 11});
   const uint32_t wanted[] = {11, 3, 0, 11, 9};
@@ -167,9 +172,7 @@ TEST(Codec, ReconstructReturnsWantedInCallerOrderWithRepeats) {
 
 TEST(Codec, RejectsMalformedInput) {
   const NetworkParams p = NetworkParams::defaults();
-  auto codec = make_codec(p);
-  auto rng = test::seeded_rng(6);
-  auto blob = codec->encode(test::random_bytes(rng, 5000));
+  const auto [codec, payload, blob] = encode_random(p, 5000, 6);
   ASSERT_TRUE(blob);
   auto expect_invalid = [](const auto& r, const char* what) {
     ASSERT_FALSE(r) << what;
@@ -228,10 +231,10 @@ TEST(Codec, EncodeIntoReusesTheBufferAndMatchesEncode) {
 TEST(Codec, CachesDecodeTablesPerPatternWithinItsBound) {
   // k=10, m=6 has 14893 loss patterns of up to 6 fragments: more decode
   // tables than the cache holds, so eviction runs.
-  auto codec = make_codec(make_params(10, 6, 64, 64));
-  auto rng = test::seeded_rng(8);
-  const Bytes payload = test::random_bytes(rng, 640);
-  auto blob = codec->encode(payload);
+  const Encoded e = encode_random(make_params(10, 6, 64, 64), 640, 8);
+  const auto& codec = e.codec;
+  const Bytes& payload = e.payload;
+  const auto& blob = e.blob;
   ASSERT_TRUE(blob);
 
   const auto lost = std::vector<uint32_t>{0, 3, 7};

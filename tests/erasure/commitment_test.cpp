@@ -3,19 +3,14 @@
 #include <gtest/gtest.h>
 
 #include "cairn/erasure/sha256.hpp"
+#include "erasure/test_params.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::erasure {
 namespace {
 
-NetworkParams small_params() {
-  NetworkParams p;
-  p.data_fragments = 4;
-  p.parity_fragments = 3;
-  p.blob_size = 4 * 1536;  // fragments of 1536 bytes
-  p.chunk_size = 256;      // 6 chunks per fragment: a tree that is not a power of two
-  return p;
-}
+// Fragments of 1536 bytes, 6 chunks each: a tree that is not a power of two.
+NetworkParams small_params() { return test::blob_geometry(4, 3, 4 * 1536, 256); }
 
 struct Fixture {
   NetworkParams params;
@@ -69,12 +64,7 @@ TEST(Commitment, SameBytesSameIdAndLengthIsNotPartOfIt) {
 // The worked example of docs/blob-format.md: k=2, m=1, 8-byte blobs, 2-byte
 // chunks, payload "cairn".
 TEST(Commitment, WorkedExampleFromTheDocs) {
-  NetworkParams p;
-  p.data_fragments = 2;
-  p.parity_fragments = 1;
-  p.blob_size = 8;
-  p.chunk_size = 2;
-  auto codec = *Codec::create(p);
+  auto codec = *Codec::create(test::blob_geometry(2, 1, 8, 2));
   auto blob = encode_and_commit(*codec, as_bytes("cairn"));
   ASSERT_TRUE(blob);
   EXPECT_EQ(to_hex(blob->encoded.data), "636169726e0000006ebeba39");
@@ -136,12 +126,7 @@ TEST(Commitment, EveryFragmentProofVerifiesAndTamperingFails) {
 TEST(Commitment, ProofTreeSizeComesFromTheParameters) {
   // With 3 fragments, fragment 2 hangs directly under the root, exactly where
   // fragment 1 of a 2-leaf tree would be: only the caller's n tells them apart.
-  NetworkParams p;
-  p.data_fragments = 2;
-  p.parity_fragments = 1;
-  p.blob_size = 2048;
-  p.chunk_size = 256;
-  Fixture f(p, 2000, 4);
+  Fixture f(test::blob_geometry(2, 1, 2048, 256), 2000, 4);
   auto proof = *prove_fragment(f.blob.commitment, 2);
   MerkleProof forged = proof;
   forged.index = 1;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "cairn/erasure/sha256.hpp"
+#include "erasure/test_params.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::erasure {
@@ -68,14 +69,7 @@ std::shared_ptr<const Codec> default_codec() { return *Codec::create(NetworkPara
 
 // Small blobs so a file needs several manifest levels quickly: root manifests
 // hold (1024 - 64) / 40 = 24 entries, interior ones (1024 - 12) / 40 = 25.
-std::shared_ptr<const Codec> small_codec() {
-  NetworkParams p;
-  p.blob_size = 1024;
-  p.data_fragments = 2;
-  p.parity_fragments = 1;
-  p.chunk_size = 256;
-  return *Codec::create(p);
-}
+std::shared_ptr<const Codec> small_codec() { return *Codec::create(test::blob_geometry(2, 1, 1024, 256)); }
 
 // Text-like bytes that zstd shrinks well.
 Bytes compressible(size_t n, uint64_t salt) {
@@ -477,12 +471,7 @@ TEST(File, SinkErrorsStopEncodingAndDecoding) {
 }
 
 TEST(File, RejectsBlobSizesTooSmallForManifests) {
-  NetworkParams p;
-  p.blob_size = 256;
-  p.data_fragments = 2;
-  p.parity_fragments = 1;
-  p.chunk_size = 128;
-  auto codec = *Codec::create(p);
+  auto codec = *Codec::create(test::blob_geometry(2, 1, 256, 128));
   MemoryStore store;
   auto s = encode(*codec, as_bytes("x"), store);
   ASSERT_FALSE(s);
