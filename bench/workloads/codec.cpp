@@ -14,7 +14,9 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <cstring>
 #include <random>
@@ -34,11 +36,15 @@ constexpr size_t kBlobsPerCall = 8;
 // the legacy-SSE SHA-NI code that follows by ~20% until a vzeroupper. The
 // library clears it after every ISA-L call; the baseline must too, or the
 // ratio would flatter us with a penalty only the baseline pays.
+#if defined(__x86_64__)
 __attribute__((target("avx"))) void vzeroupper() { _mm256_zeroupper(); }
 void clear_upper_vector_state() {
   static const bool avx = __builtin_cpu_supports("avx");
   if (avx) vzeroupper();
 }
+#else
+void clear_upper_vector_state() {}
+#endif
 
 Result<nlohmann::json> run_codec(const Options& opts) {
   using namespace erasure;
