@@ -3,6 +3,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED  // see sha256.cpp
 #include <openssl/sha.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -161,6 +162,10 @@ void fill_tail(uint8_t prefix, const uint8_t* data, size_t len, const Layout& l,
 
 bool sha_ni_supported() noexcept {
   static const bool supported = [] {
+    if (const char* off = std::getenv("CAIRN_DISABLE_SHA_NI"); off != nullptr && *off != '\0' &&
+                                                               std::strcmp(off, "0") != 0) {
+      return false;
+    }
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (__get_cpuid(1, &a, &b, &c, &d) == 0) return false;
     const bool ssse3 = (c & bit_SSSE3) != 0;

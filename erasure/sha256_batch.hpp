@@ -18,6 +18,9 @@ namespace cairn::erasure::detail {
 void hash_prefixed(uint8_t prefix, const uint8_t* data, size_t len, size_t count, Hash32* out);
 
 // The two implementations behind hash_prefixed, for tests and benchmarks.
+// sha_ni_supported() is false when the CPU lacks SHA-NI, SSSE3 or SSE4.1, or
+// when the environment variable CAIRN_DISABLE_SHA_NI is set to anything but
+// "" or "0" (read once per process: to measure or rule out the fast path).
 bool sha_ni_supported() noexcept;
 void hash_prefixed_portable(uint8_t prefix, const uint8_t* data, size_t len, size_t count,
                             Hash32* out);
