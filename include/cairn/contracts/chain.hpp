@@ -79,7 +79,10 @@ class ConsensusClock {
   // Errc::not_found for a block beyond the head.
   virtual Result<ClockTick> tick(BlockNumber number) = 0;
   // `on_tick` runs once per new block after subscribing, in increasing block
-  // number order, never for the head that existed when subscribing.
+  // number order. The in-process dev chain never repeats the head that
+  // existed when subscribing; a polling client may deliver blocks sealed up
+  // to one poll period before the call, and skips blocks when it falls more
+  // than max_catchup_blocks behind.
   virtual Subscription subscribe_ticks(std::function<void(const ClockTick&)> on_tick) = 0;
 };
 
