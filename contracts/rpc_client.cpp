@@ -85,6 +85,7 @@ class JsonRpcHttp {
     client_.set_read_timeout(std::chrono::milliseconds(s.read_timeout_ms));
     client_.set_write_timeout(std::chrono::milliseconds(s.read_timeout_ms));
     client_.set_keep_alive(true);
+    client_.set_tcp_nodelay(true);  // see the server: avoids Nagle/delayed-ACK stalls
   }
 
   Result<json> call(const std::string& method, json params) {

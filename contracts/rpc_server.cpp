@@ -386,6 +386,9 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain, const RpcSe
   http.set_write_timeout(timeout_s, timeout_us);
   http.set_keep_alive_timeout(std::max<time_t>(1, timeout_s));
   http.set_keep_alive_max_count(100000);
+  // httplib writes headers and body separately: without TCP_NODELAY, Nagle
+  // and delayed ACKs add ~40 ms to every exchange.
+  http.set_tcp_nodelay(true);
   Impl* raw = impl.get();
   http.Post("/", [raw](const httplib::Request& req, httplib::Response& res,
                        const httplib::ContentReader& reader) { raw->handle_post(req, res, reader); });
