@@ -65,6 +65,7 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 
 const std::vector<Workload>& workloads() {
   static const std::vector<Workload> all = {
+      chain_workload(),
 
 
   };
