@@ -45,9 +45,11 @@ struct RpcServerSettings {
   size_t max_body_bytes = 4u << 20;
   // Most calls in one JSON-RPC batch; more is refused with -32600. Default 1000.
   size_t max_batch = 1000;
-  // Threads serving connections. Default 4; each keep-alive connection holds
-  // one while it is open, so this also caps concurrent clients served.
-  unsigned threads = 4;
+  // Threads serving connections. Default 32. Each open keep-alive
+  // connection holds one (a Chain client keeps two: calls and head polling),
+  // so this caps the clients served at once; others wait, up to
+  // max_pending_connections, until a connection closes or idles out.
+  unsigned threads = 32;
   // Accepted connections waiting for a thread; when full, accepting pauses
   // (the kernel backlog takes the rest). Default 64.
   size_t max_pending_connections = 64;
