@@ -265,7 +265,13 @@ void DevChain::Impl::run_sequencer(const std::function<void(const Error&)>& on_e
   for (;;) {
     if (timer_cv.wait_until(lock, next, [&] { return stopping; })) return;
     lock.unlock();
-    auto produced = produce();
+    Result<BlockHeader> produced = make_error(Errc::internal, "block not produced");
+    try {
+      produced = produce();
+    } catch (const std::exception& e) {
+      failed = true;
+      produced = make_error(Errc::internal, std::string("producing a block: ") + e.what());
+    }
     lock.lock();
     if (!produced) {
       if (on_error) on_error(produced.error());

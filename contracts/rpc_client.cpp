@@ -101,19 +101,25 @@ class JsonRpcHttp {
                         "chain at " + url_.origin + " answered " + method + " with HTTP " +
                             std::to_string(res->status) + ": " + res->body.substr(0, 200));
     }
-    json body = json::parse(res->body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) {
-      return make_error(Errc::io_error, "chain at " + url_.origin + ": " + method +
-                                            " returned a body that is not a JSON-RPC response");
+    try {
+      json body = json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+      if (body.is_discarded() || !body.is_object()) {
+        return make_error(Errc::io_error, "chain at " + url_.origin + ": " + method +
+                                              " returned a body that is not a JSON-RPC response");
+      }
+      if (auto err = body.find("error"); err != body.end() && err->is_object()) {
+        return tl::unexpected(rpc_error(*err, method));
+      }
+      auto result = body.find("result");
+      if (result == body.end()) {
+        return make_error(Errc::io_error, "chain at " + url_.origin + ": " + method + " returned no result");
+      }
+      return std::move(*result);
+    } catch (const std::exception& e) {
+      // A field of an unexpected JSON type (e.g. a string error code).
+      return make_error(Errc::io_error, "chain at " + url_.origin + ": malformed answer to " + method +
+                                            ": " + e.what());
     }
-    if (auto err = body.find("error"); err != body.end() && err->is_object()) {
-      return tl::unexpected(rpc_error(*err, method));
-    }
-    auto result = body.find("result");
-    if (result == body.end()) {
-      return make_error(Errc::io_error, "chain at " + url_.origin + ": " + method + " returned no result");
-    }
-    return std::move(*result);
   }
 
   const std::string& origin() const { return url_.origin; }
@@ -168,7 +174,11 @@ class HeadPoller {
     for (;;) {
       if (cv_.wait_for(lock, interval_, [&] { return stopping_; })) return;
       lock.unlock();
-      poll();
+      try {
+        poll();
+      } catch (const std::exception&) {
+        // Out of memory or a bug in a fetch: skip this period, keep following.
+      }
       lock.lock();
     }
   }
@@ -293,19 +303,7 @@ class DevChainClient final : public Chain {
           out.push_back(tl::unexpected(r.error()));
           continue;
         }
-        const json* item = r->is_array() && r->size() == end - start ? &(*r)[i - start] : nullptr;
-        if (item == nullptr || !item->is_object()) {
-          out.push_back(bad_answer("cairn_sendTransactions"));
-        } else if (auto e = item->find("error"); e != item->end()) {
-          const json err{{"code", item->value("code", jsonrpc::kTxRejected)},
-                         {"message", e->value("message", std::string())},
-                         {"data", *e}};
-          out.push_back(tl::unexpected(rpc_error(err, "cairn_sendTransactions")));
-        } else if (auto h = jc::parse_hash(item->value("txHash", json()))) {
-          out.push_back(*h);
-        } else {
-          out.push_back(bad_answer("cairn_sendTransactions"));
-        }
+        out.push_back(submit_result(*r, i - start, end - start));
       }
     }
     return out;
@@ -389,6 +387,23 @@ class DevChainClient final : public Chain {
  private:
   tl::unexpected<Error> bad_answer(const std::string& method) const {
     return make_error(Errc::io_error, "chain at " + calls_.origin() + ": malformed answer to " + method);
+  }
+
+  // One element of a cairn_sendTransactions answer.
+  Result<Hash32> submit_result(const json& list, size_t i, size_t n) const {
+    try {
+      const json* item = list.is_array() && list.size() == n ? &list[i] : nullptr;
+      if (item == nullptr || !item->is_object()) return bad_answer("cairn_sendTransactions");
+      if (auto e = item->find("error"); e != item->end()) {
+        const json err{{"code", item->value("code", jsonrpc::kTxRejected)},
+                       {"message", e->value("message", std::string())},
+                       {"data", *e}};
+        return tl::unexpected(rpc_error(err, "cairn_sendTransactions"));
+      }
+      if (auto h = jc::parse_hash(item->value("txHash", json()))) return *h;
+    } catch (const std::exception&) {
+    }
+    return bad_answer("cairn_sendTransactions");
   }
 
   // A header from the server, accepted only with the sequencer's signature
