@@ -99,12 +99,19 @@ Result<std::unique_ptr<ChainStore>> ChainStore::open(const std::string& path, bo
   return std::unique_ptr<ChainStore>(new ChainStore(std::unique_ptr<rocksdb::DB>(raw), sync_writes));
 }
 
-Result<std::optional<ChainInfo>> ChainStore::genesis() {
+Result<std::optional<std::string>> ChainStore::get(const std::string& key, const std::string& what) {
   std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kGenesisKey, &v);
-  if (s.IsNotFound()) return std::optional<ChainInfo>();
-  if (!s.ok()) return db_error("read genesis", s);
-  auto info = ChainInfo::decode(span_of(v));
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &v);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return db_error("read " + what, s);
+  return std::optional<std::string>(std::move(v));
+}
+
+Result<std::optional<ChainInfo>> ChainStore::genesis() {
+  auto v = get(kGenesisKey, "genesis");
+  if (!v) return tl::unexpected(v.error());
+  if (!*v) return std::optional<ChainInfo>();
+  auto info = ChainInfo::decode(span_of(**v));
   if (!info) {
     return make_error(Errc::corruption, "dev chain database: genesis record: " + info.error().message);
   }
@@ -130,21 +137,25 @@ Status ChainStore::write_genesis(const ChainInfo& info, const BlockHeader& block
 }
 
 Result<uint64_t> ChainStore::head_number() {
-  std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kHeadKey, &v);
-  if (!s.ok()) return db_error("read head number", s);
-  if (v.size() != 8) return make_error(Errc::corruption, "dev chain database: head number is not 8 bytes");
-  return get_be<uint64_t>(reinterpret_cast<const uint8_t*>(v.data()));
+  auto v = get(kHeadKey, "head number");
+  if (!v) return tl::unexpected(v.error());
+  if (!*v || (*v)->size() != 8) {
+    return make_error(Errc::corruption, "dev chain database: head number missing or not 8 bytes");
+  }
+  return get_be<uint64_t>(reinterpret_cast<const uint8_t*>((*v)->data()));
+}
+
+Result<std::string> ChainStore::block_record(char prefix, uint64_t number) {
+  auto v = get(number_key(prefix, number), "block " + std::to_string(number));
+  if (!v) return tl::unexpected(v.error());
+  if (!*v) return make_error(Errc::not_found, "block " + std::to_string(number) + " does not exist");
+  return std::move(**v);
 }
 
 Result<BlockHeader> ChainStore::header(uint64_t number) {
-  std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), number_key('H', number), &v);
-  if (s.IsNotFound()) {
-    return make_error(Errc::not_found, "block " + std::to_string(number) + " does not exist");
-  }
-  if (!s.ok()) return db_error("read header " + std::to_string(number), s);
-  auto h = BlockHeader::decode(span_of(v));
+  auto v = block_record('H', number);
+  if (!v) return tl::unexpected(v.error());
+  auto h = BlockHeader::decode(span_of(*v));
   if (!h) {
     return make_error(Errc::corruption, "dev chain database: header " + std::to_string(number) +
                                             ": " + h.error().message);
@@ -153,21 +164,16 @@ Result<BlockHeader> ChainStore::header(uint64_t number) {
 }
 
 Result<Bytes> ChainStore::body(uint64_t number) {
-  std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), number_key('B', number), &v);
-  if (s.IsNotFound()) {
-    return make_error(Errc::not_found, "block " + std::to_string(number) + " does not exist");
-  }
-  if (!s.ok()) return db_error("read block " + std::to_string(number), s);
-  return Bytes(v.begin(), v.end());
+  auto v = block_record('B', number);
+  if (!v) return tl::unexpected(v.error());
+  return Bytes(v->begin(), v->end());
 }
 
 Result<std::optional<Receipt>> ChainStore::receipt(const Hash32& tx_hash) {
-  std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), hash_key('T', tx_hash), &v);
-  if (s.IsNotFound()) return std::optional<Receipt>();
-  if (!s.ok()) return db_error("read receipt", s);
-  auto r = Receipt::decode(span_of(v));
+  auto v = get(hash_key('T', tx_hash), "receipt");
+  if (!v) return tl::unexpected(v.error());
+  if (!*v) return std::optional<Receipt>();
+  auto r = Receipt::decode(span_of(**v));
   if (!r) {
     return make_error(Errc::corruption, "dev chain database: receipt " + to_hex(tx_hash) + ": " +
                                             r.error().message);

@@ -56,6 +56,10 @@ class ChainStore {
 
  private:
   ChainStore(std::unique_ptr<rocksdb::DB> db, bool sync_writes);
+  // The value at `key`, nullopt when absent; io_error/corruption from RocksDB.
+  Result<std::optional<std::string>> get(const std::string& key, const std::string& what);
+  // The 'H' or 'B' record of a block; not_found when absent.
+  Result<std::string> block_record(char prefix, uint64_t number);
   std::unique_ptr<rocksdb::DB> db_;
   bool sync_writes_;
 };
