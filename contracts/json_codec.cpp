@@ -81,7 +81,7 @@ json params_to_json(const erasure::NetworkParams& p) {
               {"blobsPerShard", p.blobs_per_shard}, {"blockTimeMs", p.block_time_ms},
               {"epochBlocks", p.epoch_blocks},     {"deadlineBlocks", p.deadline_blocks},
               {"walkSteps", p.walk_steps},         {"openings", p.openings},
-              {"sealCost", p.seal_cost}};
+              {"sealCost", p.seal_cost},           {"maskChecks", p.mask_checks}};
 }
 
 json chain_info_to_json(const ChainInfo& info) {

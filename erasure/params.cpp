@@ -43,6 +43,12 @@ Status NetworkParams::validate() const {
   if (uint64_t{openings} * 2 > walk_steps) {
     return bad("openings (pairs) " + std::to_string(openings) + " exceed walk_steps / 2");
   }
+  if (openings == 0) return bad("openings must be > 0");
+  if (mask_checks == 0) return bad("mask_checks must be > 0");
+  if (uint64_t{mask_checks} > uint64_t{openings} * 2) {
+    return bad("mask_checks " + std::to_string(mask_checks) + " exceed the " +
+               std::to_string(uint64_t{openings} * 2) + " opened steps (2 * openings)");
+  }
   return {};
 }
 

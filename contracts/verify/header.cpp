@@ -91,6 +91,7 @@ Bytes encode_params(const erasure::NetworkParams& p) {
   append_be<uint32_t>(out, p.walk_steps);
   append_be<uint32_t>(out, p.openings);
   append_be<uint32_t>(out, p.seal_cost);
+  append_be<uint32_t>(out, p.mask_checks);
   return out;
 }
 
@@ -110,6 +111,7 @@ Result<erasure::NetworkParams> decode_params(ByteReader& r) noexcept {
   r.read_be(p.walk_steps);
   r.read_be(p.openings);
   r.read_be(p.seal_cost);
+  r.read_be(p.mask_checks);
   return p;
 }
 

@@ -83,8 +83,8 @@ struct ChainInfo {
   bool operator==(const ChainInfo&) const = default;
 };
 
-// Every NetworkParams field as big-endian integers in declaration order (48 bytes).
-inline constexpr size_t kParamsBytes = 48;
+// Every NetworkParams field as big-endian integers in declaration order (52 bytes).
+inline constexpr size_t kParamsBytes = 52;
 Bytes encode_params(const erasure::NetworkParams& params);
 Result<erasure::NetworkParams> decode_params(ByteReader& reader) noexcept;
 Hash32 compute_chain_id(const NodeId& sequencer, const erasure::NetworkParams& params,

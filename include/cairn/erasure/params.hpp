@@ -36,6 +36,11 @@ struct NetworkParams {
   uint32_t openings = 32;
   // Work factor of the replica sealing mask (tuned).
   uint32_t seal_cost = 16;
+  // q: opened walk steps whose sealed chunk the verifier checks against a
+  // recomputed replica mask (tuned: docs/proof-format.md). Each costs the
+  // verifier about one mask; fewer lets a node without its replica skip more
+  // mask computations.
+  uint32_t mask_checks = 4;
 
   uint32_t total_fragments() const noexcept { return data_fragments + parity_fragments; }
   uint32_t fragment_size() const noexcept { return blob_size / data_fragments; }

@@ -36,6 +36,23 @@ struct SealKey {
 // Pure and deterministic; safe to call from many threads at once.
 void replica_mask(const erasure::NetworkParams& params, const SealKey& key, MutableByteSpan out);
 
+// The first `prefix_blocks` chunk-sized blocks of the mask, into the first
+// prefix_blocks * chunk_size bytes of `out` (which must hold the whole
+// replica, as for replica_mask: the fill needs the room; bytes past the
+// prefix are left unspecified). Exactly the bytes replica_mask() gives there,
+// at the least work anyone can do for them: seal_cost - 1 full passes plus
+// the final pass up to the last wanted block. What the challenge verifier
+// pays per mask check, what a node unseals an opened fragment with, and what
+// a node without its replica must pay per walk step (docs/proof-format.md).
+// prefix_blocks is clamped to [1, replica blocks].
+void replica_mask_prefix(const erasure::NetworkParams& params, const SealKey& key,
+                         uint32_t prefix_blocks, MutableByteSpan out);
+
+// The mask of one chunk of the replica (chunk counts across all n
+// fragments), into `out` (chunk_size bytes). `scratch` is reused across calls.
+void replica_chunk_mask(const erasure::NetworkParams& params, const SealKey& key, uint32_t chunk,
+                        MutableByteSpan out, Bytes& scratch);
+
 // XORs the blob's mask into `replica` (all n fragments, contiguous) in place.
 // Sealing and unsealing are the same operation. `scratch` is reused across
 // calls to avoid an allocation per blob.

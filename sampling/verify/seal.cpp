@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -47,13 +48,15 @@ Key32 block_key(const Key32& seed, uint32_t pass, uint32_t block, const uint8_t*
 
 }  // namespace
 
-void replica_mask(const erasure::NetworkParams& params, const SealKey& key, MutableByteSpan out) {
+void replica_mask_prefix(const erasure::NetworkParams& params, const SealKey& key,
+                         uint32_t prefix_blocks, MutableByteSpan out) {
   ensure_sodium();
   const size_t block_size = params.chunk_size;
   const size_t total = size_t{params.total_fragments()} * params.fragment_size();
   assert(out.size() == total);
   assert(total % block_size == 0);
   const auto blocks = static_cast<uint32_t>(total / block_size);
+  prefix_blocks = std::clamp<uint32_t>(prefix_blocks, 1, blocks);
   uint8_t* buf = out.data();
 
   // Initial fill: an XChaCha20 keystream under the seed (nonce 0).
@@ -67,9 +70,14 @@ void replica_mask(const erasure::NetworkParams& params, const SealKey& key, Muta
   // last block for j = 0) and r, read from that block's first 4 bytes, is a
   // data-dependent earlier position. After the first pass the last block
   // depends on every byte; from the second pass on every block does.
+  // The final pass stops after the last wanted block: block j of that pass
+  // reads only blocks the full computation has in the same state at that
+  // moment (j-1 of this pass, r of this or the previous pass), so the prefix
+  // is exact.
   Bytes keystream(block_size);
   for (uint32_t pass = 0; pass < params.seal_cost; ++pass) {
-    for (uint32_t j = 0; j < blocks; ++j) {
+    const uint32_t end = pass + 1 == params.seal_cost ? prefix_blocks : blocks;
+    for (uint32_t j = 0; j < end; ++j) {
       const uint8_t* prev = buf + size_t{j == 0 ? blocks - 1 : j - 1} * block_size;
       const uint32_t r = get_be<uint32_t>(prev) % blocks;
       const Key32 k = block_key(seed, pass, j, prev, block_size);
@@ -85,6 +93,20 @@ void replica_mask(const erasure::NetworkParams& params, const SealKey& key, Muta
     }
   }
   sodium_memzero(keystream.data(), keystream.size());
+}
+
+void replica_mask(const erasure::NetworkParams& params, const SealKey& key, MutableByteSpan out) {
+  const size_t total = size_t{params.total_fragments()} * params.fragment_size();
+  replica_mask_prefix(params, key, static_cast<uint32_t>(total / params.chunk_size), out);
+}
+
+void replica_chunk_mask(const erasure::NetworkParams& params, const SealKey& key, uint32_t chunk,
+                        MutableByteSpan out, Bytes& scratch) {
+  const size_t block_size = params.chunk_size;
+  assert(out.size() == block_size);
+  scratch.resize(size_t{params.total_fragments()} * params.fragment_size());
+  replica_mask_prefix(params, key, chunk + 1, scratch);
+  std::memcpy(out.data(), scratch.data() + size_t{chunk} * block_size, block_size);
 }
 
 void apply_replica_mask(const erasure::NetworkParams& params, const SealKey& key,
