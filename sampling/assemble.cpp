@@ -30,17 +30,15 @@ Result<AssembledProof> assemble_replica_proof(const contracts::ChainInfo& chain,
   ReplicaProof one = p;
   for (AnchoredResponse& c : candidates) {
     const NodeId node = c.response.node;
-    if (!p.entries.empty() && p.entries.back().response.node == node) {
-      out.excluded.emplace_back(node, Error{Errc::conflict, "a response of this node is already counted"});
-      continue;
-    }
     one.entries.assign(1, ProofEntry{std::move(c.response), std::move(c.anchor_path)});
     auto st = verify_replica_proof(one, TrustRoot::chain(chain));
     if (!st) {
       out.excluded.emplace_back(node, st.error());
-      continue;
+    } else if (!p.entries.empty() && p.entries.back().response.node == node) {
+      out.excluded.emplace_back(node, Error{Errc::conflict, "a response of this node is already counted"});
+    } else {
+      p.entries.push_back(std::move(one.entries.front()));
     }
-    p.entries.push_back(std::move(one.entries.front()));
   }
   return out;
 }

@@ -31,11 +31,11 @@ struct NetworkParams {
   // A response must be anchored within D blocks of its epoch start.
   uint32_t deadline_blocks = 2;
   // Sequential samples per challenge response (tuned: docs/proof-format.md).
-  uint32_t walk_steps = 4096;
+  uint32_t walk_steps = 16384;
   // Adjacent transcript step pairs opened per response (tuned).
   uint32_t openings = 32;
   // Work factor of the replica sealing mask (tuned).
-  uint32_t seal_cost = 16;
+  uint32_t seal_cost = 2;
   // q: opened walk steps whose sealed chunk the verifier checks against a
   // recomputed replica mask (tuned: docs/proof-format.md). Each costs the
   // verifier about one mask; fewer lets a node without its replica skip more
