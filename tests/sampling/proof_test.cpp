@@ -13,24 +13,7 @@ namespace {
 using test::Prover;
 using test::TestChain;
 using test::TestNode;
-
-// Tiny geometry for proofs whose every byte a test flips: 16 chunks per
-// replica, a 16-step walk opening 2 pairs.
-erasure::NetworkParams tiny_params() {
-  erasure::NetworkParams p;
-  p.blob_size = 1024;
-  p.data_fragments = 2;
-  p.parity_fragments = 2;
-  p.chunk_size = 128;
-  p.blobs_per_shard = 4;
-  p.epoch_blocks = 4;
-  p.deadline_blocks = 2;
-  p.walk_steps = 16;
-  p.openings = 2;
-  p.mask_checks = 1;
-  p.seal_cost = 2;
-  return p;
-}
+using test::tiny_params;
 
 // `blob_count` blobs registered before epoch 1 (spilling into later shards
 // when more than blobs_per_shard), `node_count` nodes holding all of them.

@@ -47,6 +47,24 @@ inline erasure::NetworkParams small_params() {
   return p;
 }
 
+// Tiny geometry for proofs whose every byte a test flips: 16 chunks per
+// replica, a 16-step walk opening 2 pairs.
+inline erasure::NetworkParams tiny_params() {
+  erasure::NetworkParams p;
+  p.blob_size = 1024;
+  p.data_fragments = 2;
+  p.parity_fragments = 2;
+  p.chunk_size = 128;
+  p.blobs_per_shard = 4;
+  p.epoch_blocks = 4;
+  p.deadline_blocks = 2;
+  p.walk_steps = 16;
+  p.openings = 2;
+  p.mask_checks = 1;
+  p.seal_cost = 2;
+  return p;
+}
+
 // A header chain built by hand with the public header API: blocks carry the
 // blobs registered and the responses anchored since the previous one, under
 // a test sequencer's signature. Enforces none of the contract's rules, so a
@@ -55,7 +73,10 @@ class TestChain {
  public:
   explicit TestChain(erasure::NetworkParams params, uint64_t salt = 77,
                      uint64_t genesis_time_ms = 1'700'000'000'000)
-      : sequencer_(SigningKey::from_seed(seed_from(salt))) {
+      : TestChain(params, SigningKey::from_seed(seed_from(salt)), genesis_time_ms) {}
+
+  TestChain(erasure::NetworkParams params, const SigningKey& sequencer, uint64_t genesis_time_ms)
+      : sequencer_(sequencer) {
     info_.sequencer = sequencer_.public_key();
     info_.params = params;
     info_.genesis_time_ms = genesis_time_ms;
@@ -156,7 +177,9 @@ struct TestNode {
   std::unique_ptr<MemoryReplica> replica;
 
   TestNode(const erasure::NetworkParams& params, std::mt19937_64& rng, MemoryReplica::BlobPaths paths)
-      : key(key_from(rng)), replica(std::make_unique<MemoryReplica>(params, key.public_key(), std::move(paths))) {}
+      : TestNode(params, key_from(rng), std::move(paths)) {}
+  TestNode(const erasure::NetworkParams& params, const SigningKey& k, MemoryReplica::BlobPaths paths)
+      : key(k), replica(std::make_unique<MemoryReplica>(params, key.public_key(), std::move(paths))) {}
   const NodeId& id() const { return key.public_key(); }
 };
 
