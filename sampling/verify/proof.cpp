@@ -111,10 +111,12 @@ Result<ProofReport> verify_replica_proof(const ReplicaProof& proof, const TrustR
   const erasure::NetworkParams& params = proof.params;
   if (auto st = params.validate(); !st) return rejected("replica proof: " + st.error().message);
   const uint64_t replica_bytes = uint64_t{params.total_fragments()} * params.fragment_size();
-  if (replica_bytes > limits.max_replica_bytes || params.seal_cost > limits.max_seal_cost) {
+  if (replica_bytes > limits.max_replica_bytes || params.seal_cost > limits.max_seal_cost ||
+      params.mask_checks > limits.max_mask_checks) {
     return rejected("replica proof: parameters beyond this verifier's limits (replica of " +
                     std::to_string(replica_bytes) + " bytes, seal_cost " +
-                    std::to_string(params.seal_cost) + ")");
+                    std::to_string(params.seal_cost) + ", mask_checks " +
+                    std::to_string(params.mask_checks) + ")");
   }
   const Hash32 chain_id = proof.chain_id();
   ProofReport report;

@@ -129,8 +129,10 @@ Result<Response> Response::read(ByteReader& r) noexcept {
     return malformed("chunk size " + std::to_string(chunk_size) + " outside 1.." +
                      std::to_string(kMaxResponseChunkBytes));
   }
-  if (pair_count > kMaxResponsePairs) {
-    return malformed(std::to_string(pair_count) + " pairs exceed " + std::to_string(kMaxResponsePairs));
+  // A response opens at least one pair; with none, chunk_size would be a
+  // free field (the encoder derives it from the first pair).
+  if (pair_count == 0 || pair_count > kMaxResponsePairs) {
+    return malformed(std::to_string(pair_count) + " pairs, expected 1.." + std::to_string(kMaxResponsePairs));
   }
   // Bound the allocation by what the remaining bytes can hold at the least.
   const size_t min_pair = 4 + 32 + 2 * min_step_bytes(chunk_size);

@@ -91,6 +91,9 @@ struct VerifyLimits {
   uint64_t max_replica_bytes = uint64_t{64} << 20;
   // Largest seal_cost, passes. Default 64 (the tuned value is 2).
   uint32_t max_seal_cost = 64;
+  // Largest mask_checks per response. Default 64 (the tuned value is 4);
+  // each costs about one replica mask.
+  uint32_t max_mask_checks = 64;
 };
 
 struct ProofReport {
