@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -46,6 +47,17 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 
 double median(std::vector<double> v);
 
+// Scratch space for a workload: `requested`/<name> (emptied first) when a
+// --dir was given, else a fresh temporary directory removed afterwards.
+struct ScratchDir {
+  std::filesystem::path path;
+  bool owned = false;
+  ScratchDir(const std::string& requested, const std::string& name);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
 struct Workload {
   std::string name;
   std::string description;
@@ -59,5 +71,7 @@ const std::vector<Workload>& workloads();
 Workload codec_workload();
 Workload store_workload();
 Workload chain_workload();
+Workload challenge_workload();
+Workload verify_workload();
 
 }  // namespace cairn::bench

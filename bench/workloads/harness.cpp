@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
 
 #include "bench.hpp"
 
@@ -9,6 +11,24 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+ScratchDir::ScratchDir(const std::string& requested, const std::string& name) {
+  if (!requested.empty()) {
+    path = std::filesystem::path(requested) / ("bench-" + name);
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+    return;
+  }
+  std::string tmpl = (std::filesystem::temp_directory_path() / ("cairn-bench-" + name + "-XXXXXX")).string();
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path = tmpl;
+  owned = true;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  if (owned) std::filesystem::remove_all(path, ec);
 }
 
 namespace {
@@ -67,6 +87,8 @@ const std::vector<Workload>& workloads() {
   static const std::vector<Workload> all = {
       codec_workload(),
       chain_workload(),
+      challenge_workload(),
+      verify_workload(),
 
   };
   return all;

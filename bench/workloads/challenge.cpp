@@ -1,0 +1,394 @@
+// `cairn bench challenge`: the timing argument of the storage challenge
+// (docs/proof-format.md "Parameters"). With the network's parameters:
+//
+//  - honest: a node walks its sealed replica (run_walk: S sequential chunk
+//    reads from the store, two SHA-256 per step, the transcript tree) until
+//    it holds the commitment it anchors. Baseline: the same S chunk reads as
+//    raw pread() from a flat file of the same sealed bytes plus the same two
+//    SHA-256 per step: what any walk over this data costs.
+//  - no replica: a node that keeps the plain blobs and computes each step's
+//    mask on demand (replica_mask_prefix up to the step's chunk, the least
+//    work there is), per step. Baseline: the same mask computations alone.
+//  - deadline = deadline_blocks * block_time_ms; the ratios of both walks to it.
+//
+// The store: the shards store (RocksDB, issue 5) is not on main yet, so this
+// runs over a stand-in with its layout: sealed fragments keyed shard u32 |
+// index u64 | fragment u8, 16 KiB values in a version + CRC-32C envelope
+// checked on every read, 64 MiB block cache, values inline in the SST files.
+// The same walk with the values in RocksDB blob files (the shards store's
+// separate_fragment_values default) is reported beside it.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+
+#include "bench.hpp"
+#include "cairn/erasure/checksum.hpp"
+#include "cairn/erasure/sha256.hpp"
+#include "cairn/sampling/memory_replica.hpp"
+#include "cairn/sampling/seal.hpp"
+#include "cairn/sampling/walk.hpp"
+
+namespace cairn::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// 1,024 blobs: a 192 MiB sealed replica, three times the block cache, a
+// quarter of a full default shard (4,096 blobs).
+constexpr uint64_t kBlobs = 1024;
+// Steps per no-replica measurement unit (the full walk would take seconds).
+constexpr uint32_t kNoReplicaSteps = 64;
+
+struct BlobMeta {
+  BlobId id;
+  std::vector<Hash32> fragment_roots;
+};
+
+// The RocksDB stand-in for the node's store of sealed fragments.
+class RocksReplica final : public sampling::ProverSource {
+ public:
+  static Result<std::unique_ptr<RocksReplica>> create(const std::filesystem::path& dir, bool blob_files,
+                                                      const erasure::NetworkParams& params, const NodeId& node,
+                                                      sampling::BlobLog& log) {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.compression = rocksdb::kNoCompression;  // sealed bytes do not compress
+    o.write_buffer_size = 64 << 20;
+    o.max_background_jobs = 2;
+    o.enable_blob_files = blob_files;
+    o.min_blob_size = 4096;
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = rocksdb::NewLRUCache(64 << 20);
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    rocksdb::DB* db = nullptr;
+    auto s = rocksdb::DB::Open(o, dir.string(), &db);
+    if (!s.ok()) return make_error(Errc::io_error, "bench challenge: RocksDB: " + s.ToString());
+    return std::unique_ptr<RocksReplica>(new RocksReplica(db, params, node, log));
+  }
+  ~RocksReplica() override {
+    value_.Reset();  // release the pinned block before the database goes
+    delete db_;
+  }
+
+  Status put(BlobIndex index, const BlobMeta& meta, ByteSpan sealed_replica) {
+    rocksdb::WriteBatch batch;
+    const size_t fs = params_.fragment_size();
+    Bytes value(fs + 5);
+    for (uint32_t f = 0; f < params_.total_fragments(); ++f) {
+      const ByteSpan frag = sealed_replica.subspan(size_t{f} * fs, fs);
+      value[0] = 1;
+      std::memcpy(value.data() + 1, frag.data(), fs);
+      put_be<uint32_t>(value.data() + 1 + fs, erasure::crc32c(frag));
+      const auto k = key(index, f);
+      batch.Put(rocksdb::Slice(reinterpret_cast<const char*>(k.data()), k.size()),
+                rocksdb::Slice(reinterpret_cast<const char*>(value.data()), value.size()));
+    }
+    auto s = db_->Write(rocksdb::WriteOptions(), &batch);
+    if (!s.ok()) return make_error(Errc::io_error, "bench challenge: RocksDB write: " + s.ToString());
+    meta_[index] = meta;
+    return {};
+  }
+  Status compact() {
+    db_->Flush(rocksdb::FlushOptions());
+    auto s = db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
+    if (!s.ok()) return make_error(Errc::io_error, "bench challenge: RocksDB compaction: " + s.ToString());
+    return {};
+  }
+
+  Status read_sealed_chunk(sampling::ChunkPosition pos, MutableByteSpan out) override {
+    ByteSpan frag;
+    CAIRN_TRY_STATUS(fragment(pos.blob, pos.chunk / params_.chunks_per_fragment(), frag));
+    std::memcpy(out.data(), frag.data() + size_t{pos.chunk % params_.chunks_per_fragment()} * params_.chunk_size,
+                out.size());
+    return {};
+  }
+
+  Result<sampling::ChunkOpening> open_chunk(sampling::ChunkPosition pos, BlockNumber, uint64_t tree_size) override {
+    ByteSpan frag;
+    CAIRN_TRY_STATUS(fragment(pos.blob, pos.chunk / params_.chunks_per_fragment(), frag));
+    auto path = log_.prove(pos.blob, tree_size);
+    if (!path) return tl::unexpected(path.error());
+    const BlobMeta& m = meta_.at(pos.blob);
+    return sampling::open_from_sealed_fragment(params_, node_, m.id, pos.blob, m.fragment_roots, pos.chunk, frag,
+                                               std::move(*path), scratch_);
+  }
+
+ private:
+  RocksReplica(rocksdb::DB* db, const erasure::NetworkParams& params, const NodeId& node, sampling::BlobLog& log)
+      : db_(db), params_(params), node_(node), log_(log) {}
+
+  std::array<uint8_t, 13> key(BlobIndex index, uint32_t f) const {
+    std::array<uint8_t, 13> k{};
+    put_be<uint32_t>(k.data(), params_.shard_of(index).value);
+    put_be<uint64_t>(k.data() + 4, index.value);
+    k[12] = static_cast<uint8_t>(f);
+    return k;
+  }
+  // The checked fragment bytes, valid until the next call.
+  Status fragment(BlobIndex index, uint32_t f, ByteSpan& out) {
+    const auto k = key(index, f);
+    value_.Reset();
+    auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(),
+                      rocksdb::Slice(reinterpret_cast<const char*>(k.data()), k.size()), &value_);
+    if (s.IsNotFound()) return make_error(Errc::not_found, "blob " + std::to_string(index.value) + " not stored");
+    if (!s.ok()) return make_error(Errc::io_error, "bench challenge: RocksDB read: " + s.ToString());
+    const size_t fs = params_.fragment_size();
+    const auto* v = reinterpret_cast<const uint8_t*>(value_.data());
+    if (value_.size() != fs + 5 || v[0] != 1 || get_be<uint32_t>(v + 1 + fs) != erasure::crc32c(ByteSpan(v + 1, fs))) {
+      return make_error(Errc::corruption, "blob " + std::to_string(index.value) + " fragment fails its checksum");
+    }
+    out = ByteSpan(v + 1, fs);
+    return {};
+  }
+
+  rocksdb::DB* db_;
+  erasure::NetworkParams params_;
+  NodeId node_;
+  sampling::BlobLog& log_;
+  std::map<BlobIndex, BlobMeta> meta_;
+  rocksdb::PinnableSlice value_;
+  Bytes scratch_;
+};
+
+// The raw baseline's data: the same sealed bytes in one flat file.
+class FlatFile {
+ public:
+  explicit FlatFile(const std::filesystem::path& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR, 0600);
+  }
+  ~FlatFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  bool append(ByteSpan b) { return ::write(fd_, b.data(), b.size()) == static_cast<ssize_t>(b.size()); }
+  bool read(uint64_t offset, MutableByteSpan out) const {
+    return ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(out.size());
+  }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+double ms_of(double per_second) { return per_second > 0 ? 1000.0 / per_second : 0; }
+
+Result<nlohmann::json> run_challenge(const Options& opts) {
+  const erasure::NetworkParams params = erasure::NetworkParams::defaults();
+  const uint32_t s_steps = params.walk_steps;
+  const double deadline_ms = static_cast<double>(uint64_t{params.deadline_blocks} * params.block_time_ms);
+  ScratchDir scratch(opts.work_dir, "challenge");
+  auto codec = erasure::Codec::create(params);
+  if (!codec) return tl::unexpected(codec.error());
+
+  std::mt19937_64 rng(opts.seed);
+  std::array<uint8_t, 32> seed{};
+  for (auto& b : seed) b = static_cast<uint8_t>(rng());
+  const SigningKey node = SigningKey::from_seed(seed);
+
+  // Blobs, sealed for `node`, into both RocksDB layouts and the flat file;
+  // the plain encodings into a third store for the no-replica node.
+  sampling::BlobLog log;
+  auto inline_store = RocksReplica::create(scratch.path / "inline", false, params, node.public_key(), log);
+  auto blob_store = RocksReplica::create(scratch.path / "blobfiles", true, params, node.public_key(), log);
+  auto plain_store = RocksReplica::create(scratch.path / "plain", false, params, node.public_key(), log);
+  if (!inline_store) return tl::unexpected(inline_store.error());
+  if (!blob_store) return tl::unexpected(blob_store.error());
+  if (!plain_store) return tl::unexpected(plain_store.error());
+  FlatFile flat(scratch.path / "replica.flat");
+  if (!flat.ok()) return make_error(Errc::io_error, "bench challenge: cannot create the flat file");
+  const size_t replica_bytes = size_t{params.total_fragments()} * params.fragment_size();
+  erasure::CommittedBlob blob;
+  Bytes payload(params.blob_size), sealed, mask_scratch;
+  const auto setup_start = Clock::now();
+  for (uint64_t i = 0; i < kBlobs; ++i) {
+    for (size_t j = 0; j + 8 <= payload.size(); j += 8) put_be<uint64_t>(payload.data() + j, rng());
+    CAIRN_TRY_STATUS(erasure::encode_and_commit_into(**codec, payload, blob));
+    const BlobIndex index = log.append(blob.commitment.id);
+    const BlobMeta meta{blob.commitment.id, blob.commitment.fragment_roots};
+    sealed = blob.encoded.data;
+    sampling::apply_replica_mask(params, sampling::SealKey{node.public_key(), meta.id, index}, sealed, mask_scratch);
+    CAIRN_TRY_STATUS((*inline_store)->put(index, meta, sealed));
+    CAIRN_TRY_STATUS((*blob_store)->put(index, meta, sealed));
+    CAIRN_TRY_STATUS((*plain_store)->put(index, meta, blob.encoded.data));
+    if (!flat.append(sealed)) return make_error(Errc::io_error, "bench challenge: writing the flat file failed");
+  }
+  CAIRN_TRY_STATUS((*inline_store)->compact());
+  CAIRN_TRY_STATUS((*blob_store)->compact());
+  CAIRN_TRY_STATUS((*plain_store)->compact());
+  const double setup_s = std::chrono::duration<double>(Clock::now() - setup_start).count();
+
+  // A fresh epoch per walk (new randomness), so no walk repeats another's reads.
+  auto next_challenge = [&]() {
+    sampling::EpochChallenge c;
+    c.params = params;
+    c.shard = ShardId{0};
+    c.epoch = Epoch{rng()};
+    for (auto& b : c.randomness) b = static_cast<uint8_t>(rng());
+    c.first_blob = BlobIndex{0};
+    c.blob_count = kBlobs;
+    c.blobs_root = *log.root(kBlobs);
+    c.blobs_tree_size = kBlobs;
+    return c;
+  };
+
+  // Honest walk through the store, until the commitment exists.
+  Status failure;
+  auto walk_over = [&](sampling::ProverSource& store) -> uint64_t {
+    auto t = sampling::run_walk(next_challenge(), node.public_key(), store);
+    if (!t) {
+      failure = tl::unexpected(t.error());
+      return 1;
+    }
+    (void)t->commitment();
+    return 1;
+  };
+  Side honest{"cairn run_walk over the RocksDB stand-in (S reads, 2 SHA-256 per step, transcript tree)",
+              [&]() { return walk_over(**inline_store); }};
+  // Raw: S pread()s at the walk's own positions and the same two hashes.
+  Side raw_walk{"raw pread() of S 1 KiB chunks from a flat file + 2 SHA-256 per step", [&]() -> uint64_t {
+                  const sampling::EpochChallenge c = next_challenge();
+                  Hash32 state = sampling::initial_state(c, node.public_key());
+                  const Hash32 state0 = state;
+                  Bytes chunk(params.chunk_size);
+                  for (uint32_t i = 1; i <= s_steps; ++i) {
+                    const sampling::ChunkPosition p = sampling::step_position(c, state);
+                    if (!flat.read(p.blob.value * replica_bytes + size_t{p.chunk} * params.chunk_size, chunk)) {
+                      failure = make_error(Errc::io_error, "bench challenge: pread failed");
+                    }
+                    const Hash32 next = erasure::sha256({state0, state, chunk});
+                    (void)erasure::sha256({state, chunk, next});
+                    state = next;
+                  }
+                  return 1;
+                }};
+  auto [honest_stats, raw_walk_stats] = measure_pair(opts, honest, raw_walk);
+  if (!failure) return tl::unexpected(failure.error());
+  nlohmann::json result =
+      pair_report("challenge", "walks/s", honest, honest_stats, raw_walk, raw_walk_stats, opts);
+
+  // The same walk with fragment values in RocksDB blob files.
+  Side honest_blob_files{"cairn run_walk over the stand-in with fragment values in blob files",
+                         [&]() { return walk_over(**blob_store); }};
+  auto [blob_stats, raw_walk_stats2] = measure_pair(opts, honest_blob_files, raw_walk);
+  if (!failure) return tl::unexpected(failure.error());
+
+  // Opening (after the anchor; not on the deadline path).
+  std::vector<double> open_ms;
+  for (int i = 0; i < 3; ++i) {
+    auto t = sampling::run_walk(next_challenge(), node.public_key(), **inline_store);
+    if (!t) return tl::unexpected(t.error());
+    Hash32 anchor{};
+    for (auto& b : anchor) b = static_cast<uint8_t>(rng());
+    const auto start = Clock::now();
+    auto resp = sampling::open_response(*t, BlockNumber{1}, anchor, **inline_store, node);
+    if (!resp) return tl::unexpected(resp.error());
+    open_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+
+  // No replica: plain data, each step's mask computed on demand.
+  struct NoReplica {
+    sampling::EpochChallenge c;
+    Hash32 state0, state;
+  } nr{next_challenge(), {}, {}};
+  nr.state0 = nr.state = sampling::initial_state(nr.c, node.public_key());
+  Bytes chunk(params.chunk_size), mask(params.chunk_size), plain_scratch;
+  std::vector<sampling::ChunkPosition> positions;  // the steps the baseline repeats
+  Side no_replica{"walk steps over plain data in the stand-in, mask computed per step (replica_mask_prefix)",
+                  [&]() -> uint64_t {
+                    for (uint32_t i = 0; i < kNoReplicaSteps; ++i) {
+                      const sampling::ChunkPosition p = sampling::step_position(nr.c, nr.state);
+                      positions.push_back(p);
+                      auto st = (*plain_store)->read_sealed_chunk(p, chunk);  // plain bytes here
+                      if (!st) failure = st;
+                      sampling::replica_chunk_mask(params, {node.public_key(), log.at(p.blob), p.blob}, p.chunk, mask,
+                                                   plain_scratch);
+                      for (size_t b = 0; b < chunk.size(); ++b) chunk[b] ^= mask[b];
+                      const Hash32 next = erasure::sha256({nr.state0, nr.state, chunk});
+                      (void)erasure::sha256({nr.state, chunk, next});
+                      nr.state = next;
+                    }
+                    return kNoReplicaSteps;
+                  }};
+  size_t raw_next = 0;
+  Side raw_masks{"raw replica_mask_prefix for the same steps' chunks, nothing else", [&]() -> uint64_t {
+                   for (uint32_t i = 0; i < kNoReplicaSteps; ++i) {
+                     const sampling::ChunkPosition p = positions.empty() ? sampling::ChunkPosition{}
+                                                                         : positions[raw_next++ % positions.size()];
+                     sampling::replica_chunk_mask(params, {node.public_key(), log.at(p.blob), p.blob}, p.chunk, mask,
+                                                  plain_scratch);
+                   }
+                   return kNoReplicaSteps;
+                 }};
+  auto [nr_stats, raw_mask_stats] = measure_pair(opts, no_replica, raw_masks);
+  if (!failure) return tl::unexpected(failure.error());
+
+  // The cheapest step a node without its replica can take: the mask of chunk
+  // 0 still needs seal_cost - 1 whole passes.
+  std::vector<double> cheapest_us;
+  for (int r = 0; r < 5; ++r) {
+    const auto start = Clock::now();
+    const int n = 50;
+    for (int i = 0; i < n; ++i) {
+      sampling::replica_chunk_mask(params, {node.public_key(), log.at(BlobIndex{uint64_t(i)}), BlobIndex{uint64_t(i)}},
+                                   0, mask, plain_scratch);
+    }
+    cheapest_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count() / n);
+  }
+
+  const double honest_ms = ms_of(honest_stats.median);
+  const double blob_files_ms = ms_of(blob_stats.median);
+  const double step_us = nr_stats.median > 0 ? 1e6 / nr_stats.median : 0;
+  const double no_replica_ms = step_us * s_steps / 1000.0;
+  const double floor_ms = median(cheapest_us) * s_steps / 1000.0;
+  result["store"] =
+      "RocksDB stand-in for the shards store (not on main yet): shard|index|fragment keys, 16 KiB sealed "
+      "fragments in a CRC-32C envelope checked per read, 64 MiB block cache, values inline in SST files";
+  result["blobs"] = kBlobs;
+  result["replica_mib"] = static_cast<double>(kBlobs * replica_bytes) / (1 << 20);
+  result["setup_seconds"] = setup_s;
+  result["params"] = {{"walk_steps", params.walk_steps},   {"openings", params.openings},
+                      {"mask_checks", params.mask_checks}, {"seal_cost", params.seal_cost},
+                      {"chunk_size", params.chunk_size},   {"blob_size", params.blob_size},
+                      {"deadline_blocks", params.deadline_blocks}, {"block_time_ms", params.block_time_ms}};
+  result["deadline_ms"] = deadline_ms;
+  result["honest_walk_ms"] = honest_ms;
+  result["honest_over_deadline"] = honest_ms / deadline_ms;
+  result["honest_step_us"] = honest_ms * 1000.0 / s_steps;
+  result["honest_blob_files"] = {{"walk_ms", blob_files_ms},
+                                 {"over_deadline", blob_files_ms / deadline_ms},
+                                 {"rounds", blob_stats.per_second},
+                                 {"raw_walk_ms", ms_of(raw_walk_stats2.median)}};
+  result["openings_ms"] = median(open_ms);
+  result["no_replica"] = pair_report("challenge/no-replica", "steps/s", no_replica, nr_stats, raw_masks,
+                                     raw_mask_stats, opts);
+  result["no_replica_step_us"] = step_us;
+  result["no_replica_walk_ms"] = no_replica_ms;
+  result["no_replica_over_deadline"] = no_replica_ms / deadline_ms;
+  result["cheapest_step_us"] = median(cheapest_us);
+  result["no_replica_floor_ms"] = floor_ms;
+  result["no_replica_floor_over_deadline"] = floor_ms / deadline_ms;
+  result["no_replica_over_honest"] = honest_ms > 0 ? no_replica_ms / honest_ms : 0;
+  return result;
+}
+
+}  // namespace
+
+Workload challenge_workload() {
+  return {"challenge",
+          "storage challenge walk: honest (sealed replica in RocksDB) and without a replica, vs the deadline",
+          run_challenge};
+}
+
+}  // namespace cairn::bench
