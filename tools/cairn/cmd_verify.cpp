@@ -66,8 +66,8 @@ Result<sampling::TrustRoot> parse_trust(const std::string& arg) {
 
 std::string trust_text(const sampling::TrustRoot& t) {
   switch (t.kind) {
-    case sampling::TrustRoot::Kind::sequencer_key: return "pinned by --trust (sequencer key)";
-    case sampling::TrustRoot::Kind::genesis: return "pinned by --trust (genesis record)";
+    case sampling::TrustRoot::Kind::sequencer_key: return "pinned by --trust: sequencer key";
+    case sampling::TrustRoot::Kind::genesis: return "pinned by --trust: genesis record";
     case sampling::TrustRoot::Kind::embedded: break;
   }
   return "taken from the proof, NOT pinned: pass --trust with the chain's sequencer key";
