@@ -14,43 +14,7 @@ using test::Prover;
 using test::TestChain;
 using test::TestNode;
 using test::tiny_params;
-
-// `blob_count` blobs registered before epoch 1 (spilling into later shards
-// when more than blobs_per_shard), `node_count` nodes holding all of them.
-struct Network {
-  erasure::NetworkParams params;
-  TestChain chain;
-  std::vector<erasure::CommittedBlob> blobs;
-  std::vector<std::unique_ptr<TestNode>> nodes;
-
-  Network(erasure::NetworkParams p, size_t blob_count, size_t node_count, uint64_t salt)
-      : params(p), chain(p, salt) {
-    auto rng = cairn::test::seeded_rng(salt);
-    blobs = test::random_blobs(params, rng, blob_count);
-    for (const auto& b : blobs) chain.put_blob(b.commitment.id);
-    for (size_t i = 0; i < node_count; ++i) {
-      nodes.push_back(std::make_unique<TestNode>(params, rng, chain.paths()));
-      for (size_t j = 0; j < blobs.size(); ++j) nodes.back()->replica->add(BlobIndex{j}, blobs[j]);
-    }
-  }
-
-  BlockNumber start_of(Epoch e) const { return BlockNumber{e.value * params.epoch_blocks}; }
-
-  // Every node answers (shard, e); the chain is produced to e*E+D.
-  std::vector<AnchoredResponse> run_epoch(ShardId shard, Epoch e) {
-    chain.produce_until(start_of(e));
-    auto out = test::answer_epoch(chain, test::honest(nodes), shard, e);
-    chain.produce_until(BlockNumber{start_of(e).value + params.deadline_blocks});
-    return out;
-  }
-
-  ReplicaProof assemble(ShardId shard, Epoch e, std::vector<AnchoredResponse> responses) {
-    auto a = assemble_replica_proof(chain.info(), shard, e, chain.epoch_headers(e), std::move(responses));
-    EXPECT_TRUE(a) << a.error().to_string();
-    for (const auto& [node, err] : a->excluded) ADD_FAILURE() << "excluded " << node.hex() << ": " << err.to_string();
-    return a->proof;
-  }
-};
+using test::Network;
 
 TEST(ReplicaProof, CountsEveryNodeAndReportsTheChallengedBlobs) {
   Network net(test::small_params(), 6, 3, 21);

@@ -4,6 +4,8 @@
 // what the dev chain refuses, such as a late anchor), and nodes that hold a
 // sealed replica and answer epochs.
 
+#include <gtest/gtest.h>
+
 #include <array>
 #include <map>
 #include <memory>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "cairn/contracts/header.hpp"
+#include "contracts/chain_test_util.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
@@ -22,11 +25,7 @@
 
 namespace cairn::sampling::test {
 
-inline SigningKey key_from(std::mt19937_64& rng) {
-  std::array<uint8_t, 32> seed{};
-  for (auto& b : seed) b = static_cast<uint8_t>(rng());
-  return SigningKey::from_seed(seed);
-}
+using contracts::test::key_from;
 
 // Small blobs (4 fragments of 8 chunks: 32 chunks per replica) and a short
 // walk, so a test answers hundreds of epochs in seconds. Same shape of
@@ -50,18 +49,14 @@ inline erasure::NetworkParams small_params() {
 // Tiny geometry for proofs whose every byte a test flips: 16 chunks per
 // replica, a 16-step walk opening 2 pairs.
 inline erasure::NetworkParams tiny_params() {
-  erasure::NetworkParams p;
+  erasure::NetworkParams p = small_params();
   p.blob_size = 1024;
-  p.data_fragments = 2;
-  p.parity_fragments = 2;
   p.chunk_size = 128;
   p.blobs_per_shard = 4;
   p.epoch_blocks = 4;
-  p.deadline_blocks = 2;
   p.walk_steps = 16;
   p.openings = 2;
   p.mask_checks = 1;
-  p.seal_cost = 2;
   return p;
 }
 
@@ -220,5 +215,42 @@ inline std::vector<Prover> honest(const std::vector<std::unique_ptr<TestNode>>& 
   for (const auto& n : nodes) out.push_back(Prover{n.get(), n->replica.get()});
   return out;
 }
+
+// `blob_count` blobs registered before epoch 1 (spilling into later shards
+// when more than blobs_per_shard), `node_count` nodes holding all of them.
+struct Network {
+  erasure::NetworkParams params;
+  TestChain chain;
+  std::vector<erasure::CommittedBlob> blobs;
+  std::vector<std::unique_ptr<TestNode>> nodes;
+
+  Network(erasure::NetworkParams p, size_t blob_count, size_t node_count, uint64_t salt)
+      : params(p), chain(p, salt) {
+    auto rng = cairn::test::seeded_rng(salt);
+    blobs = random_blobs(params, rng, blob_count);
+    for (const auto& b : blobs) chain.put_blob(b.commitment.id);
+    for (size_t i = 0; i < node_count; ++i) {
+      nodes.push_back(std::make_unique<TestNode>(params, rng, chain.paths()));
+      for (size_t j = 0; j < blobs.size(); ++j) nodes.back()->replica->add(BlobIndex{j}, blobs[j]);
+    }
+  }
+
+  BlockNumber start_of(Epoch e) const { return BlockNumber{e.value * params.epoch_blocks}; }
+
+  // Every node answers (shard, e); the chain is produced to e*E+D.
+  std::vector<AnchoredResponse> run_epoch(ShardId shard, Epoch e) {
+    chain.produce_until(start_of(e));
+    auto out = answer_epoch(chain, honest(nodes), shard, e);
+    chain.produce_until(BlockNumber{start_of(e).value + params.deadline_blocks});
+    return out;
+  }
+
+  ReplicaProof assemble(ShardId shard, Epoch e, std::vector<AnchoredResponse> responses) {
+    auto a = assemble_replica_proof(chain.info(), shard, e, chain.epoch_headers(e), std::move(responses));
+    EXPECT_TRUE(a) << a.error().to_string();
+    for (const auto& [node, err] : a->excluded) ADD_FAILURE() << "excluded " << node.hex() << ": " << err.to_string();
+    return a->proof;
+  }
+};
 
 }  // namespace cairn::sampling::test

@@ -117,23 +117,12 @@ TEST(Challenge, EpochChallengeComesFromTheEpochsFirstBlock) {
             Errc::not_found);
 }
 
-// A chain with `blobs` blobs in shard 0 and nodes holding all of them.
-struct Fixture {
-  erasure::NetworkParams params;
-  TestChain chain;
-  std::vector<erasure::CommittedBlob> blobs;
-  std::vector<std::unique_ptr<TestNode>> nodes;
-
+// A chain with `blobs` blobs in shard 0, nodes holding all of them, at the
+// start of epoch 1.
+struct Fixture : test::Network {
   Fixture(erasure::NetworkParams p, size_t blob_count, size_t node_count, uint64_t salt)
-      : params(p), chain(p, salt) {
-    auto rng = cairn::test::seeded_rng(salt);
-    blobs = test::random_blobs(params, rng, blob_count);
-    for (const auto& b : blobs) chain.put_blob(b.commitment.id);
-    for (size_t i = 0; i < node_count; ++i) {
-      nodes.push_back(std::make_unique<TestNode>(params, rng, chain.paths()));
-      for (size_t j = 0; j < blobs.size(); ++j) nodes.back()->replica->add(BlobIndex{j}, blobs[j]);
-    }
-    chain.produce_until(BlockNumber{params.epoch_blocks});  // epoch 1 starts
+      : Network(p, blob_count, node_count, salt) {
+    chain.produce_until(start_of(Epoch{1}));
   }
 };
 
