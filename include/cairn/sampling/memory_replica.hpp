@@ -38,6 +38,7 @@ class BlobLog {
   std::unique_ptr<Impl> impl_;
 };
 
+// Not thread-safe (one walk or opening at a time; it reuses a mask buffer).
 class MemoryReplica final : public ProverSource {
  public:
   // blobs_root path of the blob at an index, in the tree of the given size
