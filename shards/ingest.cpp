@@ -1,0 +1,129 @@
+#include "cairn/shards/ingest.hpp"
+
+#include <string>
+#include <vector>
+
+#include "records.hpp"
+
+namespace cairn::shards {
+namespace {
+
+Status check_codec(const Store& store, const erasure::Codec& codec) {
+  if (!records::same_geometry(store.params(), codec.params())) {
+    return make_error(Errc::invalid_argument,
+                      "codec geometry (" + records::describe_geometry(codec.params()) +
+                          ") differs from store " + store.path().string() + " (" +
+                          records::describe_geometry(store.params()) + ")");
+  }
+  return {};
+}
+
+std::string blob_context(BlobIndex index) { return "blob at index " + std::to_string(index.value); }
+
+}  // namespace
+
+Result<IngestResult> ingest_payload(Store& store, const erasure::Codec& codec, BlobIndex index,
+                                    ByteSpan payload, const FragmentTransform* transform) {
+  CAIRN_TRY_STATUS(check_codec(store, codec));
+  auto committed = erasure::encode_and_commit(codec, payload);
+  if (!committed) return tl::unexpected(with_context(committed.error(), "ingesting " + blob_context(index)));
+  return ingest_committed(store, index, std::move(*committed), transform);
+}
+
+Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::CommittedBlob blob,
+                                      const FragmentTransform* transform) {
+  const erasure::NetworkParams& p = store.params();
+  const erasure::EncodedBlob& enc = blob.encoded;
+  if (enc.fragments != p.total_fragments() || enc.fragment_size != p.fragment_size() ||
+      enc.data.size() != size_t{enc.fragments} * enc.fragment_size ||
+      blob.commitment.fragment_roots.size() != enc.fragments) {
+    return make_error(Errc::invalid_argument,
+                      "ingesting " + blob_context(index) + ": encoded blob has " +
+                          std::to_string(enc.fragments) + " fragments of " +
+                          std::to_string(enc.fragment_size) + " bytes and " +
+                          std::to_string(blob.commitment.fragment_roots.size()) +
+                          " roots; the store expects " + std::to_string(p.total_fragments()) +
+                          " of " + std::to_string(p.fragment_size()));
+  }
+
+  BlobRecord record;
+  record.id = blob.commitment.id;
+  record.index = index;
+  record.length = enc.length;
+  record.fragment_size = enc.fragment_size;
+  record.data_fragments = static_cast<uint8_t>(p.data_fragments);
+  record.encoding = transform != nullptr ? transform->encoding() : FragmentEncoding::plain;
+  record.fragment_roots = std::move(blob.commitment.fragment_roots);
+
+  std::vector<ByteSpan> fragments;
+  fragments.reserve(enc.fragments);
+  for (uint32_t f = 0; f < enc.fragments; ++f) {
+    MutableByteSpan bytes = blob.encoded.fragment(f);
+    if (transform != nullptr) {
+      transform->to_stored(record.id, index, FragmentIndex{static_cast<uint8_t>(f)}, bytes);
+    }
+    fragments.push_back(bytes);
+  }
+  auto outcome = store.put_blob(record, fragments);
+  if (!outcome) return tl::unexpected(outcome.error());
+  return IngestResult{std::move(record), *outcome};
+}
+
+Result<Bytes> read_payload(const Store& store, const erasure::Codec& codec, BlobIndex index,
+                           const FragmentTransform* transform) {
+  CAIRN_TRY_STATUS(check_codec(store, codec));
+  auto record = store.get_blob_at(index);
+  if (!record) return tl::unexpected(record.error());
+  if (record->encoding != FragmentEncoding::plain &&
+      (transform == nullptr || transform->encoding() != record->encoding)) {
+    return make_error(Errc::invalid_argument,
+                      "reading " + blob_context(index) + ": its fragments are stored sealed; "
+                      "a matching transform is needed to read them");
+  }
+  if (erasure::commitment_from_roots(record->fragment_roots) != record->id) {
+    return make_error(Errc::corruption, "reading " + blob_context(index) + " from store " +
+                                            store.path().string() +
+                                            ": fragment roots do not commit to blob id " +
+                                            record->id.hex());
+  }
+
+  const uint32_t k = record->data_fragments;
+  const uint32_t n = record->total_fragments();
+  const uint32_t chunk = store.params().chunk_size;
+  std::vector<Bytes> good;
+  std::vector<uint32_t> good_index;
+  std::string problems;
+  // Data fragments first: when they are all good, decoding is a copy.
+  for (uint32_t f = 0; f < n && good.size() < k; ++f) {
+    const FragmentIndex fi{static_cast<uint8_t>(f)};
+    auto bytes = store.get_fragment(index, fi);
+    if (!bytes) {
+      problems += "; fragment " + std::to_string(f) + ": " + bytes.error().to_string();
+      continue;
+    }
+    if (transform != nullptr && record->encoding != FragmentEncoding::plain) {
+      transform->from_stored(record->id, index, fi, *bytes);
+    }
+    if (erasure::fragment_root(*bytes, chunk) != record->fragment_roots[f]) {
+      problems += "; fragment " + std::to_string(f) + ": does not match its fragment root";
+      continue;
+    }
+    good.push_back(std::move(*bytes));
+    good_index.push_back(f);
+  }
+  if (good.size() < k) {
+    return make_error(Errc::corruption, "reading " + blob_context(index) + " (blob " +
+                                            record->id.hex() + "): only " +
+                                            std::to_string(good.size()) + " of the " +
+                                            std::to_string(k) + " needed fragments are good" +
+                                            problems);
+  }
+  std::vector<erasure::FragmentRef> refs;
+  refs.reserve(good.size());
+  for (size_t i = 0; i < good.size(); ++i) refs.push_back(erasure::FragmentRef{good_index[i], good[i]});
+  auto payload = codec.decode(refs, record->length);
+  if (!payload) return tl::unexpected(with_context(payload.error(), "reading " + blob_context(index)));
+  return payload;
+}
+
+}  // namespace cairn::shards
