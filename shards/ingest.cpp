@@ -23,7 +23,7 @@ std::string blob_context(BlobIndex index) { return "blob at index " + std::to_st
 }  // namespace
 
 Result<IngestResult> ingest_payload(Store& store, const erasure::Codec& codec, BlobIndex index,
-                                    ByteSpan payload, const FragmentTransform* transform) {
+                                    ByteSpan payload, const ReplicaTransform* transform) {
   CAIRN_TRY_STATUS(check_codec(store, codec));
   auto committed = erasure::encode_and_commit(codec, payload);
   if (!committed) return tl::unexpected(with_context(committed.error(), "ingesting " + blob_context(index)));
@@ -31,7 +31,7 @@ Result<IngestResult> ingest_payload(Store& store, const erasure::Codec& codec, B
 }
 
 Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::CommittedBlob blob,
-                                      const FragmentTransform* transform) {
+                                      const ReplicaTransform* transform) {
   const erasure::NetworkParams& p = store.params();
   const erasure::EncodedBlob& enc = blob.encoded;
   if (enc.fragments != p.total_fragments() || enc.fragment_size != p.fragment_size() ||
@@ -55,22 +55,17 @@ Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::Co
   record.encoding = transform != nullptr ? transform->encoding() : FragmentEncoding::plain;
   record.fragment_roots = std::move(blob.commitment.fragment_roots);
 
+  if (transform != nullptr) transform->to_stored(record.id, index, blob.encoded.data);
   std::vector<ByteSpan> fragments;
   fragments.reserve(enc.fragments);
-  for (uint32_t f = 0; f < enc.fragments; ++f) {
-    MutableByteSpan bytes = blob.encoded.fragment(f);
-    if (transform != nullptr) {
-      transform->to_stored(record.id, index, FragmentIndex{static_cast<uint8_t>(f)}, bytes);
-    }
-    fragments.push_back(bytes);
-  }
+  for (uint32_t f = 0; f < enc.fragments; ++f) fragments.push_back(enc.fragment(f));
   auto outcome = store.put_blob(record, fragments);
   if (!outcome) return tl::unexpected(outcome.error());
   return IngestResult{std::move(record), *outcome};
 }
 
 Result<Bytes> read_payload(const Store& store, const erasure::Codec& codec, BlobIndex index,
-                           const FragmentTransform* transform) {
+                           const ReplicaTransform* transform) {
   CAIRN_TRY_STATUS(check_codec(store, codec));
   auto record = store.get_blob_at(index);
   if (!record) return tl::unexpected(record.error());
@@ -90,30 +85,57 @@ Result<Bytes> read_payload(const Store& store, const erasure::Codec& codec, Blob
   const uint32_t k = record->data_fragments;
   const uint32_t n = record->total_fragments();
   const uint32_t chunk = store.params().chunk_size;
+  const bool stored_plain = record->encoding == FragmentEncoding::plain;
   std::vector<Bytes> good;
   std::vector<uint32_t> good_index;
   std::string problems;
-  // Data fragments first: when they are all good, decoding is a copy.
-  for (uint32_t f = 0; f < n && good.size() < k; ++f) {
-    const FragmentIndex fi{static_cast<uint8_t>(f)};
-    auto bytes = store.get_fragment(index, fi);
-    if (!bytes) {
-      problems += "; fragment " + std::to_string(f) + ": " + bytes.error().to_string();
-      continue;
+  // Reads fragments from `from` on until `want` load; returns where it stopped.
+  const auto load = [&](uint32_t from, size_t want, std::vector<Bytes>& out,
+                        std::vector<uint32_t>& out_index) {
+    uint32_t f = from;
+    for (; f < n && out.size() < want; ++f) {
+      auto bytes = store.get_fragment(index, FragmentIndex{static_cast<uint8_t>(f)});
+      if (!bytes) {
+        problems += "; fragment " + std::to_string(f) + ": " + bytes.error().to_string();
+        continue;
+      }
+      out.push_back(std::move(*bytes));
+      out_index.push_back(f);
     }
-    if (transform != nullptr && record->encoding != FragmentEncoding::plain) {
-      transform->from_stored(record->id, index, fi, *bytes);
+    return f;
+  };
+  // Unseals (when sealed) and keeps the fragments that match their roots.
+  const auto check = [&](std::vector<Bytes>& loaded, std::vector<uint32_t>& loaded_index) {
+    if (!stored_plain) {
+      std::vector<StoredFragment> slots;
+      for (size_t i = 0; i < loaded.size(); ++i) {
+        slots.push_back(StoredFragment{FragmentIndex{static_cast<uint8_t>(loaded_index[i])}, loaded[i]});
+      }
+      transform->from_stored(record->id, index, slots);
     }
-    if (erasure::fragment_root(*bytes, chunk) != record->fragment_roots[f]) {
-      problems += "; fragment " + std::to_string(f) + ": does not match its fragment root";
-      continue;
+    for (size_t i = 0; i < loaded.size(); ++i) {
+      if (erasure::fragment_root(loaded[i], chunk) != record->fragment_roots[loaded_index[i]]) {
+        problems += "; fragment " + std::to_string(loaded_index[i]) + ": does not match its fragment root";
+        continue;
+      }
+      good.push_back(std::move(loaded[i]));
+      good_index.push_back(loaded_index[i]);
     }
-    good.push_back(std::move(*bytes));
-    good_index.push_back(f);
+  };
+  // Data fragments first (when they are all good, decoding is a copy); each
+  // further round loads as many more as are still missing, so a sealed blob
+  // needs one unseal per round, and one round when nothing is damaged.
+  uint32_t next = 0;
+  while (good.size() < k && next < n) {
+    std::vector<Bytes> loaded;
+    std::vector<uint32_t> loaded_index;
+    next = load(next, k - good.size(), loaded, loaded_index);
+    check(loaded, loaded_index);
   }
   if (good.size() < k) {
     return make_error(Errc::corruption, "reading " + blob_context(index) + " (blob " +
-                                            record->id.hex() + "): only " +
+                                            record->id.hex() + ") from store " +
+                                            store.path().string() + ": only " +
                                             std::to_string(good.size()) + " of the " +
                                             std::to_string(k) + " needed fragments are good" +
                                             problems);

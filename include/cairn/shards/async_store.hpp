@@ -31,7 +31,7 @@ using Completion = std::function<void(Result<T>)>;
 class AsyncStore {
  public:
   AsyncStore(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
-             std::shared_ptr<const FragmentTransform> transform = nullptr)
+             std::shared_ptr<const ReplicaTransform> transform = nullptr)
       : store_(store), pool_(pool), codec_(std::move(codec)), transform_(std::move(transform)) {}
 
   Store& store() noexcept { return store_; }
@@ -104,7 +104,7 @@ class AsyncStore {
   Store& store_;
   WorkerPool& pool_;
   std::shared_ptr<const erasure::Codec> codec_;
-  std::shared_ptr<const FragmentTransform> transform_;
+  std::shared_ptr<const ReplicaTransform> transform_;
 };
 
 }  // namespace cairn::shards

@@ -5,6 +5,8 @@
 //
 // All functions block (ISA-L, SHA-256, RocksDB): call them on a WorkerPool.
 
+#include <span>
+
 #include "cairn/core/bytes.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
@@ -14,21 +16,29 @@
 
 namespace cairn::shards {
 
-// A reversible per-fragment transform applied after a blob is committed and
-// before its fragments are stored, and undone on read: replica sealing
-// (DESIGN.md section 7) plugs in here. Implementations must be thread-safe
-// and deterministic (the same inputs give the same bytes).
-class FragmentTransform {
+// One stored fragment handed to ReplicaTransform::from_stored.
+struct StoredFragment {
+  FragmentIndex index;
+  MutableByteSpan bytes;  // fragment_size bytes
+};
+
+// A reversible transform applied to a blob's replica after the blob is
+// committed and before its fragments are stored, and undone on read:
+// replica sealing (DESIGN.md section 7, sampling/seal.hpp) plugs in here.
+// The unit is the whole replica because the seal mask is computed per blob
+// (sampling::replica_mask); unsealing any subset of fragments needs one mask
+// computation. Implementations must be thread-safe and deterministic.
+class ReplicaTransform {
  public:
-  virtual ~FragmentTransform() = default;
+  virtual ~ReplicaTransform() = default;
   // The encoding the transformed bytes have on disk, recorded per blob.
   virtual FragmentEncoding encoding() const noexcept = 0;
-  // Turns committed fragment bytes into stored bytes, in place.
-  virtual void to_stored(const BlobId& id, BlobIndex index, FragmentIndex fragment,
-                         MutableByteSpan bytes) const = 0;
-  // The inverse of to_stored, in place.
-  virtual void from_stored(const BlobId& id, BlobIndex index, FragmentIndex fragment,
-                           MutableByteSpan bytes) const = 0;
+  // Turns the committed replica (all n fragments, contiguous, as in
+  // EncodedBlob::data) into its stored form, in place.
+  virtual void to_stored(const BlobId& id, BlobIndex index, MutableByteSpan replica) const = 0;
+  // Undoes to_stored for the given fragments of that blob, in place.
+  virtual void from_stored(const BlobId& id, BlobIndex index,
+                           std::span<const StoredFragment> fragments) const = 0;
 };
 
 struct IngestResult {
@@ -39,10 +49,10 @@ struct IngestResult {
 // Encodes and commits `payload` (<= blob_size bytes) and stores it at
 // `index`. `codec` must use the store's network parameters
 // (Errc::invalid_argument otherwise). With a transform, the stored fragments
-// are transform->to_stored(...) of the committed ones. Store errors as in
+// are the committed replica after transform->to_stored. Store errors as in
 // Store::put_blob (conflict, already_present, io_error).
 Result<IngestResult> ingest_payload(Store& store, const erasure::Codec& codec, BlobIndex index,
-                                    ByteSpan payload, const FragmentTransform* transform = nullptr);
+                                    ByteSpan payload, const ReplicaTransform* transform = nullptr);
 
 // Stores a blob that is already encoded and committed: one produced by
 // encode_and_commit, or received from a peer and accepted by verify_blob
@@ -50,7 +60,7 @@ Result<IngestResult> ingest_payload(Store& store, const erasure::Codec& codec, B
 // Its shape must match the store's geometry (Errc::invalid_argument).
 // Consumes `blob` (the transform works on its buffer in place).
 Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::CommittedBlob blob,
-                                      const FragmentTransform* transform = nullptr);
+                                      const ReplicaTransform* transform = nullptr);
 
 // Reads the blob at `index` back: loads fragments (data fragments first),
 // undoes the transform, checks each against its fragment root and the
@@ -60,6 +70,6 @@ Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::Co
 // Errc::corruption naming the bad fragments when fewer than k are good;
 // Errc::invalid_argument when the blob is sealed and no transform is given.
 Result<Bytes> read_payload(const Store& store, const erasure::Codec& codec, BlobIndex index,
-                           const FragmentTransform* transform = nullptr);
+                           const ReplicaTransform* transform = nullptr);
 
 }  // namespace cairn::shards
