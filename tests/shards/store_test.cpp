@@ -680,5 +680,29 @@ TEST(Store, IndexBeyondTheShardSpaceIsRefused) {
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
 }
 
+TEST(Store, EngineSettingsMayChangeBetweenOpens) {
+  test::TempDir dir;
+  auto rng = test::seeded_rng(17);
+  const auto params = small_params();
+  auto blob = synthetic_blob(params, BlobIndex{11}, rng);
+  StoreSettings separate;
+  separate.separate_fragment_values = true;
+  StoreSettings inline_values;
+  inline_values.separate_fragment_values = false;
+  inline_values.sync_writes = false;
+  {
+    auto store = open_store(dir.path(), params, separate);
+    ASSERT_TRUE(store->put_blob(blob.record, blob.spans()));
+    ASSERT_TRUE(store->flush());
+  }
+  auto store = open_store(dir.path(), params, inline_values);
+  ASSERT_NE(store, nullptr);
+  for (uint8_t f = 0; f < blob.fragments.size(); ++f) {
+    auto bytes = store->get_fragment(blob.record.index, FragmentIndex{f});
+    ASSERT_TRUE(bytes) << bytes.error().to_string();
+    EXPECT_EQ(*bytes, blob.fragments[f]);
+  }
+}
+
 }  // namespace
 }  // namespace cairn::shards
