@@ -35,25 +35,32 @@ std::string flip_byte(std::string value, size_t at) {
   return value;
 }
 
+// Writes synthetic blobs at `indexes` into a store in `dir` (small
+// geometry), optionally flushes, and closes it: the usual start of a test
+// that then looks underneath or reopens.
+std::vector<SyntheticBlob> seed_store(const std::filesystem::path& dir,
+                                      std::initializer_list<uint64_t> indexes, std::mt19937_64& rng,
+                                      const StoreSettings& settings = {}, bool flush = false) {
+  std::vector<SyntheticBlob> blobs;
+  auto store = open_store(dir, small_params(), settings);
+  if (!store) return blobs;
+  for (uint64_t i : indexes) {
+    blobs.push_back(synthetic_blob(small_params(), BlobIndex{i}, rng));
+    auto r = store->put_blob(blobs.back().record, blobs.back().spans());
+    EXPECT_TRUE(r && *r == PutOutcome::stored) << "seeding index " << i;
+  }
+  if (flush) {
+    EXPECT_TRUE(store->flush());
+  }
+  EXPECT_TRUE(store->close());
+  return blobs;
+}
+
 TEST(Store, BlobsSurviveCloseAndReopen) {
   test::TempDir dir;
   auto rng = test::seeded_rng(1);
-  const auto params = small_params();
-  std::vector<SyntheticBlob> blobs;
-  {
-    auto store = open_store(dir.path());
-    // 10 blobs over shards 0, 1 and 2 (16 blobs per shard), written out of order.
-    for (uint64_t i : {5u, 17u, 0u, 33u, 1u, 16u, 32u, 15u, 47u, 2u}) {
-      blobs.push_back(synthetic_blob(params, BlobIndex{i}, rng));
-    }
-    for (const auto& b : blobs) {
-      auto r = store->put_blob(b.record, b.spans());
-      ASSERT_TRUE(r) << r.error().to_string();
-      EXPECT_EQ(*r, PutOutcome::stored);
-    }
-    EXPECT_EQ(store->blob_count(), blobs.size());
-    ASSERT_TRUE(store->close());
-  }
+  // 10 blobs over shards 0, 1 and 2 (16 blobs per shard), written out of order.
+  const auto blobs = seed_store(dir.path(), {5, 17, 0, 33, 1, 16, 32, 15, 47, 2}, rng);
   auto store = open_store(dir.path());
   EXPECT_EQ(store->blob_count(), blobs.size());
   for (const auto& b : blobs) {
@@ -127,11 +134,7 @@ TEST(Store, FlippedFragmentByteIsCorruptionNamingShardIndexFragment) {
   auto rng = test::seeded_rng(3);
   const auto params = small_params();
   const BlobIndex index{37};  // shard 2
-  auto blob = synthetic_blob(params, index, rng);
-  {
-    auto store = open_store(dir.path());
-    ASSERT_TRUE(store->put_blob(blob.record, blob.spans()));
-  }
+  const auto blob = seed_store(dir.path(), {index.value}, rng).at(0);
   {
     RawDb raw(dir.path());
     const auto key = testing::fragment_key(params, index, 5);
@@ -156,11 +159,7 @@ TEST(Store, EveryFlippedBytePositionIsDetected) {
   auto rng = test::seeded_rng(4);
   const auto params = small_params();
   const BlobIndex index{3};
-  auto blob = synthetic_blob(params, index, rng);
-  {
-    auto store = open_store(dir.path());
-    ASSERT_TRUE(store->put_blob(blob.record, blob.spans()));
-  }
+  seed_store(dir.path(), {index.value}, rng);
   const auto key = testing::fragment_key(params, index, 0);
   std::string original;
   {
@@ -193,13 +192,10 @@ TEST(Store, ValueCopiedToAnotherKeyIsDetected) {
   test::TempDir dir;
   auto rng = test::seeded_rng(5);
   const auto params = small_params();
-  auto a = synthetic_blob(params, BlobIndex{1}, rng);
-  auto b = synthetic_blob(params, BlobIndex{2}, rng);
+  seed_store(dir.path(), {1, 2}, rng);
   const NodeId peer_a{}, peer_b{Hash32{1}};
   {
     auto store = open_store(dir.path());
-    ASSERT_TRUE(store->put_blob(a.record, a.spans()));
-    ASSERT_TRUE(store->put_blob(b.record, b.spans()));
     ASSERT_TRUE(store->put_peer(peer_a, as_bytes("peer a")));
     ASSERT_TRUE(store->put_peer(peer_b, as_bytes("peer b")));
   }
@@ -248,13 +244,7 @@ TEST(Store, CorruptRecordIsReportedByScanAndDoesNotStopIt) {
   test::TempDir dir;
   auto rng = test::seeded_rng(6);
   const auto params = small_params();
-  {
-    auto store = open_store(dir.path());
-    for (uint64_t i = 0; i < 4; ++i) {
-      auto b = synthetic_blob(params, BlobIndex{i}, rng);
-      ASSERT_TRUE(store->put_blob(b.record, b.spans()));
-    }
-  }
+  seed_store(dir.path(), {0, 1, 2, 3}, rng);
   {
     RawDb raw(dir.path());
     const auto key = testing::blob_key(params, BlobIndex{1});
@@ -288,12 +278,7 @@ TEST(Store, FlippedByteInFileOnDiskIsCorruption) {
     const auto params = small_params();
     StoreSettings settings;
     settings.separate_fragment_values = separate;
-    auto blob = synthetic_blob(params, BlobIndex{9}, rng);
-    {
-      auto store = open_store(dir.path(), params, settings);
-      ASSERT_TRUE(store->put_blob(blob.record, blob.spans()));
-      ASSERT_TRUE(store->flush());
-    }
+    const auto blob = seed_store(dir.path(), {9}, rng, settings, /*flush=*/true).at(0);
     // Find the fragment's bytes in a table or blob file and flip one.
     const Bytes& needle = blob.fragments[3];
     bool flipped = false;
@@ -324,14 +309,10 @@ TEST(Store, TornBatchAtTheEndOfTheLogIsAllOrNothing) {
   test::TempDir dir;
   auto rng = test::seeded_rng(8);
   const auto params = small_params();
-  auto first = synthetic_blob(params, BlobIndex{4}, rng);
-  auto torn = synthetic_blob(params, BlobIndex{5}, rng);
-  {
-    auto store = open_store(dir.path());
-    ASSERT_TRUE(store->put_blob(first.record, first.spans()));
-    ASSERT_TRUE(store->put_blob(torn.record, torn.spans()));
-    ASSERT_TRUE(store->close());  // no flush: both batches live only in the WAL
-  }
+  // No flush: both batches live only in the WAL.
+  const auto blobs = seed_store(dir.path(), {4, 5}, rng);
+  const auto& first = blobs.at(0);
+  const auto& torn = blobs.at(1);
   std::filesystem::path wal;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     if (entry.path().extension() == ".log" &&
@@ -452,11 +433,7 @@ TEST(Store, RepairRewritesOneFragment) {
   test::TempDir dir;
   auto rng = test::seeded_rng(12);
   const auto params = small_params();
-  auto blob = synthetic_blob(params, BlobIndex{2}, rng);
-  {
-    auto store = open_store(dir.path());
-    ASSERT_TRUE(store->put_blob(blob.record, blob.spans()));
-  }
+  const auto blob = seed_store(dir.path(), {2}, rng).at(0);
   {
     RawDb raw(dir.path());
     const auto key = testing::fragment_key(params, BlobIndex{2}, 1);
@@ -684,17 +661,12 @@ TEST(Store, EngineSettingsMayChangeBetweenOpens) {
   test::TempDir dir;
   auto rng = test::seeded_rng(17);
   const auto params = small_params();
-  auto blob = synthetic_blob(params, BlobIndex{11}, rng);
   StoreSettings separate;
   separate.separate_fragment_values = true;
   StoreSettings inline_values;
   inline_values.separate_fragment_values = false;
   inline_values.sync_writes = false;
-  {
-    auto store = open_store(dir.path(), params, separate);
-    ASSERT_TRUE(store->put_blob(blob.record, blob.spans()));
-    ASSERT_TRUE(store->flush());
-  }
+  const auto blob = seed_store(dir.path(), {11}, rng, separate, /*flush=*/true).at(0);
   auto store = open_store(dir.path(), params, inline_values);
   ASSERT_NE(store, nullptr);
   for (uint8_t f = 0; f < blob.fragments.size(); ++f) {
