@@ -46,6 +46,12 @@ Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::Co
                           " of " + std::to_string(p.fragment_size()));
   }
 
+  if (transform != nullptr && transform->encoding() == FragmentEncoding::plain) {
+    return make_error(Errc::invalid_argument,
+                      "ingesting " + blob_context(index) +
+                          ": a replica transform must name a non-plain encoding");
+  }
+
   BlobRecord record;
   record.id = blob.commitment.id;
   record.index = index;

@@ -31,7 +31,8 @@ struct StoredFragment {
 class ReplicaTransform {
  public:
   virtual ~ReplicaTransform() = default;
-  // The encoding the transformed bytes have on disk, recorded per blob.
+  // The encoding the transformed bytes have on disk, recorded per blob
+  // (never FragmentEncoding::plain).
   virtual FragmentEncoding encoding() const noexcept = 0;
   // Turns the committed replica (all n fragments, contiguous, as in
   // EncodedBlob::data) into its stored form, in place.
