@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   register_id(app, exit_code);
   register_node(app, exit_code);
   register_bench(app, exit_code);
+  register_devchain(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
