@@ -1,27 +1,10 @@
 #include "format.hpp"
 
-#include <isa-l/crc.h>
+#include <cstdint>
 
-#include <climits>
+#include "cairn/erasure/checksum.hpp"
 
 namespace cairn::shards::format {
-namespace {
-
-// Raw CRC-32C (Castagnoli, reflected) register update over `data`, continuing
-// from register value `crc` (no pre/post inversion: chaining two calls equals
-// one call over the concatenation).
-uint32_t crc32c_update(ByteSpan data, uint32_t crc) noexcept {
-  // crc32_iscsi takes an int length: feed very large buffers in pieces.
-  constexpr size_t kMaxPiece = size_t{1} << 30;
-  while (!data.empty()) {
-    const size_t n = data.size() < kMaxPiece ? data.size() : kMaxPiece;
-    crc = crc32_iscsi(const_cast<uint8_t*>(data.data()), static_cast<int>(n), crc);
-    data = data.subspan(n);
-  }
-  return crc;
-}
-
-}  // namespace
 
 ShardKey shard_key(ShardId shard) noexcept {
   ShardKey k{};
@@ -111,11 +94,12 @@ uint32_t envelope_checksum(Family family, ByteSpan key, uint8_t version, ByteSpa
   uint8_t head[3] = {static_cast<uint8_t>(family), 0, 0};
   const uint16_t key_len = key.size() > UINT16_MAX ? UINT16_MAX : static_cast<uint16_t>(key.size());
   put_be<uint16_t>(head + 1, key_len);
-  // Standard CRC-32C (init and final xor 0xffffffff) of the concatenation.
-  uint32_t crc = crc32c_update(ByteSpan(head, sizeof head), 0xffffffffu);
-  crc = crc32c_update(key, crc);
-  crc = crc32c_update(ByteSpan(&version, 1), crc);
-  return ~crc32c_update(payload, crc);
+  // CRC-32C of the concatenation, computed piecewise (erasure::crc32c is
+  // incremental), so the payload is never copied.
+  uint32_t crc = erasure::crc32c(ByteSpan(head, sizeof head));
+  crc = erasure::crc32c(key, crc);
+  crc = erasure::crc32c(ByteSpan(&version, 1), crc);
+  return erasure::crc32c(payload, crc);
 }
 
 EnvelopeParts envelope_parts(Family family, ByteSpan key, ByteSpan payload) noexcept {

@@ -65,6 +65,7 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 const std::vector<Workload>& workloads() {
   static const std::vector<Workload> all = {
       codec_workload(),
+      store_workload(),
       chain_workload(),
   };
   return all;
