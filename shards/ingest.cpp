@@ -20,18 +20,9 @@ Status check_codec(const Store& store, const erasure::Codec& codec) {
 
 std::string blob_context(BlobIndex index) { return "blob at index " + std::to_string(index.value); }
 
-}  // namespace
-
-Result<IngestResult> ingest_payload(Store& store, const erasure::Codec& codec, BlobIndex index,
-                                    ByteSpan payload, const ReplicaTransform* transform) {
-  CAIRN_TRY_STATUS(check_codec(store, codec));
-  auto committed = erasure::encode_and_commit(codec, payload);
-  if (!committed) return tl::unexpected(with_context(committed.error(), "ingesting " + blob_context(index)));
-  return ingest_committed(store, index, std::move(*committed), transform);
-}
-
-Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::CommittedBlob blob,
-                                      const ReplicaTransform* transform) {
+// Stores `blob` at `index`, applying `transform` to its replica in place.
+Result<IngestResult> store_committed(Store& store, BlobIndex index, erasure::CommittedBlob& blob,
+                                     const ReplicaTransform* transform) {
   const erasure::NetworkParams& p = store.params();
   const erasure::EncodedBlob& enc = blob.encoded;
   if (enc.fragments != p.total_fragments() || enc.fragment_size != p.fragment_size() ||
@@ -45,7 +36,6 @@ Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::Co
                           " roots; the store expects " + std::to_string(p.total_fragments()) +
                           " of " + std::to_string(p.fragment_size()));
   }
-
   if (transform != nullptr && transform->encoding() == FragmentEncoding::plain) {
     return make_error(Errc::invalid_argument,
                       "ingesting " + blob_context(index) +
@@ -59,7 +49,7 @@ Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::Co
   record.fragment_size = enc.fragment_size;
   record.data_fragments = static_cast<uint8_t>(p.data_fragments);
   record.encoding = transform != nullptr ? transform->encoding() : FragmentEncoding::plain;
-  record.fragment_roots = std::move(blob.commitment.fragment_roots);
+  record.fragment_roots = blob.commitment.fragment_roots;
 
   if (transform != nullptr) transform->to_stored(record.id, index, blob.encoded.data);
   std::vector<ByteSpan> fragments;
@@ -68,6 +58,24 @@ Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::Co
   auto outcome = store.put_blob(record, fragments);
   if (!outcome) return tl::unexpected(outcome.error());
   return IngestResult{std::move(record), *outcome};
+}
+
+}  // namespace
+
+Result<IngestResult> ingest_payload(Store& store, const erasure::Codec& codec, BlobIndex index,
+                                    ByteSpan payload, const ReplicaTransform* transform) {
+  CAIRN_TRY_STATUS(check_codec(store, codec));
+  // One encode buffer per thread (a worker ingests blob after blob): no
+  // 192 KiB allocation and page faults per blob.
+  thread_local erasure::CommittedBlob scratch;
+  auto encoded = erasure::encode_and_commit_into(codec, payload, scratch);
+  if (!encoded) return tl::unexpected(with_context(encoded.error(), "ingesting " + blob_context(index)));
+  return store_committed(store, index, scratch, transform);
+}
+
+Result<IngestResult> ingest_committed(Store& store, BlobIndex index, erasure::CommittedBlob blob,
+                                      const ReplicaTransform* transform) {
+  return store_committed(store, index, blob, transform);
 }
 
 Result<Bytes> read_payload(const Store& store, const erasure::Codec& codec, BlobIndex index,
