@@ -65,7 +65,7 @@ struct GossipRouter::Impl {
   };
   struct Promise {
     NodeId peer;
-    GossipTime deadline;
+    TimePoint deadline;
   };
 
   NodeId self;
@@ -81,8 +81,8 @@ struct GossipRouter::Impl {
   std::set<TopicId> subs;
   std::map<TopicId, std::set<NodeId>> mesh;  // one entry per subscribed topic
   std::map<TopicId, std::set<NodeId>> fanout;
-  std::map<TopicId, GossipTime> fanout_last_publish;
-  std::map<TopicId, std::map<NodeId, GossipTime>> backoff;
+  std::map<TopicId, TimePoint> fanout_last_publish;
+  std::map<TopicId, std::map<NodeId, TimePoint>> backoff;
   std::map<MessageId, Promise> promises;
   detail::SeenCache seen;
   detail::MessageCache mcache;
@@ -111,14 +111,14 @@ struct GossipRouter::Impl {
 
   GossipRpc& rpc_for(const NodeId& p) { return pending[p]; }
 
-  void add_backoff(const NodeId& p, TopicId t, std::chrono::milliseconds d, GossipTime now) {
+  void add_backoff(const NodeId& p, TopicId t, std::chrono::milliseconds d, TimePoint now) {
     auto& until = backoff[t][p];
     until = std::max(until, now + d);
   }
   // On our side (deciding to graft) the backoff is extended by a slack, so our
   // GRAFT never reaches a peer whose own record of the same backoff is still
   // running.
-  bool backing_off(const NodeId& p, TopicId t, GossipTime now) const {
+  bool backing_off(const NodeId& p, TopicId t, TimePoint now) const {
     auto ti = backoff.find(t);
     if (ti == backoff.end()) return false;
     auto pi = ti->second.find(p);
@@ -126,7 +126,7 @@ struct GossipRouter::Impl {
     return now < pi->second + s.heartbeat_interval * static_cast<int64_t>(s.backoff_slack_heartbeats);
   }
   // On the receiving side a GRAFT is early only against the exact expiry.
-  bool graft_too_early(const NodeId& p, TopicId t, GossipTime now) const {
+  bool graft_too_early(const NodeId& p, TopicId t, TimePoint now) const {
     auto ti = backoff.find(t);
     if (ti == backoff.end()) return false;
     auto pi = ti->second.find(p);
@@ -138,7 +138,7 @@ struct GossipRouter::Impl {
     rpc_for(p).graft.push_back(t);
     ++stats.grafts_sent;
   }
-  void prune(const NodeId& p, TopicId t, std::chrono::seconds d, GossipTime now) {
+  void prune(const NodeId& p, TopicId t, std::chrono::seconds d, TimePoint now) {
     rpc_for(p).prune.push_back(GossipPrune{t, static_cast<uint32_t>(d.count())});
     add_backoff(p, t, d, now);
     ++stats.prunes_sent;
@@ -197,7 +197,7 @@ struct GossipRouter::Impl {
     flush();
   }
 
-  void remove_peer(const NodeId& p, GossipTime now) {
+  void remove_peer(const NodeId& p, TimePoint now) {
     auto it = peers.find(p);
     if (it == peers.end()) return;
     for (TopicId t : it->second.topics) {
@@ -228,7 +228,7 @@ struct GossipRouter::Impl {
     if (auto f = fanout.find(sub.topic); f != fanout.end()) f->second.erase(from);
   }
 
-  void handle_message(const NodeId& from, const GossipPayload& m, GossipTime now) {
+  void handle_message(const NodeId& from, const GossipPayload& m, TimePoint now) {
     ++stats.received;
     if (!m.data) return;
     if (m.data->size() > s.max_message_bytes) {
@@ -278,7 +278,7 @@ struct GossipRouter::Impl {
   }
 
   void handle_ihave(const NodeId& from, Peer& peer, const std::vector<GossipIhave>& ihave,
-                    GossipTime now) {
+                    TimePoint now) {
     if (ihave.empty() || score(from) < s.score.gossip_threshold) return;
     std::vector<MessageId> want;
     std::set<MessageId> asked;
@@ -324,7 +324,7 @@ struct GossipRouter::Impl {
   }
 
   void handle_graft(const NodeId& from, Peer& peer, const std::vector<TopicId>& topics,
-                    GossipTime now) {
+                    TimePoint now) {
     for (TopicId t : topics) {
       // A GRAFT for a topic we do not serve is ignored rather than answered,
       // so it cannot be used to make us send traffic.
@@ -350,7 +350,7 @@ struct GossipRouter::Impl {
     }
   }
 
-  void handle_prune(const NodeId& from, const std::vector<GossipPrune>& prunes, GossipTime now) {
+  void handle_prune(const NodeId& from, const std::vector<GossipPrune>& prunes, TimePoint now) {
     for (const auto& p : prunes) {
       if (auto m = mesh.find(p.topic); m != mesh.end()) m->second.erase(from);
       const uint32_t secs = std::min(p.backoff_seconds, kMaxAcceptedBackoffSeconds);
@@ -358,7 +358,7 @@ struct GossipRouter::Impl {
     }
   }
 
-  void handle_rpc(const NodeId& from, GossipRpc& rpc, GossipTime now) {
+  void handle_rpc(const NodeId& from, GossipRpc& rpc, TimePoint now) {
     auto it = peers.find(from);
     if (it == peers.end()) return;
     if (score(from) < s.score.graylist_threshold) {
@@ -377,7 +377,7 @@ struct GossipRouter::Impl {
     flush();
   }
 
-  void handle_frame(const NodeId& from, ByteSpan body, GossipTime now) {
+  void handle_frame(const NodeId& from, ByteSpan body, TimePoint now) {
     if (peers.count(from) == 0) return;
     auto rpc = decode_gossip_rpc(body);
     if (!rpc) {
@@ -391,7 +391,7 @@ struct GossipRouter::Impl {
 
   // ---- local operations ----
 
-  Result<MessageId> publish(TopicId t, Bytes data, GossipTime now) {
+  Result<MessageId> publish(TopicId t, Bytes data, TimePoint now) {
     if (data.size() > s.max_message_bytes) {
       return make_error(Errc::invalid_argument,
                         "gossip publish on shard " + std::to_string(t.value) + ": " +
@@ -436,7 +436,7 @@ struct GossipRouter::Impl {
     return id;
   }
 
-  void subscribe(TopicId t, GossipTime now) {
+  void subscribe(TopicId t, TimePoint now) {
     if (!subs.insert(t).second) return;
     for (auto& [p, peer] : peers) rpc_for(p).subscriptions.push_back(GossipSubscription{true, t});
     auto& m = mesh[t];
@@ -459,7 +459,7 @@ struct GossipRouter::Impl {
     flush();
   }
 
-  void unsubscribe(TopicId t, GossipTime now) {
+  void unsubscribe(TopicId t, TimePoint now) {
     if (subs.erase(t) == 0) return;
     for (auto& [p, peer] : peers) rpc_for(p).subscriptions.push_back(GossipSubscription{false, t});
     if (auto m = mesh.find(t); m != mesh.end()) {
@@ -471,7 +471,7 @@ struct GossipRouter::Impl {
 
   // ---- heartbeat ----
 
-  void maintain_mesh(TopicId t, std::set<NodeId>& m, GossipTime now) {
+  void maintain_mesh(TopicId t, std::set<NodeId>& m, TimePoint now) {
     // Drop peers whose score went negative.
     for (auto it = m.begin(); it != m.end();) {
       if (score(*it) < 0) {
@@ -559,7 +559,7 @@ struct GossipRouter::Impl {
     }
   }
 
-  void maintain_fanout(GossipTime now) {
+  void maintain_fanout(TimePoint now) {
     for (auto it = fanout.begin(); it != fanout.end();) {
       const TopicId t = it->first;
       auto last = fanout_last_publish.find(t);
@@ -617,7 +617,7 @@ struct GossipRouter::Impl {
     }
   }
 
-  void heartbeat(GossipTime now) {
+  void heartbeat(TimePoint now) {
     ++ticks;
     for (auto& [p, peer] : peers) {
       peer.ihave_rpcs = 0;
@@ -660,22 +660,22 @@ GossipRouter::~GossipRouter() = default;
 const GossipSettings& GossipRouter::settings() const noexcept { return impl_->s; }
 void GossipRouter::set_validator(GossipValidator validator) { impl_->validator = std::move(validator); }
 
-void GossipRouter::add_peer(const NodeId& peer, bool outbound, GossipTime) {
+void GossipRouter::add_peer(const NodeId& peer, bool outbound, TimePoint) {
   impl_->add_peer(peer, outbound);
 }
-void GossipRouter::remove_peer(const NodeId& peer, GossipTime now) { impl_->remove_peer(peer, now); }
-void GossipRouter::handle_frame(const NodeId& from, ByteSpan body, GossipTime now) {
+void GossipRouter::remove_peer(const NodeId& peer, TimePoint now) { impl_->remove_peer(peer, now); }
+void GossipRouter::handle_frame(const NodeId& from, ByteSpan body, TimePoint now) {
   impl_->handle_frame(from, body, now);
 }
-void GossipRouter::handle_rpc(const NodeId& from, GossipRpc rpc, GossipTime now) {
+void GossipRouter::handle_rpc(const NodeId& from, GossipRpc rpc, TimePoint now) {
   impl_->handle_rpc(from, rpc, now);
 }
-void GossipRouter::heartbeat(GossipTime now) { impl_->heartbeat(now); }
-Result<MessageId> GossipRouter::publish(TopicId topic, Bytes data, GossipTime now) {
+void GossipRouter::heartbeat(TimePoint now) { impl_->heartbeat(now); }
+Result<MessageId> GossipRouter::publish(TopicId topic, Bytes data, TimePoint now) {
   return impl_->publish(topic, std::move(data), now);
 }
-void GossipRouter::subscribe(TopicId topic, GossipTime now) { impl_->subscribe(topic, now); }
-void GossipRouter::unsubscribe(TopicId topic, GossipTime now) { impl_->unsubscribe(topic, now); }
+void GossipRouter::subscribe(TopicId topic, TimePoint now) { impl_->subscribe(topic, now); }
+void GossipRouter::unsubscribe(TopicId topic, TimePoint now) { impl_->unsubscribe(topic, now); }
 
 std::vector<GossipOutput> GossipRouter::take_outputs() {
   std::vector<GossipOutput> out;

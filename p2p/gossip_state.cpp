@@ -6,7 +6,7 @@ namespace cairn::p2p::detail {
 
 // ---- SeenCache ----
 
-bool SeenCache::insert(const MessageId& id, SeenState state, GossipTime now) {
+bool SeenCache::insert(const MessageId& id, SeenState state, TimePoint now) {
   auto it = states_.find(id);
   if (it != states_.end()) {
     it->second = state;
@@ -28,7 +28,7 @@ const SeenState* SeenCache::find(const MessageId& id) const {
   return it == states_.end() ? nullptr : &it->second;
 }
 
-void SeenCache::expire(GossipTime now) {
+void SeenCache::expire(TimePoint now) {
   while (!order_.empty() && order_.front().first + ttl_ <= now) {
     states_.erase(order_.front().second);
     order_.pop_front();
@@ -99,7 +99,7 @@ void PeerScores::connect(const NodeId& peer) {
   it->second.connected = true;
 }
 
-void PeerScores::disconnect(const NodeId& peer, GossipTime now) {
+void PeerScores::disconnect(const NodeId& peer, TimePoint now) {
   Record* r = find(peer);
   if (r == nullptr || !r->connected) return;
   const bool worth_keeping = r->invalid > 0 || r->behaviour > 0;
@@ -153,7 +153,7 @@ void PeerScores::behaviour_penalty(const NodeId& peer, double count) {
   if (Record* r = find(peer)) r->behaviour += count;
 }
 
-void PeerScores::decay(GossipTime now) {
+void PeerScores::decay(TimePoint now) {
   auto decay_one = [&](double& v) {
     v *= s_.decay;
     if (v < s_.decay_to_zero) v = 0;

@@ -27,17 +27,17 @@ class SeenCache {
 
   // Records `id` (first sighting wins; a later insert of a held id only
   // updates its state). Returns true when the id was new.
-  bool insert(const MessageId& id, SeenState state, GossipTime now);
+  bool insert(const MessageId& id, SeenState state, TimePoint now);
   // The state of a held id, nullptr when not held.
   const SeenState* find(const MessageId& id) const;
-  void expire(GossipTime now);
+  void expire(TimePoint now);
   size_t size() const noexcept { return states_.size(); }
 
  private:
   std::chrono::milliseconds ttl_;
   size_t max_;
   std::unordered_map<MessageId, SeenState> states_;
-  std::deque<std::pair<GossipTime, MessageId>> order_;  // oldest first
+  std::deque<std::pair<TimePoint, MessageId>> order_;  // oldest first
 };
 
 // Recent messages in heartbeat windows (newest first). The newest
@@ -84,14 +84,14 @@ class PeerScores {
   explicit PeerScores(const GossipScoreSettings& s) : s_(s) {}
 
   void connect(const NodeId& peer);
-  void disconnect(const NodeId& peer, GossipTime now);
+  void disconnect(const NodeId& peer, TimePoint now);
   double score(const NodeId& peer) const;
 
   void first_delivery(const NodeId& peer);
   void invalid_message(const NodeId& peer);
   void behaviour_penalty(const NodeId& peer, double count = 1);
   // Applies one heartbeat of decay and drops expired retained records.
-  void decay(GossipTime now);
+  void decay(TimePoint now);
 
  private:
   struct Record {
@@ -99,7 +99,7 @@ class PeerScores {
     double invalid = 0;
     double behaviour = 0;
     bool connected = false;
-    GossipTime retain_until{};
+    TimePoint retain_until{};
   };
   Record* find(const NodeId& peer);
   GossipScoreSettings s_;

@@ -21,12 +21,10 @@
 #include "cairn/core/bytes.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/gossip_wire.hpp"
 
 namespace cairn::p2p {
-
-using GossipClock = std::chrono::steady_clock;
-using GossipTime = GossipClock::time_point;
 
 // Peer scoring, after gossipsub v1.1 (P2 first deliveries, P4 invalid
 // messages, P7 behaviour penalty), kept per peer rather than per topic
@@ -222,23 +220,23 @@ class GossipRouter {
 
   // A connection to `peer` is up. `outbound`: we dialled it. Sends it our
   // subscriptions. A peer already added is left as it is.
-  void add_peer(const NodeId& peer, bool outbound, GossipTime now);
+  void add_peer(const NodeId& peer, bool outbound, TimePoint now);
   // The connection is gone: the peer leaves every mesh, fanout and topic.
-  void remove_peer(const NodeId& peer, GossipTime now);
+  void remove_peer(const NodeId& peer, TimePoint now);
   // A gossip frame body from `from`. Malformed bytes count against the peer.
-  void handle_frame(const NodeId& from, ByteSpan body, GossipTime now);
-  void handle_rpc(const NodeId& from, GossipRpc rpc, GossipTime now);
+  void handle_frame(const NodeId& from, ByteSpan body, TimePoint now);
+  void handle_rpc(const NodeId& from, GossipRpc rpc, TimePoint now);
   // Mesh maintenance, fanout expiry, IHAVE emission, cache shifting, score
   // decay. Call every settings().heartbeat_interval.
-  void heartbeat(GossipTime now);
+  void heartbeat(TimePoint now);
   // Publishes `data` on `topic` (subscribed or not: fanout otherwise) and
   // returns its id. Errc::invalid_argument when over max_message_bytes,
   // Errc::conflict when the same message was already seen. With no peer for
   // the topic yet the message is only cached (and offered by IHAVE for
   // history_gossip heartbeats): that is not an error.
-  Result<MessageId> publish(TopicId topic, Bytes data, GossipTime now);
-  void subscribe(TopicId topic, GossipTime now);
-  void unsubscribe(TopicId topic, GossipTime now);
+  Result<MessageId> publish(TopicId topic, Bytes data, TimePoint now);
+  void subscribe(TopicId topic, TimePoint now);
+  void unsubscribe(TopicId topic, TimePoint now);
 
   // ---- outputs ----
   // Everything produced since the last call, in order.
