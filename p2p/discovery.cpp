@@ -358,10 +358,14 @@ struct Discovery::Impl {
       for (const auto& id : ask) send(id, hello(/*request=*/true));
     }
 
-    if (connected.empty() || below_min) dial_bootstrap(now);
+    if (connected.empty() || below_min) {
+      dial_bootstrap(now, s.bootstrap_retry);
+    } else if (starving) {
+      dial_bootstrap(now, s.bootstrap_refresh);
+    }
   }
 
-  void dial_bootstrap(TimePoint now) {
+  void dial_bootstrap(TimePoint now, std::chrono::milliseconds interval) {
     for (const auto& addr : s.bootstrap) {
       if (addr == self_address || dialing.count(addr) != 0) continue;
       if (dialing.size() >= s.max_dials_in_flight) break;
@@ -369,7 +373,7 @@ struct Discovery::Impl {
       for (const auto& [id, c] : connected) up = up || c.address == addr;
       if (up) continue;
       auto last = bootstrap_last.find(addr);
-      if (last != bootstrap_last.end() && last->second + s.bootstrap_retry > now) continue;
+      if (last != bootstrap_last.end() && last->second + interval > now) continue;
       bootstrap_last[addr] = now;
       dial(addr, std::nullopt);
     }

@@ -129,8 +129,14 @@ struct DiscoverySettings {
   std::chrono::milliseconds dial_backoff_base{std::chrono::seconds(1)};
   std::chrono::milliseconds dial_backoff_max{std::chrono::minutes(2)};
   size_t px_max_failures = 4;
-  // Minimum time between two dials of the same bootstrap address. Default 5 s.
+  // Bootstrap addresses are dialled when the node has no peer or a served
+  // shard is below min_peers_per_shard with no candidate, at most once per
+  // bootstrap_retry per address (default 5 s); and when a shard merely stays
+  // below target with no candidate, once per bootstrap_refresh (default
+  // 30 s). The latter is what rejoins the two sides of a healed partition
+  // when both sides forgot each other's records.
   std::chrono::milliseconds bootstrap_retry{std::chrono::seconds(5)};
+  std::chrono::milliseconds bootstrap_refresh{std::chrono::seconds(30)};
   // How often the EndpointSource is asked for every served shard.
   // Default 30 s; the first tick always asks.
   std::chrono::milliseconds chain_refresh{std::chrono::seconds(30)};
