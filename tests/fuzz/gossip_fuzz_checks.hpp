@@ -1,0 +1,79 @@
+#pragma once
+// Per-input properties of the gossip and peer-exchange decoders, shared by
+// the libFuzzer targets (which abort on a violation) and the corpus replay
+// in the normal test suite (which reports it).
+
+#include <chrono>
+#include <string>
+
+#include "cairn/p2p/discovery.hpp"
+#include "cairn/p2p/gossip.hpp"
+#include "cairn/p2p/gossip_wire.hpp"
+
+namespace cairn::p2p::fuzz {
+
+struct CheckResult {
+  bool decoded = false;       // the decoder accepted the input
+  std::string violation;      // empty when every property held
+};
+
+// Decodes `input` as a gossip RPC; what decodes must re-encode to the same
+// bytes. Then feeds it to a router as a frame from a connected peer, before
+// and after a heartbeat.
+inline CheckResult check_gossip_rpc(ByteSpan input) {
+  CheckResult out;
+  auto rpc = decode_gossip_rpc(input);
+  out.decoded = rpc.has_value();
+  if (rpc) {
+    auto again = encode_gossip_rpc(*rpc);
+    if (!again) {
+      out.violation = "decoded rpc does not re-encode: " + again.error().to_string();
+    } else if (*again != Bytes(input.begin(), input.end())) {
+      out.violation = "decoded rpc re-encodes to different bytes";
+    }
+  }
+  NodeId self{};
+  NodeId peer{};
+  peer.bytes[0] = 1;
+  GossipRouter router(self, GossipSettings{}, 1);
+  TimePoint now{};
+  router.subscribe(ShardId(0), now);
+  router.subscribe(ShardId(1), now);
+  router.add_peer(peer, true, now);
+  router.handle_frame(peer, input, now);
+  now += std::chrono::seconds(1);
+  router.heartbeat(now);
+  router.handle_frame(peer, input, now);
+  (void)router.take_outputs();
+  return out;
+}
+
+// The same for a peer-exchange frame fed to discovery.
+inline CheckResult check_peer_exchange(ByteSpan input) {
+  CheckResult out;
+  auto px = decode_peer_exchange(input);
+  out.decoded = px.has_value();
+  if (px) {
+    auto again = encode_peer_exchange(*px);
+    if (!again) {
+      out.violation = "decoded px does not re-encode: " + again.error().to_string();
+    } else if (*again != Bytes(input.begin(), input.end())) {
+      out.violation = "decoded px re-encodes to different bytes";
+    }
+  }
+  NodeId self{};
+  NodeId peer{};
+  peer.bytes[0] = 1;
+  DiscoverySettings settings;
+  settings.max_known_peers = 64;
+  Discovery discovery(self, "127.0.0.1:1", {ShardId(0), ShardId(1)}, settings, 1);
+  TimePoint now{};
+  discovery.peer_connected(peer, "127.0.0.1:2", true, now);
+  (void)discovery.handle_frame(peer, input, now);
+  now += std::chrono::seconds(1);
+  discovery.tick(now);
+  (void)discovery.take_outputs();
+  return out;
+}
+
+}  // namespace cairn::p2p::fuzz
