@@ -87,8 +87,9 @@ class ManualClock final : public Clock {
   // Deadline of the earliest armed timer, if any.
   bool next_deadline(TimePoint& out) const noexcept;
 
+  struct Impl;  // implementation detail (defined in the .cpp)
+
  private:
-  struct Impl;
   std::shared_ptr<Impl> impl_;
 };
 

@@ -90,6 +90,9 @@ struct P2pSettings {
   // Bans remembered at once; the one expiring first is dropped beyond it.
   // Default 4096.
   size_t max_bans = 4096;
+  // Scores remembered at once (connected or not); beyond it the score
+  // closest to zero is forgotten. Default 4096.
+  size_t max_scored_peers = 4096;
   // Penalty for a frame that breaks the protocol (bad type for the phase,
   // malformed control frame). Default 10.
   double penalty_protocol_violation = 10;

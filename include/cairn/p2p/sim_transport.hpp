@@ -84,8 +84,9 @@ class SimNetwork {
 
   SimNetworkStats stats() const;
 
+  struct Impl;  // implementation detail (defined in the .cpp)
+
  private:
-  struct Impl;
   std::shared_ptr<Impl> impl_;
 };
 
