@@ -31,6 +31,16 @@ inline constexpr size_t kMaxAddressBytes = 255;
 inline constexpr size_t kAuthBytes = 64 + crypto_secretstream_xchacha20poly1305_HEADERBYTES;  // 88
 inline constexpr uint32_t kFeatureZstd = 0x00000001;
 
+// A refusal replaces a Hello or an Auth when one side gives up during the
+// handshake: exactly 2 bytes, 0x00 then the DisconnectReason, then the sender
+// closes. Unauthenticated, so it only ever ends a handshake that anyone on the
+// path could end anyway; it carries no penalty.
+inline constexpr size_t kRefusalBytes = 2;
+inline constexpr uint8_t kRefusalMarker = 0x00;
+inline bool is_refusal(ByteSpan record) noexcept {
+  return record.size() == kRefusalBytes && record[0] == kRefusalMarker;
+}
+
 // Wire format: do not renumber.
 enum class Role : uint8_t { initiator = 0, responder = 1 };
 

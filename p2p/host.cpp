@@ -193,7 +193,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     make_session(std::move(stream), Role::responder, std::nullopt)->start();
   }
 
-  std::optional<DisconnectReason> session_vet(Session&, const Hello& peer,
+  std::optional<DisconnectReason> session_vet(Session& s, const Hello& peer,
                                               std::string& detail) override {
     if (stopped) {
       detail = "node is stopping";
@@ -202,6 +202,13 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     if (is_banned(peer.node_id)) {
       detail = "node " + short_id(peer.node_id) + " is banned: " + bans[peer.node_id].reason;
       return DisconnectReason::banned;
+    }
+    // Checked again once established (handshakes run in parallel); refusing
+    // here tells the dialer before it believes it is connected.
+    if (s.direction() == Direction::inbound && peers.count(peer.node_id) == 0 &&
+        count_peers(Direction::inbound) >= settings.max_inbound_peers) {
+      detail = std::to_string(settings.max_inbound_peers) + " inbound peers already";
+      return DisconnectReason::too_many_peers;
     }
     return std::nullopt;
   }

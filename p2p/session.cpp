@@ -305,6 +305,11 @@ void Session::process_buffered() {
 
 bool Session::handle_record(uint8_t* rec, size_t len) {
   last_rx_ = clock_.now();
+  if ((state_ == State::hello || state_ == State::auth) && is_refusal(ByteSpan(rec, len))) {
+    const auto reason = static_cast<DisconnectReason>(rec[1]);
+    close_impl(reason, "peer refused the handshake", true, false, true);
+    return false;
+  }
   switch (state_) {
     case State::hello: return handle_hello(ByteSpan(rec, len));
     case State::auth: return handle_auth(ByteSpan(rec, len));
@@ -524,8 +529,9 @@ void Session::send_ping() {
 // ---------------------------------------------------------------- closing --
 
 void Session::fail(DisconnectReason reason, std::string detail) {
-  const bool goodbye = state_ == State::established && reason != DisconnectReason::io_error;
-  close_impl(reason, std::move(detail), false, goodbye, true);
+  // Tell the peer why (goodbye frame, or a refusal record during the
+  // handshake) unless the stream itself is broken.
+  close_impl(reason, std::move(detail), false, reason != DisconnectReason::io_error, true);
 }
 
 void Session::close(DisconnectReason reason, std::string detail, bool goodbye, bool drop_queued) {
@@ -548,9 +554,14 @@ void Session::close_impl(DisconnectReason reason, std::string detail, bool by_re
       queue_.pop_back();
     }
   }
-  if (goodbye && was_established) {
+  if (goodbye) {
     const uint8_t r = static_cast<uint8_t>(reason);
-    (void)queue_frame(MessageType::goodbye, ByteSpan(&r, 1), false, true);
+    if (was_established) {
+      (void)queue_frame(MessageType::goodbye, ByteSpan(&r, 1), false, true);
+    } else {
+      const uint8_t refusal[kRefusalBytes] = {kRefusalMarker, r};
+      queue_handshake(ByteSpan(refusal, kRefusalBytes));
+    }
   }
   owner_told_ = true;
   owner_->session_closed(*this, reason, by_remote, detail);
