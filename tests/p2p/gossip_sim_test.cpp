@@ -5,9 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/io_context.hpp>
-
 #include <algorithm>
 #include <functional>
 #include <iostream>
@@ -16,110 +13,14 @@
 #include <random>
 #include <set>
 
-#include "cairn/core/log.hpp"
-#include "cairn/p2p/gossip_node.hpp"
-#include "cairn/p2p/host.hpp"
-#include "cairn/p2p/sim_transport.hpp"
+#include "gossip_sim_cluster.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::p2p {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Simulated nodes "n<i>" listening on port 4100, bootstrapped from the nodes
-// in `bootstrap`, with a 5 ms link (and 1 ms jitter) between every pair.
-class SimCluster {
- public:
-  struct Node {
-    std::string name;
-    std::vector<ShardId> shards;
-    std::unique_ptr<GossipNode> gossip;
-    std::map<MessageId, size_t> delivered;
-    bool alive() const { return gossip != nullptr; }
-    const GossipRouter& router() const { return gossip->router(); }
-  };
-
-  SimCluster(const std::vector<std::vector<ShardId>>& shards, const std::vector<size_t>& bootstrap,
-             uint64_t seed)
-      : executor_(ctx_.get_executor()), clock_(ctx_), net_(executor_, clock_, seed, link()) {
-    // Quiet: the scenarios produce thousands of connect, refuse and disconnect lines.
-    log::set_threshold(log::Level::error);
-    std::mt19937_64 rng(seed);
-    for (size_t i = 0; i < shards.size(); ++i) {
-      Node n;
-      n.name = "n" + std::to_string(i);
-      n.shards = shards[i];
-      GossipNodeSettings s;
-      s.listen_address = n.name + ":4100";
-      s.p2p.advertised_address = s.listen_address;
-      s.shards = n.shards;
-      for (size_t b : bootstrap) {
-        if (b != i) s.discovery.bootstrap.push_back("n" + std::to_string(b) + ":4100");
-      }
-      std::array<uint8_t, 32> key_seed{};
-      put_be<uint64_t>(key_seed.data(), rng());
-      put_be<uint64_t>(key_seed.data() + 8, i);
-      n.gossip = std::make_unique<GossipNode>(executor_, net_.make_transport(n.name), clock_,
-                                              SigningKey::from_seed(key_seed), s, rng());
-      nodes_.push_back(std::move(n));
-    }
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      nodes_[i].gossip->set_handler([this, i](const GossipDeliver& d) { ++nodes_[i].delivered[d.id]; });
-    }
-  }
-
-  ~SimCluster() {
-    for (auto& n : nodes_) n.gossip.reset();
-    clock_.settle();
-    log::set_threshold(log::Level::info);
-  }
-
-  static LinkModel link() {
-    LinkModel l;
-    l.latency = 5ms;
-    l.jitter = 1ms;
-    return l;
-  }
-
-  void start() {
-    for (auto& n : nodes_) {
-      auto r = n.gossip->start();
-      ASSERT_TRUE(r) << r.error().to_string();
-    }
-  }
-
-  void run_for(Duration d) { clock_.advance(d); }
-  TimePoint now() const { return clock_.now(); }
-  size_t size() const { return nodes_.size(); }
-  Node& node(size_t i) { return nodes_[i]; }
-
-  Result<MessageId> publish(size_t i, ShardId s, Bytes data) {
-    auto r = nodes_[i].gossip->publish(s, std::move(data));
-    clock_.settle();
-    return r;
-  }
-
-  // The process dies: peers see their connections reset one link latency later.
-  void kill(size_t i) {
-    net_.crash(nodes_[i].name, /*reset=*/true);
-    nodes_[i].gossip.reset();
-  }
-
-  void partition(const std::set<size_t>& side_a) {
-    std::vector<std::string> a, b;
-    for (size_t i = 0; i < nodes_.size(); ++i) (side_a.count(i) != 0 ? a : b).push_back(nodes_[i].name);
-    net_.partition({a, b});
-  }
-  void heal() { net_.heal(); }
-
- private:
-  asio::io_context ctx_;
-  asio::any_io_executor executor_;
-  ManualClock clock_;
-  SimNetwork net_;
-  std::vector<Node> nodes_;
-};
+using test::SimCluster;
 
 constexpr size_t kNodes = 60;
 constexpr uint32_t kShards = 6;
@@ -174,7 +75,7 @@ std::vector<Publication> publish_round(SimCluster& c, std::mt19937_64& rng, int 
       if (c.node(i).alive() && serves(c.node(i), ShardId(s))) subs.push_back(i);
     }
     const size_t from = subs[rng() % subs.size()];
-    Bytes data = test::random_bytes(rng, 200);
+    Bytes data = cairn::test::random_bytes(rng, 200);
     data[0] = static_cast<uint8_t>(round);
     auto id = c.publish(from, ShardId(s), data);
     EXPECT_TRUE(id);
@@ -258,7 +159,7 @@ void publish_and_check(SimCluster& c, std::mt19937_64& rng, int rounds, int tag)
 constexpr std::chrono::seconds kWarmup{30};
 
 TEST(GossipSim, SixtyNodesMeshInRangeAndDeliverOnlyToSubscribers) {
-  auto rng = test::seeded_rng(1);
+  auto rng = cairn::test::seeded_rng(1);
   SimCluster c(layout(), {0, 1}, rng());
   c.start();
   c.run_for(kWarmup);
@@ -282,7 +183,7 @@ TEST(GossipSim, SixtyNodesMeshInRangeAndDeliverOnlyToSubscribers) {
 }
 
 TEST(GossipSim, MeshesHealAfterTwentyPercentOfNodesDie) {
-  auto rng = test::seeded_rng(2);
+  auto rng = cairn::test::seeded_rng(2);
   SimCluster c(layout(), {0, 1}, rng());
   c.start();
   c.run_for(kWarmup);
@@ -308,7 +209,7 @@ TEST(GossipSim, MeshesHealAfterTwentyPercentOfNodesDie) {
 }
 
 TEST(GossipSim, HealedPartitionReconverges) {
-  auto rng = test::seeded_rng(3);
+  auto rng = cairn::test::seeded_rng(3);
   SimCluster c(layout(), {0, 1}, rng());
   c.start();
   c.run_for(kWarmup);
