@@ -138,6 +138,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
   std::unordered_map<uint16_t, HandlerEntry> handlers;
   std::vector<std::pair<uint64_t, ConnectedHandler>> connected_listeners;
   std::vector<std::pair<uint64_t, DisconnectedHandler>> disconnected_listeners;
+  std::vector<std::pair<uint64_t, SendReadyHandler>> send_ready_listeners;
 
   mutable std::unordered_map<NodeId, ScoreEntry> scores;
   mutable std::unordered_map<NodeId, Ban> bans;
@@ -340,6 +341,16 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       }
     });
     (void)sp;
+  }
+
+  void session_send_ready(Session& s) override {
+    if (stopped || peers.count(s.peer_id()) == 0 || peers.at(s.peer_id()).get() != &s) return;
+    const NodeId id = s.peer_id();
+    auto listeners = send_ready_listeners;
+    for (auto& [token, fn] : listeners) {
+      if (stopped) break;
+      fn(id);
+    }
   }
 
   void session_destroyed() noexcept override {
@@ -630,6 +641,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     handlers.clear();
     connected_listeners.clear();
     disconnected_listeners.clear();
+    send_ready_listeners.clear();
     auto all = sessions;
     for (auto& [id, s] : all) {
       s->close(DisconnectReason::shutdown, "node stopping", true, true);
@@ -741,6 +753,10 @@ Subscription Host::on_connected(ConnectedHandler handler) {
 
 Subscription Host::on_disconnected(DisconnectedHandler handler) {
   return add_listener(impl_, &detail::HostImpl::disconnected_listeners, std::move(handler));
+}
+
+Subscription Host::on_send_ready(SendReadyHandler handler) {
+  return add_listener(impl_, &detail::HostImpl::send_ready_listeners, std::move(handler));
 }
 
 void Host::pause_reading(const NodeId& peer) {

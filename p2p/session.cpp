@@ -145,6 +145,7 @@ Status Session::queue_frame(MessageType type, ByteSpan payload, bool compress, b
   // frame larger than the bound can still be sent.
   if (!control && !queue_.empty() &&
       (queued_bytes_ + raw_total > s.max_queue_bytes || queue_.size() >= s.max_queue_frames)) {
+    if (!control) refused_busy_ = true;
     return make_error(Errc::busy, "send queue to " + short_id(peer_id_) + " is full (" +
                                       std::to_string(queued_bytes_) + " bytes, " +
                                       std::to_string(queue_.size()) + " frames)");
@@ -208,6 +209,11 @@ void Session::on_written(std::error_code ec, size_t /*n*/, size_t records) {
     return;
   }
   pump_writes();
+  if (refused_busy_ && state_ == State::established &&
+      queued_bytes_ <= config_.settings->max_queue_bytes / 2) {
+    refused_busy_ = false;
+    owner_->session_send_ready(*this);
+  }
 }
 
 // ---------------------------------------------------------------- reading --

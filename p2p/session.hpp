@@ -44,6 +44,8 @@ class SessionOwner {
   // The session closed (or began its closing flush). Exactly once.
   virtual void session_closed(Session& s, DisconnectReason reason, bool by_remote,
                               const std::string& detail) = 0;
+  // A send() refused as busy earlier; the queue has drained to half its bound.
+  virtual void session_send_ready(Session& s) = 0;
   // From ~Session: its stream, buffers and timers are released.
   virtual void session_destroyed() noexcept = 0;
 };
@@ -174,6 +176,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // write side
   std::deque<OutRecord> queue_;
   size_t queued_bytes_ = 0;
+  bool refused_busy_ = false;  // a send() was refused; report when drained
   size_t data_frames_queued_ = 0;
   bool writing_ = false;
   size_t writing_records_ = 0;

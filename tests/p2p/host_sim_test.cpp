@@ -213,9 +213,16 @@ TEST(HostSim, PausedReadingHoldsFramesAndTheSenderQueueReportsBusy) {
   // Paused reading also suspends the idle timeout.
   w.clock.advance(45s);
   EXPECT_TRUE(b.host->is_connected(a.id()));
+  int ready = 0;
+  auto sub = a.host->on_send_ready([&](const NodeId& peer) {
+    EXPECT_EQ(peer, b.id());
+    ++ready;
+    EXPECT_LE(a.host->peer(b.id())->queued_bytes, s.max_queue_bytes / 2);
+  });
   b.host->resume_reading(a.id());
   w.clock.advance(1s);
   EXPECT_EQ(ib.messages.size(), accepted);
+  EXPECT_EQ(ready, 1) << "one notice per refusal, once the queue is half empty";
   EXPECT_TRUE(a.host->send(b.id(), kTestType, frame));
 }
 

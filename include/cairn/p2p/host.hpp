@@ -83,6 +83,7 @@ using MessageHandler = std::function<void(const NodeId& from, ByteSpan payload)>
 using ConnectedHandler = std::function<void(const PeerInfo&)>;
 using DisconnectedHandler = std::function<void(const DisconnectInfo&)>;
 using ConnectCallback = std::function<void(Result<NodeId>)>;
+using SendReadyHandler = std::function<void(const NodeId& peer)>;
 
 // Keeps a registered handler alive; destroying or reset()ting it unregisters
 // (safe after the Host is gone). Move-only.
@@ -201,6 +202,10 @@ class Host {
   // Event listeners; any number, called in registration order.
   Subscription on_connected(ConnectedHandler handler);
   Subscription on_disconnected(DisconnectedHandler handler);
+  // Called when a peer whose send() returned busy has drained its queue to
+  // half of max_queue_bytes, so a producer can resume instead of polling.
+  // Runs from the write completion (not inside send()).
+  Subscription on_send_ready(SendReadyHandler handler);
 
   // Receive-side backpressure: stop reading from the peer's socket (its
   // frames wait in the kernel and, when full, the peer's own queue reports
