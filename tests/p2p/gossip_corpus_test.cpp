@@ -7,14 +7,14 @@
 
 #include <filesystem>
 
-#include "fuzz/gossip_fuzz_checks.hpp"
+#include "fuzz/p2p_gossip_fuzz.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::p2p {
 namespace {
 
 std::filesystem::path corpus_dir(const char* name) {
-  return std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "corpus" / name;
+  return std::filesystem::path(CAIRN_FUZZ_CORPUS_DIR) / name;
 }
 
 template <class Check>
@@ -26,7 +26,7 @@ void replay(const char* name, Check check) {
     if (!entry.is_regular_file()) continue;
     ++files;
     const std::string file = entry.path().filename().string();
-    const Bytes input = test::read_file(entry.path());
+    const Bytes input = cairn::test::read_file(entry.path());
     const auto r = check(ByteSpan(input));
     EXPECT_EQ(r.violation, "") << file;
     if (file.rfind("valid_", 0) == 0) {
@@ -42,8 +42,19 @@ void replay(const char* name, Check check) {
   std::cout << "[corpus] " << name << ": " << files << " files replayed\n";
 }
 
-TEST(GossipCorpus, GossipRpcSeedsReplay) { replay("gossip_rpc", fuzz::check_gossip_rpc); }
-TEST(GossipCorpus, PeerExchangeSeedsReplay) { replay("peer_exchange", fuzz::check_peer_exchange); }
+TEST(GossipCorpus, GossipRpcSeedsReplay) { replay("p2p_gossip_rpc", fuzz::check_gossip_rpc); }
+TEST(GossipCorpus, PeerExchangeSeedsReplay) { replay("p2p_peer_exchange", fuzz::check_peer_exchange); }
+
+TEST(GossipCorpus, RandomInputsKeepTheProperties) {
+  auto rng = cairn::test::seeded_rng(32);
+  for (int i = 0; i < 2000; ++i) {
+    Bytes input = cairn::test::random_bytes(rng, rng() % 512);
+    // A plausible version byte reaches past the first check more often.
+    if (!input.empty()) input[0] = 1;
+    EXPECT_EQ(fuzz::check_gossip_rpc(input).violation, "");
+    EXPECT_EQ(fuzz::check_peer_exchange(input).violation, "");
+  }
+}
 
 }  // namespace
 }  // namespace cairn::p2p

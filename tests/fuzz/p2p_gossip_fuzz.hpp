@@ -1,7 +1,9 @@
 #pragma once
-// Per-input properties of the gossip and peer-exchange decoders, shared by
-// the libFuzzer targets (which abort on a violation) and the corpus replay
-// in the normal test suite (which reports it).
+// The gossip fuzz harnesses, shared by the libFuzzer targets
+// (p2p_gossip_rpc_fuzz.cpp, p2p_peer_exchange_fuzz.cpp; CAIRN_FUZZ=ON with
+// clang) and the corpus replay in the unit tests
+// (tests/p2p/gossip_corpus_test.cpp). The targets abort on a violation; the
+// replay reports it.
 
 #include <chrono>
 #include <string>
