@@ -58,5 +58,6 @@ const std::vector<Workload>& workloads();
 // Workload factories (one per file in bench/workloads/).
 Workload codec_workload();
 Workload store_workload();
+Workload gossip_workload();
 
 }  // namespace cairn::bench

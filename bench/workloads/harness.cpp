@@ -66,6 +66,7 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 const std::vector<Workload>& workloads() {
   static const std::vector<Workload> all = {
 
+      gossip_workload(),
 
   };
   return all;
