@@ -4,6 +4,7 @@
 #include <asio/post.hpp>
 
 #include <map>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "cairn/core/log.hpp"
@@ -75,21 +76,27 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
 
   void install() {
     auto weak = weak_from_this();
-    subs.push_back(*host.on_message(MessageType::response, [weak](const NodeId& from, ByteSpan p) {
+    auto own = [this](Result<Subscription> sub) {
+      if (!sub) {
+        subs.clear();
+        throw std::logic_error("RequestResponse: " + sub.error().message +
+                               " (only one RequestResponse per Host)");
+      }
+      subs.push_back(std::move(*sub));
+    };
+    own(host.on_message(MessageType::response, [weak](const NodeId& from, ByteSpan p) {
       if (auto self = weak.lock()) self->on_response(from, p);
     }));
-    subs.push_back(*host.on_message(MessageType::cancel_request,
-                                    [weak](const NodeId& from, ByteSpan p) {
-                                      if (auto self = weak.lock()) self->on_cancel(from, p);
-                                    }));
+    own(host.on_message(MessageType::cancel_request, [weak](const NodeId& from, ByteSpan p) {
+      if (auto self = weak.lock()) self->on_cancel(from, p);
+    }));
     // Every request kind, so that kinds without a handler get a clear
     // unknown_request answer instead of a timeout.
     for (uint32_t k = kRequestKindFirst; k <= kRequestLast; ++k) {
       const auto kind = static_cast<MessageType>(k);
-      auto sub = host.on_message(kind, [weak, kind](const NodeId& from, ByteSpan p) {
+      own(host.on_message(kind, [weak, kind](const NodeId& from, ByteSpan p) {
         if (auto self = weak.lock()) self->on_request(from, kind, p);
-      });
-      if (sub) subs.push_back(std::move(*sub));
+      }));
     }
     subs.push_back(host.on_disconnected([weak](const DisconnectInfo& d) {
       if (auto self = weak.lock()) self->on_disconnect(d.id);
@@ -301,19 +308,10 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     in_count.erase(peer);
   }
 
-  void fail_all() {
-    std::vector<RequestId> ids;
-    for (auto& [id, p] : pending) ids.push_back(id);
-    for (auto id : ids) {
-      NodeId peer;
-      MessageType kind{};
-      auto cb = take(id, &peer, &kind);
-      asio::post(host.executor(), [cb = std::move(cb),
-                                   e = peer_error(Errc::cancelled, peer, kind,
-                                                  "request/response shut down")]() mutable {
-        cb(tl::unexpected(std::move(e)));
-      });
-    }
+  void drop_all() {
+    for (auto& [id, p] : pending) send_cancel(p.peer, id);
+    pending.clear();
+    out_count.clear();
     for (auto& [key, req] : inbound) req->cancelled = true;
     inbound.clear();
     in_count.clear();
@@ -380,7 +378,7 @@ RequestResponse::RequestResponse(Host& host)
   impl_->install();
 }
 
-RequestResponse::~RequestResponse() { impl_->fail_all(); }
+RequestResponse::~RequestResponse() { impl_->drop_all(); }
 
 Status RequestResponse::handle(MessageType kind, RequestHandler handler) {
   if (!is_request_kind(kind)) {

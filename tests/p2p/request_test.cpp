@@ -191,6 +191,33 @@ TEST(RequestResponse, FailuresMapToErrorCodes) {
   EXPECT_EQ(p.rrb.handle(MessageType::ping, {}).error().code, Errc::invalid_argument);
 }
 
+TEST(RequestResponse, DestructionDropsPendingRequestsSilentlyAndTellsThePeer) {
+  SimWorld w;
+  SimNode& a = w.add("a");
+  SimNode& b = w.add("b");
+  ASSERT_TRUE(w.link(a, b));
+  RequestResponse rrb(*b.host);
+  std::vector<Responder> parked;
+  ASSERT_TRUE(rrb.handle(kSlow, [&](const NodeId&, ByteSpan, Responder r) {
+    parked.push_back(std::move(r));
+  }));
+  bool called = false;
+  {
+    RequestResponse temp(*a.host);
+    EXPECT_THROW(RequestResponse(*a.host), std::logic_error) << "one per host";
+    ASSERT_TRUE(temp.request(b.id(), kSlow, {}, [&](Result<Bytes>) { called = true; }));
+    w.clock.advance(20ms);
+    ASSERT_EQ(parked.size(), 1u);
+    // `temp` goes away: its owner would go with it, so nothing calls back.
+  }
+  w.clock.advance(5s);
+  EXPECT_FALSE(called);
+  EXPECT_TRUE(parked[0].cancelled());
+  EXPECT_EQ(rrb.inbound_in_flight(a.id()), 0u);
+  // The host is free for a new instance.
+  RequestResponse again(*a.host);
+}
+
 TEST(RequestResponse, DisconnectFailsPendingRequests) {
   Pair p;
   Outcome o;

@@ -80,10 +80,13 @@ struct RequestOptions {
 
 class RequestResponse {
  public:
-  // `host` must outlive this object.
+  // `host` must outlive this object. One RequestResponse per Host: it owns
+  // the response, cancel and request-kind message types; a second one throws
+  // std::logic_error (a wiring bug, not a runtime condition).
   explicit RequestResponse(Host& host);
-  // Fails pending requests with Errc::cancelled (callbacks posted; they run
-  // only if the executor keeps running) and unregisters everything.
+  // Drops pending requests WITHOUT calling their callbacks (their owners are
+  // usually being destroyed too), tells the peers to stop, marks inbound
+  // requests cancelled and unregisters everything.
   ~RequestResponse();
   RequestResponse(const RequestResponse&) = delete;
   RequestResponse& operator=(const RequestResponse&) = delete;
