@@ -38,9 +38,11 @@ class SimCluster {
     const GossipRouter& router() const { return gossip->router(); }
   };
 
-  // `configure` (optional) adjusts each node's settings before it is built.
+  // `configure` (optional) adjusts each node's settings before it is built;
+  // `chain` (optional, must outlive the cluster) is every node's registry.
   SimCluster(const std::vector<std::vector<ShardId>>& shards, const std::vector<size_t>& bootstrap,
-             uint64_t seed, std::function<void(size_t, GossipNodeSettings&)> configure = {})
+             uint64_t seed, std::function<void(size_t, GossipNodeSettings&)> configure = {},
+             EndpointSource* chain = nullptr)
       : executor_(ctx_.get_executor()), clock_(ctx_), net_(executor_, clock_, seed, link()) {
     std::cout << "[sim] cluster seed " << seed << " (from CAIRN_TEST_SEED " << cairn::test::test_seed()
               << ")\n";
@@ -60,7 +62,7 @@ class SimCluster {
       }
       if (configure) configure(i, s);
       n.gossip = std::make_unique<GossipNode>(executor_, net_.make_transport(n.name), clock_,
-                                              key_from_rng(rng), s, rng());
+                                              key_from_rng(rng), s, rng(), chain);
       nodes_.push_back(std::move(n));
     }
     for (size_t i = 0; i < nodes_.size(); ++i) {
