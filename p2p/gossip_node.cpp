@@ -166,6 +166,7 @@ struct GossipNode::Impl : std::enable_shared_from_this<GossipNode::Impl> {
 
   Result<std::string> start() {
     if (started) return make_error(Errc::conflict, "gossip node already started");
+    CAIRN_TRY_STATUS(validate(settings));
     started = true;
     auto gossip_sub = host.on_message(MessageType::gossip_rpc, [this](const NodeId& from, ByteSpan payload) {
       router.handle_frame(from, payload, now());

@@ -80,9 +80,10 @@ class GossipNode {
   GossipNode(const GossipNode&) = delete;
   GossipNode& operator=(const GossipNode&) = delete;
 
-  // Listens (when configured), subscribes the served shards, arms the
-  // heartbeat. Returns the bound address ("" when not listening). Errors
-  // from listen() are returned unchanged; conflict when already started.
+  // Validates the settings, listens (when configured), subscribes the served
+  // shards, arms the heartbeat. Returns the bound address ("" when not
+  // listening). invalid_argument for bad settings; errors from listen() are
+  // returned unchanged; conflict when already started.
   Result<std::string> start();
 
   // Stops the heartbeat and shuts the Host down (goodbye to every peer). No
