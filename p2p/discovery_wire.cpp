@@ -1,7 +1,7 @@
-#include <new>
 #include <string>
 
 #include "cairn/p2p/discovery.hpp"
+#include "decode_guard.hpp"
 
 namespace cairn::p2p {
 
@@ -103,13 +103,7 @@ Result<Bytes> encode_peer_exchange(const PeerExchange& px) {
 }
 
 Result<PeerExchange> decode_peer_exchange(ByteSpan data) noexcept {
-  try {
-    return decode_impl(data);
-  } catch (const std::bad_alloc&) {
-    return make_error(Errc::busy, "peer exchange: out of memory while decoding");
-  } catch (...) {
-    return make_error(Errc::internal, "peer exchange: unexpected exception while decoding");
-  }
+  return detail::guarded_decode<PeerExchange>("peer exchange", [&] { return decode_impl(data); });
 }
 
 }  // namespace cairn::p2p

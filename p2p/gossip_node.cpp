@@ -74,21 +74,27 @@ struct GossipNode::Impl : std::enable_shared_from_this<GossipNode::Impl> {
 
   TimePoint now() const { return clock.now(); }
 
+  // An encoding failure is a bug in this node (the router and discovery
+  // only build in-limit payloads): logged, never sent.
+  void send_frame(const NodeId& peer, MessageType type, const Result<Bytes>& bytes) {
+    if (!bytes) {
+      CAIRN_LOG(log::Level::error, "gossip",
+                "cannot encode " << message_type_name(type) << ": " << bytes.error().to_string());
+      return;
+    }
+    if (host.send(peer, type, *bytes)) {
+      ++stats.frames_sent;
+    } else {
+      ++stats.send_dropped;
+    }
+  }
+
   void pump() {
     // Outputs may cause more inputs only asynchronously (Host callbacks never
     // run inside send/connect), so one pass over each queue suffices.
     for (auto& out : router.take_outputs()) {
       if (auto* send = std::get_if<GossipSend>(&out)) {
-        auto bytes = encode_gossip_rpc(send->rpc);
-        if (!bytes) {
-          CAIRN_LOG(log::Level::error, "gossip", "cannot encode rpc: " << bytes.error().to_string());
-          continue;
-        }
-        if (host.send(send->peer, MessageType::gossip_rpc, *bytes)) {
-          ++stats.frames_sent;
-        } else {
-          ++stats.send_dropped;
-        }
+        send_frame(send->peer, MessageType::gossip_rpc, encode_gossip_rpc(send->rpc));
       } else if (auto* deliver = std::get_if<GossipDeliver>(&out)) {
         if (handler) {
           ++stats.handler_calls;
@@ -114,16 +120,7 @@ struct GossipNode::Impl : std::enable_shared_from_this<GossipNode::Impl> {
           self->pump();
         });
       } else if (auto* send = std::get_if<DiscoverySend>(&out)) {
-        auto bytes = encode_peer_exchange(send->px);
-        if (!bytes) {
-          CAIRN_LOG(log::Level::error, "discovery", "cannot encode px: " << bytes.error().to_string());
-          continue;
-        }
-        if (host.send(send->peer, MessageType::peer_exchange, *bytes)) {
-          ++stats.frames_sent;
-        } else {
-          ++stats.send_dropped;
-        }
+        send_frame(send->peer, MessageType::peer_exchange, encode_peer_exchange(send->px));
       } else if (auto* drop = std::get_if<DiscoveryDisconnect>(&out)) {
         host.disconnect(drop->peer, DisconnectReason::requested, drop->reason);
       }

@@ -3,9 +3,10 @@
 #include <sodium.h>
 
 #include <algorithm>
-#include <new>
 #include <string>
 #include <string_view>
+
+#include "decode_guard.hpp"
 
 namespace cairn::p2p {
 
@@ -252,13 +253,7 @@ Result<GossipRpc> decode_impl(ByteSpan data) {
 }  // namespace
 
 Result<GossipRpc> decode_gossip_rpc(ByteSpan data) noexcept {
-  try {
-    return decode_impl(data);
-  } catch (const std::bad_alloc&) {
-    return make_error(Errc::busy, "gossip rpc: out of memory while decoding");
-  } catch (...) {
-    return make_error(Errc::internal, "gossip rpc: unexpected exception while decoding");
-  }
+  return detail::guarded_decode<GossipRpc>("gossip rpc", [&] { return decode_impl(data); });
 }
 
 }  // namespace cairn::p2p

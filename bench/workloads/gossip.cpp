@@ -83,24 +83,18 @@ Result<std::vector<double>> raw_tcp_one_hop(size_t samples, size_t bytes) {
     ::close(listener);
     return make_error(Errc::io_error, "bench gossip baseline: cannot listen on 127.0.0.1");
   }
-  auto read_all = [](int fd, uint8_t* p, size_t n) {
+  // Moves exactly n bytes through `io` (::read or ::write); false on EOF/error.
+  auto all = [](auto io, int fd, auto* p, size_t n) {
     while (n > 0) {
-      const ssize_t r = ::read(fd, p, n);
+      const ssize_t r = io(fd, p, n);
       if (r <= 0) return false;
       p += r;
       n -= static_cast<size_t>(r);
     }
     return true;
   };
-  auto write_all = [](int fd, const uint8_t* p, size_t n) {
-    while (n > 0) {
-      const ssize_t r = ::write(fd, p, n);
-      if (r <= 0) return false;
-      p += r;
-      n -= static_cast<size_t>(r);
-    }
-    return true;
-  };
+  auto read_all = [&](int fd, uint8_t* p, size_t n) { return all(::read, fd, p, n); };
+  auto write_all = [&](int fd, const uint8_t* p, size_t n) { return all(::write, fd, p, n); };
   std::thread echo([&] {
     const int fd = ::accept(listener, nullptr, nullptr);
     if (fd < 0) return;

@@ -19,24 +19,36 @@ struct CheckResult {
   std::string violation;      // empty when every property held
 };
 
-// Decodes `input` as a gossip RPC; what decodes must re-encode to the same
-// bytes. Then feeds it to a router as a frame from a connected peer, before
-// and after a heartbeat.
-inline CheckResult check_gossip_rpc(ByteSpan input) {
+// Decodes `input` with `decode`; what decodes must re-encode with `encode`
+// to exactly the input bytes (one encoding per value).
+template <class Decode, class Encode>
+CheckResult check_round_trip(ByteSpan input, Decode decode, Encode encode) {
   CheckResult out;
-  auto rpc = decode_gossip_rpc(input);
-  out.decoded = rpc.has_value();
-  if (rpc) {
-    auto again = encode_gossip_rpc(*rpc);
+  auto value = decode(input);
+  out.decoded = value.has_value();
+  if (value) {
+    auto again = encode(*value);
     if (!again) {
-      out.violation = "decoded rpc does not re-encode: " + again.error().to_string();
+      out.violation = "decoded value does not re-encode: " + again.error().to_string();
     } else if (*again != Bytes(input.begin(), input.end())) {
-      out.violation = "decoded rpc re-encodes to different bytes";
+      out.violation = "decoded value re-encodes to different bytes";
     }
   }
-  NodeId self{};
+  return out;
+}
+
+inline NodeId fuzz_peer() {
   NodeId peer{};
   peer.bytes[0] = 1;
+  return peer;
+}
+
+// The round trip for a gossip RPC, then the bytes fed to a router as a frame
+// from a connected peer, before and after a heartbeat.
+inline CheckResult check_gossip_rpc(ByteSpan input) {
+  CheckResult out = check_round_trip(input, decode_gossip_rpc, encode_gossip_rpc);
+  const NodeId self{};
+  const NodeId peer = fuzz_peer();
   GossipRouter router(self, GossipSettings{}, 1);
   TimePoint now{};
   router.subscribe(ShardId(0), now);
@@ -52,20 +64,9 @@ inline CheckResult check_gossip_rpc(ByteSpan input) {
 
 // The same for a peer-exchange frame fed to discovery.
 inline CheckResult check_peer_exchange(ByteSpan input) {
-  CheckResult out;
-  auto px = decode_peer_exchange(input);
-  out.decoded = px.has_value();
-  if (px) {
-    auto again = encode_peer_exchange(*px);
-    if (!again) {
-      out.violation = "decoded px does not re-encode: " + again.error().to_string();
-    } else if (*again != Bytes(input.begin(), input.end())) {
-      out.violation = "decoded px re-encodes to different bytes";
-    }
-  }
-  NodeId self{};
-  NodeId peer{};
-  peer.bytes[0] = 1;
+  CheckResult out = check_round_trip(input, decode_peer_exchange, encode_peer_exchange);
+  const NodeId self{};
+  const NodeId peer = fuzz_peer();
   DiscoverySettings settings;
   settings.max_known_peers = 64;
   Discovery discovery(self, "127.0.0.1:1", {ShardId(0), ShardId(1)}, settings, 1);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "cairn/p2p/discovery.hpp"
+#include "gossip_test_util.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::p2p {
@@ -13,11 +14,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-NodeId node(uint32_t n) {
-  NodeId id;
-  put_be<uint32_t>(id.bytes.data(), n + 1);
-  return id;
-}
+NodeId node(uint32_t n) { return test::node_id(n); }
 std::string addr(uint32_t n) { return "10.0.0." + std::to_string(n) + ":4100"; }
 PeerRecord rec(uint32_t n, std::vector<ShardId> shards) { return {node(n), addr(n), std::move(shards)}; }
 
@@ -61,7 +58,7 @@ TEST(PeerExchangeWire, RefusesMalformedFields) {
 
 struct Probe {
   explicit Probe(std::vector<ShardId> served, DiscoverySettings s = {}, EndpointSource* chain = nullptr)
-      : d(node(0), addr(0), std::move(served), std::move(s), test::test_seed(), chain) {}
+      : d(node(0), addr(0), std::move(served), std::move(s), cairn::test::test_seed(), chain) {}
   Discovery d;
   TimePoint now{};
   std::vector<DiscoveryDial> dials;
@@ -156,7 +153,7 @@ TEST(Discovery, DialsLearnedPeersOfItsShardsUpToTheTarget) {
   ASSERT_EQ(p.dials.size(), 3u);
   for (const auto& dial : p.dials) {
     ASSERT_TRUE(dial.expected);
-    EXPECT_EQ(dial.address, addr(get_be<uint32_t>(dial.expected->bytes.data()) - 1));
+    EXPECT_EQ(dial.address, addr(test::node_number(*dial.expected)));
     auto r = p.d.record(*dial.expected);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->shards, (std::vector<ShardId>{ShardId(1)}));
@@ -166,7 +163,7 @@ TEST(Discovery, DialsLearnedPeersOfItsShardsUpToTheTarget) {
   EXPECT_EQ(p.dials.size(), 3u);
   for (const auto& dial : p.dials) {
     p.d.dial_result(dial.address, *dial.expected, p.now);
-    p.connect(get_be<uint32_t>(dial.expected->bytes.data()) - 1, {ShardId(1)});
+    p.connect(test::node_number(*dial.expected), {ShardId(1)});
   }
   EXPECT_EQ(p.d.connected_in_shard(ShardId(1)), 3u);
   p.tick();

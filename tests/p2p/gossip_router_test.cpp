@@ -7,6 +7,7 @@
 #include <map>
 
 #include "cairn/p2p/gossip.hpp"
+#include "gossip_test_util.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::p2p {
@@ -14,16 +15,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-NodeId node(uint32_t n) {
-  NodeId id;
-  put_be<uint32_t>(id.bytes.data(), n + 1);
-  return id;
-}
+NodeId node(uint32_t n) { return test::node_id(n); }
 
 const TopicId kTopic{7};
 
 struct Probe {
-  explicit Probe(GossipSettings s = {}) : router(node(0), s, test::test_seed()) {}
+  explicit Probe(GossipSettings s = {}) : router(node(0), s, cairn::test::test_seed()) {}
 
   TimePoint now{};
   GossipRouter router;

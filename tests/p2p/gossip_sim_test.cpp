@@ -158,12 +158,27 @@ void publish_and_check(SimCluster& c, std::mt19937_64& rng, int rounds, int tag)
 
 constexpr std::chrono::seconds kWarmup{30};
 
+// The 60-node cluster after warm-up, with every mesh in range.
+std::unique_ptr<SimCluster> warmed_up(std::mt19937_64& rng) {
+  auto c = std::make_unique<SimCluster>(layout(), std::vector<size_t>{0, 1}, rng());
+  c->start();
+  c->run_for(kWarmup);
+  EXPECT_EQ(mesh_violation(*c), "");
+  return c;
+}
+
+// Node indexes in random order.
+std::vector<size_t> shuffled(size_t n, std::mt19937_64& rng) {
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  return order;
+}
+
 TEST(GossipSim, SixtyNodesMeshInRangeAndDeliverOnlyToSubscribers) {
   auto rng = cairn::test::seeded_rng(1);
-  SimCluster c(layout(), {0, 1}, rng());
-  c.start();
-  c.run_for(kWarmup);
-  EXPECT_EQ(mesh_violation(c), "");
+  auto cluster = warmed_up(rng);
+  SimCluster& c = *cluster;
   for (size_t i = 0; i < c.size(); ++i) {
     for (ShardId s : c.node(i).shards) {
       EXPECT_GE(c.node(i).gossip->discovery().connected_in_shard(s), 4u) << "node " << i;
@@ -184,14 +199,9 @@ TEST(GossipSim, SixtyNodesMeshInRangeAndDeliverOnlyToSubscribers) {
 
 TEST(GossipSim, MeshesHealAfterTwentyPercentOfNodesDie) {
   auto rng = cairn::test::seeded_rng(2);
-  SimCluster c(layout(), {0, 1}, rng());
-  c.start();
-  c.run_for(kWarmup);
-  ASSERT_EQ(mesh_violation(c), "");
-
-  std::vector<size_t> order(c.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
+  auto cluster = warmed_up(rng);
+  SimCluster& c = *cluster;
+  const auto order = shuffled(c.size(), rng);
   for (size_t k = 0; k < c.size() / 5; ++k) c.kill(order[k]);
   // Peers see the resets one link latency later; the next heartbeat of each
   // survivor grafts replacements from its connected peers.
@@ -210,14 +220,9 @@ TEST(GossipSim, MeshesHealAfterTwentyPercentOfNodesDie) {
 
 TEST(GossipSim, HealedPartitionReconverges) {
   auto rng = cairn::test::seeded_rng(3);
-  SimCluster c(layout(), {0, 1}, rng());
-  c.start();
-  c.run_for(kWarmup);
-  ASSERT_EQ(mesh_violation(c), "");
-
-  std::vector<size_t> order(c.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
+  auto cluster = warmed_up(rng);
+  SimCluster& c = *cluster;
+  const auto order = shuffled(c.size(), rng);
   std::set<size_t> side(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(c.size() / 2));
   c.partition(side);
   // Longer than the idle timeout (45 s): every connection across the split
