@@ -482,7 +482,8 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       CAIRN_LOG(log::Level::info, kLog, "dial failed: " << result.error().message);
     }
     for (auto& cb : d.callbacks) post_result(std::move(cb), result);
-    if (!result && d.options.persistent && persistent.count(d.address) != 0) {
+    // Also when this dial was a one-off that a persistent connect() joined.
+    if (!result && persistent.count(d.address) != 0) {
       schedule_retry(d.address);
     }
   }

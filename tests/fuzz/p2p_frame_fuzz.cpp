@@ -1,6 +1,7 @@
 // libFuzzer target for the p2p record, frame and handshake decoders.
 // Build: CXX=clang++-14 cmake -DCAIRN_FUZZ=ON ... ; run:
-//   build/tests/p2p_frame_fuzz tests/fuzz/corpus/p2p_frame -max_total_time=60
+//   build-fuzz/tests/p2p_frame_fuzz /tmp/p2p-corpus tests/fuzz/corpus/p2p_frame -max_total_time=60
+// (new inputs land in the first directory; copy real finds into the corpus).
 
 #include "fuzz/p2p_frame_fuzz.hpp"
 

@@ -41,13 +41,20 @@ struct Events {
   }
 };
 
-TEST(HostSim, HandshakeAtExactTimesAndMessagesBothWays) {
+// Two nodes a and b with their connect/disconnect events recorded.
+class HostPair : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ea.attach(*a.host, w.clock);
+    eb.attach(*b.host, w.clock);
+  }
   SimWorld w;
   SimNode& a = w.add("a");
   SimNode& b = w.add("b");
   Events ea, eb;
-  ea.attach(*a.host, w.clock);
-  eb.attach(*b.host, w.clock);
+};
+
+TEST_F(HostPair, HandshakeAtExactTimesAndMessagesBothWays) {
   Inbox ia, ib;
   ia.attach(*a.host);
   ib.attach(*b.host);
@@ -114,10 +121,7 @@ TEST(HostSim, HandshakeAtExactTimesAndMessagesBothWays) {
   EXPECT_TRUE(ea.disconnected.empty());
 }
 
-TEST(HostSim, CompressesLargeCompressibleFrames) {
-  SimWorld w;
-  SimNode& a = w.add("a");
-  SimNode& b = w.add("b");
+TEST_F(HostPair, CompressesLargeCompressibleFrames) {
   Inbox ib;
   ib.attach(*b.host);
   ASSERT_TRUE(w.link(a, b));
@@ -136,10 +140,7 @@ TEST(HostSim, CompressesLargeCompressibleFrames) {
   EXPECT_GT(wire, text.size());
 }
 
-TEST(HostSim, KeepalivePingsAtExactIntervalsAndMeasuresRtt) {
-  SimWorld w;
-  SimNode& a = w.add("a");
-  SimNode& b = w.add("b");
+TEST_F(HostPair, KeepalivePingsAtExactIntervalsAndMeasuresRtt) {
   ASSERT_TRUE(w.link(a, b));
   EXPECT_EQ(w.clock.elapsed(), 20ms);
   // a last sent at 10 ms (its auth): first ping at 10.010 s; pong back 10 ms later.
@@ -157,13 +158,7 @@ TEST(HostSim, KeepalivePingsAtExactIntervalsAndMeasuresRtt) {
   EXPECT_LE(per_side, 31u * 2);
 }
 
-TEST(HostSim, SilentPeerIsDroppedAfterExactlyTheIdleTimeout) {
-  SimWorld w;
-  SimNode& a = w.add("a");
-  SimNode& b = w.add("b");
-  Events ea, eb;
-  ea.attach(*a.host, w.clock);
-  eb.attach(*b.host, w.clock);
+TEST_F(HostPair, SilentPeerIsDroppedAfterExactlyTheIdleTimeout) {
   ASSERT_TRUE(w.link(a, b));
   // Cut the link right away: nothing arrives any more. b last heard a at 15 ms
   // (a's auth), a last heard b at 20 ms (b's auth): idle_timeout is 30 s.
@@ -325,12 +320,7 @@ TEST(HostSim, ReconnectJitterStaysWithinItsFraction) {
   EXPECT_TRUE(any_jitter);
 }
 
-TEST(HostSim, BansDisconnectRefuseAndExpire) {
-  SimWorld w;
-  SimNode& a = w.add("a");
-  SimNode& b = w.add("b");
-  Events eb;
-  eb.attach(*b.host, w.clock);
+TEST_F(HostPair, BansDisconnectRefuseAndExpire) {
   ASSERT_TRUE(w.link(a, b));
   LogCapture logs;
   a.host->ban(b.id(), 60s, "test ban");
@@ -361,10 +351,7 @@ TEST(HostSim, BansDisconnectRefuseAndExpire) {
   EXPECT_TRUE(w.link(b, a));
 }
 
-TEST(HostSim, ScoresDecayAndALowScoreBans) {
-  SimWorld w;
-  SimNode& a = w.add("a");
-  SimNode& b = w.add("b");
+TEST_F(HostPair, ScoresDecayAndALowScoreBans) {
   ASSERT_TRUE(w.link(a, b));
   a.host->adjust_score(b.id(), -60, "invalid gossip");
   EXPECT_DOUBLE_EQ(a.host->score(b.id()), -60);
@@ -407,13 +394,7 @@ TEST(HostSim, PeerCapsRefuseExcessPeers) {
   EXPECT_EQ(hub.host->stats().peers_inbound, 2u);
 }
 
-TEST(HostSim, SimultaneousDialsConvergeOnOneSession) {
-  SimWorld w;
-  SimNode& a = w.add("a");
-  SimNode& b = w.add("b");
-  Events ea, eb;
-  ea.attach(*a.host, w.clock);
-  eb.attach(*b.host, w.clock);
+TEST_F(HostPair, SimultaneousDialsConvergeOnOneSession) {
   a.host->connect(b.address, {.expected_id = b.id()});
   b.host->connect(a.address, {.expected_id = a.id()});
   w.clock.advance(1s);

@@ -8,9 +8,14 @@
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/read.hpp>
+#include <asio/strand.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/write.hpp>
 
+#include <atomic>
+#include <future>
 #include <thread>
 
 #include "cairn/p2p/host.hpp"
@@ -261,6 +266,88 @@ TEST_F(Tcp, TamperedCiphertextOnTheWireClosesTheSession) {
   ASSERT_TRUE(run_until(ctx, [&] { return !b->host->is_connected(a->key.public_key()); }, 5s));
   EXPECT_TRUE(b->received.empty());
   EXPECT_TRUE(logs.contains("decrypt_failed")) << logs.dump();
+}
+
+}  // namespace
+}  // namespace cairn::p2p
+
+namespace cairn::p2p {
+namespace {
+
+// Two hosts, each on its own strand of one io_context run by two threads:
+// every callback runs on its host's strand, and traffic flows both ways.
+TEST(TcpStrands, HostsOnStrandsOfAMultiThreadedContext) {
+  auto rng = cairn::test::seeded_rng(41);
+  asio::io_context ctx;
+  auto guard = asio::make_work_guard(ctx);
+  asio::any_io_executor sa = asio::make_strand(ctx), sb = asio::make_strand(ctx);
+  SigningKey ka = test::key_from_rng(rng), kb = test::key_from_rng(rng);
+  auto ta = make_tcp_transport(sa), tb = make_tcp_transport(sb);
+  Host a(sa, *ta, steady_clock(), ka, {}, rng());
+  Host b(sb, *tb, steady_clock(), kb, {}, rng());
+  std::atomic<int> off_strand{0}, got_a{0}, got_b{0};
+  std::promise<std::string> bound;
+  std::promise<void> connected;
+  std::vector<Subscription> subs;
+  auto on = [](const asio::any_io_executor& ex, auto f) { asio::post(ex, std::move(f)); };
+  on(sb, [&] {
+    subs.push_back(std::move(*b.on_message(kTestType, [&](const NodeId&, ByteSpan) {
+      if (!sb.target<asio::strand<asio::io_context::executor_type>>()->running_in_this_thread()) {
+        ++off_strand;
+      }
+      ++got_b;
+    })));
+    bound.set_value(*b.listen(loopback()));
+  });
+  std::thread t1([&] { ctx.run(); }), t2([&] { ctx.run(); });
+  const std::string addr = bound.get_future().get();
+  on(sa, [&] {
+    subs.push_back(std::move(*a.on_message(kTestType, [&](const NodeId&, ByteSpan) {
+      if (!sa.target<asio::strand<asio::io_context::executor_type>>()->running_in_this_thread()) {
+        ++off_strand;
+      }
+      ++got_a;
+    })));
+    a.connect(addr, {.expected_id = kb.public_key()}, [&](Result<NodeId> r) {
+      EXPECT_TRUE(r);
+      connected.set_value();
+    });
+  });
+  connected.get_future().get();
+  // Wait until b sees a too, then send 200 frames each way from the strands.
+  std::promise<void> sent;
+  std::function<void()> send_b;
+  on(sb, [&] {
+    send_b = [&] {
+      if (!b.is_connected(ka.public_key())) {
+        asio::post(sb, send_b);
+        return;
+      }
+      for (int i = 0; i < 200; ++i) ASSERT_TRUE(b.send(ka.public_key(), kTestType, Bytes(1000, 1)));
+      sent.set_value();
+    };
+    send_b();
+  });
+  on(sa, [&] {
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(a.send(kb.public_key(), kTestType, Bytes(1000, 2)));
+  });
+  sent.get_future().get();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((got_a < 200 || got_b < 200) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(got_a.load(), 200);
+  EXPECT_EQ(got_b.load(), 200);
+  EXPECT_EQ(off_strand.load(), 0);
+  std::promise<void> da, db;
+  on(sa, [&] { a.shutdown([&] { da.set_value(); }); });
+  on(sb, [&] { b.shutdown([&] { db.set_value(); }); });
+  da.get_future().get();
+  db.get_future().get();
+  guard.reset();
+  ctx.stop();
+  t1.join();
+  t2.join();
 }
 
 }  // namespace
