@@ -68,5 +68,6 @@ Workload codec_workload();
 Workload store_workload();
 Workload gossip_workload();
 Workload transport_workload();
+Workload chain_workload();
 
 }  // namespace cairn::bench
