@@ -46,6 +46,14 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 
 double median(std::vector<double> v);
 
+// Runs every side round-robin for opts.rounds rounds, rotating which side
+// goes first each round so drift favours none; one stats entry per side.
+std::vector<SideStats> measure_sides(const Options& opts, const std::vector<Side*>& sides);
+
+// {"name", "median", "rounds"} of one side, rates multiplied by `scale`
+// (e.g. 1e-6 to report bytes/s as MB/s).
+nlohmann::json side_report(const Side& side, const SideStats& stats, double scale = 1.0);
+
 struct Workload {
   std::string name;
   std::string description;
@@ -58,6 +66,8 @@ const std::vector<Workload>& workloads();
 // Workload factories (one per file in bench/workloads/).
 Workload codec_workload();
 Workload store_workload();
+Workload gossip_workload();
+Workload transport_workload();
 Workload chain_workload();
 
 }  // namespace cairn::bench
