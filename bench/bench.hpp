@@ -47,6 +47,14 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 
 double median(std::vector<double> v);
 
+// Runs every side round-robin for opts.rounds rounds, rotating which side
+// goes first each round so drift favours none; one stats entry per side.
+std::vector<SideStats> measure_sides(const Options& opts, const std::vector<Side*>& sides);
+
+// {"name", "median", "rounds"} of one side, rates multiplied by `scale`
+// (e.g. 1e-6 to report bytes/s as MB/s).
+nlohmann::json side_report(const Side& side, const SideStats& stats, double scale = 1.0);
+
 // Scratch space for a workload: `requested`/<name> (emptied first) when a
 // --dir was given, else a fresh temporary directory removed afterwards.
 struct ScratchDir {
@@ -70,6 +78,8 @@ const std::vector<Workload>& workloads();
 // Workload factories (one per file in bench/workloads/).
 Workload codec_workload();
 Workload store_workload();
+Workload gossip_workload();
+Workload transport_workload();
 Workload chain_workload();
 Workload challenge_workload();
 Workload verify_workload();

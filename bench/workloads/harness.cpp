@@ -5,7 +5,6 @@
 #include "bench.hpp"
 
 namespace cairn::bench {
-
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -66,6 +65,25 @@ std::pair<SideStats, SideStats> measure_pair(const Options& opts, Side& ours, Si
   return {a, b};
 }
 
+std::vector<SideStats> measure_sides(const Options& opts, const std::vector<Side*>& sides) {
+  std::vector<SideStats> stats(sides.size());
+  for (Side* s : sides) s->run_once();  // untimed warm-up
+  for (int r = 0; r < opts.rounds; ++r) {
+    for (size_t k = 0; k < sides.size(); ++k) {
+      const size_t i = (k + static_cast<size_t>(r)) % sides.size();
+      stats[i].per_second.push_back(run_round(opts, *sides[i]));
+    }
+  }
+  for (auto& st : stats) st.median = median(st.per_second);
+  return stats;
+}
+
+nlohmann::json side_report(const Side& side, const SideStats& stats, double scale) {
+  std::vector<double> rounds;
+  for (double v : stats.per_second) rounds.push_back(v * scale);
+  return nlohmann::json{{"name", side.name}, {"median", stats.median * scale}, {"rounds", rounds}};
+}
+
 nlohmann::json pair_report(const std::string& workload, const std::string& unit,
                            const Side& ours, const SideStats& ours_stats, const Side& baseline,
                            const SideStats& baseline_stats, const Options& opts) {
@@ -86,10 +104,12 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 const std::vector<Workload>& workloads() {
   static const std::vector<Workload> all = {
       codec_workload(),
+      store_workload(),
       chain_workload(),
+      gossip_workload(),
+      transport_workload(),
       challenge_workload(),
       verify_workload(),
-
   };
   return all;
 }

@@ -199,7 +199,10 @@ TEST(DevchainProcess, RestartContinuesTheSameChainWithTheSameState) {
 }
 
 std::optional<std::string> find_ganache() {
-  if (const char* env = std::getenv("CAIRN_GANACHE"); env && *env) return std::string(env);
+  if (const char* env = std::getenv("CAIRN_GANACHE"); env && *env) {
+    if (std::filesystem::exists(env)) return std::string(env);
+    return std::nullopt;
+  }
   const std::filesystem::path p = std::filesystem::path(CAIRN_NPM_PREFIX) / "node_modules/.bin/ganache";
   if (std::filesystem::exists(p)) return p.string();
   return std::nullopt;
@@ -208,8 +211,9 @@ std::optional<std::string> find_ganache() {
 TEST(EthereumClock, FollowsGanacheHead) {
   const auto ganache = find_ganache();
   if (!ganache) {
-    GTEST_SKIP() << "ganache not installed: tools/run-tests installs it when npm is present "
-                    "(npm install --prefix build/npm ganache@7), or set CAIRN_GANACHE";
+    GTEST_SKIP() << "ganache not found (" CAIRN_NPM_PREFIX "/node_modules/.bin/ganache or "
+                    "$CAIRN_GANACHE): tools/run-tests installs it when npm is present "
+                    "(npm install --prefix build/npm ganache@7)";
   }
   test::TempDir dir;
   const uint16_t port = test::free_port();

@@ -3,6 +3,7 @@
 // 0600). The node id is the public key.
 
 #include <filesystem>
+#include <string>
 
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/result.hpp"
@@ -23,6 +24,10 @@ Status save_identity(const SigningKey& key, const std::filesystem::path& path, b
 // malformed; verification_failed when group or others can read it (like ssh,
 // a readable secret key is refused: `chmod 600 FILE`).
 Result<SigningKey> load_identity(const std::filesystem::path& path);
+
+// Short printable form of a node id for logs and tables: the first 8 bytes
+// in hex (16 digits). Not unique in theory; collisions need 2^32 nodes.
+inline std::string short_id(const NodeId& id) { return to_hex(ByteSpan(id.bytes).first(8)); }
 
 // Loads the identity at `path`, creating one when the file does not exist.
 Result<SigningKey> load_or_create_identity(const std::filesystem::path& path,
