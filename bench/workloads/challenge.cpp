@@ -11,34 +11,29 @@
 //    work there is), per step. Baseline: the same mask computations alone.
 //  - deadline = deadline_blocks * block_time_ms; the ratios of both walks to it.
 //
-// The store: the shards store (RocksDB, issue 5) is not on main yet, so this
-// runs over a stand-in with its layout: sealed fragments keyed shard u32 |
-// index u64 | fragment u8, 16 KiB values in a version + CRC-32C envelope
-// checked on every read, 64 MiB block cache, values inline in the SST files.
-// The same walk with the values in RocksDB blob files (the shards store's
-// separate_fragment_values default) is reported beside it.
+// The store: the node's shards::Store (RocksDB), the sealed replica ingested
+// through shards::ingest_committed with a sealing ReplicaTransform, read per
+// step through the same ProverSource adapter a node uses (get_fragment, then
+// the chunk). Its fragment values are kept inline in the SST files
+// (StoreSettings::separate_fragment_values = false); the same walk over a
+// store with the default, values in RocksDB blob files, is reported beside it.
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <rocksdb/cache.h>
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/table.h>
-
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <random>
 
 #include "bench.hpp"
-#include "cairn/erasure/checksum.hpp"
 #include "cairn/erasure/sha256.hpp"
 #include "cairn/sampling/memory_replica.hpp"
 #include "cairn/sampling/seal.hpp"
 #include "cairn/sampling/walk.hpp"
+#include "cairn/shards/ingest.hpp"
+#include "cairn/shards/store.hpp"
 
 namespace cairn::bench {
 namespace {
@@ -51,116 +46,70 @@ constexpr uint64_t kBlobs = 1024;
 // Steps per no-replica measurement unit (the full walk would take seconds).
 constexpr uint32_t kNoReplicaSteps = 64;
 
-struct BlobMeta {
-  BlobId id;
-  std::vector<Hash32> fragment_roots;
+// Seals on ingest (what the node's store transform does).
+class SealTransform final : public shards::ReplicaTransform {
+ public:
+  SealTransform(const erasure::NetworkParams& params, const NodeId& node) : params_(params), node_(node) {}
+  shards::FragmentEncoding encoding() const noexcept override { return shards::FragmentEncoding::sealed; }
+  void to_stored(const BlobId& id, BlobIndex index, MutableByteSpan replica) const override {
+    Bytes scratch;
+    sampling::apply_replica_mask(params_, sampling::SealKey{node_, id, index}, replica, scratch);
+  }
+  void from_stored(const BlobId& id, BlobIndex index, std::span<const shards::StoredFragment> fragments) const override {
+    Bytes mask(size_t{params_.total_fragments()} * params_.fragment_size());
+    sampling::replica_mask(params_, sampling::SealKey{node_, id, index}, mask);
+    for (const auto& f : fragments) {
+      const uint8_t* m = mask.data() + size_t{f.index.value} * params_.fragment_size();
+      for (size_t i = 0; i < f.bytes.size(); ++i) f.bytes[i] ^= m[i];
+    }
+  }
+
+ private:
+  erasure::NetworkParams params_;
+  NodeId node_;
 };
 
-// The RocksDB stand-in for the node's store of sealed fragments.
-class RocksReplica final : public sampling::ProverSource {
+// The node's replica as the prover sees it: a shards::Store of sealed
+// fragments and the chain's blob list for blobs_root paths.
+class StoreReplica final : public sampling::ProverSource {
  public:
-  static Result<std::unique_ptr<RocksReplica>> create(const std::filesystem::path& dir, bool blob_files,
-                                                      const erasure::NetworkParams& params, const NodeId& node,
-                                                      sampling::BlobLog& log) {
-    rocksdb::Options o;
-    o.create_if_missing = true;
-    o.compression = rocksdb::kNoCompression;  // sealed bytes do not compress
-    o.write_buffer_size = 64 << 20;
-    o.max_background_jobs = 2;
-    o.enable_blob_files = blob_files;
-    o.min_blob_size = 4096;
-    rocksdb::BlockBasedTableOptions t;
-    t.block_cache = rocksdb::NewLRUCache(64 << 20);
-    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-    rocksdb::DB* db = nullptr;
-    auto s = rocksdb::DB::Open(o, dir.string(), &db);
-    if (!s.ok()) return make_error(Errc::io_error, "bench challenge: RocksDB: " + s.ToString());
-    return std::unique_ptr<RocksReplica>(new RocksReplica(db, params, node, log));
-  }
-  ~RocksReplica() override {
-    value_.Reset();  // release the pinned block before the database goes
-    delete db_;
-  }
-
-  Status put(BlobIndex index, const BlobMeta& meta, ByteSpan sealed_replica) {
-    rocksdb::WriteBatch batch;
-    const size_t fs = params_.fragment_size();
-    Bytes value(fs + 5);
-    for (uint32_t f = 0; f < params_.total_fragments(); ++f) {
-      const ByteSpan frag = sealed_replica.subspan(size_t{f} * fs, fs);
-      value[0] = 1;
-      std::memcpy(value.data() + 1, frag.data(), fs);
-      put_be<uint32_t>(value.data() + 1 + fs, erasure::crc32c(frag));
-      const auto k = key(index, f);
-      batch.Put(rocksdb::Slice(reinterpret_cast<const char*>(k.data()), k.size()),
-                rocksdb::Slice(reinterpret_cast<const char*>(value.data()), value.size()));
-    }
-    auto s = db_->Write(rocksdb::WriteOptions(), &batch);
-    if (!s.ok()) return make_error(Errc::io_error, "bench challenge: RocksDB write: " + s.ToString());
-    meta_[index] = meta;
-    return {};
-  }
-  Status compact() {
-    db_->Flush(rocksdb::FlushOptions());
-    auto s = db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
-    if (!s.ok()) return make_error(Errc::io_error, "bench challenge: RocksDB compaction: " + s.ToString());
-    return {};
-  }
+  StoreReplica(shards::Store& store, const NodeId& node, sampling::BlobLog& log)
+      : store_(store), params_(store.params()), node_(node), log_(log) {}
 
   Status read_sealed_chunk(sampling::ChunkPosition pos, MutableByteSpan out) override {
-    ByteSpan frag;
-    CAIRN_TRY_STATUS(fragment(pos.blob, pos.chunk / params_.chunks_per_fragment(), frag));
-    std::memcpy(out.data(), frag.data() + size_t{pos.chunk % params_.chunks_per_fragment()} * params_.chunk_size,
-                out.size());
+    const uint32_t cpf = params_.chunks_per_fragment();
+    auto frag = store_.get_fragment(pos.blob, FragmentIndex{static_cast<uint8_t>(pos.chunk / cpf)});
+    if (!frag) return tl::unexpected(frag.error());
+    std::memcpy(out.data(), frag->data() + size_t{pos.chunk % cpf} * params_.chunk_size, out.size());
     return {};
   }
 
   Result<sampling::ChunkOpening> open_chunk(sampling::ChunkPosition pos, BlockNumber, uint64_t tree_size) override {
-    ByteSpan frag;
-    CAIRN_TRY_STATUS(fragment(pos.blob, pos.chunk / params_.chunks_per_fragment(), frag));
+    auto record = store_.get_blob_at(pos.blob);
+    if (!record) return tl::unexpected(record.error());
+    auto frag = store_.get_fragment(pos.blob, FragmentIndex{static_cast<uint8_t>(pos.chunk / params_.chunks_per_fragment())});
+    if (!frag) return tl::unexpected(frag.error());
     auto path = log_.prove(pos.blob, tree_size);
     if (!path) return tl::unexpected(path.error());
-    const BlobMeta& m = meta_.at(pos.blob);
-    return sampling::open_from_sealed_fragment(params_, node_, m.id, pos.blob, m.fragment_roots, pos.chunk, frag,
-                                               std::move(*path), scratch_);
+    return sampling::open_from_sealed_fragment(params_, node_, record->id, pos.blob, record->fragment_roots, pos.chunk,
+                                               *frag, std::move(*path), scratch_);
   }
 
  private:
-  RocksReplica(rocksdb::DB* db, const erasure::NetworkParams& params, const NodeId& node, sampling::BlobLog& log)
-      : db_(db), params_(params), node_(node), log_(log) {}
-
-  std::array<uint8_t, 13> key(BlobIndex index, uint32_t f) const {
-    std::array<uint8_t, 13> k{};
-    put_be<uint32_t>(k.data(), params_.shard_of(index).value);
-    put_be<uint64_t>(k.data() + 4, index.value);
-    k[12] = static_cast<uint8_t>(f);
-    return k;
-  }
-  // The checked fragment bytes, valid until the next call.
-  Status fragment(BlobIndex index, uint32_t f, ByteSpan& out) {
-    const auto k = key(index, f);
-    value_.Reset();
-    auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(),
-                      rocksdb::Slice(reinterpret_cast<const char*>(k.data()), k.size()), &value_);
-    if (s.IsNotFound()) return make_error(Errc::not_found, "blob " + std::to_string(index.value) + " not stored");
-    if (!s.ok()) return make_error(Errc::io_error, "bench challenge: RocksDB read: " + s.ToString());
-    const size_t fs = params_.fragment_size();
-    const auto* v = reinterpret_cast<const uint8_t*>(value_.data());
-    if (value_.size() != fs + 5 || v[0] != 1 || get_be<uint32_t>(v + 1 + fs) != erasure::crc32c(ByteSpan(v + 1, fs))) {
-      return make_error(Errc::corruption, "blob " + std::to_string(index.value) + " fragment fails its checksum");
-    }
-    out = ByteSpan(v + 1, fs);
-    return {};
-  }
-
-  rocksdb::DB* db_;
+  shards::Store& store_;
   erasure::NetworkParams params_;
   NodeId node_;
   sampling::BlobLog& log_;
-  std::map<BlobIndex, BlobMeta> meta_;
-  rocksdb::PinnableSlice value_;
   Bytes scratch_;
 };
+
+Result<std::unique_ptr<shards::Store>> open_store(const std::filesystem::path& dir, const erasure::NetworkParams& params,
+                                                  bool blob_files) {
+  shards::StoreSettings settings;
+  settings.sync_writes = false;  // setup speed; reads are what is measured
+  settings.separate_fragment_values = blob_files;
+  return shards::Store::open(dir, params, settings);
+}
 
 // The raw baseline's data: the same sealed bytes in one flat file.
 class FlatFile {
@@ -197,36 +146,41 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
   for (auto& b : seed) b = static_cast<uint8_t>(rng());
   const SigningKey node = SigningKey::from_seed(seed);
 
-  // Blobs, sealed for `node`, into both RocksDB layouts and the flat file;
-  // the plain encodings into a third store for the no-replica node.
+  // Blobs, sealed for `node`, into two stores (values inline, values in
+  // blob files) and the flat file; the plain encodings into a third store
+  // for the node without a replica.
   sampling::BlobLog log;
-  auto inline_store = RocksReplica::create(scratch.path / "inline", false, params, node.public_key(), log);
-  auto blob_store = RocksReplica::create(scratch.path / "blobfiles", true, params, node.public_key(), log);
-  auto plain_store = RocksReplica::create(scratch.path / "plain", false, params, node.public_key(), log);
+  auto inline_store = open_store(scratch.path / "inline", params, false);
+  auto blob_store = open_store(scratch.path / "blobfiles", params, true);
+  auto plain_store = open_store(scratch.path / "plain", params, false);
   if (!inline_store) return tl::unexpected(inline_store.error());
   if (!blob_store) return tl::unexpected(blob_store.error());
   if (!plain_store) return tl::unexpected(plain_store.error());
   FlatFile flat(scratch.path / "replica.flat");
   if (!flat.ok()) return make_error(Errc::io_error, "bench challenge: cannot create the flat file");
   const size_t replica_bytes = size_t{params.total_fragments()} * params.fragment_size();
-  erasure::CommittedBlob blob;
-  Bytes payload(params.blob_size), sealed, mask_scratch;
+  const SealTransform seal(params, node.public_key());
+  Bytes payload(params.blob_size), sealed;
   const auto setup_start = Clock::now();
   for (uint64_t i = 0; i < kBlobs; ++i) {
     for (size_t j = 0; j + 8 <= payload.size(); j += 8) put_be<uint64_t>(payload.data() + j, rng());
-    CAIRN_TRY_STATUS(erasure::encode_and_commit_into(**codec, payload, blob));
-    const BlobIndex index = log.append(blob.commitment.id);
-    const BlobMeta meta{blob.commitment.id, blob.commitment.fragment_roots};
-    sealed = blob.encoded.data;
-    sampling::apply_replica_mask(params, sampling::SealKey{node.public_key(), meta.id, index}, sealed, mask_scratch);
-    CAIRN_TRY_STATUS((*inline_store)->put(index, meta, sealed));
-    CAIRN_TRY_STATUS((*blob_store)->put(index, meta, sealed));
-    CAIRN_TRY_STATUS((*plain_store)->put(index, meta, blob.encoded.data));
+    auto blob = erasure::encode_and_commit(**codec, payload);
+    if (!blob) return tl::unexpected(blob.error());
+    const BlobIndex index = log.append(blob->commitment.id);
+    auto stored = shards::ingest_committed(**plain_store, index, *blob);
+    if (!stored) return tl::unexpected(stored.error());
+    stored = shards::ingest_committed(**blob_store, index, *blob, &seal);
+    if (!stored) return tl::unexpected(stored.error());
+    sealed = blob->encoded.data;
+    seal.to_stored(blob->commitment.id, index, sealed);
     if (!flat.append(sealed)) return make_error(Errc::io_error, "bench challenge: writing the flat file failed");
+    stored = shards::ingest_committed(**inline_store, index, std::move(*blob), &seal);
+    if (!stored) return tl::unexpected(stored.error());
   }
-  CAIRN_TRY_STATUS((*inline_store)->compact());
-  CAIRN_TRY_STATUS((*blob_store)->compact());
-  CAIRN_TRY_STATUS((*plain_store)->compact());
+  for (auto* st : {&*inline_store, &*blob_store, &*plain_store}) CAIRN_TRY_STATUS((*st)->flush());
+  StoreReplica inline_replica(**inline_store, node.public_key(), log);
+  StoreReplica blob_replica(**blob_store, node.public_key(), log);
+  StoreReplica plain_replica(**plain_store, node.public_key(), log);
   const double setup_s = std::chrono::duration<double>(Clock::now() - setup_start).count();
 
   // A fresh epoch per walk (new randomness), so no walk repeats another's reads.
@@ -254,8 +208,8 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
     (void)t->commitment();
     return 1;
   };
-  Side honest{"cairn run_walk over the RocksDB stand-in (S reads, 2 SHA-256 per step, transcript tree)",
-              [&]() { return walk_over(**inline_store); }};
+  Side honest{"cairn run_walk over a shards::Store (S reads, 2 SHA-256 per step, transcript tree)",
+              [&]() { return walk_over(inline_replica); }};
   // Raw: S pread()s at the walk's own positions and the same two hashes.
   Side raw_walk{"raw pread() of S 1 KiB chunks from a flat file + 2 SHA-256 per step", [&]() -> uint64_t {
                   const sampling::EpochChallenge c = next_challenge();
@@ -279,20 +233,20 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
       pair_report("challenge", "walks/s", honest, honest_stats, raw_walk, raw_walk_stats, opts);
 
   // The same walk with fragment values in RocksDB blob files.
-  Side honest_blob_files{"cairn run_walk over the stand-in with fragment values in blob files",
-                         [&]() { return walk_over(**blob_store); }};
+  Side honest_blob_files{"cairn run_walk over a shards::Store with its default blob-file values",
+                         [&]() { return walk_over(blob_replica); }};
   auto [blob_stats, raw_walk_stats2] = measure_pair(opts, honest_blob_files, raw_walk);
   if (!failure) return tl::unexpected(failure.error());
 
   // Opening (after the anchor; not on the deadline path).
   std::vector<double> open_ms;
   for (int i = 0; i < 3; ++i) {
-    auto t = sampling::run_walk(next_challenge(), node.public_key(), **inline_store);
+    auto t = sampling::run_walk(next_challenge(), node.public_key(), inline_replica);
     if (!t) return tl::unexpected(t.error());
     Hash32 anchor{};
     for (auto& b : anchor) b = static_cast<uint8_t>(rng());
     const auto start = Clock::now();
-    auto resp = sampling::open_response(*t, BlockNumber{1}, anchor, **inline_store, node);
+    auto resp = sampling::open_response(*t, BlockNumber{1}, anchor, inline_replica, node);
     if (!resp) return tl::unexpected(resp.error());
     open_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
   }
@@ -305,12 +259,12 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
   nr.state0 = nr.state = sampling::initial_state(nr.c, node.public_key());
   Bytes chunk(params.chunk_size), mask(params.chunk_size), plain_scratch;
   std::vector<sampling::ChunkPosition> positions;  // the steps the baseline repeats
-  Side no_replica{"walk steps over plain data in the stand-in, mask computed per step (replica_mask_prefix)",
+  Side no_replica{"walk steps over plain data in a shards::Store, mask computed per step (replica_mask_prefix)",
                   [&]() -> uint64_t {
                     for (uint32_t i = 0; i < kNoReplicaSteps; ++i) {
                       const sampling::ChunkPosition p = sampling::step_position(nr.c, nr.state);
                       positions.push_back(p);
-                      auto st = (*plain_store)->read_sealed_chunk(p, chunk);  // plain bytes here
+                      auto st = plain_replica.read_sealed_chunk(p, chunk);  // plain bytes here
                       if (!st) failure = st;
                       sampling::replica_chunk_mask(params, {node.public_key(), log.at(p.blob), p.blob}, p.chunk, mask,
                                                    plain_scratch);
@@ -353,8 +307,8 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
   const double no_replica_ms = step_us * s_steps / 1000.0;
   const double floor_ms = median(cheapest_us) * s_steps / 1000.0;
   result["store"] =
-      "RocksDB stand-in for the shards store (not on main yet): shard|index|fragment keys, 16 KiB sealed "
-      "fragments in a CRC-32C envelope checked per read, 64 MiB block cache, values inline in SST files";
+      "shards::Store (RocksDB), sealed by a ReplicaTransform on ingest, read through get_fragment; fragment "
+      "values inline in SST files (separate_fragment_values = false), default 64 MiB block cache";
   result["blobs"] = kBlobs;
   result["replica_mib"] = static_cast<double>(kBlobs * replica_bytes) / (1 << 20);
   result["setup_seconds"] = setup_s;

@@ -31,7 +31,7 @@ struct NetworkParams {
   // A response must be anchored within D blocks of its epoch start.
   uint32_t deadline_blocks = 2;
   // Sequential samples per challenge response (tuned: docs/proof-format.md).
-  uint32_t walk_steps = 16384;
+  uint32_t walk_steps = 12288;
   // Adjacent transcript step pairs opened per response (tuned).
   uint32_t openings = 32;
   // Work factor of the replica sealing mask (tuned).
