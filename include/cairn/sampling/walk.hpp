@@ -77,7 +77,9 @@ Result<ChunkOpening> open_from_sealed_fragment(const erasure::NetworkParams& par
 
 // The walk's record: per step the state it started from and its transcript
 // leaf, then a Merkle tree over the leaves. About 100 bytes per step
-// (1.2 MB at S = 12288), held between the walk and the opening.
+// (1.2 MB at S = 12288), held between the walk and the opening. Not
+// thread-safe; movable, so the node can hand it from the walk's worker to
+// the one that opens it.
 class WalkTranscript {
  public:
   WalkTranscript(EpochChallenge challenge, NodeId node);
