@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -133,6 +135,15 @@ class FlatFile {
 
 double ms_of(double per_second) { return per_second > 0 ? 1000.0 / per_second : 0; }
 
+// CPU time of the calling thread, seconds: what a piece of work costs on a
+// core of its own, whatever else the (shared) machine runs meanwhile. The
+// replica is in the page cache, so the walk does not wait on the disk.
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 Result<nlohmann::json> run_challenge(const Options& opts) {
   const erasure::NetworkParams params = erasure::NetworkParams::defaults();
   const uint32_t s_steps = params.walk_steps;
@@ -199,17 +210,20 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
 
   // Honest walk through the store, until the commitment exists.
   Status failure;
-  auto walk_over = [&](sampling::ProverSource& store) -> uint64_t {
+  std::vector<double> honest_cpu_ms;
+  auto walk_over = [&](sampling::ProverSource& store, std::vector<double>* cpu_ms) -> uint64_t {
+    const double cpu0 = thread_cpu_seconds();
     auto t = sampling::run_walk(next_challenge(), node.public_key(), store);
     if (!t) {
       failure = tl::unexpected(t.error());
       return 1;
     }
     (void)t->commitment();
+    if (cpu_ms != nullptr) cpu_ms->push_back((thread_cpu_seconds() - cpu0) * 1000.0);
     return 1;
   };
   Side honest{"cairn run_walk over a shards::Store (S reads, 2 SHA-256 per step, transcript tree)",
-              [&]() { return walk_over(inline_replica); }};
+              [&]() { return walk_over(inline_replica, &honest_cpu_ms); }};
   // Raw: S pread()s at the walk's own positions and the same two hashes.
   Side raw_walk{"raw pread() of S 1 KiB chunks from a flat file + 2 SHA-256 per step", [&]() -> uint64_t {
                   const sampling::EpochChallenge c = next_challenge();
@@ -234,7 +248,7 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
 
   // The same walk with fragment values in RocksDB blob files.
   Side honest_blob_files{"cairn run_walk over a shards::Store with its default blob-file values",
-                         [&]() { return walk_over(blob_replica); }};
+                         [&]() { return walk_over(blob_replica, nullptr); }};
   auto [blob_stats, raw_walk_stats2] = measure_pair(opts, honest_blob_files, raw_walk);
   if (!failure) return tl::unexpected(failure.error());
 
@@ -259,8 +273,10 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
   nr.state0 = nr.state = sampling::initial_state(nr.c, node.public_key());
   Bytes chunk(params.chunk_size), mask(params.chunk_size), plain_scratch;
   std::vector<sampling::ChunkPosition> positions;  // the steps the baseline repeats
+  std::vector<double> no_replica_cpu_us;
   Side no_replica{"walk steps over plain data in a shards::Store, mask computed per step (replica_mask_prefix)",
                   [&]() -> uint64_t {
+                    const double cpu0 = thread_cpu_seconds();
                     for (uint32_t i = 0; i < kNoReplicaSteps; ++i) {
                       const sampling::ChunkPosition p = sampling::step_position(nr.c, nr.state);
                       positions.push_back(p);
@@ -273,6 +289,7 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
                       (void)erasure::sha256({nr.state, chunk, next});
                       nr.state = next;
                     }
+                    no_replica_cpu_us.push_back((thread_cpu_seconds() - cpu0) * 1e6 / kNoReplicaSteps);
                     return kNoReplicaSteps;
                   }};
   size_t raw_next = 0;
@@ -290,15 +307,17 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
 
   // The cheapest step a node without its replica can take: the mask of chunk
   // 0 still needs seal_cost - 1 whole passes.
-  std::vector<double> cheapest_us;
+  std::vector<double> cheapest_us, cheapest_cpu_us;
   for (int r = 0; r < 5; ++r) {
     const auto start = Clock::now();
+    const double cpu0 = thread_cpu_seconds();
     const int n = 50;
     for (int i = 0; i < n; ++i) {
       sampling::replica_chunk_mask(params, {node.public_key(), log.at(BlobIndex{uint64_t(i)}), BlobIndex{uint64_t(i)}},
                                    0, mask, plain_scratch);
     }
     cheapest_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count() / n);
+    cheapest_cpu_us.push_back((thread_cpu_seconds() - cpu0) * 1e6 / n);
   }
 
   const double honest_ms = ms_of(honest_stats.median);
@@ -334,6 +353,19 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
   result["no_replica_floor_ms"] = floor_ms;
   result["no_replica_floor_over_deadline"] = floor_ms / deadline_ms;
   result["no_replica_over_honest"] = honest_ms > 0 ? no_replica_ms / honest_ms : 0;
+  // The same medians in thread CPU time: the walks on a core of their own.
+  const double cpu_honest_ms = median(honest_cpu_ms);
+  const double cpu_step_us = median(no_replica_cpu_us);
+  const double cpu_cheapest_us = median(cheapest_cpu_us);
+  result["cpu"] = {{"honest_walk_ms", cpu_honest_ms},
+                   {"honest_over_deadline", cpu_honest_ms / deadline_ms},
+                   {"no_replica_step_us", cpu_step_us},
+                   {"no_replica_walk_ms", cpu_step_us * s_steps / 1000.0},
+                   {"no_replica_over_deadline", cpu_step_us * s_steps / 1000.0 / deadline_ms},
+                   {"cheapest_step_us", cpu_cheapest_us},
+                   {"no_replica_floor_over_deadline", cpu_cheapest_us * s_steps / 1000.0 / deadline_ms}};
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) == 3) result["load_average"] = {load[0], load[1], load[2]};
   return result;
 }
 

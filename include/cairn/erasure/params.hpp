@@ -40,7 +40,7 @@ struct NetworkParams {
   // recomputed replica mask (tuned: docs/proof-format.md). Each costs the
   // verifier about one mask; fewer lets a node without its replica skip more
   // mask computations.
-  uint32_t mask_checks = 4;
+  uint32_t mask_checks = 8;
 
   uint32_t total_fragments() const noexcept { return data_fragments + parity_fragments; }
   uint32_t fragment_size() const noexcept { return blob_size / data_fragments; }
