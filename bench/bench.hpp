@@ -55,6 +55,11 @@ std::vector<SideStats> measure_sides(const Options& opts, const std::vector<Side
 // (e.g. 1e-6 to report bytes/s as MB/s).
 nlohmann::json side_report(const Side& side, const SideStats& stats, double scale = 1.0);
 
+// CPU time of the calling thread, seconds: what a piece of work costs on a
+// core of its own, whatever else a shared machine runs meanwhile (valid for
+// work that does not wait on the disk or the network).
+double thread_cpu_seconds();
+
 // Scratch space for a workload: `requested`/<name> (emptied first) when a
 // --dir was given, else a fresh temporary directory removed afterwards.
 struct ScratchDir {

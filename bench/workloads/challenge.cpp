@@ -23,7 +23,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -135,14 +134,6 @@ class FlatFile {
 
 double ms_of(double per_second) { return per_second > 0 ? 1000.0 / per_second : 0; }
 
-// CPU time of the calling thread, seconds: what a piece of work costs on a
-// core of its own, whatever else the (shared) machine runs meanwhile. The
-// replica is in the page cache, so the walk does not wait on the disk.
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 Result<nlohmann::json> run_challenge(const Options& opts) {
   const erasure::NetworkParams params = erasure::NetworkParams::defaults();
