@@ -66,6 +66,8 @@ const std::vector<Workload>& workloads();
 // Workload factories (one per file in bench/workloads/).
 Workload codec_workload();
 Workload store_workload();
+Workload gossip_workload();
 Workload transport_workload();
+Workload chain_workload();
 
 }  // namespace cairn::bench

@@ -1,8 +1,10 @@
 #include "cairn/erasure/merkle.hpp"
 
 #include <bit>
+#include <cstring>
 
 #include "cairn/erasure/sha256.hpp"
+#include "sha256_batch.hpp"
 
 namespace cairn::erasure {
 namespace {
@@ -36,13 +38,35 @@ Hash32 merkle_leaf_hash(ByteSpan data) {
 }
 
 Hash32 merkle_node_hash(const Hash32& left, const Hash32& right) {
-  const uint8_t prefix = kMerkleNodePrefix;
-  return sha256({ByteSpan(&prefix, 1), left, right});
+  uint8_t buf[65];
+  buf[0] = kMerkleNodePrefix;
+  std::memcpy(buf + 1, left.data(), 32);
+  std::memcpy(buf + 33, right.data(), 32);
+  return sha256(ByteSpan(buf, sizeof buf));
 }
 
+// Level by level: pair neighbours left to right and carry an unpaired last
+// node up unchanged. That is the same tree as the recursive split at the
+// largest power of two (RFC 6962), and it keeps each level's pairs adjacent
+// in memory, so a level is one batch for the multi-lane hasher.
 Hash32 merkle_root(std::span<const Hash32> leaf_hashes) {
+  static_assert(sizeof(Hash32) == 32, "levels are hashed as packed 64-byte pairs");
   if (leaf_hashes.empty()) return sha256(ByteSpan{});
-  return subtree_root(leaf_hashes);
+  thread_local std::vector<Hash32> level_a, level_b;
+  const Hash32* in = leaf_hashes.data();
+  size_t count = leaf_hashes.size();
+  std::vector<Hash32>* out = &level_a;
+  while (count > 1) {
+    const size_t pairs = count / 2;
+    out->resize(pairs + (count & 1));
+    detail::hash_prefixed(kMerkleNodePrefix, reinterpret_cast<const uint8_t*>(in), 64, pairs,
+                          out->data());
+    if ((count & 1) != 0) (*out)[pairs] = in[count - 1];
+    in = out->data();
+    count = out->size();
+    out = out == &level_a ? &level_b : &level_a;
+  }
+  return in[0];
 }
 
 Result<MerkleProof> merkle_prove(std::span<const Hash32> leaf_hashes, uint64_t index) {

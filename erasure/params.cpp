@@ -11,6 +11,10 @@ tl::unexpected<Error> bad(const std::string& what) {
 
 Status NetworkParams::validate() const {
   if (blob_size == 0) return bad("blob_size must be > 0");
+  if (blob_size > kMaxBlobSize) {
+    return bad("blob_size " + std::to_string(blob_size) + " exceeds " +
+               std::to_string(kMaxBlobSize) + " (1 GiB)");
+  }
   if (data_fragments == 0) return bad("data_fragments (k) must be > 0");
   if (chunk_size == 0) return bad("chunk_size must be > 0");
   if (blobs_per_shard == 0) return bad("blobs_per_shard must be > 0");
@@ -36,7 +40,7 @@ Status NetworkParams::validate() const {
     return bad("deadline_blocks " + std::to_string(deadline_blocks) +
                " must be below epoch_blocks " + std::to_string(epoch_blocks));
   }
-  if (openings * 2 > walk_steps) {
+  if (uint64_t{openings} * 2 > walk_steps) {
     return bad("openings (pairs) " + std::to_string(openings) + " exceed walk_steps / 2");
   }
   return {};

@@ -12,6 +12,8 @@ std::string_view message_type_name(MessageType t) noexcept {
     case MessageType::fragments_request: return "fragments_request";
     case MessageType::shard_range_request: return "shard_range_request";
     case MessageType::challenge_response_request: return "challenge_response_request";
+    case MessageType::gossip_rpc: return "gossip_rpc";
+    case MessageType::peer_exchange: return "peer_exchange";
   }
   return "unknown";
 }

@@ -3,7 +3,6 @@
 #include "bench.hpp"
 
 namespace cairn::bench {
-
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -84,8 +83,10 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 
 const std::vector<Workload>& workloads() {
   static const std::vector<Workload> all = {
-
-
+      codec_workload(),
+      store_workload(),
+      chain_workload(),
+      gossip_workload(),
       transport_workload(),
   };
   return all;

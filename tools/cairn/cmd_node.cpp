@@ -4,7 +4,10 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cairn/erasure/params.hpp"
 #include "cairn/p2p/identity.hpp"
+#include "cairn/shards/settings.hpp"
+#include "cairn/shards/store.hpp"
 #include "commands.hpp"
 
 namespace cairn::tools {
@@ -12,6 +15,7 @@ namespace {
 
 struct NodeSettings {
   std::string data_dir = default_data_dir();
+  shards::ShardsSettings shards;
 };
 
 // Blocks SIGINT/SIGTERM for the process (threads inherit the mask) and waits
@@ -43,12 +47,24 @@ int run_node(const NodeSettings& s) {
   auto key = p2p::load_or_create_identity(std::filesystem::path(s.data_dir) / "identity.key", &created);
   if (!key) return report_error("node", key.error());
 
+  // The network parameters come from the genesis once the chain is wired in;
+  // until then the node runs the defaults of DESIGN.md section 2.
+  const auto store_dir = std::filesystem::path(s.data_dir) / "store";
+  auto store = shards::Store::open(store_dir, erasure::NetworkParams::defaults(), s.shards.store);
+  if (!store) return report_error("node", store.error());
+
   std::cout << "cairn node " << CAIRN_VERSION << "\n"
             << "  node id   " << key->public_key().hex() << (created ? "  (new identity)" : "") << "\n"
             << "  data dir  " << s.data_dir << "\n"
+            << "  store     " << store_dir.string() << " (" << (*store)->blob_count() << " blobs)\n"
             << "running; press Ctrl-C to stop" << std::endl;
   const int sig = wait_for_stop_signal();
   std::cout << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
+  // Flushing is not needed for durability (the WAL holds every write); it
+  // spares the next start a log replay.
+  if (auto flushed = (*store)->flush(); !flushed) return report_error("node", flushed.error());
+  if (auto closed = (*store)->close(); !closed) return report_error("node", closed.error());
+  std::cout << "stopped" << std::endl;
   return kExitOk;
 }
 

@@ -43,8 +43,10 @@ int main(int argc, char** argv) {
   int exit_code = kExitOk;
   register_version(app, exit_code);
   register_keygen(app, exit_code);
+  register_id(app, exit_code);
   register_node(app, exit_code);
   register_bench(app, exit_code);
+  register_devchain(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

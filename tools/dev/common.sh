@@ -10,6 +10,7 @@ CAIRN_APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   libasio-dev libsodium-dev librocksdb-dev libzstd-dev libisal-dev libcli11-dev
   libssl-dev libexpected-dev nlohmann-json3-dev
+  libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 
@@ -47,4 +48,18 @@ cairn_build() {
   cmake -S "$CAIRN_ROOT" -B "$CAIRN_BUILD" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_WERROR="$werror" "$@" >&2
   cmake --build "$CAIRN_BUILD" -j "$jobs" >&2
+}
+
+# Installs ganache (an Ethereum JSON-RPC node) once into $CAIRN_BUILD/npm for
+# the tests labelled "ethereum", when npm is available. Without npm (or the
+# npm registry) those tests skip with a message; nothing else needs it.
+cairn_install_ganache() {
+  [ -x "$CAIRN_BUILD/npm/node_modules/.bin/ganache" ] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "cairn: npm not found; the ethereum-labelled tests will be skipped" >&2
+    return 0
+  fi
+  echo "cairn: installing ganache@7 into $CAIRN_BUILD/npm for the ethereum tests" >&2
+  npm install --prefix "$CAIRN_BUILD/npm" --no-audit --no-fund --loglevel=error ganache@7 >&2 ||
+    echo "cairn: installing ganache failed; the ethereum-labelled tests will be skipped" >&2
 }

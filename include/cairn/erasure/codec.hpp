@@ -2,6 +2,13 @@
 // Reed-Solomon RS(k, m) over GF(2^8) with ISA-L. A Codec is built once per
 // parameter set (encode tables precomputed) and is safe to share between
 // threads; decode matrices are cached per erasure pattern.
+//
+// The code is systematic: fragments 0..k-1 are the zero-padded payload cut
+// into k equal pieces, fragments k..n-1 are parity. The generator is ISA-L's
+// Cauchy matrix (gf_gen_cauchy1_matrix: identity on top, 1 / (i XOR j) below,
+// polynomial 0x11D), so any k of the n rows are invertible and any k
+// fragments rebuild the blob. The matrix is part of the blob format
+// (docs/blob-format.md): parity bytes, and therefore blob ids, depend on it.
 
 #include <cstdint>
 #include <memory>
@@ -35,8 +42,23 @@ struct FragmentRef {
   ByteSpan data;       // fragment_size bytes
 };
 
+// Counters of the decode-table cache (for tests and metrics).
+struct CodecStats {
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  size_t cache_entries = 0;
+  size_t cache_bytes = 0;     // table bytes held now
+  size_t cache_capacity = 0;  // bound on cache_bytes
+};
+
 class Codec {
  public:
+  // Bound on the bytes of decode tables kept per Codec. One entry is
+  // 32 * k * (rebuilt fragments) bytes plus bookkeeping: 1.5 KiB for the
+  // default k=8 rebuilding 4 fragments, so the default network's every
+  // pattern (495 source sets) fits; a k=128 network keeps ~60 patterns.
+  static constexpr size_t kDecodeCacheBytes = 4u << 20;
+
   // Errc::invalid_argument when params.validate() fails.
   static Result<std::shared_ptr<const Codec>> create(const NetworkParams& params);
   virtual ~Codec() = default;
@@ -47,19 +69,30 @@ class Codec {
   // all n fragments.
   virtual Result<EncodedBlob> encode(ByteSpan payload) const = 0;
 
+  // Same as encode(), into `out`, reusing its buffer (no allocation once
+  // `out` has held a blob of these parameters). On error `out` is unchanged.
+  virtual Status encode_into(ByteSpan payload, EncodedBlob& out) const = 0;
+
   // Computes the m parity fragments from the k data fragments, in place in
-  // `blob` (whose data fragments are already filled).
-  virtual void encode_parity(EncodedBlob& blob) const = 0;
+  // `blob` (whose data fragments are already filled). invalid_argument when
+  // `blob` does not have this codec's shape (n fragments of fragment_size).
+  virtual Status encode_parity(EncodedBlob& blob) const = 0;
 
   // Rebuilds the payload (first `length` bytes) from any k distinct valid
   // fragments. Errc::too_many_losses when fewer than k distinct indexes are
-  // given; invalid_argument on a wrong-size fragment or index >= n.
+  // given; invalid_argument on a wrong-size fragment, an index >= n, an
+  // index given twice, or length > blob_size. Only the data fragments that
+  // overlap [0, length) are rebuilt. The result is what the fragments encode:
+  // checking it against a commitment is the caller's job (verify_blob).
   virtual Result<Bytes> decode(std::span<const FragmentRef> available, uint32_t length) const = 0;
 
-  // Rebuilds the fragments named in `wanted` (any of 0..n-1) from any k
-  // available ones; returns them concatenated in the order of `wanted`.
+  // Rebuilds the fragments named in `wanted` (any of 0..n-1, repeats allowed)
+  // from any k available ones; returns them concatenated in the order of
+  // `wanted`. Errors as for decode(); invalid_argument on a wanted index >= n.
   virtual Result<Bytes> reconstruct(std::span<const FragmentRef> available,
                                     std::span<const uint32_t> wanted) const = 0;
+
+  virtual CodecStats stats() const = 0;
 };
 
 }  // namespace cairn::erasure

@@ -17,13 +17,18 @@ namespace cairn::erasure {
 struct BlobCommitment {
   BlobId id;                         // the commitment
   std::vector<Hash32> fragment_roots;  // n roots, by fragment index
+  uint32_t chunk_size = 0;           // the chunking the roots were built with
 };
 
-// Merkle root over a fragment's chunks (fragment.size() a multiple of chunk_size).
+// Merkle root over a fragment's chunks. Callers pass a fragment made of whole
+// chunks (NetworkParams::validate() guarantees it for real blobs); otherwise
+// the last, shorter chunk is its own leaf, and chunk_size 0 means one chunk.
 Hash32 fragment_root(ByteSpan fragment, uint32_t chunk_size);
 
 // Commits to all n fragments of an encoded blob.
 BlobCommitment commit(const EncodedBlob& blob, uint32_t chunk_size);
+// Same, into `out`, reusing its storage (no allocation in steady state).
+void commit_into(const EncodedBlob& blob, uint32_t chunk_size, BlobCommitment& out);
 
 // Commitment over given fragment roots.
 BlobId commitment_from_roots(std::span<const Hash32> fragment_roots);
@@ -34,11 +39,18 @@ struct CommittedBlob {
   BlobCommitment commitment;
 };
 Result<CommittedBlob> encode_and_commit(const Codec& codec, ByteSpan payload);
+// Same, into `out`, reusing its buffers (what a loop over many blobs uses).
+// invalid_argument when payload exceeds blob_size; `out` is then unchanged.
+Status encode_and_commit_into(const Codec& codec, ByteSpan payload, CommittedBlob& out);
 
 // Proof that fragment `index` with root `fragment_root` belongs to commitment `id`.
+// invalid_argument when index >= n.
 Result<MerkleProof> prove_fragment(const BlobCommitment& c, uint32_t index);
-bool verify_fragment(const BlobId& id, uint32_t index, ByteSpan fragment, uint32_t chunk_size,
-                     const MerkleProof& proof);
+// True iff `fragment` is exactly fragment_size bytes and sits at `index` of
+// the n-leaf commitment tree `id`. The tree sizes come from `params`, never
+// from the proof: a proof's own size claim could move a leaf to another index.
+bool verify_fragment(const NetworkParams& params, const BlobId& id, uint32_t index,
+                     ByteSpan fragment, const MerkleProof& proof);
 
 // Proof that chunk `chunk` of fragment `index` belongs to commitment `id`: the
 // chunk's path in its fragment tree followed by the fragment root's path in
@@ -47,15 +59,31 @@ struct ChunkProof {
   MerkleProof in_fragment;
   Hash32 fragment_root{};
   MerkleProof in_commitment;
+
+  // Compact form: in_fragment, fragment_root (32 bytes), in_commitment, each
+  // proof in MerkleProof's serialization (docs/blob-format.md).
+  Bytes serialize() const;
+  void serialize_to(Bytes& out) const;
+  // Parses untrusted bytes; parse() requires the whole span to be consumed.
+  static Result<ChunkProof> parse(ByteSpan data) noexcept;
+  static Result<ChunkProof> read(ByteReader& reader) noexcept;
+
+  bool operator==(const ChunkProof&) const = default;
 };
+// invalid_argument when `c` does not describe `blob` or index/chunk are out of range.
 Result<ChunkProof> prove_chunk(const EncodedBlob& blob, const BlobCommitment& c, uint32_t index,
                                uint32_t chunk);
-bool verify_chunk(const BlobId& id, uint32_t index, uint32_t chunk, ByteSpan chunk_bytes,
-                  const ChunkProof& proof);
+// True iff `chunk_bytes` (exactly chunk_size bytes) is chunk `chunk` of
+// fragment `index` of blob `id`, with tree sizes taken from `params`.
+bool verify_chunk(const NetworkParams& params, const BlobId& id, uint32_t index, uint32_t chunk,
+                  ByteSpan chunk_bytes, const ChunkProof& proof);
 
 // What a node does when it receives all k data fragments of a blob: re-encode
 // the parity, recompute the commitment and compare with `id`.
-// Errc::verification_failed when the bytes do not commit to `id`.
+// Errc::verification_failed when the bytes do not commit to `id`, when the
+// given parity differs from the re-encoded parity, or when the padding after
+// `blob.length` is not zero (only zero padding is canonical, so one payload
+// has one id). invalid_argument when `blob` does not have the codec's shape.
 Status verify_blob(const Codec& codec, const EncodedBlob& blob, const BlobId& id);
 
 }  // namespace cairn::erasure

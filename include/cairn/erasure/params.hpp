@@ -10,6 +10,10 @@
 namespace cairn::erasure {
 
 struct NetworkParams {
+  // Largest blob_size validate() accepts: a blob is encoded whole in memory,
+  // and ISA-L takes fragment lengths as C int.
+  static constexpr uint32_t kMaxBlobSize = 1u << 30;
+
   // Payload bytes per blob (one EIP-4844 blob). Shorter blobs are zero-padded.
   uint32_t blob_size = 131072;
   // k: Reed-Solomon data fragments per blob.
@@ -44,8 +48,9 @@ struct NetworkParams {
   }
 
   // Errc::invalid_argument naming the offending field when the combination is
-  // impossible: zero sizes, k + m > 255, blob_size not divisible into k
-  // fragments of whole chunks, deadline not inside the epoch.
+  // impossible: zero sizes, blob_size > kMaxBlobSize, k + m > 255,
+  // blob_size not divisible into k fragments of whole chunks, deadline not
+  // inside the epoch.
   Status validate() const;
 
   // The defaults above, and the smaller-shard variant used by localnets.

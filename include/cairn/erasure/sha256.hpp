@@ -1,6 +1,8 @@
 #pragma once
-// SHA-256 (OpenSSL EVP). The one hash every commitment, tree and id uses.
+// SHA-256 (OpenSSL's SHA-NI/AVX2 code via its low-level API: see sha256.cpp
+// for why not EVP). The one hash every commitment, tree and id uses.
 
+#include <initializer_list>
 #include <memory>
 
 #include "cairn/core/bytes.hpp"

@@ -25,7 +25,9 @@ enum class MessageType : uint16_t {
   challenge_response_request = 0x0112,  // reserved: a stored challenge response (sampling)
 
   // 0x0200-0x02ff: gossip subnets (gossip layer adds its types here).
+  gossip_rpc = 0x0200,  // GossipRpc (gossip_wire.hpp): subscriptions, messages, mesh control
   // 0x0300-0x03ff: discovery and peer exchange (gossip layer adds its types here).
+  peer_exchange = 0x0300,  // PeerExchange (discovery.hpp): the sender and peers it knows, with shards
   // 0x0400-0xefff: unassigned.
   // 0xf000-0xffff: private/experimental; never sent on a shared network.
 };
