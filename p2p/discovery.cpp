@@ -93,7 +93,6 @@ struct Discovery::Impl {
     bool answered = false;
     TimePoint last_answer{};
     bool dropping = false;  // a DiscoveryDisconnect was emitted
-    bool heard = false;     // a PX frame arrived from it on this connection
   };
   struct Dial {
     std::optional<NodeId> expected;
@@ -232,13 +231,6 @@ struct Discovery::Impl {
     send(peer, hello(/*request=*/true));
   }
 
-  void resync_peer(const NodeId& peer) {
-    auto it = connected.find(peer);
-    if (it == connected.end()) return;
-    it->second.answered = false;
-    send(peer, hello(/*request=*/!it->second.heard));
-  }
-
   void peer_disconnected(const NodeId& peer, TimePoint now) {
     connected.erase(peer);
     // Do not redial at once: the peer may have left on purpose.
@@ -250,7 +242,6 @@ struct Discovery::Impl {
     if (it == connected.end()) return;
     ++stats.px_received;
     Conn& c = it->second;
-    c.heard = true;
     normalise(px.shards);
     c.shards = px.shards;
     c.shards_known = true;
@@ -409,7 +400,6 @@ void Discovery::peer_connected(const NodeId& peer, const std::string& address, b
 void Discovery::peer_disconnected(const NodeId& peer, TimePoint now) {
   impl_->peer_disconnected(peer, now);
 }
-void Discovery::resync_peer(const NodeId& peer, TimePoint) { impl_->resync_peer(peer); }
 Status Discovery::handle_frame(const NodeId& from, ByteSpan body, TimePoint now) {
   auto px = decode_peer_exchange(body);
   if (!px) {

@@ -2,7 +2,6 @@
 
 #include <asio/any_io_executor.hpp>
 
-#include <map>
 #include <random>
 
 #include "cairn/core/log.hpp"
@@ -40,11 +39,6 @@ struct GossipNode::Impl : std::enable_shared_from_this<GossipNode::Impl> {
   Handler handler;
   GossipNodeStats stats;
   std::string address;
-  // The session each peer was last seen on (remote address and establishment
-  // time). The Host replaces a duplicate session without telling the layers
-  // above, and frames in flight on the replaced one are lost; a changed
-  // session makes the router and discovery re-send their per-peer state.
-  std::map<NodeId, std::string> sessions;
   bool started = false;
   bool stopped = false;
 
@@ -127,28 +121,10 @@ struct GossipNode::Impl : std::enable_shared_from_this<GossipNode::Impl> {
     }
   }
 
-  static std::string session_key(const PeerInfo& info) {
-    return info.remote_address + "@" + std::to_string(info.connected_at.time_since_epoch().count());
-  }
-
-  void resync_replaced_sessions(TimePoint t) {
-    for (auto& [id, key] : sessions) {
-      const auto info = host.peer(id);
-      if (!info) continue;
-      std::string current = session_key(*info);
-      if (current == key) continue;
-      key = std::move(current);
-      ++stats.sessions_replaced;
-      router.resync_peer(id, t);
-      discovery.resync_peer(id, t);
-    }
-  }
-
   void on_heartbeat() {
     if (stopped) return;
     ++stats.heartbeats;
     const TimePoint t = now();
-    resync_replaced_sessions(t);
     router.heartbeat(t);
     discovery.tick(t);
     pump();
@@ -181,14 +157,12 @@ struct GossipNode::Impl : std::enable_shared_from_this<GossipNode::Impl> {
     subscriptions.push_back(host.on_connected([this](const PeerInfo& info) {
       const TimePoint t = now();
       const bool outbound = info.direction == Direction::outbound;
-      sessions[info.id] = session_key(info);
       router.add_peer(info.id, outbound, t);
       discovery.peer_connected(info.id, info.advertised_address, outbound, t);
       pump();
     }));
     subscriptions.push_back(host.on_disconnected([this](const DisconnectInfo& info) {
       const TimePoint t = now();
-      sessions.erase(info.id);
       router.remove_peer(info.id, t);
       discovery.peer_disconnected(info.id, t);
       pump();

@@ -211,16 +211,6 @@ struct GossipRouter::Impl {
     scores.disconnect(p, now);
   }
 
-  void resync_peer(const NodeId& p) {
-    if (peers.count(p) == 0) return;
-    auto& rpc = rpc_for(p);
-    for (TopicId t : subs) rpc.subscriptions.push_back(GossipSubscription{true, t});
-    for (const auto& [t, m] : mesh) {
-      if (m.count(p) != 0) rpc.graft.push_back(t);
-    }
-    flush();
-  }
-
   void handle_subscription(const NodeId& from, Peer& peer, const GossipSubscription& sub) {
     if (sub.subscribe) {
       if (peer.topics.size() >= s.max_topics_per_peer && peer.topics.count(sub.topic) == 0) return;
@@ -674,7 +664,6 @@ void GossipRouter::add_peer(const NodeId& peer, bool outbound, TimePoint) {
   impl_->add_peer(peer, outbound);
 }
 void GossipRouter::remove_peer(const NodeId& peer, TimePoint now) { impl_->remove_peer(peer, now); }
-void GossipRouter::resync_peer(const NodeId& peer, TimePoint) { impl_->resync_peer(peer); }
 void GossipRouter::handle_frame(const NodeId& from, ByteSpan body, TimePoint now) {
   impl_->handle_frame(from, body, now);
 }

@@ -127,6 +127,13 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
   uint64_t live_sessions = 0;
   std::unordered_map<uint64_t, std::shared_ptr<Session>> sessions;  // not yet closed
   std::unordered_map<NodeId, std::shared_ptr<Session>> peers;       // established, current
+  // pause_reading() calls not yet resumed, per connected peer: applied to
+  // every session that delivers the peer's frames (its current one and any
+  // retiring one), including one that takes over later.
+  std::unordered_map<NodeId, int> app_pauses;
+  // Re-evaluates the ordering hold of a peer's current session when a
+  // handshaking predecessor stops counting (see update_hold).
+  std::unordered_map<NodeId, std::unique_ptr<Timer>> hold_timers;
   std::unordered_map<uint64_t, uint64_t> session_dial;              // session id -> dial id
   std::unordered_map<uint64_t, Dial> dials;
   std::map<std::string, Persistent> persistent;
@@ -211,6 +218,9 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       detail = std::to_string(settings.max_inbound_peers) + " inbound peers already";
       return DisconnectReason::too_many_peers;
     }
+    // A duplicate of a connected peer's session is under way: its frames may
+    // have to be delivered before the current session's.
+    if (peers.count(peer.node_id) != 0) update_hold(peer.node_id);
     return std::nullopt;
   }
 
@@ -218,7 +228,11 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
   // for a simultaneous dial (the older one is younger than handshake_timeout)
   // the session dialed by the smaller node id wins; otherwise the newer one
   // wins, because the older one is likely half-dead on the side that redialed.
+  // An existing session the peer has retired already loses: we follow the
+  // peer's decision. `fresh` may still be handshaking (it is then judged as
+  // if it were established now).
   bool keep_new(const Session& existing, const Session& fresh) const {
+    if (existing.retiring()) return true;
     const NodeId& peer = fresh.peer_id();
     auto initiator = [&](const Session& s) { return s.role() == Role::initiator ? self : peer; };
     const NodeId a = initiator(existing), b = initiator(fresh);
@@ -241,17 +255,30 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     if (auto it = peers.find(id); it != peers.end()) {
       auto existing = it->second;
       if (!keep_new(*existing, s)) {
-        s.close(DisconnectReason::duplicate_connection, "already connected", true, true);
+        // The peer may be sending on this one already (it can be the peer's
+        // current session): retire it, reading it until the peer's goodbye.
+        CAIRN_LOG(log::Level::info, kLog,
+                  "retiring duplicate session with " << short_id(id) << " at " << s.remote_address());
+        note_persistent_up(s);
+        finish_session_dial(s.id(), id);
+        ++totals.duplicates_retired;
+        s.retire("already connected");
+        apply_pauses(s, id);
+        update_hold(id);
         return;
       }
-      // Swap without events: for the layers above the peer never left.
+      // Swap without events: for the layers above the peer never left. What
+      // we had not written on the old session goes first on the new one.
       it->second = sp;
       CAIRN_LOG(log::Level::info, kLog,
-                "replacing session with " << short_id(id) << " by a newer one");
-      existing->close(DisconnectReason::duplicate_connection, "replaced by a newer session", true,
-                      false);
+                "replacing session with " << short_id(id) << " by the one at " << s.remote_address());
+      if (!existing->retiring()) ++totals.duplicates_retired;
+      existing->retire("replaced by the session at " + s.remote_address());
+      existing->hand_over(s);
+      apply_pauses(s, id);
       note_persistent_up(s);
       finish_session_dial(s.id(), id);
+      update_hold(id);
       return;
     }
     if (s.direction() == Direction::inbound && count_peers(Direction::inbound) >= settings.max_inbound_peers) {
@@ -260,6 +287,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       return;
     }
     peers.emplace(id, sp);
+    update_hold(id);
     CAIRN_LOG(log::Level::info, kLog,
               "connected " << (s.direction() == Direction::inbound ? "inbound" : "outbound")
                            << " peer " << short_id(id) << " at " << s.remote_address()
@@ -276,6 +304,9 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
 
   void session_frame(Session& s, MessageType type, ByteSpan payload) override {
     if (stopped) return;
+    // A retiring session delivers only while its peer is connected: once the
+    // peer is gone (and the layers above were told), its frames are moot.
+    if (peers.count(s.peer_id()) == 0) return;
     auto it = handlers.find(to_wire(type));
     if (it == handlers.end()) {
       ++totals.unknown_messages;
@@ -286,6 +317,75 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     }
     MessageHandler fn = it->second.fn;  // the handler may unregister itself
     fn(s.peer_id(), payload);
+  }
+
+  bool session_superseded(Session& s) override {
+    const NodeId id = s.peer_id();
+    if (stopped || peers.count(id) == 0 || peers.at(id).get() != &s) return false;
+    if (!has_successor(s)) return false;
+    ++totals.duplicates_retired;
+    CAIRN_LOG(log::Level::info, kLog,
+              "peer " << short_id(id) << " retired our session at " << s.remote_address()
+                      << " for a duplicate; frames wait for that one");
+    return true;
+  }
+
+  // Another session claiming the same node id whose handshake is under way.
+  bool has_successor(const Session& s) const {
+    for (const auto& [sid, o] : sessions) {
+      if (o.get() != &s && o->peer_id() == s.peer_id() && o->state() == Session::State::auth) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void apply_pauses(Session& s, const NodeId& id) {
+    if (auto p = app_pauses.find(id); p != app_pauses.end()) {
+      for (int i = 0; i < p->second; ++i) s.pause_reading();
+    }
+  }
+
+  // Per-peer order across a swap. The peer sends on a losing session only
+  // before it sends anything on the winning one, so while a session that
+  // loses to the peer's current one may still deliver frames, the current
+  // one waits unread: a retiring session still draining, or a handshaking
+  // one (the peer may already have sent frames on it; we know its node id
+  // from its Hello) for at most duplicate_drain_timeout from that Hello, so
+  // a forged Hello cannot stall a peer for long.
+  void update_hold(const NodeId& id) {
+    auto it = peers.find(id);
+    if (it == peers.end()) {
+      hold_timers.erase(id);
+      return;
+    }
+    Session& current = *it->second;
+    const TimePoint now = clock.now();
+    bool hold = false;
+    std::optional<TimePoint> recheck;
+    for (const auto& [sid, o] : sessions) {
+      if (o.get() == &current || o->peer_id() != id) continue;
+      if (o->draining()) {
+        hold = true;
+      } else if ((o->state() == Session::State::hello || o->state() == Session::State::auth) &&
+                 !keep_new(current, *o)) {
+        const TimePoint until = o->hello_at() + settings.duplicate_drain_timeout;
+        if (now < until) {
+          hold = true;
+          if (!recheck || until < *recheck) recheck = until;
+        }
+      }
+    }
+    current.set_held(hold && !current.retiring());
+    if (!recheck) {
+      hold_timers.erase(id);
+      return;
+    }
+    auto& timer = hold_timers[id];
+    if (!timer) timer = clock.make_timer(ex);
+    timer->expires_after(*recheck - now, [weak = weak_from_this(), id] {
+      if (auto self_ = weak.lock()) self_->update_hold(id);
+    });
   }
 
   void session_closed(Session& s, DisconnectReason reason, bool by_remote,
@@ -323,8 +423,20 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       }
     }
 
-    if (!was_peer) return;
+    if (!was_peer) {
+      if (id != NodeId{} && !stopped) after_duplicate_closed(s, id);
+      return;
+    }
     peers.erase(id);
+    app_pauses.erase(id);
+    hold_timers.erase(id);
+    // Its retiring duplicates go too: nothing they still deliver would reach
+    // anyone.
+    std::vector<std::shared_ptr<Session>> rest;
+    for (const auto& [sid, o] : sessions) {
+      if (o->peer_id() == id && o->retiring()) rest.push_back(o);
+    }
+    for (auto& o : rest) o->close(reason, "its peer disconnected", false, true);
     if (!by_remote && reason == DisconnectReason::protocol_error) {
       adjust_score(id, -settings.penalty_protocol_violation, "protocol violation: " + detail);
     }
@@ -341,6 +453,21 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       }
     });
     (void)sp;
+  }
+
+  // A session to a connected peer that is not its current one closed: a
+  // retiring one finished its drain, or a handshaking one ended.
+  void after_duplicate_closed(const Session& s, const NodeId& id) {
+    auto it = peers.find(id);
+    if (it == peers.end()) return;
+    auto current = it->second;
+    // The peer retired our current session for one that has now failed: no
+    // successor left, so this is a disconnect.
+    if (!s.handshake_completed() && current->retiring() && !has_successor(*current)) {
+      current->end_retirement("the session replacing it failed");
+      return;
+    }
+    update_hold(id);
   }
 
   void session_send_ready(Session& s) override {
@@ -639,6 +766,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     dials.clear();
     session_dial.clear();
     persistent.clear();
+    hold_timers.clear();
     handlers.clear();
     connected_listeners.clear();
     disconnected_listeners.clear();
@@ -760,12 +888,28 @@ Subscription Host::on_send_ready(SendReadyHandler handler) {
   return add_listener(impl_, &detail::HostImpl::send_ready_listeners, std::move(handler));
 }
 
+namespace {
+// The sessions delivering `peer`'s frames: its current one and any retiring.
+std::vector<std::shared_ptr<Session>> delivering(const detail::HostImpl& im, const NodeId& peer) {
+  std::vector<std::shared_ptr<Session>> out;
+  for (const auto& [sid, s] : im.sessions) {
+    if (s->peer_id() == peer && (s->retiring() || im.peers.at(peer) == s)) out.push_back(s);
+  }
+  return out;
+}
+}  // namespace
+
 void Host::pause_reading(const NodeId& peer) {
-  if (auto it = impl_->peers.find(peer); it != impl_->peers.end()) it->second->pause_reading();
+  if (impl_->peers.count(peer) == 0) return;
+  ++impl_->app_pauses[peer];
+  for (auto& s : delivering(*impl_, peer)) s->pause_reading();
 }
 
 void Host::resume_reading(const NodeId& peer) {
-  if (auto it = impl_->peers.find(peer); it != impl_->peers.end()) it->second->resume_reading();
+  auto it = impl_->app_pauses.find(peer);
+  if (it == impl_->app_pauses.end() || impl_->peers.count(peer) == 0) return;
+  if (--it->second == 0) impl_->app_pauses.erase(it);
+  for (auto& s : delivering(*impl_, peer)) s->resume_reading();
 }
 
 void Host::adjust_score(const NodeId& peer, double delta, std::string_view reason) {

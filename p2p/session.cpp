@@ -26,6 +26,12 @@ constexpr size_t kMaxGatherBytes = 4u << 20;
 constexpr size_t kPoolBuffers = 16;
 constexpr size_t kIdlePoolBytes = 256 * 1024;
 constexpr size_t kPingBytes = 8;
+// Frames of a message type whose last zstd attempt did not shrink skip
+// compression: 1, then 2, 4 ... up to this many before the next attempt. A
+// stream of incompressible payloads (erasure-coded fragments) then costs one
+// attempt per 64 frames instead of one per frame, and one that turns
+// compressible again is noticed within 64 frames; a success resets it.
+constexpr uint16_t kMaxCompressSkip = 64;
 
 uint64_t splitmix64(uint64_t& s) noexcept {
   uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
@@ -139,13 +145,27 @@ void Session::queue_handshake(ByteSpan message) {
 }
 
 Status Session::send(MessageType type, ByteSpan payload, bool compress) {
-  if (state_ != State::established) {
+  if (state_ != State::established && !(state_ == State::retiring && await_successor_)) {
     return make_error(Errc::not_found, "session with " + short_id(peer_id_) + " is not open");
   }
   return queue_frame(type, payload, compress, false);
 }
 
 Status Session::queue_frame(MessageType type, ByteSpan payload, bool compress, bool control) {
+  auto r = build_frame(type, payload, compress, control);
+  if (!r) return tl::unexpected(r.error());
+  ++frames_sent;
+  if (state_ == State::retiring && !control) {
+    held_bytes_ += r->len;
+    held_.push_back(std::move(*r));
+    return {};
+  }
+  enqueue(std::move(*r));
+  return {};
+}
+
+Result<Session::OutRecord> Session::build_frame(MessageType type, ByteSpan payload, bool compress,
+                                                bool control) {
   const P2pSettings& s = *config_.settings;
   if (payload.size() > s.max_frame_payload) {
     return make_error(Errc::invalid_argument,
@@ -156,42 +176,55 @@ Status Session::queue_frame(MessageType type, ByteSpan payload, bool compress, b
   // Bounded by the raw size (compression only shrinks it), checked before
   // spending CPU on compression. An empty queue always takes one frame, so a
   // frame larger than the bound can still be sent.
-  if (!control && !queue_.empty() &&
-      (queued_bytes_ + raw_total > s.max_queue_bytes || queue_.size() >= s.max_queue_frames)) {
-    if (!control) refused_busy_ = true;
+  const size_t frames = queue_.size() + held_.size();
+  if (!control && frames != 0 &&
+      (queued_bytes() + raw_total > s.max_queue_bytes || frames >= s.max_queue_frames)) {
+    refused_busy_ = true;
     return make_error(Errc::busy, "send queue to " + short_id(peer_id_) + " is full (" +
-                                      std::to_string(queued_bytes_) + " bytes, " +
-                                      std::to_string(queue_.size()) + " frames)");
+                                      std::to_string(queued_bytes()) + " bytes, " +
+                                      std::to_string(frames) + " frames)");
   }
   ByteSpan body = payload;
   uint8_t flags = 0;
-  if (compress && zstd_ && s.compression && payload.size() >= s.compress_threshold &&
-      compress_body(payload, s.compression_level, zstd_ctx_, compressed_)) {
-    body = compressed_;
-    flags = kFlagZstd;
+  if (compress && zstd_ && s.compression && payload.size() >= s.compress_threshold) {
+    CompressBackoff& b = compress_backoff_[to_wire(type)];
+    if (b.skip > 0) {
+      --b.skip;
+    } else if (compress_body(payload, s.compression_level, zstd_ctx_, compressed_)) {
+      body = compressed_;
+      flags = kFlagZstd;
+      b.next = 1;
+    } else {
+      b.skip = b.next;
+      b.next = static_cast<uint16_t>(std::min<int>(b.next * 2, kMaxCompressSkip));
+    }
   }
   const size_t plain = kFrameHeaderBytes + body.size();
   const size_t record = plain + kSealOverhead;
   OutRecord r = take_buffer(kLengthPrefixBytes + record);
+  r.plain = plain;
+  r.data = !control;
   uint8_t* p = r.buf.data.get();
   put_be<uint32_t>(p, static_cast<uint32_t>(record));
   put_frame_header(p + kLengthPrefixBytes + kTagBytes, type, flags);
   if (!body.empty()) {
     std::memcpy(p + kLengthPrefixBytes + kTagBytes + kFrameHeaderBytes, body.data(), body.size());
   }
-  seal_.seal_in_place(p + kLengthPrefixBytes, plain);
-  ++frames_sent;
-  enqueue(std::move(r));
-  return {};
+  return r;
 }
 
 void Session::pump_writes() {
   if (writing_ || queue_.empty() || state_ == State::closed) return;
   gather_.clear();
   size_t bytes = 0;
-  for (const auto& r : queue_) {
+  for (auto& r : queue_) {
     if (gather_.size() == kMaxGatherRecords) break;
     if (!gather_.empty() && bytes + r.len > kMaxGatherBytes) break;
+    if (r.plain != 0) {
+      // Sealed in queue order, so the stream's nonces follow the wire order.
+      seal_.seal_in_place(r.buf.data.get() + kLengthPrefixBytes, r.plain);
+      r.plain = 0;
+    }
     gather_.emplace_back(r.buf.data.get(), r.len);
     bytes += r.len;
   }
@@ -208,7 +241,11 @@ void Session::on_written(std::error_code ec, size_t /*n*/, size_t records) {
   writing_records_ = 0;
   if (state_ == State::closed) return;
   if (ec) {
-    fail(DisconnectReason::io_error, "write failed: " + ec.message());
+    if (state_ == State::retiring) {
+      end_retirement("write failed while retiring: " + ec.message());
+    } else {
+      fail(DisconnectReason::io_error, "write failed: " + ec.message());
+    }
     return;
   }
   for (size_t i = 0; i < records && !queue_.empty(); ++i) {
@@ -219,6 +256,10 @@ void Session::on_written(std::error_code ec, size_t /*n*/, size_t records) {
   }
   if (state_ == State::closing && queue_.empty()) {
     hard_close();
+    return;
+  }
+  if (state_ == State::retiring && queue_.empty()) {
+    maybe_finish_retire();
     return;
   }
   pump_writes();
@@ -233,13 +274,23 @@ void Session::on_written(std::error_code ec, size_t /*n*/, size_t records) {
 // ---------------------------------------------------------------- reading --
 
 size_t Session::record_limit() const noexcept {
-  return state_ == State::established ? max_session_record(config_.settings->max_frame_payload)
-                                      : kMaxHandshakeRecord;
+  return state_ == State::established || state_ == State::retiring
+             ? max_session_record(config_.settings->max_frame_payload)
+             : kMaxHandshakeRecord;
+}
+
+bool Session::reads() const noexcept {
+  switch (state_) {
+    case State::hello:
+    case State::auth:
+    case State::established: return true;
+    case State::retiring: return !peer_done_;
+    default: return false;
+  }
 }
 
 void Session::read_more() {
-  if (reading_ || paused_ > 0) return;
-  if (state_ == State::closing || state_ == State::closed) return;
+  if (reading_ || paused_ > 0 || held_reading_ || !reads()) return;
   MutableByteSpan buf;
   if (big_mode_) {
     buf = MutableByteSpan(big_.data() + big_fill_, big_len_ - big_fill_);
@@ -254,7 +305,17 @@ void Session::read_more() {
 
 void Session::on_read(std::error_code ec, size_t n) {
   reading_ = false;
-  if (state_ == State::closing || state_ == State::closed) return;
+  if (!reads()) return;
+  if (ec && state_ == State::retiring) {
+    if (ec == asio::error::eof) {
+      // Everything the peer sent here has been read.
+      peer_done_ = true;
+      maybe_finish_retire();
+    } else {
+      end_retirement("read failed while retiring: " + ec.message());
+    }
+    return;
+  }
   if (ec) {
     if (ec == asio::error::eof) {
       fail(DisconnectReason::io_error, "peer closed the connection without goodbye");
@@ -266,12 +327,6 @@ void Session::on_read(std::error_code ec, size_t n) {
   bytes_received += n;
   if (big_mode_) {
     big_fill_ += n;
-    if (big_fill_ < big_len_) {
-      read_more();
-      return;
-    }
-    big_mode_ = false;
-    if (!handle_record(big_.data(), big_len_)) return;
   } else {
     rend_ += n;
   }
@@ -280,9 +335,18 @@ void Session::on_read(std::error_code ec, size_t n) {
 
 void Session::process_buffered() {
   // A pending read targets rbuf_ (or big_): nothing may move until it lands.
-  if (reading_ || big_mode_) return;
-  while (paused_ == 0 && (state_ == State::hello || state_ == State::auth ||
-                          state_ == State::established)) {
+  if (reading_) return;
+  if (big_mode_) {
+    if (big_fill_ < big_len_) {
+      read_more();
+      return;
+    }
+    // A complete large record waits like any other while paused or held.
+    if (paused_ > 0 || held_reading_ || !reads()) return;
+    big_mode_ = false;
+    if (!handle_record(big_.data(), big_len_)) return;
+  }
+  while (paused_ == 0 && !held_reading_ && reads()) {
     const size_t avail = rend_ - rstart_;
     if (avail < kLengthPrefixBytes) break;
     auto len = decode_record_length(ByteSpan(rbuf_.data() + rstart_, kLengthPrefixBytes),
@@ -312,7 +376,7 @@ void Session::process_buffered() {
     }
     break;
   }
-  if (state_ == State::closing || state_ == State::closed) return;
+  if (!reads()) return;
   if (rstart_ == rend_) {
     rstart_ = rend_ = 0;
   } else if (rstart_ > 0) {
@@ -333,7 +397,8 @@ bool Session::handle_record(uint8_t* rec, size_t len) {
   switch (state_) {
     case State::hello: return handle_hello(ByteSpan(rec, len));
     case State::auth: return handle_auth(ByteSpan(rec, len));
-    case State::established: return handle_frame(rec, len);
+    case State::established:
+    case State::retiring: return handle_frame(rec, len);
     default: return false;
   }
 }
@@ -352,6 +417,7 @@ bool Session::handle_hello(ByteSpan rec) {
   }
   peer_id_ = h->node_id;
   peer_address_ = h->address;
+  hello_at_ = clock_.now();
   if (h->network_id != s.network_id) {
     fail(DisconnectReason::network_mismatch,
          "peer is on network " + to_hex(ByteSpan(h->network_id).first(8)) + ", we are on " +
@@ -433,7 +499,7 @@ bool Session::handle_auth(ByteSpan rec) {
   arm_idle();
   arm_ping();
   owner_->session_established(*this);
-  return state_ == State::established;
+  return reads();
 }
 
 bool Session::handle_frame(uint8_t* rec, size_t len) {
@@ -457,7 +523,10 @@ bool Session::handle_frame(uint8_t* rec, size_t len) {
         fail(DisconnectReason::protocol_error, "ping must carry 8 bytes");
         return false;
       }
-      (void)queue_frame(MessageType::pong, f->payload, false, true);
+      // Nothing follows our goodbye on a retiring session, not even a pong.
+      if (state_ == State::established) {
+        (void)queue_frame(MessageType::pong, f->payload, false, true);
+      }
       return true;
     case MessageType::pong:
       if (f->payload.size() != kPingBytes) {
@@ -475,6 +544,15 @@ bool Session::handle_frame(uint8_t* rec, size_t len) {
         return false;
       }
       const auto reason = static_cast<DisconnectReason>(f->payload[0]);
+      if (state_ == State::retiring) {
+        peer_done_ = true;
+        maybe_finish_retire();
+        return false;
+      }
+      if (reason == DisconnectReason::duplicate_connection && owner_->session_superseded(*this)) {
+        begin_retire(true, "peer retired it for a duplicate session");
+        return false;
+      }
       close_impl(reason, "peer said goodbye", true, false, true);
       return false;
     }
@@ -487,10 +565,20 @@ bool Session::handle_frame(uint8_t* rec, size_t len) {
     return false;
   }
   owner_->session_frame(*this, f->type, f->payload);
-  return state_ == State::established;
+  return reads();
 }
 
 void Session::pause_reading() { ++paused_; }
+
+void Session::set_held(bool held) {
+  if (held_reading_ == held) return;
+  held_reading_ = held;
+  if (held) return;
+  last_rx_ = std::max(last_rx_, clock_.now());
+  asio::post(executor_, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->process_buffered();
+  });
+}
 
 void Session::resume_reading() {
   if (paused_ == 0) return;
@@ -513,7 +601,7 @@ void Session::arm_idle() {
 void Session::on_idle() {
   if (state_ != State::established) return;
   const Duration idle = config_.settings->idle_timeout;
-  if (paused_ > 0) {
+  if (paused_ > 0 || held_reading_) {
     // We are not reading, so silence is ours: wait a full period again.
     last_rx_ = clock_.now();
   } else if (clock_.now() - last_rx_ >= idle) {
@@ -546,6 +634,127 @@ void Session::send_ping() {
   (void)queue_frame(MessageType::ping, ByteSpan(payload, kPingBytes), false, true);
 }
 
+// ------------------------------------------------- duplicate connections --
+
+void Session::retire(std::string detail) {
+  if (state_ != State::established) return;
+  begin_retire(false, std::move(detail));
+}
+
+void Session::begin_retire(bool by_peer, std::string detail) {
+  state_ = State::retiring;
+  retired_by_peer_ = by_peer;
+  await_successor_ = by_peer;
+  peer_done_ = by_peer;  // the peer's goodbye was its last frame here
+  retire_detail_ = std::move(detail);
+  set_held(false);  // a retiring session's frames come first: it always reads
+  idle_timer_->cancel();
+  ping_timer_->cancel();
+  // Data frames not yet being written are kept for the successor; control
+  // frames (a pong) still go out here, before our goodbye.
+  std::deque<OutRecord> keep;
+  size_t index = 0;
+  for (auto& r : queue_) {
+    if (index++ < writing_records_ || !r.data) {
+      keep.push_back(std::move(r));
+    } else {
+      queued_bytes_ -= r.len;
+      held_bytes_ += r.len;
+      held_.push_back(std::move(r));
+    }
+  }
+  queue_ = std::move(keep);
+  const uint8_t r = static_cast<uint8_t>(DisconnectReason::duplicate_connection);
+  (void)queue_frame(MessageType::goodbye, ByteSpan(&r, 1), false, true);
+  const Duration drain = config_.settings->duplicate_drain_timeout;
+  linger_timer_->expires_after(drain, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->on_drain_timeout();
+  });
+  CAIRN_LOG(log::Level::debug, "p2p",
+            "retiring session with " << short_id(peer_id_) << " at " << remote_address_ << ": "
+                                     << retire_detail_ << " (" << held_.size()
+                                     << " frames for its successor)");
+}
+
+void Session::hand_over(Session& successor) {
+  if (state_ != State::retiring) return;
+  successor.adopt(std::move(held_), refused_busy_);
+  held_.clear();
+  held_bytes_ = 0;
+  refused_busy_ = false;
+  if (await_successor_) {
+    await_successor_ = false;
+    // Not synchronously: the owner is in the middle of its swap.
+    asio::post(executor_, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->maybe_finish_retire();
+    });
+  }
+}
+
+void Session::adopt(std::deque<OutRecord>&& records, bool refused_busy) {
+  for (auto& r : records) {
+    uint8_t* frame = r.buf.data.get() + kLengthPrefixBytes + kTagBytes;
+    if ((frame[2] & kFlagZstd) != 0 && !zstd_) {
+      // Compressed for a session whose peer inflates; this one does not
+      // (another implementation behind the same node id): send it raw.
+      Bytes inflated;
+      auto f = decode_frame(ByteSpan(frame, r.plain), config_.settings->max_frame_payload, inflated,
+                            &zstd_ctx_);
+      if (f) {
+        if (auto raw = build_frame(f->type, f->payload, false, true)) {
+          raw->data = true;
+          queued_bytes_ += raw->len;
+          queue_.push_back(std::move(*raw));
+        }
+      }
+      continue;
+    }
+    queued_bytes_ += r.len;
+    queue_.push_back(std::move(r));
+  }
+  refused_busy_ = refused_busy_ || refused_busy;
+  last_tx_ = clock_.now();
+  pump_writes();
+}
+
+void Session::end_retirement(std::string detail) {
+  if (state_ != State::retiring) return;
+  auto self = shared_from_this();
+  state_ = State::closing;
+  held_.clear();
+  held_bytes_ = 0;
+  owner_told_ = true;
+  owner_->session_closed(*this, DisconnectReason::duplicate_connection, retired_by_peer_, detail);
+  hard_close();
+}
+
+void Session::on_drain_timeout() {
+  if (state_ != State::retiring) return;
+  const Duration drain = config_.settings->duplicate_drain_timeout;
+  if (paused_ > 0 && !peer_done_) {
+    // We are not reading: the silence is ours, not the peer's.
+    linger_timer_->expires_after(drain, [weak = weak_from_this()] {
+      if (auto s = weak.lock()) s->on_drain_timeout();
+    });
+    return;
+  }
+  if (await_successor_) {
+    end_retirement("no session replaced it within " + millis(drain));
+  } else if (!peer_done_) {
+    end_retirement("no goodbye from the peer within " + millis(drain) + " of retiring it (" +
+            retire_detail_ + ")");
+  } else {
+    end_retirement("our goodbye was not written within " + millis(drain));
+  }
+}
+
+void Session::maybe_finish_retire() {
+  if (state_ != State::retiring || !peer_done_ || await_successor_ || writing_ || !queue_.empty()) {
+    return;
+  }
+  end_retirement(retire_detail_);
+}
+
 // ---------------------------------------------------------------- closing --
 
 void Session::fail(DisconnectReason reason, std::string detail) {
@@ -563,6 +772,10 @@ void Session::close_impl(DisconnectReason reason, std::string detail, bool by_re
   if (state_ == State::closing || state_ == State::closed) return;
   auto self = shared_from_this();
   const bool was_established = state_ == State::established;
+  // A retiring session has said its goodbye already.
+  if (state_ == State::retiring) goodbye = false;
+  held_.clear();
+  held_bytes_ = 0;
   state_ = State::closing;
   if (handshake_timer_) handshake_timer_->cancel();
   if (idle_timer_) idle_timer_->cancel();

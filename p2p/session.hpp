@@ -7,6 +7,15 @@
 // its own pending I/O handlers. Every handler runs on the session's
 // executor. Once closed, a session never calls its owner again except
 // session_destroyed (from its destructor).
+//
+// Duplicate connections (docs/wire-protocol.md section 7): the owner may
+// retire() the losing one of two sessions to the same node. A retiring
+// session sends goodbye(duplicate_connection) after the records already being
+// written, keeps its unwritten data frames for hand_over() to the surviving
+// session, and keeps reading and delivering the peer's frames until the
+// peer's goodbye or end of stream (at most duplicate_drain_timeout). Frames
+// are kept in plaintext until they are written and sealed just before, so a
+// frame not yet written can move to another session.
 
 #include <asio/any_io_executor.hpp>
 
@@ -16,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cairn/core/ed25519.hpp"
@@ -39,9 +49,18 @@ class SessionOwner {
                                                       std::string& detail) = 0;
   // The peer's Auth verified: frames may flow.
   virtual void session_established(Session& s) = 0;
-  // One frame of a non-control type. The payload view dies with the call.
+  // One frame of a non-control type (also from a retiring session). The
+  // payload view dies with the call.
   virtual void session_frame(Session& s, MessageType type, ByteSpan payload) = 0;
-  // The session closed (or began its closing flush). Exactly once.
+  // The peer said goodbye(duplicate_connection) on this established,
+  // not retiring session: it keeps another session to us. Return true to
+  // keep `s` as the peer's session until that one is established (s then
+  // answers goodbye, holds what is sent through it for hand_over(), and
+  // reports session_closed when released or after duplicate_drain_timeout);
+  // false to close it as an ordinary disconnect.
+  virtual bool session_superseded(Session& s) = 0;
+  // The session closed (or began its closing flush). Exactly once; for a
+  // retiring session when its drain ended.
   virtual void session_closed(Session& s, DisconnectReason reason, bool by_remote,
                               const std::string& detail) = 0;
   // A send() refused as busy earlier; the queue has drained to half its bound.
@@ -67,7 +86,7 @@ inline constexpr Duration kCloseLinger = std::chrono::seconds(2);
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  enum class State { hello, auth, established, closing, closed };
+  enum class State { hello, auth, established, retiring, closing, closed };
 
   Session(std::shared_ptr<SessionOwner> owner, const asio::any_io_executor& executor,
           Clock& clock, std::unique_ptr<Stream> stream, SessionConfig config);
@@ -78,8 +97,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Sends our Hello, starts reading and arms the handshake timer.
   void start();
 
-  // Queues one data frame (established only). Errors: busy (queue full,
-  // nothing queued), invalid_argument (too large), not_found (not established).
+  // Queues one data frame (established, or retiring awaiting its successor:
+  // then held for hand_over()). Errors: busy (queue full, nothing queued),
+  // invalid_argument (too large), not_found (not established).
   Status send(MessageType type, ByteSpan payload, bool compress);
 
   // Begins closing with `reason`. With `goodbye`, an established session
@@ -91,8 +111,30 @@ class Session : public std::enable_shared_from_this<Session> {
   void pause_reading();
   void resume_reading();
 
+  // --- duplicate connections ---
+  // Retires an established session that lost to a duplicate (see above).
+  // No-op in any other state.
+  void retire(std::string detail);
+  // Moves the data frames this retiring session has not written (in order)
+  // to the end of `successor`'s queue, ahead of anything sent there later;
+  // a session retired by the peer is then free to finish its drain.
+  void hand_over(Session& successor);
+  // Ends a retiring session now: session_closed(duplicate_connection,
+  // by_remote when the peer retired it) and the stream is cut; frames still
+  // held for a successor are dropped. Also how a drain ends normally.
+  void end_retirement(std::string detail);
+  // Ordering hold set by the owner: while held, received records wait
+  // unread (like pause_reading, and the idle timeout is suspended) so that
+  // frames of a retiring session to the same peer are delivered first.
+  void set_held(bool held);
+
   State state() const noexcept { return state_; }
   bool established() const noexcept { return state_ == State::established; }
+  bool retiring() const noexcept { return state_ == State::retiring; }
+  // Retiring and still reading: the peer's goodbye or end of stream is due.
+  bool draining() const noexcept { return state_ == State::retiring && !peer_done_; }
+  // When the peer's Hello arrived (its node id is known from then on).
+  TimePoint hello_at() const noexcept { return hello_at_; }
   // The peer's Auth verified at some point (stays true while closing).
   bool handshake_completed() const noexcept { return handshake_completed_; }
   uint64_t id() const noexcept { return config_.id; }
@@ -106,7 +148,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint16_t version() const noexcept { return version_; }
   TimePoint established_at() const noexcept { return established_at_; }
   Duration rtt() const noexcept { return rtt_; }
-  size_t queued_bytes() const noexcept { return queued_bytes_; }
+  size_t queued_bytes() const noexcept { return queued_bytes_ + held_bytes_; }
 
   // Wire counters (the owner sums them into HostStats).
   uint64_t frames_sent = 0, frames_received = 0, bytes_sent = 0, bytes_received = 0;
@@ -118,9 +160,15 @@ class Session : public std::enable_shared_from_this<Session> {
     std::unique_ptr<uint8_t[]> data;
     size_t capacity = 0;
   };
+  // One record on its way out: len bytes from buf.data. A frame stays in
+  // plaintext (`plain` > 0: the frame's length, at offset 5 behind the
+  // length prefix and the tag slot, with room for the MAC) until it is
+  // gathered for writing, so an unwritten frame can move to another session.
   struct OutRecord {
     Buffer buf;
     size_t len = 0;
+    size_t plain = 0;
+    bool data = false;  // an application frame (control frames never move)
   };
 
   // --- writing ---
@@ -129,8 +177,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void trim_pool() noexcept;
   void enqueue(OutRecord rec);
   void queue_handshake(ByteSpan message);
-  // Seals and queues a frame; `control` frames bypass the queue bound.
+  // Builds a frame record (unsealed); `control` frames bypass the queue
+  // bound. Errors as send().
+  Result<OutRecord> build_frame(MessageType type, ByteSpan payload, bool compress, bool control);
+  // Builds and queues a frame (a retiring session holds data frames).
   Status queue_frame(MessageType type, ByteSpan payload, bool compress, bool control);
+  void adopt(std::deque<OutRecord>&& records, bool refused_busy);
   void pump_writes();
   void on_written(std::error_code ec, size_t n, size_t records);
 
@@ -144,6 +196,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool handle_auth(ByteSpan rec);
   bool handle_frame(uint8_t* rec, size_t len);
   size_t record_limit() const noexcept;
+  // The state reads records: handshaking, established, or retiring and
+  // waiting for the peer's goodbye.
+  bool reads() const noexcept;
 
   // --- keepalive ---
   void arm_idle();
@@ -152,6 +207,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_idle();
   void on_ping_timer();
   void send_ping();
+
+  void begin_retire(bool by_peer, std::string detail);
+  void on_drain_timeout();
+  void maybe_finish_retire();
 
   void fail(DisconnectReason reason, std::string detail);
   void close_impl(DisconnectReason reason, std::string detail, bool by_remote, bool goodbye,
@@ -184,7 +243,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<OutRecord> queue_;
   size_t queued_bytes_ = 0;
   bool refused_busy_ = false;  // a send() was refused; report when drained
-  size_t data_frames_queued_ = 0;
   bool writing_ = false;
   size_t writing_records_ = 0;
   std::vector<ByteSpan> gather_;
@@ -192,6 +250,20 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t pooled_bytes_ = 0;
   Bytes compressed_;
   ZstdContexts zstd_ctx_;
+  // Per message type: frames left to send without trying zstd, and the
+  // skip after the next failed attempt (see kMaxCompressSkip).
+  struct CompressBackoff {
+    uint16_t skip = 0;
+    uint16_t next = 1;
+  };
+  std::unordered_map<uint16_t, CompressBackoff> compress_backoff_;
+  // retiring: data frames not written here, waiting for hand_over()
+  std::deque<OutRecord> held_;
+  size_t held_bytes_ = 0;
+  bool retired_by_peer_ = false;   // the peer's goodbye started the retirement
+  bool await_successor_ = false;   // still the peer's session until hand_over()
+  bool peer_done_ = false;         // the peer's goodbye or end of stream was read
+  std::string retire_detail_;
 
   // read side
   Bytes rbuf_;
@@ -201,11 +273,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool big_mode_ = false;
   bool reading_ = false;
   int paused_ = 0;
+  bool held_reading_ = false;
   Bytes scratch_;      // inflated payloads
 
   // timers and keepalive
+  // linger_timer_ bounds the closing flush, and the drain while retiring.
   std::unique_ptr<Timer> handshake_timer_, idle_timer_, ping_timer_, linger_timer_;
-  TimePoint last_rx_{}, last_tx_{}, established_at_{};
+  TimePoint last_rx_{}, last_tx_{}, established_at_{}, hello_at_{};
   uint64_t ping_nonce_ = 0, nonce_state_ = 0;
   TimePoint ping_sent_at_{};
   Duration rtt_{};

@@ -281,24 +281,6 @@ TEST(Discovery, AddressBookIsBounded) {
   EXPECT_TRUE(p.d.record(node(1))) << "a connected peer's record is never evicted";
 }
 
-TEST(Discovery, ResyncResendsTheHelloAndAllowsAnotherAnswer) {
-  Probe p({ShardId(1)});
-  p.d.peer_connected(node(1), addr(1), true, p.now);
-  PeerExchange ask;
-  ask.request = true;
-  ask.shards = {ShardId(1)};
-  p.d.handle_exchange(node(1), ask, p.now);
-  p.drain();
-  ASSERT_EQ(p.sends.size(), 2u);  // our hello, our answer
-  p.sends.clear();
-  p.d.resync_peer(node(1), p.now);
-  p.d.handle_exchange(node(1), ask, p.now);
-  p.drain();
-  ASSERT_EQ(p.sends.size(), 2u);
-  EXPECT_FALSE(p.sends[0].px.request) << "the peer's PX already arrived: no need to ask again";
-  EXPECT_FALSE(p.sends[1].px.request);  // the answer, not rate-limited after a resync
-}
-
 TEST(Discovery, IgnoresRecordsOfItself) {
   Probe p({ShardId(1)});
   p.connect(1, {ShardId(1)});

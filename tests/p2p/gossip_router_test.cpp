@@ -476,23 +476,6 @@ TEST(GossipRouter, RemovedPeerLeavesTheMeshAndItsBadScoreIsRemembered) {
   EXPECT_LT(p.router.score(node(1)), 0);
 }
 
-TEST(GossipRouter, ResyncResendsSubscriptionsAndGraftsForMeshesThePeerIsIn) {
-  Probe p;
-  p.add_subscribed_peers(1, 2, kTopic);
-  p.router.subscribe(kTopic, p.now);
-  p.router.subscribe(TopicId(8), p.now);
-  p.drain();
-  ASSERT_EQ(p.router.mesh(kTopic).size(), 2u);
-  p.sent.clear();
-  p.router.resync_peer(node(1), p.now);
-  p.drain();
-  const auto rpc = p.merged(node(1));
-  EXPECT_EQ(rpc.subscriptions,
-            (std::vector<GossipSubscription>{{true, kTopic}, {true, TopicId(8)}}));
-  EXPECT_EQ(rpc.graft, (std::vector<TopicId>{kTopic}));
-  EXPECT_TRUE(p.merged(node(2)).empty());
-}
-
 TEST(GossipRouter, SameSeedSameInputsSameOutputs) {
   auto run = [] {
     Probe p;

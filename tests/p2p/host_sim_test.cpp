@@ -140,6 +140,37 @@ TEST_F(HostPair, CompressesLargeCompressibleFrames) {
   EXPECT_GT(wire, text.size());
 }
 
+// Payloads that do not shrink make their message type skip zstd for a
+// growing number of frames (at most 64), so incompressible streams cost
+// little CPU; other types are unaffected, and a type that turns
+// compressible is compressed again within the window.
+TEST_F(HostPair, ZstdBacksOffPerMessageTypeOnIncompressibleFrames) {
+  Inbox ib, io;
+  ib.attach(*b.host);
+  io.attach(*b.host, kOtherType);
+  ASSERT_TRUE(w.link(a, b));
+  auto rng = cairn::test::seeded_rng(8);
+  const Bytes noise = cairn::test::random_bytes(rng, 8192);
+  Bytes text;
+  for (int i = 0; i < 8192; ++i) text.push_back(static_cast<uint8_t>("cairn storage "[i % 14]));
+  auto wire = [&](MessageType t, const Bytes& p) {
+    const auto before = a.host->stats().bytes_sent;
+    EXPECT_TRUE(a.host->send(b.id(), t, p));
+    w.clock.advance(10ms);
+    return a.host->stats().bytes_sent - before;
+  };
+  for (int i = 0; i < 40; ++i) EXPECT_GT(wire(kTestType, noise), noise.size());
+  EXPECT_LT(wire(kOtherType, text), 1000u) << "another type still compresses";
+  int raw = 0;
+  while (raw <= 64 && wire(kTestType, text) > text.size()) ++raw;
+  EXPECT_GT(raw, 0) << "the type was backing off";
+  EXPECT_LE(raw, 64);
+  EXPECT_LT(wire(kTestType, text), 1000u);
+  ASSERT_EQ(ib.messages.size(), 40u + static_cast<size_t>(raw) + 2u);
+  EXPECT_EQ(ib.messages.back().second, text);
+  EXPECT_EQ(ib.messages.front().second, noise);
+}
+
 TEST_F(HostPair, KeepalivePingsAtExactIntervalsAndMeasuresRtt) {
   ASSERT_TRUE(w.link(a, b));
   EXPECT_EQ(w.clock.elapsed(), 20ms);

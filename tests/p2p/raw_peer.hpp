@@ -53,9 +53,46 @@ class RawPeer {
     return w_.clock.run_until([&] { return ended_; }, limit);
   }
 
-  Bytes hello(const NodeId& claimed, const NodeId& expected = {}) {
+  // Accepts one connection on `address` (instead of connect()): the host
+  // dials us, and we play the responder.
+  bool listen(const std::string& address) {
+    auto bound = transport_->listen(address, [this](std::unique_ptr<Stream> s) {
+      if (stream_) return;
+      stream_ = std::move(s);
+      read_loop();
+    });
+    return static_cast<bool>(bound);
+  }
+
+  // Runs the responder side on the accepted connection: hello claiming
+  // `claimed`, auth signed by `signer`, then checks the dialer's auth.
+  bool accept_handshake(const NodeId& claimed, const SigningKey& signer) {
+    if (!w_.clock.run_until([&] { return stream_ != nullptr; }, std::chrono::seconds(1))) return false;
+    write_record(hello(claimed, {}, Role::responder));
+    auto peer_hello = read_record();
+    if (!peer_hello) return false;
+    auto h = decode_hello(*peer_hello);
+    if (!h) return false;
+    peer_id_ = h->node_id;
+    auto keys = derive_session_keys(Role::responder, eph_, h->ephemeral);
+    if (!keys) return false;
+    transcript_ = transcript_hash(*peer_hello, my_hello_);
+    Auth a;
+    seal_.init(keys->tx, a.stream_header);
+    a.signature = signer.sign(auth_message(Role::responder, transcript_));
+    write_record(encode_auth(a));
+    auto peer_auth = read_record();
+    if (!peer_auth) return false;
+    auto pa = decode_auth(*peer_auth);
+    if (!pa || !ed25519_verify(peer_id_, auth_message(Role::initiator, transcript_), pa->signature)) {
+      return false;
+    }
+    return static_cast<bool>(open_.init(keys->rx, pa->stream_header));
+  }
+
+  Bytes hello(const NodeId& claimed, const NodeId& expected = {}, Role role = Role::initiator) {
     Hello h;
-    h.role = Role::initiator;
+    h.role = role;
     h.node_id = claimed;
     h.ephemeral = eph_.public_key();
     h.expected = expected;
@@ -68,6 +105,13 @@ class RawPeer {
   // Runs the initiator side: hello claiming `claimed`, auth signed by
   // `signer`. Returns false when the responder did not answer as expected.
   bool handshake(const NodeId& claimed, const SigningKey& signer) {
+    return begin_handshake(claimed) && finish_handshake(signer);
+  }
+
+  // The first half: sends our hello, reads the responder's hello and auth
+  // (it answers our hello without waiting for our auth) and verifies it.
+  // The responder then has the session in its auth state.
+  bool begin_handshake(const NodeId& claimed) {
     write_record(hello(claimed));
     auto peer_hello = read_record();
     if (!peer_hello) return false;
@@ -76,11 +120,8 @@ class RawPeer {
     peer_id_ = h->node_id;
     auto keys = derive_session_keys(Role::initiator, eph_, h->ephemeral);
     if (!keys) return false;
+    tx_key_ = keys->tx;
     transcript_ = transcript_hash(my_hello_, *peer_hello);
-    Auth a;
-    seal_.init(keys->tx, a.stream_header);
-    a.signature = signer.sign(auth_message(Role::initiator, transcript_));
-    write_record(encode_auth(a));
     auto peer_auth = read_record();
     if (!peer_auth) return false;
     auto pa = decode_auth(*peer_auth);
@@ -88,6 +129,15 @@ class RawPeer {
       return false;
     }
     return static_cast<bool>(open_.init(keys->rx, pa->stream_header));
+  }
+
+  // The second half: sends our auth signed by `signer`.
+  bool finish_handshake(const SigningKey& signer) {
+    Auth a;
+    seal_.init(tx_key_, a.stream_header);
+    a.signature = signer.sign(auth_message(Role::initiator, transcript_));
+    write_record(encode_auth(a));
+    return true;
   }
 
   // A complete sealed record (prefix included) carrying one raw frame.
@@ -154,6 +204,7 @@ class RawPeer {
   EphemeralKey eph_;
   Bytes my_hello_;
   Hash32 transcript_{};
+  std::array<uint8_t, 32> tx_key_{};
   NodeId peer_id_;
   SealState seal_;
   OpenState open_;

@@ -198,10 +198,6 @@ class Discovery {
   // advertised address; may be empty). Sends it our PX hello.
   void peer_connected(const NodeId& peer, const std::string& address, bool outbound, TimePoint now);
   void peer_disconnected(const NodeId& peer, TimePoint now);
-  // The connection to `peer` was replaced underneath and frames in flight
-  // may be lost: re-sends our hello (asking again unless the peer's PX
-  // already arrived) and lets the peer's next request be answered at once.
-  void resync_peer(const NodeId& peer, TimePoint now);
   // A PX frame from a connected peer. Malformed frames return the error (the
   // owner charges the peer) and change nothing.
   Status handle_frame(const NodeId& from, ByteSpan body, TimePoint now);

@@ -223,11 +223,6 @@ class GossipRouter {
   void add_peer(const NodeId& peer, bool outbound, TimePoint now);
   // The connection is gone: the peer leaves every mesh, fanout and topic.
   void remove_peer(const NodeId& peer, TimePoint now);
-  // The connection to `peer` was replaced underneath (the Host swaps
-  // duplicate sessions without events, and frames in flight on the closed
-  // one are lost): re-sends our subscriptions and a GRAFT for every mesh the
-  // peer is in. Both are idempotent at the receiver.
-  void resync_peer(const NodeId& peer, TimePoint now);
   // A gossip frame body from `from`. Malformed bytes count against the peer.
   void handle_frame(const NodeId& from, ByteSpan body, TimePoint now);
   void handle_rpc(const NodeId& from, GossipRpc rpc, TimePoint now);

@@ -63,7 +63,6 @@ struct GossipNodeStats {
   uint64_t send_dropped = 0;   // Host::send refused (queue full or peer gone): gossip is lossy,
                                // IHAVE/IWANT repairs
   uint64_t handler_calls = 0;
-  uint64_t sessions_replaced = 0;  // peers whose Host session changed underneath (state re-sent)
 };
 
 class GossipNode {

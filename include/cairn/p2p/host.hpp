@@ -120,6 +120,7 @@ struct HostStats {
   uint64_t unknown_messages = 0;    // frames of a type nobody handles (ignored)
   uint64_t handshakes_failed = 0;
   uint64_t disconnects = 0;
+  uint64_t duplicates_retired = 0;  // sessions retired because another one to the same node won
   uint64_t bans_active = 0;
 };
 

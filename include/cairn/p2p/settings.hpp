@@ -45,8 +45,10 @@ struct P2pSettings {
   // peer can make us hold at most this much for one frame.
   uint32_t max_frame_payload = 4u << 20;
   // zstd on frames: used only when both ends advertise it, the payload is at
-  // least `compress_threshold` bytes and compression shrinks it. Default on;
-  // turn off for already-compressed or random data to save CPU.
+  // least `compress_threshold` bytes and compression shrinks it. Default on.
+  // A message type whose payloads stop shrinking is tried only once per up
+  // to 64 frames, so incompressible traffic costs little; turn off to save
+  // even that.
   bool compression = true;
   // Bytes. Default 1024: below that the zstd frame overhead eats the gain.
   size_t compress_threshold = 1024;
@@ -77,6 +79,16 @@ struct P2pSettings {
   Duration reconnect_base = 1s;
   Duration reconnect_max = 5min;
   double reconnect_jitter = 0.5;
+  // Duplicate connections (docs/wire-protocol.md section 7). After we retire
+  // the losing one of two sessions to the same node, we keep reading it until
+  // the peer's goodbye or end of stream, and frames on the surviving session
+  // wait behind it (per-peer order); after the peer retires the session we
+  // send on, our frames wait for the session replacing it. Both waits end
+  // after this long: the retired session is cut, or the peer is disconnected.
+  // Default 5 s: a round trip plus the write batch the peer has in flight (at
+  // most 4 MiB) on a slow link. Longer tolerates slower links; shorter bounds
+  // how long a peer that never answers can stall its own frames.
+  Duration duplicate_drain_timeout = 5s;
 
   // --- scores and bans ---
   // Score starts at 0 and decays toward 0 with this half-life. Default
