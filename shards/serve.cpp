@@ -127,4 +127,81 @@ Result<FragmentReply> serve_fragments(const Store& store, const FragmentRequest&
   return reply;
 }
 
+Result<erasure::CommittedBlob> verify_fetched(const erasure::Codec& codec,
+                                              const RegisteredBlob& expected, FragmentReply reply) {
+  const erasure::NetworkParams& p = codec.params();
+  const uint32_t n = p.total_fragments();
+  const uint32_t k = p.data_fragments;
+  const size_t fs = p.fragment_size();
+  const auto bad = [&](const std::string& why) {
+    return make_error(Errc::verification_failed, "blob " + expected.id.hex() + " at index " +
+                                                     std::to_string(expected.index.value) + ": " + why);
+  };
+  if (expected.length > p.blob_size) {
+    return make_error(Errc::invalid_argument, "blob " + expected.id.hex() + ": registered length " +
+                                                  std::to_string(expected.length) + " exceeds blob_size");
+  }
+  if (reply.data.size() != reply.fragments.size() * fs) {
+    return bad("reply carries " + std::to_string(reply.data.size()) + " bytes for " +
+               std::to_string(reply.fragments.size()) + " fragments of " + std::to_string(fs));
+  }
+  // Where each fragment sits in the reply (-1: absent); the first k distinct
+  // ones are used.
+  std::vector<int> slot(n, -1);
+  uint32_t have = 0;
+  for (size_t i = 0; i < reply.fragments.size(); ++i) {
+    const uint32_t f = reply.fragments[i].value;
+    if (f >= n || slot[f] >= 0) return bad("reply names fragment " + std::to_string(f) + " twice or out of range");
+    slot[f] = static_cast<int>(i);
+    ++have;
+  }
+  if (have < k) {
+    return bad("reply carries " + std::to_string(have) + " fragments; " + std::to_string(k) + " are needed");
+  }
+
+  erasure::CommittedBlob out;
+  erasure::EncodedBlob& blob = out.encoded;
+  blob.fragment_size = static_cast<uint32_t>(fs);
+  blob.fragments = n;
+  blob.length = expected.length;
+  bool data_in_order = true;
+  for (uint32_t f = 0; f < k; ++f) data_in_order = data_in_order && slot[f] == static_cast<int>(f);
+  if (data_in_order) {
+    // The common case: fragments 0..k-1 lead the reply. Its buffer becomes the blob's.
+    blob.data = std::move(reply.data);
+    blob.data.resize(size_t{n} * fs);
+  } else {
+    std::vector<erasure::FragmentRef> refs;
+    std::vector<uint32_t> missing;
+    for (uint32_t f = 0; f < n && refs.size() < k; ++f) {
+      if (slot[f] >= 0) {
+        refs.push_back(erasure::FragmentRef{f, ByteSpan(reply.data).subspan(size_t(slot[f]) * fs, fs)});
+      }
+    }
+    for (uint32_t f = 0; f < k; ++f) {
+      if (slot[f] < 0) missing.push_back(f);
+    }
+    auto rebuilt = codec.reconstruct(refs, missing);
+    if (!rebuilt) return bad("rebuilding data fragments: " + rebuilt.error().to_string());
+    blob.data.assign(size_t{n} * fs, 0);
+    size_t next_rebuilt = 0;
+    for (uint32_t f = 0; f < k; ++f) {
+      const uint8_t* src = slot[f] >= 0 ? reply.data.data() + size_t(slot[f]) * fs
+                                        : rebuilt->data() + (next_rebuilt++) * fs;
+      std::copy(src, src + fs, blob.data.begin() + static_cast<std::ptrdiff_t>(size_t{f} * fs));
+    }
+  }
+  const ByteSpan padding = ByteSpan(blob.data).subspan(expected.length, size_t{k} * fs - expected.length);
+  if (std::any_of(padding.begin(), padding.end(), [](uint8_t b) { return b != 0; })) {
+    return bad("non-zero bytes after the registered length " + std::to_string(expected.length));
+  }
+  auto parity = codec.encode_parity(blob);
+  if (!parity) return tl::unexpected(with_context(parity.error(), "re-encoding parity of blob " + expected.id.hex()));
+  erasure::commit_into(blob, p.chunk_size, out.commitment);
+  if (out.commitment.id != expected.id) {
+    return bad("fragments commit to " + out.commitment.id.hex() + ", not to the registered id");
+  }
+  return out;
+}
+
 }  // namespace cairn::shards

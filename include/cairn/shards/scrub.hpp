@@ -43,11 +43,14 @@ struct BlobHealth {
 // transform is given. Blocks: worker pool only.
 Result<BlobHealth> check_blob(const Store& store, BlobIndex index, const ReplicaTransform* transform);
 
-// Rebuilds `health.bad` from the blob's good local fragments plus `extra`
-// (unsealed fragments from elsewhere, checked against the record's roots
-// here; bad ones are ignored), re-seals and stores them. Returns the number
-// of fragments written. Errc::too_many_losses when fewer than k good
-// fragments are available. Blocks: worker pool only.
+// Repairs the blob `health` describes: re-reads it (it may have changed
+// since the check), rebuilds every fragment that is bad now from the good
+// local fragments plus `extra` (unsealed fragments from a peer, each checked
+// against the record's roots here; bad ones are ignored), re-seals the
+// replica and writes the rebuilt fragments. Returns the number written (0
+// when nothing is bad any more). Errc::too_many_losses when fewer than k good
+// fragments are available; Errc::conflict when the index now holds another
+// blob; errors of check_blob otherwise. Blocks: worker pool only.
 Result<uint32_t> repair_blob(Store& store, const erasure::Codec& codec, const BlobHealth& health,
                              const ReplicaTransform* transform, const FragmentReply* extra = nullptr);
 
