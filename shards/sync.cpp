@@ -39,6 +39,9 @@ constexpr double kLatencyWeight = 0.25;
 constexpr uint32_t kMaxBackoffShift = 4;
 // Peers are asked for again at most this often while a shard has work.
 constexpr milliseconds kPeerRefresh{1000};
+// A peer that refused a fetch as busy is not asked again for this long,
+// unless one of its answers arrives first.
+constexpr milliseconds kBusyPause{200};
 
 uint64_t unix_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(
@@ -81,6 +84,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     uint64_t generation = 0;
     BlobIndex first;
     bool cursor_loaded = false;
+    bool counted = false;         // a plan has read the registry's count
     bool planning = false;
     bool poll = false;            // ask the registry again although the plan reached its end
     TimePoint plan_not_before{};  // after a failed plan
@@ -107,7 +111,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     BlobIndex cursor() const noexcept {
       return tasks.empty() ? planned_to : BlobIndex{tasks.begin()->first};
     }
-    bool synced() const noexcept { return cursor_loaded && tasks.empty() && planned_to >= end(); }
+    bool synced() const noexcept { return counted && tasks.empty() && planned_to >= end(); }
     // Synced, and no registry query under way that could add work.
     bool confirmed_synced() const noexcept { return synced() && !poll && !planning; }
   };
@@ -126,7 +130,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     uint32_t in_flight = 0;
     double latency_ms = 0;  // 0: no sample yet
     TimePoint avoid_until{};
-    bool saturated = false;  // refused with busy; cleared by its next completion
+    TimePoint busy_until{};  // refused with busy: not asked again before this
   };
 
   struct Launch {
@@ -443,6 +447,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       if (r.planned_to > s.planned_to) s.planned_to = r.planned_to;
     } else {
       s.failed_plans = 0;
+      s.counted = true;
       s.planned_to = std::max(s.planned_to, r.planned_to);
     }
     if (!r.error || r.known > 0) {
@@ -472,13 +477,17 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   // ---- fetching ----
 
   // The best peer for `task` now, if any: fewest expected milliseconds until
-  // it answers (its latency times its queue), never one that failed this
-  // blob, is avoided, full, or refusing.
+  // it answers (its latency times its queue, counting the new request),
+  // never one that failed this blob, is avoided or refusing. When the best
+  // one is full, none is returned: waiting for a fast peer's slot beats
+  // handing the blob to a slow peer. `any_untried` tells whether some peer
+  // could still serve the blob later in this round.
   std::optional<NodeId> pick_peer(const Shard& s, const Task& task, TimePoint now,
                                   const NodeId* exclude, bool& any_untried) const {
     any_untried = false;
     std::optional<NodeId> best;
     double best_cost = 0;
+    bool best_full = false;
     double fastest_known = 0;
     for (const NodeId& p : s.peers) {
       auto ps = peer_states.find(p);
@@ -495,8 +504,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       const PeerState& ps = found == peer_states.end() ? none : found->second;
       if (ps.avoid_until > now) continue;
       any_untried = true;
-      if (ps.in_flight >= settings.max_in_flight_per_peer) continue;
-      if (ps.saturated && ps.in_flight > 0) continue;
+      if (ps.busy_until > now) continue;
       // An unmeasured peer is assumed as fast as the fastest known one, so
       // every peer gets tried.
       const double latency = ps.latency_ms > 0 ? ps.latency_ms : (fastest_known > 0 ? fastest_known : 1.0);
@@ -504,8 +512,10 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       if (!best || cost < best_cost) {
         best = p;
         best_cost = cost;
+        best_full = ps.in_flight >= settings.max_in_flight_per_peer;
       }
     }
+    if (best_full) return std::nullopt;
     return best;
   }
 
@@ -616,10 +626,11 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       PeerState& ps = peer_states[a.peer];
       if (ps.in_flight > 0) --ps.in_flight;
       const Errc code = handle.error().code;
-      if (code == Errc::busy) ps.saturated = true;
+      if (code == Errc::busy) ps.busy_until = now + kBusyPause;
       Task* task = find_task(a);
       if (task == nullptr) continue;
       std::erase(task->attempts, attempt);
+      if (!task->attempts.empty()) task->hedged = false;  // the hedge never left: try another
       if (code != Errc::busy) task->failed_peers.push_back(a.peer);
       if (code == Errc::not_found) shards.at(a.shard).want_peers = true;
       if (task->attempts.empty() && task->stage == Stage::fetching) requeue_locked(a.shard, *task, true);
@@ -657,7 +668,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     const TimePoint now = clock();
     PeerState& ps = peer_states[a.peer];
     if (ps.in_flight > 0) --ps.in_flight;
-    ps.saturated = false;
+    ps.busy_until = TimePoint{};  // it answered: it has room again
     if (stopped) return;
     Outbox out;
     Task* task = find_task(a);
