@@ -156,7 +156,11 @@ Result<erasure::CommittedBlob> verify_fetched(const erasure::Codec& codec,
     ++have;
   }
   if (have < k) {
-    return bad("reply carries " + std::to_string(have) + " fragments; " + std::to_string(k) + " are needed");
+    // Not a lie: the peer may have lost fragments itself.
+    return make_error(Errc::too_many_losses, "blob " + expected.id.hex() + " at index " +
+                                                 std::to_string(expected.index.value) + ": reply carries " +
+                                                 std::to_string(have) + " fragments; " + std::to_string(k) +
+                                                 " are needed");
   }
 
   erasure::CommittedBlob out;

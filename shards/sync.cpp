@@ -743,7 +743,17 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     Outbox out;
     Task* task = find_task(a);
     Shard* s = task != nullptr ? &shards.at(a.shard) : nullptr;
-    if (!verified) {
+    if (!verified && stored.error().code == Errc::too_many_losses) {
+      // The peer answered with fewer fragments than a blob needs: it lacks
+      // them, it did not lie. Ask someone else.
+      ++stats.fetches_failed;
+      out.reports.emplace_back(a.peer, PeerVerdict::unavailable);
+      if (task != nullptr) {
+        s->last_error = stored.error().to_string();
+        task->failed_peers.push_back(a.peer);
+        requeue_locked(a.shard, *task, true);
+      }
+    } else if (!verified) {
       ++stats.invalid_replies;
       avoid_locked(a.peer, now);
       out.reports.emplace_back(a.peer, PeerVerdict::invalid_data);

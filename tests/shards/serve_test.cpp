@@ -123,8 +123,8 @@ TEST_F(ServeTest, RejectsRepliesThatDoNotCommitToTheId) {
   flipped_parity.data.back() ^= 1;
   EXPECT_EQ(verify_fetched(*codec_, blob, flipped_parity).error().code, Errc::verification_failed);
 
-  EXPECT_EQ(verify_fetched(*codec_, blob, reply_of({0, 1, 2})).error().code, Errc::verification_failed)
-      << "fewer than k fragments";
+  EXPECT_EQ(verify_fetched(*codec_, blob, reply_of({0, 1, 2})).error().code, Errc::too_many_losses)
+      << "fewer than k fragments: the peer lacks them, it did not lie";
   EXPECT_EQ(verify_fetched(*codec_, blob, reply_of({0, 1, 2, 2})).error().code, Errc::verification_failed)
       << "a fragment twice";
   FragmentReply short_data = reply_of({0, 1, 2, 3});

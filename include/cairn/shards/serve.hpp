@@ -37,9 +37,11 @@ Result<FragmentReply> serve_fragments(const Store& store, const FragmentRequest&
 // to expected.id. The result is ready for ingest_committed. Consumes
 // `reply` (its buffer becomes the blob's when it carries the data
 // fragments first). Errc::verification_failed when the reply is malformed
-// (sizes, repeated or out-of-range fragments, fewer than k) or the bytes do
-// not commit to the id: the peer sent bad data. Errc::invalid_argument when
-// expected.length exceeds blob_size. Blocks (ISA-L, SHA-256): worker pool.
+// (sizes, repeated or out-of-range fragments) or the bytes do not commit to
+// the id: the peer sent bad data. Errc::too_many_losses when it carries
+// fewer than k fragments (the peer could not serve more; not a lie).
+// Errc::invalid_argument when expected.length exceeds blob_size. Blocks
+// (ISA-L, SHA-256): worker pool.
 Result<erasure::CommittedBlob> verify_fetched(const erasure::Codec& codec,
                                               const RegisteredBlob& expected, FragmentReply reply);
 
