@@ -223,6 +223,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   struct JobResult {
     std::optional<BlobIndex> next;  // nullopt: the pass is complete
     uint64_t blobs = 0;
+    uint64_t fragments = 0;
     uint64_t bytes = 0;
     uint64_t bad = 0;
     uint64_t repaired = 0;
@@ -311,6 +312,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     ++out.blobs;
+    out.fragments += record.total_fragments();
     out.bytes += replica->bytes_read;
     BlobHealth health = health_of(record, *replica);
     if (health.bad.empty()) return;
@@ -339,6 +341,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
 
   void apply_locked(const JobResult& r) {
     stats.blobs_scrubbed += r.blobs;
+    stats.fragments_checked += r.fragments;
     stats.bytes_scrubbed += r.bytes;
     stats.fragments_bad += r.bad;
     stats.fragments_repaired_local += r.repaired;
@@ -379,6 +382,10 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       } else {
         self->position = BlobIndex{0};
         ++self->stats.passes;
+        self->stats.last_pass_unix_ms = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count());
         self->pause_until = self->clock() + std::chrono::seconds(self->settings.pass_pause_s);
         CAIRN_LOG(log::Level::info, kLog, "pass " << self->stats.passes << " complete: "
                                                   << self->stats.blobs_scrubbed << " blobs checked so far, "

@@ -141,6 +141,8 @@ TEST_F(ScrubTest, FindsAFlippedByteOnDiskAndRebuildsItFromLocalParity) {
   EXPECT_EQ(s.blobs_scrubbed, corpus_.blobs.size());
   EXPECT_EQ(s.bytes_scrubbed, corpus_.blobs.size() * blob_bytes_ - params_.fragment_size())
       << "every fragment but the unreadable one was read";
+  EXPECT_EQ(s.fragments_checked, corpus_.blobs.size() * params_.total_fragments());
+  EXPECT_GT(s.last_pass_unix_ms, 0u);
   EXPECT_EQ(s.fragments_bad, 1u);
   EXPECT_EQ(s.fragments_repaired_local, 1u);
   EXPECT_EQ(s.fragments_repaired_remote, 0u);

@@ -65,6 +65,8 @@ struct ScrubStats {
   uint64_t records_corrupt = 0;       // blob records unreadable (not repairable here)
   uint64_t passes = 0;                // full passes over the store completed
   BlobIndex position;                 // next index the scan looks at
+  uint64_t fragments_checked = 0;     // fragments judged (n per blob scrubbed)
+  uint64_t last_pass_unix_ms = 0;     // wall clock at the end of the last pass; 0 before
 };
 
 class Scrubber {
