@@ -253,6 +253,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   BlobIndex position{0};
   ScrubStats stats;
   std::map<uint64_t, RemoteRepair> repairs;  // by blob index
+  std::function<void(BlobIndex)> unreadable;  // set before the first tick; read without the lock
 
   // ---- jobs ----
 
@@ -295,6 +296,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& [index, error] : page->corrupt) {
       ++out.records_corrupt;
       CAIRN_LOG(log::Level::error, kLog, error.to_string() << " (the blob must be fetched again)");
+      if (unreadable) unreadable(index);
     }
     for (const BlobRecord& record : page->records) {
       if (stopping.load()) break;
@@ -307,8 +309,12 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   void scrub_record(const BlobRecord& record, JobResult& out) {
     auto replica = load_replica(store, record, transform.get());
     if (!replica) {
-      if (replica.error().code == Errc::corruption) ++out.records_corrupt;
       CAIRN_LOG(log::Level::error, kLog, replica.error().to_string());
+      if (replica.error().code == Errc::corruption) {
+        // The roots do not commit to the id: the record is damaged.
+        ++out.records_corrupt;
+        if (unreadable) unreadable(record.index);
+      }
       return;
     }
     ++out.blobs;
@@ -408,6 +414,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
         self->scrub_record(*record, r);
       } else if (record.error().code == Errc::corruption) {
         ++r.records_corrupt;
+        if (self->unreadable) self->unreadable(index);
       }
       std::unique_lock l(self->mu);
       self->apply_locked(r);
@@ -558,6 +565,7 @@ Scrubber::~Scrubber() { impl_->stop(); }
 void Scrubber::tick() { impl_->tick(); }
 Status Scrubber::scrub_blob(BlobIndex index) { return impl_->scrub_blob(index); }
 void Scrubber::stop() { impl_->stop(); }
+void Scrubber::on_unreadable(std::function<void(BlobIndex)> handler) { impl_->unreadable = std::move(handler); }
 
 ScrubStats Scrubber::stats() const {
   std::lock_guard lock(impl_->mu);

@@ -99,6 +99,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     uint64_t fetched_blobs = 0;
     uint64_t fetched_bytes = 0;
     std::map<uint64_t, Task> tasks;  // unsettled planned indexes
+    std::vector<uint64_t> recheck;   // settled indexes to look at again (refetch())
     std::deque<uint64_t> queue;      // tasks in Stage::queued, in fetch order
     std::vector<NodeId> peers;
     TimePoint peers_at{};
@@ -317,6 +318,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     BlockNumber head;
     uint64_t held = 0;
     std::vector<RegisteredBlob> missing;
+    bool recheck = false;  // a recheck of settled indexes: cursor and counts untouched
     uint64_t conflicts = 0;
     uint64_t already_held = 0;
     BlobIndex planned_to;
@@ -325,11 +327,15 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
 
   bool needs_plan(const Shard& s, TimePoint now) const {
     if (s.planning || now < s.plan_not_before) return false;
-    if (!s.cursor_loaded || s.poll) return true;
+    if (!s.cursor_loaded || s.poll || !s.recheck.empty()) return true;
     return s.planned_to < s.end() && s.tasks.size() < settings.plan_batch;
   }
 
   void start_plan_locked(Shard& s) {
+    if (s.cursor_loaded && !s.recheck.empty()) {
+      start_recheck_locked(s);
+      return;
+    }
     s.planning = true;
     s.poll = false;
     auto self = shared_from_this();
@@ -345,6 +351,68 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       std::unique_lock lock(self->mu);
       self->on_planned(lock, id, gen, std::move(r));
     });
+  }
+
+  // Looks at settled indexes again (refetch()). The persisted cursor is
+  // moved below them first, so a crash before they are fetched again
+  // cannot leave them behind the cursor.
+  void start_recheck_locked(Shard& s) {
+    s.planning = true;
+    std::vector<uint64_t> indexes = std::move(s.recheck);
+    s.recheck.clear();
+    const uint64_t lowest = *std::min_element(indexes.begin(), indexes.end());
+    const bool lower_cursor = s.persisted.value > lowest;
+    if (lower_cursor) s.persisted = BlobIndex{lowest};
+    auto self = shared_from_this();
+    const ShardId id = s.id;
+    const uint64_t gen = s.generation;
+    submit_locked([self, id, gen, indexes, lowest, lower_cursor] {
+      if (self->stopping.load()) return;
+      PlanResult r;
+      r.recheck = true;
+      const auto run = [&]() -> Status {
+        if (lower_cursor) CAIRN_TRY_STATUS(self->store.put_sync_cursor(id, SyncCursor{BlobIndex{lowest}, unix_ms()}));
+        for (uint64_t index : indexes) {
+          auto entries = self->registry.blobs(id, BlobIndex{index}, 1);
+          if (!entries) return tl::unexpected(entries.error());
+          if (entries->empty() || entries->front().index != BlobIndex{index}) continue;  // not registered
+          CAIRN_TRY_STATUS(self->classify(entries->front(), r));
+        }
+        return {};
+      };
+      if (auto st = run(); !st) r.error = with_context(st.error(), "shard " + std::to_string(id.value) + ": recheck");
+      std::unique_lock lock(self->mu);
+      self->on_planned(lock, id, gen, std::move(r));
+    });
+  }
+
+  // Sorts one registered blob into held, conflicting or missing (deleting
+  // an unreadable record so the blob is fetched again).
+  Status classify(const RegisteredBlob& e, PlanResult& r) {
+    auto held = store.get_blob_at(e.index);
+    if (!held && held.error().code == Errc::corruption) {
+      CAIRN_LOG(log::Level::warn, kLog, "index " << e.index.value << ": " << held.error().to_string()
+                                                 << "; removing it to fetch it again");
+      auto del = store.delete_blob(e.index);
+      if (!del) return tl::unexpected(with_context(del.error(), "removing a corrupt blob record"));
+      held = tl::unexpected(Error{Errc::not_found, "removed"});
+    }
+    if (held) {
+      if (held->id == e.id) {
+        ++r.already_held;
+      } else {
+        ++r.conflicts;
+        CAIRN_LOG(log::Level::error, kLog, "index " << e.index.value << ": the store holds blob "
+                                                    << held->id.hex() << " but the registry lists "
+                                                    << e.id.hex() << "; left as it is");
+      }
+      return {};
+    }
+    if (held.error().code != Errc::not_found) {
+      return tl::unexpected(with_context(held.error(), "checking index " + std::to_string(e.index.value)));
+    }
+    r.missing.push_back(e);
+    return {};
   }
 
   // Runs on a worker: reads the registry and the store.
@@ -400,29 +468,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
                                               " was expected"},
                     "planning");
       }
-      auto held = store.get_blob_at(e.index);
-      if (!held && held.error().code == Errc::corruption) {
-        // The record is unreadable: drop the blob so sync fetches it again.
-        CAIRN_LOG(log::Level::warn, kLog, "index " << e.index.value << ": " << held.error().to_string()
-                                                   << "; removing it to fetch it again");
-        auto del = store.delete_blob(e.index);
-        if (!del) return fail(del.error(), "removing a corrupt blob record");
-        held = tl::unexpected(Error{Errc::not_found, "removed"});
-      }
-      if (held) {
-        if (held->id == e.id) {
-          ++r.already_held;
-        } else {
-          ++r.conflicts;
-          CAIRN_LOG(log::Level::error, kLog, "index " << e.index.value << ": the store holds blob "
-                                                      << held->id.hex() << " but the registry lists "
-                                                      << e.id.hex() << "; left as it is");
-        }
-      } else if (held.error().code == Errc::not_found) {
-        r.missing.push_back(e);
-      } else {
-        return fail(held.error(), "checking index " + std::to_string(e.index.value));
-      }
+      if (auto st = classify(e, r); !st) return fail(st.error(), "planning");
       r.planned_to = BlobIndex{e.index.value + 1};
     }
     return r;
@@ -438,6 +484,26 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       s.cursor_loaded = true;
       s.planned_to = *r.cursor;
       s.persisted = *r.cursor;
+    }
+    if (r.recheck) {
+      if (r.error) {
+        s.last_error = r.error->to_string();
+        CAIRN_LOG(log::Level::warn, kLog, s.last_error);
+      }
+      stats.already_held += r.already_held;
+      s.conflicts += r.conflicts;
+      for (RegisteredBlob& b : r.missing) {
+        const uint64_t index = b.index.value;
+        if (s.tasks.count(index) != 0) continue;
+        Task task;
+        task.blob = std::move(b);
+        s.tasks.emplace(index, std::move(task));
+        s.queue.push_front(index);
+        s.held = s.held > 0 ? s.held - 1 : 0;
+      }
+      changed.notify_all();
+      pump(lock);
+      return;
     }
     if (r.error) {
       s.last_error = r.error->to_string();
@@ -847,6 +913,25 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     pump(lock);
   }
 
+  Status refetch(BlobIndex index) {
+    std::unique_lock lock(mu);
+    if (stopped) return make_error(Errc::cancelled, "sync engine stopped");
+    const ShardId shard = store.params().shard_of(index);
+    auto it = shards.find(shard);
+    if (it == shards.end()) {
+      return make_error(Errc::not_found, "index " + std::to_string(index.value) + ": shard " +
+                                             std::to_string(shard.value) + " is not synced here");
+    }
+    Shard& s = it->second;
+    // At or above the plan the blob is looked at anyway; in `tasks` it is under way.
+    if (index >= s.planned_to || s.tasks.count(index.value) != 0) return {};
+    if (std::find(s.recheck.begin(), s.recheck.end(), index.value) == s.recheck.end()) {
+      s.recheck.push_back(index.value);
+    }
+    pump(lock);
+    return {};
+  }
+
   void registry_changed() {
     std::unique_lock lock(mu);
     if (stopped) return;
@@ -956,6 +1041,7 @@ SyncEngine::~SyncEngine() { impl_->stop(); }
 Status SyncEngine::add_shard(ShardId shard) { return impl_->add_shard(shard); }
 void SyncEngine::remove_shard(ShardId shard) { impl_->remove_shard(shard); }
 void SyncEngine::registry_changed() { impl_->registry_changed(); }
+Status SyncEngine::refetch(BlobIndex index) { return impl_->refetch(index); }
 void SyncEngine::tick() { impl_->tick(); }
 void SyncEngine::stop() { impl_->stop(); }
 

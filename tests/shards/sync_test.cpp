@@ -14,9 +14,11 @@
 
 #include "cairn/erasure/codec.hpp"
 #include "cairn/shards/ingest.hpp"
+#include "cairn/shards/scrub.hpp"
 #include "cairn/shards/sync.hpp"
 #include "cairn/shards/worker_pool.hpp"
 #include "shards/memory_network.hpp"
+#include "shards/store_testing.hpp"
 #include "shards/sync_testing.hpp"
 #include "support/process.hpp"
 #include "support/test_util.hpp"
@@ -320,6 +322,47 @@ TEST_F(SyncTest, ProgressShowsBytesAndRateWhileFetching) {
   EXPECT_EQ(p.peers, 1u);
   EXPECT_EQ(std::string(sync_state_name(p.state)), "fetching");
   ASSERT_TRUE(engine.wait_synced(30s));
+}
+
+TEST_F(SyncTest, AnUnreadableRecordBehindTheCursorIsFetchedAgain) {
+  connect(0);
+  start();
+  ASSERT_TRUE(engine_->wait_synced(30s));
+  engine_.reset();
+  pool_.reset();
+
+  // A flipped byte in one blob record on disk, well behind the cursor.
+  const BlobIndex victim = corpus_.blobs[6].index;
+  target_->close();
+  {
+    testing::RawDb raw(target_->dir);
+    const auto key = testing::blob_key(params_, victim);
+    std::string v = *raw.get(format::Family::blobs, key);
+    v[10] = static_cast<char>(v[10] ^ 0x01);
+    raw.put(format::Family::blobs, key, v);
+    raw.flush();
+  }
+  target_->reopen(params_);
+  ASSERT_EQ(target_->store->get_blob_at(victim).error().code, Errc::corruption);
+
+  const size_t asked_before = net_.requests().size();
+  SyncEngine& engine = start();
+  ASSERT_TRUE(engine.wait_synced(30s));
+  EXPECT_EQ(net_.requests().size(), asked_before) << "the cursor covers the shard: nothing to fetch";
+
+  // The scrubber cannot judge the blob and hands it to sync.
+  ScrubSettings scrub;
+  scrub.bytes_per_second = uint64_t{64} << 20;
+  scrub.max_queued_jobs = 64;
+  Scrubber scrubber(*target_->store, *pool_, codec_, target_->seal, nullptr, scrub);
+  scrubber.on_unreadable([&](BlobIndex i) { EXPECT_TRUE(engine.refetch(i)); });
+  testing::Ticker ticker([&] { scrubber.tick(); }, 10ms);
+  ASSERT_TRUE(testing::eventually([&] { return engine.stats().blobs_fetched == 1; }));
+  ASSERT_TRUE(engine.wait_synced(30s));
+  EXPECT_EQ(scrubber.stats().records_corrupt, 1u);
+  expect_target_holds_corpus();
+  EXPECT_EQ(net_.requests().back().second.index, victim);
+  EXPECT_EQ(engine.refetch(BlobIndex{0}).error().code, Errc::not_found) << "shard 0 is not synced here";
 }
 
 // ---- a sync killed with SIGKILL ----

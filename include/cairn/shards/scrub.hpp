@@ -95,6 +95,12 @@ class Scrubber {
   // the pool is full, Errc::cancelled after stop().
   Status scrub_blob(BlobIndex index);
 
+  // `handler` is called, on a worker and without the scrubber's locks, with
+  // every index whose blob record cannot be read (so no fragment of it can
+  // be judged): the node passes it to SyncEngine::refetch, which fetches
+  // the blob again. Set it before the first tick.
+  void on_unreadable(std::function<void(BlobIndex)> handler);
+
   // Waits until no job or fetch of the scrubber is running; afterwards
   // every call is a no-op. Blocking, idempotent; not from a pool worker.
   void stop();

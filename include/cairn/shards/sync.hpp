@@ -104,6 +104,14 @@ class SyncEngine {
   // are synced or waiting plan again at once. Non-blocking.
   void registry_changed();
 
+  // Looks at the blob at `index` again although its shard's cursor has
+  // passed it: when its record is unreadable it is deleted, and when it is
+  // missing it is fetched again (the scrubber calls this for records it
+  // cannot read). The persisted cursor is first moved below `index`, so a
+  // crash in between loses nothing. Non-blocking. Errc::not_found when the
+  // shard is not synced here; Errc::cancelled after stop().
+  Status refetch(BlobIndex index);
+
   // Housekeeping, to be called every SyncSettings::tick_ms: duplicates
   // fetches that exceed hedge_after_ms to another peer, retries blobs whose
   // backoff expired, polls the registry for shards that are synced,
