@@ -82,7 +82,7 @@ class Cluster {
   Node& add(const std::function<void(NodeSettings&)>& tweak = {}) {
     const size_t i = nodes_.size();
     auto s = node_settings(dir(i));
-    if (!nodes_.empty()) s.bootstrap.push_back(nodes_[0]->p2p_address());
+    if (!nodes_.empty() && nodes_[0]) s.bootstrap.push_back(nodes_[0]->p2p_address());
     if (tweak) tweak(s);
     NodeOptions o;
     o.chain = devchain_;
