@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <httplib.h>
 #include <sodium.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -92,10 +94,15 @@ void drop_httplib_ranges(const Request& req) { const_cast<Request&>(req).ranges.
 
 // After an early answer to a request with a body: reads and discards what
 // remains of the body for at most kRejectDrain, then closes the connection.
-void reject_body(Response& res, const ContentReader& reader) {
+void reject_body(const Request& req, Response& res, const ContentReader& reader) {
   res.set_header("Connection", "close");
   const auto deadline = std::chrono::steady_clock::now() + kRejectDrain;
-  reader([&](const char*, size_t) { return std::chrono::steady_clock::now() < deadline; });
+  const auto more = [deadline](const char*, size_t) { return std::chrono::steady_clock::now() < deadline; };
+  if (req.is_multipart_form_data()) {
+    reader([](const httplib::MultipartFormData&) { return true; }, more);
+  } else {
+    reader(more);
+  }
 }
 
 // Counts a request in flight for the scope.
@@ -404,7 +411,7 @@ bool HttpApiServer::authorized(const Request& req, Response& res, const ContentR
   }
   res.set_header("WWW-Authenticate", "Bearer realm=\"cairn\"");
   send_error(res, HttpError{401, "unauthorized", message});
-  reject_body(res, reader);
+  reject_body(req, res, reader);
   return false;
 }
 
@@ -456,7 +463,7 @@ bool HttpApiServer::admit_upload(const Request& req, Response& res, const Conten
     send_error(res, HttpError{415, "unsupported_media_type",
                               "send the content itself as the body (application/octet-stream), "
                               "not a multipart form"});
-    reject_body(res, reader);
+    reject_body(req, res, reader);
     return false;
   }
   if (req.has_header("Content-Length")) {
@@ -465,7 +472,7 @@ bool HttpApiServer::admit_upload(const Request& req, Response& res, const Conten
       send_error(res, HttpError{413, "payload_too_large",
                                 "Content-Length " + std::to_string(declared) + " exceeds the limit of " +
                                     std::to_string(limit) + " bytes (" + limit_name + ")"});
-      reject_body(res, reader);
+      reject_body(req, res, reader);
       return false;
     }
   }
@@ -510,7 +517,7 @@ void HttpApiServer::put_file(const Request& req, Response& res, const ContentRea
   auto options = put_options(req);
   if (!options) {
     send_error(res, from_error(options.error()));
-    reject_body(res, reader);
+    reject_body(req, res, reader);
     return;
   }
   const uint64_t limit = settings_.max_upload_bytes;
@@ -519,7 +526,7 @@ void HttpApiServer::put_file(const Request& req, Response& res, const ContentRea
   auto spool = SpoolFile::create(spool_dir_);
   if (!spool) {
     send_error(res, spool_error("creating a file in " + spool_dir_.string()));
-    reject_body(res, reader);
+    reject_body(req, res, reader);
     return;
   }
   const auto write = [&](const char* data, size_t n) { return spool->write(data, n); };
@@ -541,13 +548,13 @@ void HttpApiServer::put_blob(const Request& req, Response& res, const ContentRea
   auto options = put_options(req);
   if (!options) {
     send_error(res, from_error(options.error()));
-    reject_body(res, reader);
+    reject_body(req, res, reader);
     return;
   }
   auto limit = blob_size();
   if (!limit) {
     send_error(res, from_error(limit.error()));
-    reject_body(res, reader);
+    reject_body(req, res, reader);
     return;
   }
   if (!admit_upload(req, res, reader, *limit, "the network's blob_size")) return;
@@ -710,19 +717,25 @@ void HttpApiServer::install_routes() {
   });
   // httplib's own refusals (malformed request line or Range, URI too long):
   // give them the same JSON body as the API's errors.
-  http_.set_error_handler([](const Request& req, Response& res) {
+  http_.set_error_handler(httplib::Server::HandlerWithResponse([](const Request& req, Response& res) {
     drop_httplib_ranges(req);
     if (!res.body.empty() || res.content_length_ > 0) return httplib::Server::HandlerResponse::Unhandled;
-    std::string message = httplib::detail::status_message(res.status);
     std::string code = "http_" + std::to_string(res.status);
-    if (res.status == 416) {
+    std::string message = "the request was refused with HTTP " + std::to_string(res.status);
+    if (res.status == 400) {
+      code = "bad_request";
+      message = "malformed HTTP request";
+    } else if (res.status == 414) {
+      code = "uri_too_long";
+      message = "the request URI is too long";
+    } else if (res.status == 416) {
       code = "range_not_satisfiable";
       message = "malformed Range '" + req.get_header_value("Range") +
                 "': expected bytes=FIRST-LAST, bytes=FIRST- or bytes=-SUFFIX";
     }
     res.set_content(json{{"error", code}, {"message", message}}.dump() + "\n", kJson);
     return httplib::Server::HandlerResponse::Handled;
-  });
+  }));
   http_.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
     std::string what = "unknown exception";
     try {
@@ -788,6 +801,28 @@ Status HttpApiServer::start(const std::string& host, uint16_t port) {
   return {};
 }
 
+// The first line of a private file, trimmed.
+Result<std::string> read_token_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return make_error(Errc::io_error, "api.token_file " + path + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return make_error(Errc::invalid_argument, "api.token_file " + path +
+                                                  " is readable by group or others; run: chmod 600 " + path);
+  }
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  const size_t begin = line.find_first_not_of(" \t\r");
+  const size_t end = line.find_last_not_of(" \t\r");
+  if (!f && !f.eof()) return make_error(Errc::io_error, "api.token_file " + path + ": cannot read");
+  if (begin == std::string::npos) {
+    return make_error(Errc::invalid_argument, "api.token_file " + path + " holds no token on its first line");
+  }
+  return line.substr(begin, end - begin + 1);
+}
+
 Status prepare_spool_dir(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -804,9 +839,15 @@ Status prepare_spool_dir(const std::filesystem::path& dir) {
 
 }  // namespace
 
-Result<std::unique_ptr<ApiServer>> start_api_server(NodeService& service, const ApiSettings& settings,
+Result<std::unique_ptr<ApiServer>> start_api_server(NodeService& service, const ApiSettings& given,
                                                     metrics::Registry& metrics,
                                                     const std::filesystem::path& spool_dir) {
+  ApiSettings settings = given;
+  if (settings.token.empty() && !settings.token_file.empty()) {
+    auto token = read_token_file(settings.token_file);
+    if (!token) return tl::unexpected(token.error());
+    settings.token = std::move(*token);
+  }
   auto address = split_listen(settings.listen);
   if (!address) return tl::unexpected(address.error());
   const auto& [host, port] = *address;
@@ -814,7 +855,7 @@ Result<std::unique_ptr<ApiServer>> start_api_server(NodeService& service, const 
     return make_error(Errc::invalid_argument,
                       "api.listen " + settings.listen +
                           " is reachable beyond this machine, and uploads there need a token: set "
-                          "api.token (or CAIRN_API_TOKEN), or listen on 127.0.0.1");
+                          "api.token or api.token_file, or listen on 127.0.0.1");
   }
   if (settings.threads == 0 || settings.max_pending_connections == 0) {
     return make_error(Errc::invalid_argument, "api.threads and api.max_pending_connections must be > 0");
