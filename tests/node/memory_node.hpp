@@ -199,7 +199,7 @@ class MemoryNode final : public NodeService {
     s.chain.head = next_index_;
     s.chain.blob_count = next_index_;
     s.chain.registered = true;
-    s.chain.blob_size = codec_->params().blob_size;
+    s.chain.params = codec_->params();
     s.shards = {ShardId{0}};
     s.blobs_stored = blobs_.size();
     s.bytes_stored = blobs_.size() * codec_->params().total_fragments() * codec_->params().fragment_size();

@@ -420,7 +420,7 @@ Result<uint64_t> HttpApiServer::blob_size() {
   if (blob_size_ == 0) {
     auto status = service_.status();
     if (!status) return tl::unexpected(status.error());
-    blob_size_ = status->chain.blob_size;
+    blob_size_ = status->chain.params.blob_size;
   }
   return blob_size_;
 }

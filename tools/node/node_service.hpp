@@ -181,7 +181,7 @@ struct ChainStatus {
   uint64_t head_timestamp_ms = 0;
   uint64_t blob_count = 0;    // blobs registered network-wide
   bool registered = false;    // our RegisterNode is included
-  uint32_t blob_size = 0;     // network parameter: payload bytes per blob (genesis)
+  erasure::NetworkParams params;  // the network's parameters (genesis)
 };
 
 struct NodeStatus {
