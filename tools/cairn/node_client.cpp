@@ -71,9 +71,11 @@ Error transport_error(httplib::Error e, const std::string& url) {
   switch (e) {
     case httplib::Error::Connection:
     case httplib::Error::ConnectionTimeout:
-      return Error{Errc::timeout, "cannot reach the node at " + url + " (" + httplib::to_string(e) +
-                                      "): is `cairn node` running at " + url +
-                                      "? (choose another with --node or CAIRN_NODE)"};
+      return Error{Errc::timeout,
+                   "cannot reach the node at " + url +
+                       (e == httplib::Error::Connection ? " (connection refused or no route)"
+                                                        : " (connect timed out)") +
+                       ": is `cairn node` running at " + url + "? (choose another with --node or CAIRN_NODE)"};
     case httplib::Error::Read:
       return Error{Errc::timeout, "the node at " + url + " did not answer, or closed the connection"};
     case httplib::Error::Write:
