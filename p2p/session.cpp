@@ -19,10 +19,12 @@ constexpr size_t kReadBufferBytes = 64 * 1024;
 // A gathered write carries at most this many records / bytes.
 constexpr size_t kMaxGatherRecords = 64;
 constexpr size_t kMaxGatherBytes = 4u << 20;
-// Recycled send buffers kept per session (count and total bytes), so steady
-// large transfers do not fault in fresh pages for every frame.
-constexpr size_t kPoolBuffers = 8;
-constexpr size_t kPoolBytes = 4u << 20;
+// Recycled send buffers per session. While frames flow, up to a full queue's
+// worth (max_queue_bytes) is kept so steady large transfers neither allocate
+// nor fault in pages per frame; once the queue runs empty the pool is trimmed
+// to kIdlePoolBytes, so an idle peer holds little.
+constexpr size_t kPoolBuffers = 16;
+constexpr size_t kIdlePoolBytes = 256 * 1024;
 constexpr size_t kPingBytes = 8;
 
 uint64_t splitmix64(uint64_t& s) noexcept {
@@ -88,26 +90,37 @@ void Session::start() {
 
 Session::OutRecord Session::take_buffer(size_t len) {
   OutRecord r;
+  r.len = len;
   for (auto it = pool_.begin(); it != pool_.end(); ++it) {
-    if (it->size() >= len) {
+    if (it->capacity >= len) {
       r.buf = std::move(*it);
+      pooled_bytes_ -= r.buf.capacity;
       pool_.erase(it);
-      r.len = len;
       return r;
     }
   }
   // Round up so that frames of similar size reuse each other's buffers.
   constexpr size_t kGranule = 4096;
-  r.buf.resize((len + kGranule - 1) / kGranule * kGranule);
-  r.len = len;
+  r.buf.capacity = (len + kGranule - 1) / kGranule * kGranule;
+  r.buf.data.reset(new uint8_t[r.buf.capacity]);
   return r;
 }
 
-void Session::recycle(Bytes&& buf) {
-  size_t pooled = 0;
-  for (const auto& b : pool_) pooled += b.size();
-  if (pool_.size() < kPoolBuffers && pooled + buf.size() <= kPoolBytes) {
+void Session::recycle(Buffer&& buf) {
+  const size_t cap = std::max(config_.settings->max_queue_bytes, kIdlePoolBytes);
+  if (pool_.size() < kPoolBuffers && pooled_bytes_ + buf.capacity <= cap) {
+    pooled_bytes_ += buf.capacity;
     pool_.push_back(std::move(buf));
+  }
+}
+
+void Session::trim_pool() noexcept {
+  while (pooled_bytes_ > kIdlePoolBytes && !pool_.empty()) {
+    auto largest = std::max_element(pool_.begin(), pool_.end(), [](const Buffer& a, const Buffer& b) {
+      return a.capacity < b.capacity;
+    });
+    pooled_bytes_ -= largest->capacity;
+    pool_.erase(largest);
   }
 }
 
@@ -120,8 +133,8 @@ void Session::enqueue(OutRecord rec) {
 
 void Session::queue_handshake(ByteSpan message) {
   OutRecord r = take_buffer(kLengthPrefixBytes + message.size());
-  put_be<uint32_t>(r.buf.data(), static_cast<uint32_t>(message.size()));
-  std::memcpy(r.buf.data() + kLengthPrefixBytes, message.data(), message.size());
+  put_be<uint32_t>(r.buf.data.get(), static_cast<uint32_t>(message.size()));
+  std::memcpy(r.buf.data.get() + kLengthPrefixBytes, message.data(), message.size());
   enqueue(std::move(r));
 }
 
@@ -160,7 +173,7 @@ Status Session::queue_frame(MessageType type, ByteSpan payload, bool compress, b
   const size_t plain = kFrameHeaderBytes + body.size();
   const size_t record = plain + kSealOverhead;
   OutRecord r = take_buffer(kLengthPrefixBytes + record);
-  uint8_t* p = r.buf.data();
+  uint8_t* p = r.buf.data.get();
   put_be<uint32_t>(p, static_cast<uint32_t>(record));
   put_frame_header(p + kLengthPrefixBytes + kTagBytes, type, flags);
   if (!body.empty()) {
@@ -179,7 +192,7 @@ void Session::pump_writes() {
   for (const auto& r : queue_) {
     if (gather_.size() == kMaxGatherRecords) break;
     if (!gather_.empty() && bytes + r.len > kMaxGatherBytes) break;
-    gather_.emplace_back(r.buf.data(), r.len);
+    gather_.emplace_back(r.buf.data.get(), r.len);
     bytes += r.len;
   }
   writing_ = true;
@@ -209,6 +222,7 @@ void Session::on_written(std::error_code ec, size_t /*n*/, size_t records) {
     return;
   }
   pump_writes();
+  if (queue_.empty()) trim_pool();
   if (refused_busy_ && state_ == State::established &&
       queued_bytes_ <= config_.settings->max_queue_bytes / 2) {
     refused_busy_ = false;

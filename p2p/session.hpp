@@ -112,14 +112,21 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t frames_sent = 0, frames_received = 0, bytes_sent = 0, bytes_received = 0;
 
  private:
+  // A send buffer: uninitialised on allocation (every byte up to len is
+  // written before use), recycled through pool_.
+  struct Buffer {
+    std::unique_ptr<uint8_t[]> data;
+    size_t capacity = 0;
+  };
   struct OutRecord {
-    Bytes buf;      // capacity may exceed len: buffers are recycled
+    Buffer buf;
     size_t len = 0;
   };
 
   // --- writing ---
   OutRecord take_buffer(size_t len);
-  void recycle(Bytes&& buf);
+  void recycle(Buffer&& buf);
+  void trim_pool() noexcept;
   void enqueue(OutRecord rec);
   void queue_handshake(ByteSpan message);
   // Seals and queues a frame; `control` frames bypass the queue bound.
@@ -181,7 +188,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   size_t writing_records_ = 0;
   std::vector<ByteSpan> gather_;
-  std::vector<Bytes> pool_;
+  std::vector<Buffer> pool_;
+  size_t pooled_bytes_ = 0;
   Bytes compressed_;
   ZstdContexts zstd_ctx_;
 

@@ -295,6 +295,15 @@ TEST(HostSim, PersistentDialBacksOffExponentiallyThenConnects) {
   EXPECT_FALSE(a.host->is_connected(b.id()));
 }
 
+TEST(HostSim, PersistentConnectJoiningAOneOffDialStillRetries) {
+  SimWorld w;
+  SimNode& a = w.add("a");
+  a.host->connect("b:1");                              // one-off, will be refused
+  a.host->connect("b:1", ConnectOptions{std::nullopt, true});  // joins it, persistent
+  ASSERT_TRUE(w.clock.run_until([&] { return w.net.stats().connects_refused == 2; }, 5s));
+  EXPECT_EQ(w.clock.elapsed(), 1s + 15ms) << "the first retry waits reconnect_base";
+}
+
 TEST(HostSim, ReconnectJitterStaysWithinItsFraction) {
   SimWorld w;
   P2pSettings s = test::sim_settings();

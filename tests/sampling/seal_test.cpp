@@ -2,17 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include "erasure/test_params.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::sampling {
 namespace {
 
 erasure::NetworkParams small_params() {
-  erasure::NetworkParams p;
-  p.blob_size = 8192;
-  p.data_fragments = 4;
-  p.parity_fragments = 2;
-  p.chunk_size = 512;
+  auto p = test::blob_geometry(4, 2, 8192, 512);
   p.seal_cost = 2;
   return p;
 }

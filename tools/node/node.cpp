@@ -1,10 +1,16 @@
 #include "node/node.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -23,6 +29,7 @@
 #include "cairn/shards/worker_pool.hpp"
 #include "cairn/mapped_file.hpp"
 #include "node/chain_link.hpp"
+#include "node/config.hpp"
 #include "node/context.hpp"
 #include "node/fetcher.hpp"
 #include "node/notices.hpp"
@@ -65,7 +72,9 @@ struct Node::Impl final : NodeService {
   NodeSettings settings;
   NodeOptions options;
   fs::path data_dir;
+  int lock_fd = -1;  // flock on DATA_DIR/node.lock for the node's lifetime
   std::optional<SigningKey> identity;
+  bool identity_created = false;
   metrics::Registry metrics;
 
   std::shared_ptr<contracts::Chain> chain;
@@ -116,17 +125,41 @@ struct Node::Impl final : NodeService {
   std::atomic<uint64_t> peer_count{0};
 
   Impl(NodeSettings s, NodeOptions o) : settings(std::move(s)), options(std::move(o)) {}
-  ~Impl() override = default;
+  ~Impl() override {
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+
+  // One node per data dir: the embedded chain, the store and the pending
+  // uploads must not be shared.
+  Status lock_data_dir() {
+    const fs::path path = data_dir / "node.lock";
+    lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) {
+      return make_error(Errc::io_error, "cannot open " + path.string() + ": " + std::strerror(errno));
+    }
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(lock_fd);
+      lock_fd = -1;
+      if (err == EWOULDBLOCK) {
+        return make_error(Errc::io_error, "data dir " + data_dir.string() +
+                                              " is in use by another process (is another cairn node running on it?)");
+      }
+      return make_error(Errc::io_error, "cannot lock " + path.string() + ": " + std::strerror(err));
+    }
+    return {};
+  }
 
   // ---- open ----
 
   Status open() {
-    if (settings.data_dir.empty()) return make_error(Errc::invalid_argument, "no data dir given");
+    CAIRN_TRY_STATUS(validate(settings));
     data_dir = settings.data_dir;
     std::error_code ec;
     fs::create_directories(data_dir, ec);
     if (ec) return make_error(Errc::io_error, "cannot create data dir " + data_dir.string() + ": " + ec.message());
-    auto key = p2p::load_or_create_identity(data_dir / "identity.key");
+    CAIRN_TRY_STATUS(lock_data_dir());
+    auto key = p2p::load_or_create_identity(data_dir / "identity.key", &identity_created);
     if (!key) return tl::unexpected(key.error());
     identity = *key;
 
@@ -660,6 +693,7 @@ Status Node::stop() { return impl_->stop(); }
 NodeService& Node::service() noexcept { return *impl_; }
 metrics::Registry& Node::metrics() noexcept { return impl_->metrics; }
 const NodeId& Node::id() const noexcept { return impl_->identity->public_key(); }
+bool Node::identity_created() const noexcept { return impl_->identity_created; }
 const NodeSettings& Node::settings() const noexcept { return impl_->settings; }
 std::string Node::p2p_address() const { return impl_->p2p_address; }
 std::string Node::api_address() const { return impl_->api_address; }

@@ -93,6 +93,8 @@ class Node {
   NodeService& service() noexcept;
   metrics::Registry& metrics() noexcept;
   const NodeId& id() const noexcept;
+  // True when open() generated DATA_DIR/identity.key (first start).
+  bool identity_created() const noexcept;
   const NodeSettings& settings() const noexcept;
   // Bound addresses ("" before start / without API).
   std::string p2p_address() const;

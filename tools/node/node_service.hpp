@@ -189,6 +189,7 @@ struct ChainStatus {
   uint64_t head_timestamp_ms = 0;
   uint64_t blob_count = 0;    // blobs registered network-wide
   bool registered = false;    // our RegisterNode is included
+  erasure::NetworkParams params;  // the network's parameters (genesis)
 };
 
 struct NodeStatus {

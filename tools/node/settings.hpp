@@ -41,6 +41,13 @@ struct ApiSettings {
   uint64_t max_upload_bytes = uint64_t{4} << 30;
   // A connection idle or stalled this long is closed. Default 30 s.
   std::chrono::milliseconds read_timeout = 30s;
+  // File holding the token (first line; surrounding whitespace ignored),
+  // read at start when `token` is empty. Must not be readable by group or
+  // others (chmod 600). Default empty.
+  std::string token_file;
+  // Accepted connections waiting for a free thread; when full, accepting
+  // pauses and the kernel backlog holds the rest. Default 64.
+  uint32_t max_pending_connections = 64;
 };
 
 // Accepting uploads and replicating them to the shard's serving nodes.

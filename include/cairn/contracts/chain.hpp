@@ -22,6 +22,7 @@
 #include "cairn/contracts/records.hpp"
 #include "cairn/contracts/tx.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/core/subscription.hpp"
 
 namespace cairn::contracts {
 
@@ -40,37 +41,10 @@ struct ClockTick {
 
 ClockTick tick_of(const BlockHeader& header);
 
-// A live subscription; destroying it (or reset()) unsubscribes. After
-// reset() returns no callback of it is running or will run, unless reset()
-// is called from inside that callback, in which case it only stops future ones.
-class Subscription {
- public:
-  Subscription() = default;
-  explicit Subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
-  Subscription(Subscription&& o) noexcept : cancel_(std::move(o.cancel_)) { o.cancel_ = nullptr; }
-  Subscription& operator=(Subscription&& o) noexcept {
-    if (this != &o) {
-      reset();
-      cancel_ = std::move(o.cancel_);
-      o.cancel_ = nullptr;
-    }
-    return *this;
-  }
-  Subscription(const Subscription&) = delete;
-  Subscription& operator=(const Subscription&) = delete;
-  ~Subscription() { reset(); }
-  void reset() {
-    if (cancel_) {
-      auto c = std::move(cancel_);
-      cancel_ = nullptr;
-      c();
-    }
-  }
-  explicit operator bool() const noexcept { return static_cast<bool>(cancel_); }
-
- private:
-  std::function<void()> cancel_;
-};
+// Cancels on destruction (core/subscription.hpp). After reset() returns no
+// callback of it is running or will run, unless reset() is called from inside
+// that callback, in which case it only stops future ones.
+using Subscription = cairn::Subscription;
 
 class ConsensusClock {
  public:

@@ -23,6 +23,7 @@
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/core/subscription.hpp"
 #include "cairn/p2p/asio_fwd.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/message_types.hpp"
@@ -85,36 +86,9 @@ using DisconnectedHandler = std::function<void(const DisconnectInfo&)>;
 using ConnectCallback = std::function<void(Result<NodeId>)>;
 using SendReadyHandler = std::function<void(const NodeId& peer)>;
 
-// Keeps a registered handler alive; destroying or reset()ting it unregisters
-// (safe after the Host is gone). Move-only.
-class Subscription {
- public:
-  Subscription() = default;
-  explicit Subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
-  Subscription(Subscription&& o) noexcept : cancel_(std::move(o.cancel_)) { o.cancel_ = nullptr; }
-  Subscription& operator=(Subscription&& o) noexcept {
-    if (this != &o) {
-      reset();
-      cancel_ = std::move(o.cancel_);
-      o.cancel_ = nullptr;
-    }
-    return *this;
-  }
-  Subscription(const Subscription&) = delete;
-  Subscription& operator=(const Subscription&) = delete;
-  ~Subscription() { reset(); }
-  void reset() noexcept {
-    if (cancel_) {
-      auto c = std::move(cancel_);
-      cancel_ = nullptr;
-      c();
-    }
-  }
-  explicit operator bool() const noexcept { return static_cast<bool>(cancel_); }
-
- private:
-  std::function<void()> cancel_;
-};
+// Cancels on destruction (core/subscription.hpp). Destroying or reset()ting a
+// handler registration unregisters it (safe after the Host is gone).
+using Subscription = cairn::Subscription;
 
 struct ConnectOptions {
   // The node id we mean to reach. The dialer binds it into the handshake; a
