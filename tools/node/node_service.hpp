@@ -163,8 +163,8 @@ struct ShardSyncStatus {
   uint64_t conflicts = 0;    // indexes holding another blob than the registry lists
   uint64_t fetched_bytes = 0;     // payload bytes fetched by sync since start
   double bytes_per_second = 0;    // sync rate over the last 5 s
-  std::string state;         // starting, fetching, waiting (no peer can serve now), synced, stopped
-  std::string last_error;    // the latest sync failure; empty if none
+  std::string state{};       // starting, fetching, waiting (no peer can serve now), synced, stopped
+  std::string last_error{};  // the latest sync failure; empty if none
 };
 
 // Scrub and repair counters since start (filled by the scrubber).
