@@ -29,14 +29,18 @@ inline erasure::NetworkParams bench_params() {
 
 inline constexpr size_t kBenchNodes = 3;
 
-// Starts the network with every node serving every shard, the node's
-// default store settings (fsync per blob batch), and `min_replicas` =
-// kBenchNodes so every upload is stored, sealed, by all three.
-inline std::unique_ptr<node::LocalNetwork> start_bench_network(const std::filesystem::path& dir) {
+// Starts the network with every node serving every shard, the given store
+// settings (the node's default fsyncs every blob batch), and `min_replicas`
+// = kBenchNodes so every upload is stored, sealed, by all three.
+inline std::unique_ptr<node::LocalNetwork> start_bench_network(const std::filesystem::path& dir,
+                                                               const shards::StoreSettings& store = {}) {
   auto net = node::LocalNetwork::open(dir, bench_params());
   if (!net) throw SideFailed(net.error());
   for (size_t i = 0; i < kBenchNodes; ++i) {
-    auto n = (*net)->add([](node::NodeSettings& s) { s.upload.min_replicas = kBenchNodes; });
+    auto n = (*net)->add([&store](node::NodeSettings& s) {
+      s.upload.min_replicas = kBenchNodes;
+      s.storage.store = store;
+    });
     if (!n) throw SideFailed(n.error());
   }
   if (!(*net)->wait_meshed(std::chrono::seconds(60))) {
