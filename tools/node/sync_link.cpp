@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "cairn/p2p/gossip_node.hpp"
+#include "cairn/p2p/host.hpp"
 #include "cairn/p2p/request.hpp"
 #include "node/wire.hpp"
 
@@ -117,6 +119,10 @@ void PeerFragments::send(shards::FetchHandle h) {
     p = it->second;
   }
   const auto finish = [this, h](Result<shards::FragmentReply> r) {
+    if (!r) {
+      fail_pending(h, std::move(r.error()));
+      return;
+    }
     std::shared_ptr<Pending> gone;
     {
       std::lock_guard lock(mu_);
@@ -127,8 +133,40 @@ void PeerFragments::send(shards::FetchHandle h) {
     }
     gone->done(std::move(r));
   };
-  if (p->cancelled || ctx_.rr == nullptr) {
+  if (p->cancelled || ctx_.rr == nullptr || ctx_.gossip == nullptr) {
     finish(make_error(Errc::cancelled, "fetch cancelled"));
+    return;
+  }
+  p2p::Host& host = ctx_.gossip->host();
+  if (!host.is_connected(p->peer)) {
+    // A registered peer we have no session with (a node that just joined,
+    // or one the mesh does not keep): dial it once, then send everything
+    // that waited for it; an unreachable peer fails them with io_error.
+    auto rec = ctx_.chain.node(p->peer);
+    if (!rec || rec->endpoint.empty()) {
+      finish(make_error(Errc::io_error, "peer " + p->peer.hex().substr(0, 16) + " is not connected and has no endpoint"));
+      return;
+    }
+    auto& waiting = dialing_[p->peer];
+    waiting.push_back(h);
+    if (waiting.size() > 1) return;  // a dial is under way
+    p2p::ConnectOptions opts;
+    opts.expected_id = p->peer;
+    const NodeId peer = p->peer;
+    host.connect(rec->endpoint, opts, [this, peer](Result<NodeId> connected) {
+      auto it = dialing_.find(peer);
+      if (it == dialing_.end()) return;
+      std::vector<shards::FetchHandle> handles = std::move(it->second);
+      dialing_.erase(it);
+      for (shards::FetchHandle waiting_handle : handles) {
+        if (connected) {
+          send(waiting_handle);
+        } else {
+          fail_pending(waiting_handle, Error{Errc::io_error, "dialing peer " + peer.hex().substr(0, 16) + ": " +
+                                                                 connected.error().message});
+        }
+      }
+    });
     return;
   }
   const erasure::NetworkParams& params = ctx_.params;
@@ -166,17 +204,21 @@ void PeerFragments::send(shards::FetchHandle h) {
   p->sent = true;
 }
 
+void PeerFragments::fail_pending(shards::FetchHandle h, Error error) {
+  std::shared_ptr<Pending> gone;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(h);
+    if (it == pending_.end()) return;
+    gone = std::move(it->second);
+    pending_.erase(it);
+  }
+  gone->done(tl::unexpected(std::move(error)));
+}
+
 void PeerFragments::cancel(shards::FetchHandle h) {
   if (ctx_.io_stopped.load()) {
-    std::shared_ptr<Pending> gone;
-    {
-      std::lock_guard lock(mu_);
-      auto it = pending_.find(h);
-      if (it == pending_.end()) return;
-      gone = std::move(it->second);
-      pending_.erase(it);
-    }
-    gone->done(make_error(Errc::cancelled, "fetch cancelled"));
+    fail_pending(h, Error{Errc::cancelled, "fetch cancelled"});
     return;
   }
   ctx_.post([this, h] {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "cairn/shards/registry.hpp"
 #include "cairn/shards/remote.hpp"
@@ -44,8 +45,10 @@ class PeerFragments final : public shards::RemoteFragments {
 
   // Nodes the chain registry lists for `shard`, except this one.
   std::vector<NodeId> peers(ShardId shard) override;
-  // Errc::cancelled at once when the network thread is gone. A peer that is
-  // not connected answers io_error; a peer without the blob not_found.
+  // Errc::cancelled at once when the network thread is gone. A registered
+  // peer without a session is dialed first (one dial per peer, the fetches
+  // for it wait); an unreachable peer answers io_error, a peer without the
+  // blob not_found.
   Result<shards::FetchHandle> fetch(const NodeId& peer, const shards::FragmentRequest& request,
                                     shards::FetchCallback done) override;
   void cancel(shards::FetchHandle handle) override;
@@ -53,8 +56,12 @@ class PeerFragments final : public shards::RemoteFragments {
  private:
   struct Pending;
   void send(shards::FetchHandle handle);  // network thread
+  // Completes a pending fetch with `error` (any thread; no-op when finished).
+  void fail_pending(shards::FetchHandle handle, Error error);
 
   NodeContext& ctx_;
+  // Fetches waiting for a dial to their peer (network thread only).
+  std::unordered_map<NodeId, std::vector<shards::FetchHandle>> dialing_;
   std::atomic<shards::FetchHandle> next_{1};
   std::mutex mu_;
   std::unordered_map<shards::FetchHandle, std::shared_ptr<Pending>> pending_;
