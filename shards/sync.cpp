@@ -42,8 +42,11 @@ constexpr milliseconds kPeerRefresh{1000};
 // A peer that refused a fetch as busy is not asked again for this long,
 // unless one of its answers arrives first.
 constexpr milliseconds kBusyPause{200};
-// A peer that could not be reached is not asked again for this long.
+// A peer that could not be reached is not asked again for this long,
+// doubling with every further failure in a row up to 64 s (a node that left
+// stays in the chain registry).
 constexpr milliseconds kUnreachablePause{1000};
+constexpr uint32_t kMaxUnreachableShift = 6;
 
 uint64_t unix_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(
@@ -87,6 +90,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     BlobIndex first;
     bool cursor_loaded = false;
     bool counted = false;         // a plan has read the registry's count
+    bool reported_synced = false; // "synced" was logged since the last work
     bool planning = false;
     bool poll = false;            // ask the registry again although the plan reached its end
     TimePoint plan_not_before{};  // after a failed plan
@@ -135,6 +139,12 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     double latency_ms = 0;  // 0: no sample yet
     TimePoint avoid_until{};
     TimePoint busy_until{};  // refused with busy: not asked again before this
+    uint32_t unreachable = 0;  // failures to reach it in a row
+
+    void pause_unreachable(TimePoint now) {
+      busy_until = now + kUnreachablePause * (1u << std::min(unreachable, kMaxUnreachableShift));
+      ++unreachable;
+    }
   };
 
   struct Launch {
@@ -535,10 +545,11 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       s.queue.push_back(index);
     }
     persist_cursor_locked(s, false);
-    if (s.synced()) {
-      CAIRN_LOG(log::Level::debug, kLog, "shard " << id.value << ": synced, " << s.held << " of "
-                                                  << s.known << " blobs held");
+    if (s.synced() && !s.reported_synced) {
+      CAIRN_LOG(log::Level::info, kLog, "shard " << id.value << ": synced, " << s.held << " of " << s.known
+                                                 << " blobs held, " << s.fetched_blobs << " fetched");
     }
+    s.reported_synced = s.synced();
     changed.notify_all();
     pump(lock);
   }
@@ -696,7 +707,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       if (ps.in_flight > 0) --ps.in_flight;
       const Errc code = handle.error().code;
       if (code == Errc::busy) ps.busy_until = now + kBusyPause;
-      if (code == Errc::not_found || code == Errc::io_error) ps.busy_until = now + kUnreachablePause;
+      if (code == Errc::not_found || code == Errc::io_error) ps.pause_unreachable(now);
       Task* task = find_task(a);
       if (task == nullptr) continue;
       std::erase(task->attempts, attempt);
@@ -739,6 +750,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     PeerState& ps = peer_states[a.peer];
     if (ps.in_flight > 0) --ps.in_flight;
     ps.busy_until = TimePoint{};  // it answered: it has room again
+    if (result || result.error().code != Errc::io_error) ps.unreachable = 0;
     if (stopped) return;
     Outbox out;
     Task* task = find_task(a);
@@ -774,7 +786,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         } else if (e.code == Errc::busy) {
           ps.busy_until = now + kBusyPause;
         } else if (e.code == Errc::io_error) {
-          ps.busy_until = now + kUnreachablePause;
+          ps.pause_unreachable(now);
         }
         CAIRN_LOG(log::Level::debug, kLog, "index " << a.index << " from peer " << a.peer.hex().substr(0, 16)
                                                     << ": " << e.to_string());

@@ -33,8 +33,9 @@ inline constexpr size_t kBenchNodes = 3;
 // settings (the node's default fsyncs every blob batch), and `min_replicas`
 // = kBenchNodes so every upload is stored, sealed, by all three.
 inline std::unique_ptr<node::LocalNetwork> start_bench_network(const std::filesystem::path& dir,
-                                                               const shards::StoreSettings& store = {}) {
-  auto net = node::LocalNetwork::open(dir, bench_params());
+                                                               const shards::StoreSettings& store = {},
+                                                               const erasure::NetworkParams& params = bench_params()) {
+  auto net = node::LocalNetwork::open(dir, params);
   if (!net) throw SideFailed(net.error());
   for (size_t i = 0; i < kBenchNodes; ++i) {
     auto n = (*net)->add([&store](node::NodeSettings& s) {
