@@ -11,6 +11,7 @@
 
 #include "cairn/core/log.hpp"
 #include "cairn/erasure/commitment.hpp"
+#include "run_logged.hpp"
 
 namespace cairn::shards {
 namespace {
@@ -262,13 +263,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     auto self = shared_from_this();
     auto s = pool.try_submit(
         [self, body = std::move(body)] {
-          try {
-            body();
-          } catch (const std::exception& e) {
-            CAIRN_LOG(log::Level::error, kLog, "scrub job threw: " << e.what());
-          } catch (...) {
-            CAIRN_LOG(log::Level::error, kLog, "scrub job threw");
-          }
+          run_logged(kLog, body);
           self->finished();
         },
         [self] { self->finished(); });

@@ -13,6 +13,7 @@
 #include "cairn/core/log.hpp"
 #include "cairn/shards/serve.hpp"
 #include "rate_meter.hpp"
+#include "run_logged.hpp"
 
 namespace cairn::shards {
 
@@ -232,13 +233,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void run_job(const std::function<void()>& body) {
-    try {
-      body();
-    } catch (const std::exception& e) {
-      CAIRN_LOG(log::Level::error, kLog, "sync job threw: " << e.what());
-    } catch (...) {
-      CAIRN_LOG(log::Level::error, kLog, "sync job threw");
-    }
+    run_logged(kLog, body);
     job_done();
   }
 
@@ -505,15 +500,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       }
       stats.already_held += r.already_held;
       s.conflicts += r.conflicts;
-      for (RegisteredBlob& b : r.missing) {
-        const uint64_t index = b.index.value;
-        if (s.tasks.count(index) != 0) continue;
-        Task task;
-        task.blob = std::move(b);
-        s.tasks.emplace(index, std::move(task));
-        s.queue.push_front(index);
-        s.held = s.held > 0 ? s.held - 1 : 0;
-      }
+      const size_t added = add_tasks_locked(s, std::move(r.missing), /*front=*/true);
+      s.held -= std::min<uint64_t>(s.held, added);  // they were counted as held
       changed.notify_all();
       pump(lock);
       return;
@@ -536,14 +524,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     }
     s.conflicts += r.conflicts;
     stats.already_held += r.already_held;
-    for (RegisteredBlob& b : r.missing) {
-      const uint64_t index = b.index.value;
-      if (s.tasks.count(index) != 0) continue;
-      Task task;
-      task.blob = std::move(b);
-      s.tasks.emplace(index, std::move(task));
-      s.queue.push_back(index);
-    }
+    add_tasks_locked(s, std::move(r.missing), /*front=*/false);
     persist_cursor_locked(s, false);
     if (s.synced() && !s.reported_synced) {
       CAIRN_LOG(log::Level::info, kLog, "shard " << id.value << ": synced, " << s.held << " of " << s.known
@@ -552,6 +533,26 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     s.reported_synced = s.synced();
     changed.notify_all();
     pump(lock);
+  }
+
+  // Queues a fetch for every blob not already a task (front: before the
+  // blobs already waiting). Returns how many were added.
+  size_t add_tasks_locked(Shard& s, std::vector<RegisteredBlob> blobs, bool front) {
+    size_t added = 0;
+    for (RegisteredBlob& b : blobs) {
+      const uint64_t index = b.index.value;
+      if (s.tasks.count(index) != 0) continue;
+      Task task;
+      task.blob = std::move(b);
+      s.tasks.emplace(index, std::move(task));
+      if (front) {
+        s.queue.push_front(index);
+      } else {
+        s.queue.push_back(index);
+      }
+      ++added;
+    }
+    return added;
   }
 
   // ---- fetching ----

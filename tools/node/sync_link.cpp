@@ -118,21 +118,7 @@ void PeerFragments::send(shards::FetchHandle h) {
     if (it == pending_.end()) return;
     p = it->second;
   }
-  const auto finish = [this, h](Result<shards::FragmentReply> r) {
-    if (!r) {
-      fail_pending(h, std::move(r.error()));
-      return;
-    }
-    std::shared_ptr<Pending> gone;
-    {
-      std::lock_guard lock(mu_);
-      auto it = pending_.find(h);
-      if (it == pending_.end()) return;
-      gone = std::move(it->second);
-      pending_.erase(it);
-    }
-    gone->done(std::move(r));
-  };
+  const auto finish = [this, h](Result<shards::FragmentReply> r) { complete(h, std::move(r)); };
   if (p->cancelled || ctx_.rr == nullptr || ctx_.gossip == nullptr) {
     finish(make_error(Errc::cancelled, "fetch cancelled"));
     return;
@@ -162,8 +148,8 @@ void PeerFragments::send(shards::FetchHandle h) {
         if (connected) {
           send(waiting_handle);
         } else {
-          fail_pending(waiting_handle, Error{Errc::io_error, "dialing peer " + peer.hex().substr(0, 16) + ": " +
-                                                                 connected.error().message});
+          complete(waiting_handle, make_error(Errc::io_error, "dialing peer " + peer.hex().substr(0, 16) + ": " +
+                                                                  connected.error().message));
         }
       }
     });
@@ -204,7 +190,7 @@ void PeerFragments::send(shards::FetchHandle h) {
   p->sent = true;
 }
 
-void PeerFragments::fail_pending(shards::FetchHandle h, Error error) {
+void PeerFragments::complete(shards::FetchHandle h, Result<shards::FragmentReply> result) {
   std::shared_ptr<Pending> gone;
   {
     std::lock_guard lock(mu_);
@@ -213,12 +199,12 @@ void PeerFragments::fail_pending(shards::FetchHandle h, Error error) {
     gone = std::move(it->second);
     pending_.erase(it);
   }
-  gone->done(tl::unexpected(std::move(error)));
+  gone->done(std::move(result));
 }
 
 void PeerFragments::cancel(shards::FetchHandle h) {
   if (ctx_.io_stopped.load()) {
-    fail_pending(h, Error{Errc::cancelled, "fetch cancelled"});
+    complete(h, make_error(Errc::cancelled, "fetch cancelled"));
     return;
   }
   ctx_.post([this, h] {

@@ -56,8 +56,8 @@ class PeerFragments final : public shards::RemoteFragments {
  private:
   struct Pending;
   void send(shards::FetchHandle handle);  // network thread
-  // Completes a pending fetch with `error` (any thread; no-op when finished).
-  void fail_pending(shards::FetchHandle handle, Error error);
+  // Completes a pending fetch (any thread; no-op when already finished).
+  void complete(shards::FetchHandle handle, Result<shards::FragmentReply> result);
 
   NodeContext& ctx_;
   // Fetches waiting for a dial to their peer (network thread only).
