@@ -260,7 +260,7 @@ struct Node::Impl final : NodeService {
       // (Listeners must be added before the link starts.)
       chain_link->on_head([this](const contracts::BlockHeader&) {
         if (!network_up.load()) return;
-        const auto shards = served->below(chain_link->open_shards());
+        const auto shards = served->current(chain_link->open_shards());
         chain_link->set_registration(endpoint, shards);
         ctx->post([this, shards] {
           if (!gossip) return;
@@ -283,7 +283,7 @@ struct Node::Impl final : NodeService {
     if (!net) return net;
 
     endpoint = settings.advertise.empty() ? p2p_address : settings.advertise;
-    chain_link->set_registration(endpoint, served->below(chain_link->open_shards()));
+    chain_link->set_registration(endpoint, served->current(chain_link->open_shards()));
     network_up.store(true);
     CAIRN_TRY_STATUS(uploader->resume());
     if (options.api && !settings.api.listen.empty()) {
@@ -305,7 +305,7 @@ struct Node::Impl final : NodeService {
     gs.discovery = settings.discovery;
     for (const auto& b : settings.bootstrap) gs.discovery.bootstrap.push_back(b);
     gs.listen_address = settings.listen;
-    subscribed = served->below(chain_link->open_shards());
+    subscribed = served->current(chain_link->open_shards());
     gs.shards = subscribed;
     uint64_t seed = options.seed;
     if (seed == 0) {
@@ -493,7 +493,7 @@ struct Node::Impl final : NodeService {
       s.chain.blob_count = h->blob_count;
     }
     s.chain.registered = chain_link->registered();
-    s.shards = served->below(chain_link->open_shards());
+    s.shards = served->current(chain_link->open_shards());
     (void)ctx->run_on_io([&] {
       if (!gossip) return;
       for (const auto& p : gossip->host().peers()) {
