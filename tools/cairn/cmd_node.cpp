@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "node/api_server.hpp"
 #include "node/config.hpp"
 #include "node/node.hpp"
 
@@ -66,6 +67,7 @@ int run_node(const NodeFlags& flags) {
     return kExitOk;
   }
   node::NodeOptions options;
+  options.api = node::api_server_factory(std::filesystem::path(settings->data_dir) / "spool");
   auto opened = node::Node::open(*settings, options);
   if (!opened) return report_error("node", opened.error());
   node::Node& n = **opened;

@@ -70,6 +70,8 @@ std::vector<Field> fields(NodeSettings& s) {
       {"api.threads", &s.api.threads},
       {"api.max_upload_bytes", &s.api.max_upload_bytes},
       {"api.read_timeout_ms", &s.api.read_timeout},
+      {"api.token_file", &s.api.token_file},
+      {"api.max_pending_connections", &s.api.max_pending_connections},
 
       {"upload.min_replicas", &s.upload.min_replicas},
       {"upload.ack_timeout_ms", &s.upload.ack_timeout},
