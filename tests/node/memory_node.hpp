@@ -36,6 +36,12 @@ class MemoryNode final : public NodeService {
     std::lock_guard lock(mu_);
     fail_after_ = bytes;
   }
+  // read() and read_blob() flip the first byte they return while set (a node serving wrong
+  // bytes without noticing).
+  void corrupt_reads(bool on) {
+    std::lock_guard lock(mu_);
+    corrupt_ = on;
+  }
   // Called with the path put_file(path) receives, while the file exists.
   std::function<void(const std::filesystem::path&)> on_put_path;
 
@@ -120,9 +126,11 @@ class MemoryNode final : public NodeService {
       return make_error(Errc::invalid_argument, "range beyond the object");
     }
     std::optional<uint64_t> fail_after;
+    bool corrupt = false;
     {
       std::lock_guard lock(mu_);
       fail_after = fail_after_;
+      corrupt = corrupt_;
     }
     // Forwards the part of the decoded stream inside the range.
     uint64_t position = 0;
@@ -139,7 +147,13 @@ class MemoryNode final : public NodeService {
           return make_error(Errc::corruption, "injected corruption after " + std::to_string(*fail_after) +
                                                   " bytes");
         }
-        CAIRN_TRY_STATUS(sink(part));
+        if (corrupt && sent == 0 && !part.empty()) {
+          Bytes flipped(part.begin(), part.end());
+          flipped[0] ^= 0x01;
+          CAIRN_TRY_STATUS(sink(flipped));
+        } else {
+          CAIRN_TRY_STATUS(sink(part));
+        }
         sent += part.size();
       }
       if (position >= range.offset + length) {
@@ -171,6 +185,8 @@ class MemoryNode final : public NodeService {
     CAIRN_TRY_STATUS(check());
     auto entry = find(id);
     if (!entry) return tl::unexpected(entry.error());
+    std::lock_guard lock(mu_);
+    if (corrupt_ && !entry->payload.empty()) entry->payload[0] ^= 0x01;
     return entry->payload;
   }
 
@@ -260,6 +276,7 @@ class MemoryNode final : public NodeService {
   uint64_t next_index_ = 0;
   std::optional<Error> fail_;
   std::optional<uint64_t> fail_after_;
+  bool corrupt_ = false;
   PutOptions last_options_;
 };
 
