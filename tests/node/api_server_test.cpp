@@ -489,9 +489,14 @@ TEST_F(ApiServerTest, AReadFailingMidStreamCutsTheBodyShort) {
 TEST_F(ApiServerTest, StatBlobStatusNodeStatusAndMetrics) {
   auto rng = cairn::test::seeded_rng(6);
   const Bytes content = cairn::test::random_bytes(rng, 200000);
-  const json put = upload(content);
-  const std::string id = put["id"];
+  // One keep-alive connection for every request: a request is counted once
+  // its response is written, before the connection reads the next one.
   auto c = client();
+  auto posted = c.Post("/v1/files", as_string(content), "application/octet-stream");
+  ASSERT_TRUE(posted);
+  ASSERT_EQ(posted->status, 201);
+  const json put = body_json(posted);
+  const std::string id = put["id"];
 
   auto stat = c.Get(("/v1/stat/" + id).c_str());
   ASSERT_TRUE(stat);

@@ -84,6 +84,25 @@ void send_json(Response& res, int status, const json& body) {
   res.set_content(body.dump() + "\n", kJson);
 }
 
+// httplib (0.11) keeps a connection open whatever the response's Connection
+// header says, and closes it only when writing the response fails. So the
+// body is handed over by a provider that writes every byte and then reports
+// failure: the response goes out whole, then the connection closes. A
+// request whose body was not (fully) read needs that, or its leftover bytes
+// would be parsed as the next request.
+void close_after(Response& res) {
+  res.set_header("Connection", "close");
+  if (res.body.empty()) return;
+  auto body = std::make_shared<std::string>(std::move(res.body));
+  res.body.clear();
+  const std::string type = res.get_header_value("Content-Type");
+  res.headers.erase("Content-Type");  // set_content_provider sets it again
+  res.set_content_provider(body->size(), type, [body](size_t offset, size_t, httplib::DataSink& sink) {
+    sink.write(body->data() + offset, body->size() - offset);
+    return false;
+  });
+}
+
 // httplib (0.11) applies a request's Range itself to every response: it
 // slices error bodies and answers out-of-range requests with overlong
 // bodies. The API decides ranges itself (http_range.hpp), so the parsed
@@ -494,8 +513,8 @@ std::optional<HttpError> HttpApiServer::upload_refusal(const Request& req, Uploa
 
 void HttpApiServer::refuse(Response& res, const HttpError& e) {
   if (e.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"cairn\"");
-  res.set_header("Connection", "close");
   send_error(res, e);
+  close_after(res);
 }
 
 int HttpApiServer::expect_continue(const Request& req, Response& res) {
@@ -534,17 +553,16 @@ bool HttpApiServer::receive_body(Response& res, const ContentReader& reader, con
     return true;
   });
   if (complete) return true;
-  res.set_header("Connection", "close");
   if (write_failed) {
-    send_error(res, spool_error("writing the body"));
+    refuse(res, spool_error("writing the body"));
   } else if (too_large) {
-    send_error(res, HttpError{413, "payload_too_large",
-                              "the body exceeds the limit of " + std::to_string(limit) + " bytes (" +
-                                  upload.limit_name + ")"});
+    refuse(res, HttpError{413, "payload_too_large",
+                          "the body exceeds the limit of " + std::to_string(limit) + " bytes (" +
+                              upload.limit_name + ")"});
   } else {
-    send_error(res, HttpError{400, "truncated_body",
-                              "the request body ended early or was malformed (received " +
-                                  std::to_string(received) + " bytes)"});
+    refuse(res, HttpError{400, "truncated_body",
+                          "the request body ended early or was malformed (received " +
+                              std::to_string(received) + " bytes)"});
   }
   return false;
 }
@@ -800,17 +818,17 @@ void HttpApiServer::install_routes() {
 
   // Catch-alls. Methods with a body take a ContentReader so httplib does not
   // buffer the body of a request nobody wants; the connection is closed.
-  auto refuse = [this](const Request& req, Response& res, const ContentReader&) {
+  auto refuse_body = [this](const Request& req, Response& res, const ContentReader&) {
     wrong_route(req, res);
-    res.set_header("Connection", "close");
+    close_after(res);
   };
   auto wrong = [this](const Request& req, Response& res) { wrong_route(req, res); };
   http_.Get(".*", wrong);
   http_.Options(".*", wrong);
-  http_.Post(".*", refuse);
-  http_.Put(".*", refuse);
-  http_.Patch(".*", refuse);
-  http_.Delete(".*", refuse);
+  http_.Post(".*", refuse_body);
+  http_.Put(".*", refuse_body);
+  http_.Patch(".*", refuse_body);
+  http_.Delete(".*", refuse_body);
 }
 
 Status HttpApiServer::start(const std::string& host, uint16_t port) {
