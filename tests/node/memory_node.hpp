@@ -97,8 +97,7 @@ class MemoryNode final : public NodeService {
   }
 
   Result<ObjectInfo> stat(const BlobId& id) override {
-    CAIRN_TRY_STATUS(check());
-    auto entry = find(id);
+    auto entry = lookup(id);
     if (!entry) return tl::unexpected(entry.error());
     ObjectInfo info;
     info.id = id;
@@ -182,8 +181,7 @@ class MemoryNode final : public NodeService {
   }
 
   Result<Bytes> read_blob(const BlobId& id) override {
-    CAIRN_TRY_STATUS(check());
-    auto entry = find(id);
+    auto entry = lookup(id);
     if (!entry) return tl::unexpected(entry.error());
     std::lock_guard lock(mu_);
     if (corrupt_ && !entry->payload.empty()) entry->payload[0] ^= 0x01;
@@ -191,8 +189,7 @@ class MemoryNode final : public NodeService {
   }
 
   Result<BlobStatus> blob_status(const BlobId& id) override {
-    CAIRN_TRY_STATUS(check());
-    auto entry = find(id);
+    auto entry = lookup(id);
     if (!entry) return tl::unexpected(entry.error());
     BlobStatus s;
     s.id = id;
@@ -248,6 +245,11 @@ class MemoryNode final : public NodeService {
     if (blobs_.count(id) == 0) {
       blobs_.emplace(id, Entry{BlobIndex{next_index_++}, Bytes(payload.begin(), payload.end())});
     }
+  }
+  // check() then find().
+  Result<Entry> lookup(const BlobId& id) const {
+    CAIRN_TRY_STATUS(check());
+    return find(id);
   }
   Result<Entry> find(const BlobId& id) const {
     std::lock_guard lock(mu_);

@@ -84,6 +84,16 @@ void send_json(Response& res, int status, const json& body) {
   res.set_content(body.dump() + "\n", kJson);
 }
 
+// 200 with encode(value), or the error.
+template <class T, class Encode>
+void answer(Response& res, const Result<T>& r, Encode encode) {
+  if (!r) {
+    send_error(res, from_error(r.error()));
+    return;
+  }
+  send_json(res, 200, encode(*r));
+}
+
 // httplib (0.11) keeps a connection open whatever the response's Connection
 // header says, and closes it only when writing the response fails. So the
 // body is handed over by a provider that writes every byte and then reports
@@ -708,35 +718,14 @@ void HttpApiServer::get_blob(const Request& req, Response& res) {
 }
 
 void HttpApiServer::stat(const Request& req, Response& res) {
-  auto id = path_id(req, res);
-  if (!id) return;
-  auto info = service_.stat(*id);
-  if (!info) {
-    send_error(res, from_error(info.error()));
-    return;
-  }
-  send_json(res, 200, api_json::object_info(*info));
+  if (auto id = path_id(req, res)) answer(res, service_.stat(*id), api_json::object_info);
 }
 
 void HttpApiServer::blob_status(const Request& req, Response& res) {
-  auto id = path_id(req, res);
-  if (!id) return;
-  auto status = service_.blob_status(*id);
-  if (!status) {
-    send_error(res, from_error(status.error()));
-    return;
-  }
-  send_json(res, 200, api_json::blob_status(*status));
+  if (auto id = path_id(req, res)) answer(res, service_.blob_status(*id), api_json::blob_status);
 }
 
-void HttpApiServer::node_status(Response& res) {
-  auto status = service_.status();
-  if (!status) {
-    send_error(res, from_error(status.error()));
-    return;
-  }
-  send_json(res, 200, api_json::node_status(*status));
-}
+void HttpApiServer::node_status(Response& res) { answer(res, service_.status(), api_json::node_status); }
 
 // Every method on every path the routes above did not take: 405 with Allow
 // on a known path, 404 otherwise.
