@@ -492,6 +492,7 @@ TEST_F(ApiServerTest, StatBlobStatusNodeStatusAndMetrics) {
   // One keep-alive connection for every request: a request is counted once
   // its response is written, before the connection reads the next one.
   auto c = client();
+  c.set_keep_alive(true);
   auto posted = c.Post("/v1/files", as_string(content), "application/octet-stream");
   ASSERT_TRUE(posted);
   ASSERT_EQ(posted->status, 201);

@@ -84,6 +84,17 @@ void send_json(Response& res, int status, const json& body) {
   res.set_content(body.dump() + "\n", kJson);
 }
 
+// 201 with encode(value) and Location: <base><id>, or the error.
+template <class T, class Encode>
+void created(Response& res, const Result<T>& r, const char* base, Encode encode) {
+  if (!r) {
+    send_error(res, from_error(r.error()));
+    return;
+  }
+  res.set_header("Location", base + r->id.hex());
+  send_json(res, 201, encode(*r));
+}
+
 // 200 with encode(value), or the error.
 template <class T, class Encode>
 void answer(Response& res, const Result<T>& r, Encode encode) {
@@ -323,6 +334,8 @@ class HttpApiServer final : public ApiServer {
   // Why an upload must be refused before its body is read (token, query,
   // media type, declared length), if it must; fills `upload` otherwise.
   std::optional<HttpError> upload_refusal(const Request& req, UploadKind kind, Upload& upload);
+  // The upload's admission, or nullopt after refusing it.
+  std::optional<Upload> admit(const Request& req, Response& res, const ContentReader& reader, UploadKind kind);
   // Answers `e` and closes the connection after it.
   static void refuse(Response& res, const HttpError& e);
   // httplib's Expect: 100-continue hook: refuses a doomed upload before the
@@ -577,13 +590,20 @@ bool HttpApiServer::receive_body(Response& res, const ContentReader& reader, con
   return false;
 }
 
-void HttpApiServer::put_file(const Request& req, Response& res, const ContentReader& reader) {
+std::optional<HttpApiServer::Upload> HttpApiServer::admit(const Request& req, Response& res,
+                                                          const ContentReader& reader, UploadKind kind) {
   Upload upload;
-  if (auto e = upload_refusal(req, UploadKind::file, upload)) {
+  if (auto e = upload_refusal(req, kind, upload)) {
     refuse(res, *e);
     drain_body(req, reader);
-    return;
+    return std::nullopt;
   }
+  return upload;
+}
+
+void HttpApiServer::put_file(const Request& req, Response& res, const ContentReader& reader) {
+  auto upload = admit(req, res, reader, UploadKind::file);
+  if (!upload) return;
   InFlight in_flight(*uploads_in_flight_);
   auto spool = SpoolFile::create(spool_dir_);
   if (!spool) {
@@ -592,27 +612,18 @@ void HttpApiServer::put_file(const Request& req, Response& res, const ContentRea
     return;
   }
   const auto write = [&](const char* data, size_t n) { return spool->write(data, n); };
-  if (!receive_body(res, reader, upload, write)) return;
+  if (!receive_body(res, reader, *upload, write)) return;
   if (!spool->finish()) {
     send_error(res, spool_error("writing " + spool->path()));
     return;
   }
-  auto put = service_.put_file(std::filesystem::path(spool->path()), upload.options);
-  if (!put) {
-    send_error(res, from_error(put.error()));
-    return;
-  }
-  res.set_header("Location", "/v1/files/" + put->id.hex());
-  send_json(res, 201, api_json::put_file(*put));
+  created(res, service_.put_file(std::filesystem::path(spool->path()), upload->options), "/v1/files/",
+          api_json::put_file);
 }
 
 void HttpApiServer::put_blob(const Request& req, Response& res, const ContentReader& reader) {
-  Upload upload;
-  if (auto e = upload_refusal(req, UploadKind::blob, upload)) {
-    refuse(res, *e);
-    drain_body(req, reader);
-    return;
-  }
+  auto upload = admit(req, res, reader, UploadKind::blob);
+  if (!upload) return;
   InFlight in_flight(*uploads_in_flight_);
   Bytes payload;  // at most blob_size: held in memory
   const auto append = [&](const char* data, size_t n) {
@@ -620,14 +631,8 @@ void HttpApiServer::put_blob(const Request& req, Response& res, const ContentRea
                    reinterpret_cast<const uint8_t*>(data) + n);
     return true;
   };
-  if (!receive_body(res, reader, upload, append)) return;
-  auto put = service_.put_blob(payload, upload.options);
-  if (!put) {
-    send_error(res, from_error(put.error()));
-    return;
-  }
-  res.set_header("Location", "/v1/blobs/" + put->id.hex());
-  send_json(res, 201, api_json::put_blob(*put));
+  if (!receive_body(res, reader, *upload, append)) return;
+  created(res, service_.put_blob(payload, upload->options), "/v1/blobs/", api_json::put_blob);
 }
 
 void HttpApiServer::serve_bytes(const Request& req, Response& res, const BlobId& id, uint64_t size,
