@@ -1,20 +1,17 @@
 #pragma once
-// In-process storage networks for the node tests: one DevChain shared by N
-// real Nodes (RocksDB stores, TCP on 127.0.0.1, real sealing), with fast
-// blocks so uploads register quickly.
+// The node tests' network: LocalNetwork (a shared DevChain with fast blocks
+// and real Nodes on loopback) with failures turned into exceptions, so a
+// test reads as a script.
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <string>
+#include <stdexcept>
 #include <thread>
-#include <vector>
 
-#include "cairn/contracts/devchain.hpp"
-#include "cairn/p2p/identity.hpp"
-#include "node/node.hpp"
+#include "node/local_network.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::node::test {
@@ -37,88 +34,39 @@ inline erasure::NetworkParams fast_params() {
   return p;
 }
 
-// Settings of one test node: loopback, no API, fast discovery.
-inline NodeSettings node_settings(const std::filesystem::path& dir) {
-  NodeSettings s;
-  s.data_dir = dir.string();
-  s.listen = "127.0.0.1:0";
-  s.api.listen.clear();
-  s.discovery.chain_refresh = 500ms;
-  s.discovery.bootstrap_retry = 500ms;
-  s.chain.registry_refresh = 500ms;
-  s.gossip.heartbeat_interval = 200ms;
-  s.upload.ack_timeout = 30s;
-  s.fetch.hedge_after = 500ms;
-  s.stop_timeout = 5s;
-  // Tests write many small stores at once: skip the per-batch fsync (a
-  // crash of the test process is not a power loss).
-  s.storage.store.sync_writes = false;
-  s.storage.store.write_buffer_bytes = 8u << 20;
-  return s;
-}
-
 class Cluster {
  public:
   explicit Cluster(erasure::NetworkParams params = fast_params()) {
-    contracts::DevChainSettings dcs;
-    dcs.db_path = (tmp_ / "chain").string();
-    dcs.sync_writes = false;
-    auto chain = contracts::DevChain::open(dcs, SigningKey::generate(), params);
-    if (!chain) throw std::runtime_error(chain.error().to_string());
-    devchain_ = std::shared_ptr<contracts::DevChain>(std::move(*chain));
-    devchain_->start();
-  }
-  ~Cluster() {
-    nodes_.clear();
-    devchain_->stop();
+    auto net = LocalNetwork::open(tmp_.path(), params);
+    if (!net) throw std::runtime_error(net.error().to_string());
+    net_ = std::move(*net);
   }
 
-  contracts::DevChain& chain() { return *devchain_; }
-  std::filesystem::path dir(size_t i) const { return tmp_ / ("node" + std::to_string(i)); }
-  Node& node(size_t i) { return *nodes_.at(i); }
-  size_t size() const { return nodes_.size(); }
+  contracts::DevChain& chain() { return net_->chain(); }
+  std::filesystem::path dir(size_t i) const { return net_->dir(i); }
+  Node& node(size_t i) { return net_->node(i); }
+  size_t size() const { return net_->size(); }
 
-  // Starts a node; later nodes bootstrap from the first.
+  // Starts a node; later nodes bootstrap from the first live one. Tests
+  // write many small stores at once: no fsync per batch (a crashed test
+  // process is not a power loss).
   Node& add(const std::function<void(NodeSettings&)>& tweak = {}) {
-    const size_t i = nodes_.size();
-    auto s = node_settings(dir(i));
-    if (!nodes_.empty()) s.bootstrap.push_back(nodes_[0]->p2p_address());
-    if (tweak) tweak(s);
-    NodeOptions o;
-    o.chain = devchain_;
-    o.seed = 1000 + i;
-    auto n = Node::open(s, o);
-    if (!n) throw std::runtime_error("opening node " + std::to_string(i) + ": " + n.error().to_string());
-    auto st = (*n)->start();
-    if (!st) throw std::runtime_error("starting node " + std::to_string(i) + ": " + st.error().to_string());
-    nodes_.push_back(std::move(*n));
-    return *nodes_.back();
+    auto n = net_->add([&](NodeSettings& s) {
+      s.upload.ack_timeout = 30s;
+      s.storage.store.sync_writes = false;
+      s.storage.store.write_buffer_bytes = 8u << 20;
+      if (tweak) tweak(s);
+    });
+    if (!n) throw std::runtime_error(n.error().to_string());
+    return **n;
   }
 
-  void remove(size_t i) {
-    if (nodes_.at(i)) {
-      EXPECT_TRUE(nodes_[i]->stop());
-      nodes_[i].reset();
-    }
-  }
-
-  // Every live node is registered on the chain and sees every other live node.
-  bool meshed() {
-    size_t live = 0;
-    for (auto& n : nodes_) live += n ? 1u : 0u;
-    for (auto& n : nodes_) {
-      if (!n) continue;
-      auto st = n->service().status();
-      if (!st || !st->chain.registered || st->peers.size() + 1 < live) return false;
-    }
-    // The registry lists them all (min_replicas caps read it).
-    return chain().nodes(ShardId{0}).value_or(std::vector<contracts::NodeRecord>{}).size() >= live;
-  }
+  void remove(size_t i) { EXPECT_TRUE(net_->remove(i)); }
+  bool meshed() { return net_->meshed(); }
 
  private:
   cairn::test::TempDir tmp_;
-  std::shared_ptr<contracts::DevChain> devchain_;
-  std::vector<std::unique_ptr<Node>> nodes_;
+  std::unique_ptr<LocalNetwork> net_;
 };
 
 }  // namespace cairn::node::test

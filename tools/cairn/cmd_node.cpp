@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -67,6 +68,7 @@ int run_node(const NodeFlags& flags) {
     return kExitOk;
   }
   node::NodeOptions options;
+  // Upload bodies are spooled next to the store (same filesystem, same owner).
   options.api = node::api_server_factory(std::filesystem::path(settings->data_dir) / "spool");
   auto opened = node::Node::open(*settings, options);
   if (!opened) return report_error("node", opened.error());

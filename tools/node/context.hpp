@@ -24,7 +24,7 @@
 #include "cairn/shards/worker_pool.hpp"
 #include "node/chain_link.hpp"
 #include "node/metrics.hpp"
-#include "node/sealer.hpp"
+#include "cairn/shards/seal_transform.hpp"
 #include "node/settings.hpp"
 
 namespace cairn::p2p {
@@ -75,7 +75,7 @@ struct NodeContext {
   NodeId self;
   shards::Store& store;
   shards::WorkerPool& pool;
-  std::shared_ptr<const Sealer> sealer;
+  std::shared_ptr<const shards::SealingTransform> sealer;
   ChainLink& chain;
   metrics::Registry& metrics;
   asio::io_context& io;

@@ -15,6 +15,7 @@
 #include "cairn/p2p/identity.hpp"
 #include "cairn/p2p/request.hpp"
 #include "cairn/shards/ingest.hpp"
+#include "cairn/shards/serve.hpp"
 #include "node/wire.hpp"
 
 namespace cairn::node {
@@ -485,23 +486,17 @@ void Fetcher::serve(const NodeId& from, ByteSpan payload, p2p::Responder respond
     Result<Bytes> answer = [&]() -> Result<Bytes> {
       auto rec = ctx_.store.get_blob(req.id);
       if (!rec) return tl::unexpected(rec.error());
-      std::vector<Bytes> frags;
-      std::vector<uint8_t> indexes;
-      for (uint8_t f : req.fragments) {
-        auto bytes = ctx_.store.get_fragment(rec->index, FragmentIndex{f});
-        if (!bytes) continue;  // corrupt or missing here: the asker tries elsewhere
-        frags.push_back(std::move(*bytes));
-        indexes.push_back(f);
-      }
-      if (rec->encoding == shards::FragmentEncoding::sealed && !frags.empty()) {
-        std::vector<shards::StoredFragment> slots;
-        for (size_t i = 0; i < frags.size(); ++i) slots.push_back({FragmentIndex{indexes[i]}, frags[i]});
-        ctx_.sealer->from_stored(rec->id, rec->index, slots);
-      }
-      std::vector<wire::FragmentView> views;
-      for (size_t i = 0; i < frags.size(); ++i) views.push_back({indexes[i], frags[i]});
       Bytes out;
-      wire::encode_fragments_response(out, rec->length, fs, rec->fragment_roots, views);
+      if (req.fragments.empty()) {
+        // A probe: the roots say "held here".
+        wire::encode_fragments_response(out, rec->length, fs, rec->fragment_roots, {});
+        return out;
+      }
+      shards::FragmentRequest request{req.id, rec->index, {}, 0};
+      for (uint8_t f : req.fragments) request.fragments.push_back(FragmentIndex{f});
+      auto reply = shards::serve_fragments(ctx_.store, request, ctx_.sealer.get());
+      if (!reply) return tl::unexpected(reply.error());
+      wire::encode_fragments_response(out, rec->length, fs, reply->fragment_roots, wire::views_of(*reply, fs));
       return out;
     }();
     ctx_.post([this, shared = std::move(shared), answer = std::move(answer), alive]() mutable {
@@ -510,9 +505,10 @@ void Fetcher::serve(const NodeId& from, ByteSpan payload, p2p::Responder respond
       if (answer) {
         served_bytes_.inc(answer->size());
         (void)shared->respond(*answer);
-      } else if (answer.error().code == Errc::not_found) {
+      } else if (answer.error().code == Errc::not_found || answer.error().code == Errc::corruption) {
+        // Not held, or too damaged here to serve what was asked.
         served_not_found_.inc();
-        (void)shared->fail(p2p::ResponseStatus::not_found, "blob not held here");
+        (void)shared->fail(p2p::ResponseStatus::not_found, answer.error().message.substr(0, 200));
       } else {
         (void)shared->fail(p2p::ResponseStatus::internal_error, answer.error().message.substr(0, 200));
       }

@@ -82,7 +82,7 @@ struct Node::Impl final : NodeService {
   std::shared_ptr<const erasure::Codec> codec;
   std::unique_ptr<shards::Store> store;
   std::unique_ptr<shards::WorkerPool> pool;
-  std::shared_ptr<Sealer> sealer;
+  std::shared_ptr<shards::SealingTransform> sealer;
   std::unique_ptr<ChainLink> chain_link;
   std::unique_ptr<ServedShards> served;
   HolderCache holders;
@@ -162,7 +162,7 @@ struct Node::Impl final : NodeService {
     if (!st) return tl::unexpected(st.error());
     store = std::move(*st);
     pool = std::make_unique<shards::WorkerPool>(settings.storage.workers);
-    sealer = std::make_shared<Sealer>(params, identity->public_key());
+    sealer = std::make_shared<shards::SealingTransform>(params, identity->public_key());
     ChainLinkSettings cls;
     cls.register_batch = std::max<uint32_t>(1, settings.upload.register_batch);
     cls.registry_refresh = settings.chain.registry_refresh;
@@ -485,6 +485,7 @@ struct Node::Impl final : NodeService {
     s.chain.backend = chain_backend;
     s.chain.chain_id = chain->info().chain_id;
     s.chain.sequencer = chain->info().sequencer;
+    s.chain.params = params;
     if (auto h = chain_link->head()) {
       s.chain.head = h->number.value;
       s.chain.head_hash = h->hash();

@@ -13,6 +13,7 @@
 #include "cairn/p2p/identity.hpp"
 #include "cairn/p2p/request.hpp"
 #include "cairn/shards/ingest.hpp"
+#include "cairn/shards/serve.hpp"
 
 namespace cairn::node {
 namespace {
@@ -186,15 +187,6 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
     Status outcome = [&]() -> Status {
       auto resp = wire::decode_fragments_response(*shared_body, ctx_.params);
       if (!resp) return tl::unexpected(resp.error());
-      const uint32_t k = ctx_.params.data_fragments;
-      const uint32_t fs = ctx_.params.fragment_size();
-      std::vector<const uint8_t*> data(k, nullptr);
-      for (const auto& f : resp->fragments) {
-        if (f.index < k) data[f.index] = f.bytes.data();
-      }
-      if (std::any_of(data.begin(), data.end(), [](const uint8_t* p) { return p == nullptr; })) {
-        return make_error(Errc::not_found, "the peer lacks some data fragments");
-      }
       auto reg = ctx_.chain.lookup_blob(pull->id);
       if (!reg) return tl::unexpected(reg.error());
       if (reg->index != pull->index || reg->size != pull->size) {
@@ -202,15 +194,10 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
                                                          std::to_string(reg->index.value) + ", size " +
                                                          std::to_string(reg->size) + ")");
       }
-      Bytes payload(size_t{k} * fs);
-      for (uint32_t f = 0; f < k; ++f) std::copy_n(data[f], fs, payload.data() + size_t{f} * fs);
-      payload.resize(reg->size);
-      erasure::CommittedBlob blob;
-      CAIRN_TRY_STATUS(erasure::encode_and_commit_into(*ctx_.codec, payload, blob));
-      if (blob.commitment.id != pull->id) {
-        return make_error(Errc::verification_failed, "the fragments commit to " + blob.commitment.id.hex());
-      }
-      auto stored = shards::ingest_committed(ctx_.store, pull->index, std::move(blob), ctx_.sealer.get());
+      auto blob = shards::verify_fetched(*ctx_.codec, shards::RegisteredBlob{reg->index, reg->id, reg->size},
+                                         wire::to_reply(*resp, ctx_.params.fragment_size()));
+      if (!blob) return tl::unexpected(blob.error());
+      auto stored = shards::ingest_committed(ctx_.store, pull->index, std::move(*blob), ctx_.sealer.get());
       if (!stored) return tl::unexpected(stored.error());
       return {};
     }();
@@ -235,7 +222,9 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
                                            "served fragments that do not match the blob id");
         }
       }
-      if (code == Errc::not_found && outcome.error().message.find("not registered") != std::string::npos) {
+      if (code == Errc::too_many_losses) {
+        // The holder lacks some fragments itself: not a lie; try another.
+      } else if (code == Errc::not_found && outcome.error().message.find("not registered") != std::string::npos) {
         retry_later(pull, "not registered on the chain yet");
         return;
       }

@@ -220,6 +220,26 @@ Result<FragmentsResponse> decode_fragments_response(ByteSpan data,
   }
 }
 
+shards::FragmentReply to_reply(const FragmentsResponse& response, uint32_t fragment_size) {
+  shards::FragmentReply reply;
+  reply.fragment_roots = response.roots;
+  reply.data.reserve(response.fragments.size() * size_t{fragment_size});
+  for (const FragmentView& f : response.fragments) {
+    reply.fragments.push_back(FragmentIndex{f.index});
+    append(reply.data, f.bytes);
+  }
+  return reply;
+}
+
+std::vector<FragmentView> views_of(const shards::FragmentReply& reply, uint32_t fragment_size) {
+  std::vector<FragmentView> views;
+  views.reserve(reply.fragments.size());
+  for (size_t i = 0; i < reply.fragments.size(); ++i) {
+    views.push_back({reply.fragments[i].value, ByteSpan(reply.data).subspan(i * fragment_size, fragment_size)});
+  }
+  return views;
+}
+
 Status verify_roots(const BlobId& id, std::span<const Hash32> roots) {
   if (erasure::commitment_from_roots(roots) != id) {
     return make_error(Errc::verification_failed, "fragment roots do not commit to blob " + id.hex());

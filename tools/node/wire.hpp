@@ -18,6 +18,7 @@
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/erasure/params.hpp"
+#include "cairn/shards/remote.hpp"
 
 namespace cairn::node::wire {
 
@@ -104,6 +105,12 @@ size_t fragments_response_size(const erasure::NetworkParams& params, size_t coun
 // against an id or fragments against roots: see verify_response.
 Result<FragmentsResponse> decode_fragments_response(ByteSpan data,
                                                     const erasure::NetworkParams& params) noexcept;
+
+// The response as the storage engines take it (shards::verify_fetched):
+// fragments copied into one contiguous buffer, in response order.
+shards::FragmentReply to_reply(const FragmentsResponse& response, uint32_t fragment_size);
+// The views of a reply's fragments, for encode_fragments_response.
+std::vector<FragmentView> views_of(const shards::FragmentReply& reply, uint32_t fragment_size);
 
 // The roots commit to `id` (verification_failed otherwise).
 Status verify_roots(const BlobId& id, std::span<const Hash32> roots);
