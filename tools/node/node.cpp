@@ -493,7 +493,6 @@ struct Node::Impl final : NodeService {
       s.chain.blob_count = h->blob_count;
     }
     s.chain.registered = chain_link->registered();
-    s.chain.params = params;
     s.shards = served->below(chain_link->open_shards());
     (void)ctx->run_on_io([&] {
       if (!gossip) return;
