@@ -259,9 +259,12 @@ struct Node::Impl final : NodeService {
     });
   }
 
-  // Starts syncing every served shard not synced yet (idempotent).
+  // Starts syncing every open served shard not synced yet (idempotent).
+  // Auto nodes also register shards that have not opened: nothing to sync there yet.
   void sync_served_shards() {
-    for (ShardId s : served->below(chain_link->open_shards())) {
+    const uint32_t open = chain_link->open_shards();
+    for (ShardId s : served->current(open)) {
+      if (s.value >= open) continue;
       if (auto r = sync->add_shard(s); !r) return;  // stopping
     }
   }
