@@ -621,7 +621,12 @@ struct Node::Impl final : NodeService {
       s.chain.blob_count = h->blob_count;
     }
     s.chain.registered = chain_link->registered();
-    s.shards = served->current(chain_link->open_shards());
+    // Open shards only: an auto node also registers shards that have not
+    // opened yet (ServedShards::kAutoLookahead).
+    const uint32_t open = chain_link->open_shards();
+    for (ShardId sh : served->current(open)) {
+      if (sh.value < open || !served->automatic()) s.shards.push_back(sh);
+    }
     (void)ctx->run_on_io([&] {
       if (!gossip) return;
       for (const auto& p : gossip->host().peers()) {
