@@ -489,9 +489,15 @@ TEST_F(ApiServerTest, AReadFailingMidStreamCutsTheBodyShort) {
 TEST_F(ApiServerTest, StatBlobStatusNodeStatusAndMetrics) {
   auto rng = cairn::test::seeded_rng(6);
   const Bytes content = cairn::test::random_bytes(rng, 200000);
-  const json put = upload(content);
-  const std::string id = put["id"];
+  // One keep-alive connection for every request: a request is counted once
+  // its response is written, before the connection reads the next one.
   auto c = client();
+  c.set_keep_alive(true);
+  auto posted = c.Post("/v1/files", as_string(content), "application/octet-stream");
+  ASSERT_TRUE(posted);
+  ASSERT_EQ(posted->status, 201);
+  const json put = body_json(posted);
+  const std::string id = put["id"];
 
   auto stat = c.Get(("/v1/stat/" + id).c_str());
   ASSERT_TRUE(stat);
@@ -613,6 +619,32 @@ TEST_F(ApiServerTest, WithATokenUploadsNeedItAndReadsDoNot) {
   ASSERT_TRUE(read);
   EXPECT_EQ(read->status, 200);
   EXPECT_EQ(read->body, "data");
+}
+
+TEST_F(ApiServerTest, DoomedUploadsAreRefusedBeforeTheirBodyIsSent) {
+  server_->stop();
+  ApiSettings s = loopback();
+  s.token = "t0k3n";
+  s.max_upload_bytes = 1 << 20;
+  start(s);
+  const auto ask = [&](const std::string& headers) {
+    return raw_exchange(port_, "POST /v1/files HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" + headers +
+                                   "\r\n");
+  };
+  const std::string no_token = ask("Content-Length: 1000000000\r\n");
+  EXPECT_EQ(no_token.rfind("HTTP/1.1 401", 0), 0u) << no_token;
+  EXPECT_NE(no_token.find("\"unauthorized\""), std::string::npos) << no_token;
+  const std::string too_big = ask("Authorization: Bearer t0k3n\r\nContent-Length: 1048577\r\n");
+  EXPECT_EQ(too_big.rfind("HTTP/1.1 413", 0), 0u) << too_big;
+  const std::string bad_query = raw_exchange(
+      port_, "POST /v1/blobs?min_replicas=x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+             "Authorization: Bearer t0k3n\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(bad_query.rfind("HTTP/1.1 400", 0), 0u) << bad_query;
+  // An acceptable upload is told to go on, then stored.
+  const std::string good = raw_exchange(
+      port_, "POST /v1/files HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+             "Authorization: Bearer t0k3n\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(good.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201", 0), 0u) << good;
 }
 
 TEST_F(ApiServerTest, TheTokenCanComeFromAPrivateFile) {

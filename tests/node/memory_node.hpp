@@ -36,6 +36,12 @@ class MemoryNode final : public NodeService {
     std::lock_guard lock(mu_);
     fail_after_ = bytes;
   }
+  // read() and read_blob() flip the first byte they return while set (a node serving wrong
+  // bytes without noticing).
+  void corrupt_reads(bool on) {
+    std::lock_guard lock(mu_);
+    corrupt_ = on;
+  }
   // Called with the path put_file(path) receives, while the file exists.
   std::function<void(const std::filesystem::path&)> on_put_path;
 
@@ -91,8 +97,7 @@ class MemoryNode final : public NodeService {
   }
 
   Result<ObjectInfo> stat(const BlobId& id) override {
-    CAIRN_TRY_STATUS(check());
-    auto entry = find(id);
+    auto entry = lookup(id);
     if (!entry) return tl::unexpected(entry.error());
     ObjectInfo info;
     info.id = id;
@@ -120,9 +125,11 @@ class MemoryNode final : public NodeService {
       return make_error(Errc::invalid_argument, "range beyond the object");
     }
     std::optional<uint64_t> fail_after;
+    bool corrupt = false;
     {
       std::lock_guard lock(mu_);
       fail_after = fail_after_;
+      corrupt = corrupt_;
     }
     // Forwards the part of the decoded stream inside the range.
     uint64_t position = 0;
@@ -139,7 +146,13 @@ class MemoryNode final : public NodeService {
           return make_error(Errc::corruption, "injected corruption after " + std::to_string(*fail_after) +
                                                   " bytes");
         }
-        CAIRN_TRY_STATUS(sink(part));
+        if (corrupt && sent == 0 && !part.empty()) {
+          Bytes flipped(part.begin(), part.end());
+          flipped[0] ^= 0x01;
+          CAIRN_TRY_STATUS(sink(flipped));
+        } else {
+          CAIRN_TRY_STATUS(sink(part));
+        }
         sent += part.size();
       }
       if (position >= range.offset + length) {
@@ -168,15 +181,15 @@ class MemoryNode final : public NodeService {
   }
 
   Result<Bytes> read_blob(const BlobId& id) override {
-    CAIRN_TRY_STATUS(check());
-    auto entry = find(id);
+    auto entry = lookup(id);
     if (!entry) return tl::unexpected(entry.error());
+    std::lock_guard lock(mu_);
+    if (corrupt_ && !entry->payload.empty()) entry->payload[0] ^= 0x01;
     return entry->payload;
   }
 
   Result<BlobStatus> blob_status(const BlobId& id) override {
-    CAIRN_TRY_STATUS(check());
-    auto entry = find(id);
+    auto entry = lookup(id);
     if (!entry) return tl::unexpected(entry.error());
     BlobStatus s;
     s.id = id;
@@ -233,6 +246,11 @@ class MemoryNode final : public NodeService {
       blobs_.emplace(id, Entry{BlobIndex{next_index_++}, Bytes(payload.begin(), payload.end())});
     }
   }
+  // check() then find().
+  Result<Entry> lookup(const BlobId& id) const {
+    CAIRN_TRY_STATUS(check());
+    return find(id);
+  }
   Result<Entry> find(const BlobId& id) const {
     std::lock_guard lock(mu_);
     auto it = blobs_.find(id);
@@ -260,6 +278,7 @@ class MemoryNode final : public NodeService {
   uint64_t next_index_ = 0;
   std::optional<Error> fail_;
   std::optional<uint64_t> fail_after_;
+  bool corrupt_ = false;
   PutOptions last_options_;
 };
 

@@ -116,7 +116,7 @@ void register_get(CLI::App& app, int& exit_code) {
   auto settings = std::make_shared<Settings>();
   auto* cmd = app.add_subcommand(
       "get", "Download a file or blob by id and check it end to end (SHA-256 of a file, commitment of a blob)");
-  cmd->add_option("ID", settings->id, "File or blob id: 64 hex digits or cairn://<id>")->required();
+  add_id_argument(cmd, settings->id);
   cmd->add_option("-o,--output", settings->output,
                   "Write to FILE (replaced only once the download is complete and checked); "
                   "default: stdout");
@@ -124,14 +124,13 @@ void register_get(CLI::App& app, int& exit_code) {
   cmd->add_flag("-q,--quiet", settings->quiet, "No progress bar");
   cmd->callback([settings, &exit_code] {
     auto fail = [&](const Error& e) { exit_code = report_error("get", e); };
-    auto id = parse_object_id(settings->id);
-    if (!id) return fail(id.error());
-    auto client = NodeClient::create(settings->node);
-    if (!client) return fail(client.error());
-    auto info = (*client)->get_json("/v1/stat/" + id->hex());
-    if (!info) return fail(info.error());
-    const bool is_file = str_field(*info, "kind") == "file";
-    const uint64_t size = u64_field(*info, "size");
+    auto target = stat_object(settings->node, settings->id);
+    if (!target) return fail(target.error());
+    NodeClient& client = *target->client;
+    const BlobId& id = target->id;
+    const json& info = target->info;
+    const bool is_file = str_field(info, "kind") == "file";
+    const uint64_t size = u64_field(info, "size");
     auto out = Output::open(settings->output);
     if (!out) return fail(out.error());
 
@@ -140,10 +139,10 @@ void register_get(CLI::App& app, int& exit_code) {
                                       : "nothing was written to " + settings->output;
     erasure::Sha256 sha;
     Bytes blob;  // a blob is at most blob_size: kept to recompute its commitment
-    ProgressBar bar(settings->output.empty() ? id->hex().substr(0, 16) : settings->output, size,
+    ProgressBar bar(settings->output.empty() ? id.hex().substr(0, 16) : settings->output, size,
                     !settings->quiet && stderr_is_terminal());
-    auto got = (*client)->download(
-        (is_file ? "/v1/files/" : "/v1/blobs/") + id->hex(),
+    auto got = client.download(
+        (is_file ? "/v1/files/" : "/v1/blobs/") + id.hex(),
         [&](ByteSpan bytes) -> Status {
           if (is_file) {
             sha.update(bytes);
@@ -159,20 +158,20 @@ void register_get(CLI::App& app, int& exit_code) {
     }
     if (is_file) {
       const std::string digest = to_hex(sha.finish());
-      if (digest != str_field(*info, "sha256")) {
+      if (digest != str_field(info, "sha256")) {
         bar.clear();
-        return fail(Error{Errc::corruption, "the bytes received for " + id->hex() + " have SHA-256 " + digest +
-                                                ", not the file's " + str_field(*info, "sha256") + "; " +
+        return fail(Error{Errc::corruption, "the bytes received for " + id.hex() + " have SHA-256 " + digest +
+                                                ", not the file's " + str_field(info, "sha256") + "; " +
                                                 discarded});
       }
     } else {
       // A blob's id is its commitment under the network's parameters.
-      auto codec = network_codec(**client);
+      auto codec = network_codec(client);
       if (!codec) return fail(codec.error());
       auto committed = erasure::encode_and_commit(**codec, blob);
-      if (!committed || committed->commitment.id != *id) {
+      if (!committed || committed->commitment.id != id) {
         bar.clear();
-        return fail(Error{Errc::corruption, "the bytes received for blob " + id->hex() +
+        return fail(Error{Errc::corruption, "the bytes received for blob " + id.hex() +
                                                 " do not match its commitment; " + discarded});
       }
     }

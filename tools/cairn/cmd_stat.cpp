@@ -16,38 +16,36 @@ void register_stat(CLI::App& app, int& exit_code) {
   };
   auto settings = std::make_shared<Settings>();
   auto* cmd = app.add_subcommand("stat", "Show what an id is: file or blob, size, registry entry, replicas");
-  cmd->add_option("ID", settings->id, "File or blob id: 64 hex digits or cairn://<id>")->required();
+  add_id_argument(cmd, settings->id);
   add_node_option(cmd, settings->node);
   cmd->add_flag("--json", settings->json, "One JSON object: the stat, with the blob status under \"status\"");
   cmd->callback([settings, &exit_code] {
     auto fail = [&](const Error& e) { exit_code = report_error("stat", e); };
-    auto id = parse_object_id(settings->id);
-    if (!id) return fail(id.error());
-    auto client = NodeClient::create(settings->node);
-    if (!client) return fail(client.error());
-    auto info = (*client)->get_json("/v1/stat/" + id->hex());
-    if (!info) return fail(info.error());
-    auto status = (*client)->get_json("/v1/blobs/" + id->hex() + "/status");
+    auto target = stat_object(settings->node, settings->id);
+    if (!target) return fail(target.error());
+    const BlobId& id = target->id;
+    const json& info = target->info;
+    auto status = target->client->get_json("/v1/blobs/" + id.hex() + "/status");
     if (!status) return fail(status.error());
     if (settings->json) {
-      json out = *info;
+      json out = info;
       out["status"] = *status;
       std::cout << out.dump() << std::endl;
       exit_code = kExitOk;
       return;
     }
-    const bool is_file = str_field(*info, "kind") == "file";
-    const uint64_t size = u64_field(*info, "size");
-    std::cout << "id        " << id->hex() << "\n"
-              << "uri       " << str_field(*info, "uri", "cairn://" + id->hex()) << "\n"
+    const bool is_file = str_field(info, "kind") == "file";
+    const uint64_t size = u64_field(info, "size");
+    std::cout << "id        " << id.hex() << "\n"
+              << "uri       " << str_field(info, "uri", "cairn://" + id.hex()) << "\n"
               << "kind      " << (is_file ? "file" : "blob") << "\n"
               << "size      " << format_bytes(size) << " (" << size << " bytes)\n";
     if (is_file) {
-      const uint64_t stored = u64_field(*info, "stored_size");
-      std::cout << "stored    " << format_bytes(stored) << " (" << str_field(*info, "compression", "none")
+      const uint64_t stored = u64_field(info, "stored_size");
+      std::cout << "stored    " << format_bytes(stored) << " (" << str_field(info, "compression", "none")
                 << ")\n"
-                << "sha256    " << str_field(*info, "sha256") << "\n"
-                << "blobs     " << u64_field(*info, "data_blobs") << " data + manifest\n";
+                << "sha256    " << str_field(info, "sha256") << "\n"
+                << "blobs     " << u64_field(info, "data_blobs") << " data + manifest\n";
     }
     std::cout << (is_file ? "manifest  " : "index     ") << "index " << u64_field(*status, "index")
               << ", shard " << u64_field(*status, "shard") << ", registered in block "

@@ -142,6 +142,20 @@ const json& list_field(const json& j, const char* key) {
   return it != j.end() && it->is_array() ? *it : empty;
 }
 
+CLI::Option* add_id_argument(CLI::App* cmd, std::string& id) {
+  return cmd->add_option("ID", id, "File or blob id: 64 hex digits or cairn://<id>")->required();
+}
+
+Result<ObjectTarget> stat_object(const std::string& node_url, const std::string& id_text) {
+  auto id = parse_object_id(id_text);
+  if (!id) return tl::unexpected(id.error());
+  auto client = NodeClient::create(node_url);
+  if (!client) return tl::unexpected(client.error());
+  auto info = (*client)->get_json("/v1/stat/" + id->hex());
+  if (!info) return tl::unexpected(info.error());
+  return ObjectTarget{std::move(*client), *id, std::move(*info)};
+}
+
 struct NodeClient::Impl {
   std::string prefix;  // path prefix of the API root ("" or "/something")
   std::string token;

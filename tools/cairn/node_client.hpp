@@ -85,4 +85,16 @@ class NodeClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// What `get` and `stat` start from: the node, the id and the id's
+// /v1/stat answer.
+struct ObjectTarget {
+  std::unique_ptr<NodeClient> client;
+  BlobId id;
+  json info;
+};
+// Adds the ID positional ("64 hex digits or cairn://<id>") to `cmd`.
+CLI::Option* add_id_argument(CLI::App* cmd, std::string& id);
+// Parses `id_text`, connects to `node_url` and stats the id.
+Result<ObjectTarget> stat_object(const std::string& node_url, const std::string& id_text);
+
 }  // namespace cairn::tools

@@ -84,6 +84,46 @@ void send_json(Response& res, int status, const json& body) {
   res.set_content(body.dump() + "\n", kJson);
 }
 
+// 201 with encode(value) and Location: <base><id>, or the error.
+template <class T, class Encode>
+void created(Response& res, const Result<T>& r, const char* base, Encode encode) {
+  if (!r) {
+    send_error(res, from_error(r.error()));
+    return;
+  }
+  res.set_header("Location", base + r->id.hex());
+  send_json(res, 201, encode(*r));
+}
+
+// 200 with encode(value), or the error.
+template <class T, class Encode>
+void answer(Response& res, const Result<T>& r, Encode encode) {
+  if (!r) {
+    send_error(res, from_error(r.error()));
+    return;
+  }
+  send_json(res, 200, encode(*r));
+}
+
+// httplib (0.11) keeps a connection open whatever the response's Connection
+// header says, and closes it only when writing the response fails. So the
+// body is handed over by a provider that writes every byte and then reports
+// failure: the response goes out whole, then the connection closes. A
+// request whose body was not (fully) read needs that, or its leftover bytes
+// would be parsed as the next request.
+void close_after(Response& res) {
+  res.set_header("Connection", "close");
+  if (res.body.empty()) return;
+  auto body = std::make_shared<std::string>(std::move(res.body));
+  res.body.clear();
+  const std::string type = res.get_header_value("Content-Type");
+  res.headers.erase("Content-Type");  // set_content_provider sets it again
+  res.set_content_provider(body->size(), type, [body](size_t offset, size_t, httplib::DataSink& sink) {
+    sink.write(body->data() + offset, body->size() - offset);
+    return false;
+  });
+}
+
 // httplib (0.11) applies a request's Range itself to every response: it
 // slices error bodies and answers out-of-range requests with overlong
 // bodies. The API decides ranges itself (http_range.hpp), so the parsed
@@ -92,10 +132,10 @@ void send_json(Response& res, int status, const json& body) {
 // const_cast is defined behaviour.
 void drop_httplib_ranges(const Request& req) { const_cast<Request&>(req).ranges.clear(); }
 
-// After an early answer to a request with a body: reads and discards what
-// remains of the body for at most kRejectDrain, then closes the connection.
-void reject_body(const Request& req, Response& res, const ContentReader& reader) {
-  res.set_header("Connection", "close");
+// After an early answer to a request with a body (which closes the
+// connection): reads and discards what remains of the body for at most
+// kRejectDrain.
+void drain_body(const Request& req, const ContentReader& reader) {
   const auto deadline = std::chrono::steady_clock::now() + kRejectDrain;
   const auto more = [deadline](const char*, size_t) { return std::chrono::steady_clock::now() < deadline; };
   if (req.is_multipart_form_data()) {
@@ -280,19 +320,32 @@ class HttpApiServer final : public ApiServer {
   const Route* route_of(const std::string& path) const;
   void count(const Request& req, const Response& res);
 
-  // Checks the token; false after answering 401.
-  bool authorized(const Request& req, Response& res, const ContentReader& reader);
+  enum class UploadKind { file, blob };
+  struct Upload {
+    PutOptions options;
+    uint64_t limit = 0;  // body bytes
+    const char* limit_name = "";
+  };
+  // 401 when a token is configured and the request does not carry it.
+  std::optional<HttpError> token_refusal(const Request& req) const;
   Result<PutOptions> put_options(const Request& req) const;
   // The network's blob_size, asked of the node once.
   Result<uint64_t> blob_size();
-  // Token, media type and declared length; false after answering.
-  bool admit_upload(const Request& req, Response& res, const ContentReader& reader, uint64_t limit,
-                    const char* limit_name);
-  // Streams the body (at most `limit` bytes) to `write`, which returns false
-  // with errno set when a local write fails; false after answering 400
-  // (truncated), 413 or 500/507.
+  // Why an upload must be refused before its body is read (token, query,
+  // media type, declared length), if it must; fills `upload` otherwise.
+  std::optional<HttpError> upload_refusal(const Request& req, UploadKind kind, Upload& upload);
+  // The upload's admission, or nullopt after refusing it.
+  std::optional<Upload> admit(const Request& req, Response& res, const ContentReader& reader, UploadKind kind);
+  // Answers `e` and closes the connection after it.
+  static void refuse(Response& res, const HttpError& e);
+  // httplib's Expect: 100-continue hook: refuses a doomed upload before the
+  // client sends its body; 100 lets it proceed.
+  int expect_continue(const Request& req, Response& res);
+  // Streams the body (at most upload.limit bytes) to `write`, which returns
+  // false with errno set when a local write fails; false after answering
+  // 400 (truncated), 413 or 500/507.
   using BodyWriter = std::function<bool(const char*, size_t)>;
-  bool receive_body(Response& res, const ContentReader& reader, uint64_t limit, const char* limit_name,
+  bool receive_body(Response& res, const ContentReader& reader, const Upload& upload,
                     const BodyWriter& write);
 
   void put_file(const Request& req, Response& res, const ContentReader& reader);
@@ -392,27 +445,22 @@ std::optional<BlobId> HttpApiServer::path_id(const Request& req, Response& res) 
   return id;
 }
 
-bool HttpApiServer::authorized(const Request& req, Response& res, const ContentReader& reader) {
-  if (settings_.token.empty()) return true;
+std::optional<HttpError> HttpApiServer::token_refusal(const Request& req) const {
+  if (settings_.token.empty()) return std::nullopt;
   const std::string header = req.get_header_value("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
-  std::string message;
   if (header.empty()) {
-    message = "uploads need 'Authorization: Bearer <token>' (the node's api.token)";
-  } else if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
-    message = "the Authorization header must be 'Bearer <token>'";
-  } else {
-    const std::string_view given = std::string_view(header).substr(kBearer.size());
-    const std::string& want = settings_.token;
-    if (given.size() == want.size() && sodium_memcmp(given.data(), want.data(), want.size()) == 0) {
-      return true;
-    }
-    message = "wrong API token";
+    return HttpError{401, "unauthorized", "uploads need 'Authorization: Bearer <token>' (the node's api.token)"};
   }
-  res.set_header("WWW-Authenticate", "Bearer realm=\"cairn\"");
-  send_error(res, HttpError{401, "unauthorized", message});
-  reject_body(req, res, reader);
-  return false;
+  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+    return HttpError{401, "unauthorized", "the Authorization header must be 'Bearer <token>'"};
+  }
+  const std::string_view given = std::string_view(header).substr(kBearer.size());
+  const std::string& want = settings_.token;
+  if (given.size() == want.size() && sodium_memcmp(given.data(), want.data(), want.size()) == 0) {
+    return std::nullopt;
+  }
+  return HttpError{401, "unauthorized", "wrong API token"};
 }
 
 Result<uint64_t> HttpApiServer::blob_size() {
@@ -456,31 +504,61 @@ Result<PutOptions> HttpApiServer::put_options(const Request& req) const {
   return options;
 }
 
-bool HttpApiServer::admit_upload(const Request& req, Response& res, const ContentReader& reader,
-                                 uint64_t limit, const char* limit_name) {
-  if (!authorized(req, res, reader)) return false;
+std::optional<HttpError> HttpApiServer::upload_refusal(const Request& req, UploadKind kind,
+                                                       Upload& upload) {
+  if (auto e = token_refusal(req)) return e;
+  auto options = put_options(req);
+  if (!options) return from_error(options.error());
+  upload.options = std::move(*options);
+  if (kind == UploadKind::file) {
+    upload.limit = settings_.max_upload_bytes;
+    upload.limit_name = "api.max_upload_bytes";
+  } else {
+    auto limit = blob_size();
+    if (!limit) return from_error(limit.error());
+    upload.limit = *limit;
+    upload.limit_name = "the network's blob_size";
+  }
   if (req.is_multipart_form_data()) {
-    send_error(res, HttpError{415, "unsupported_media_type",
-                              "send the content itself as the body (application/octet-stream), "
-                              "not a multipart form"});
-    reject_body(req, res, reader);
-    return false;
+    return HttpError{415, "unsupported_media_type",
+                     "send the content itself as the body (application/octet-stream), not a multipart form"};
   }
   if (req.has_header("Content-Length")) {
     const auto declared = req.get_header_value<uint64_t>("Content-Length");
-    if (declared > limit) {
-      send_error(res, HttpError{413, "payload_too_large",
-                                "Content-Length " + std::to_string(declared) + " exceeds the limit of " +
-                                    std::to_string(limit) + " bytes (" + limit_name + ")"});
-      reject_body(req, res, reader);
-      return false;
+    if (declared > upload.limit) {
+      return HttpError{413, "payload_too_large",
+                       "Content-Length " + std::to_string(declared) + " exceeds the limit of " +
+                           std::to_string(upload.limit) + " bytes (" + upload.limit_name + ")"};
     }
   }
-  return true;
+  return std::nullopt;
 }
 
-bool HttpApiServer::receive_body(Response& res, const ContentReader& reader, uint64_t limit,
-                                 const char* limit_name, const BodyWriter& write) {
+void HttpApiServer::refuse(Response& res, const HttpError& e) {
+  if (e.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"cairn\"");
+  send_error(res, e);
+  close_after(res);
+}
+
+int HttpApiServer::expect_continue(const Request& req, Response& res) {
+  t_request_start_ns = now_ns();
+  drop_httplib_ranges(req);
+  if (req.method != "POST") return 100;
+  std::optional<UploadKind> kind;
+  if (req.path == "/v1/files") kind = UploadKind::file;
+  if (req.path == "/v1/blobs") kind = UploadKind::blob;
+  if (!kind) return 100;  // routing answers (405 / 404) and closes
+  Upload upload;
+  if (auto e = upload_refusal(req, *kind, upload)) {
+    refuse(res, *e);
+    return e->status;
+  }
+  return 100;
+}
+
+bool HttpApiServer::receive_body(Response& res, const ContentReader& reader, const Upload& upload,
+                                 const BodyWriter& write) {
+  const uint64_t limit = upload.limit;
   uint64_t received = 0;
   bool too_large = false;
   bool write_failed = false;
@@ -498,66 +576,54 @@ bool HttpApiServer::receive_body(Response& res, const ContentReader& reader, uin
     return true;
   });
   if (complete) return true;
-  res.set_header("Connection", "close");
   if (write_failed) {
-    send_error(res, spool_error("writing the body"));
+    refuse(res, spool_error("writing the body"));
   } else if (too_large) {
-    send_error(res, HttpError{413, "payload_too_large",
-                              "the body exceeds the limit of " + std::to_string(limit) + " bytes (" +
-                                  limit_name + ")"});
+    refuse(res, HttpError{413, "payload_too_large",
+                          "the body exceeds the limit of " + std::to_string(limit) + " bytes (" +
+                              upload.limit_name + ")"});
   } else {
-    send_error(res, HttpError{400, "truncated_body",
-                              "the request body ended early or was malformed (received " +
-                                  std::to_string(received) + " bytes)"});
+    refuse(res, HttpError{400, "truncated_body",
+                          "the request body ended early or was malformed (received " +
+                              std::to_string(received) + " bytes)"});
   }
   return false;
 }
 
-void HttpApiServer::put_file(const Request& req, Response& res, const ContentReader& reader) {
-  auto options = put_options(req);
-  if (!options) {
-    send_error(res, from_error(options.error()));
-    reject_body(req, res, reader);
-    return;
+std::optional<HttpApiServer::Upload> HttpApiServer::admit(const Request& req, Response& res,
+                                                          const ContentReader& reader, UploadKind kind) {
+  Upload upload;
+  if (auto e = upload_refusal(req, kind, upload)) {
+    refuse(res, *e);
+    drain_body(req, reader);
+    return std::nullopt;
   }
-  const uint64_t limit = settings_.max_upload_bytes;
-  if (!admit_upload(req, res, reader, limit, "api.max_upload_bytes")) return;
+  return upload;
+}
+
+void HttpApiServer::put_file(const Request& req, Response& res, const ContentReader& reader) {
+  auto upload = admit(req, res, reader, UploadKind::file);
+  if (!upload) return;
   InFlight in_flight(*uploads_in_flight_);
   auto spool = SpoolFile::create(spool_dir_);
   if (!spool) {
-    send_error(res, spool_error("creating a file in " + spool_dir_.string()));
-    reject_body(req, res, reader);
+    refuse(res, spool_error("creating a file in " + spool_dir_.string()));
+    drain_body(req, reader);
     return;
   }
   const auto write = [&](const char* data, size_t n) { return spool->write(data, n); };
-  if (!receive_body(res, reader, limit, "api.max_upload_bytes", write)) return;
+  if (!receive_body(res, reader, *upload, write)) return;
   if (!spool->finish()) {
     send_error(res, spool_error("writing " + spool->path()));
     return;
   }
-  auto put = service_.put_file(std::filesystem::path(spool->path()), *options);
-  if (!put) {
-    send_error(res, from_error(put.error()));
-    return;
-  }
-  res.set_header("Location", "/v1/files/" + put->id.hex());
-  send_json(res, 201, api_json::put_file(*put));
+  created(res, service_.put_file(std::filesystem::path(spool->path()), upload->options), "/v1/files/",
+          api_json::put_file);
 }
 
 void HttpApiServer::put_blob(const Request& req, Response& res, const ContentReader& reader) {
-  auto options = put_options(req);
-  if (!options) {
-    send_error(res, from_error(options.error()));
-    reject_body(req, res, reader);
-    return;
-  }
-  auto limit = blob_size();
-  if (!limit) {
-    send_error(res, from_error(limit.error()));
-    reject_body(req, res, reader);
-    return;
-  }
-  if (!admit_upload(req, res, reader, *limit, "the network's blob_size")) return;
+  auto upload = admit(req, res, reader, UploadKind::blob);
+  if (!upload) return;
   InFlight in_flight(*uploads_in_flight_);
   Bytes payload;  // at most blob_size: held in memory
   const auto append = [&](const char* data, size_t n) {
@@ -565,14 +631,8 @@ void HttpApiServer::put_blob(const Request& req, Response& res, const ContentRea
                    reinterpret_cast<const uint8_t*>(data) + n);
     return true;
   };
-  if (!receive_body(res, reader, *limit, "the network's blob_size", append)) return;
-  auto put = service_.put_blob(payload, *options);
-  if (!put) {
-    send_error(res, from_error(put.error()));
-    return;
-  }
-  res.set_header("Location", "/v1/blobs/" + put->id.hex());
-  send_json(res, 201, api_json::put_blob(*put));
+  if (!receive_body(res, reader, *upload, append)) return;
+  created(res, service_.put_blob(payload, upload->options), "/v1/blobs/", api_json::put_blob);
 }
 
 void HttpApiServer::serve_bytes(const Request& req, Response& res, const BlobId& id, uint64_t size,
@@ -663,35 +723,14 @@ void HttpApiServer::get_blob(const Request& req, Response& res) {
 }
 
 void HttpApiServer::stat(const Request& req, Response& res) {
-  auto id = path_id(req, res);
-  if (!id) return;
-  auto info = service_.stat(*id);
-  if (!info) {
-    send_error(res, from_error(info.error()));
-    return;
-  }
-  send_json(res, 200, api_json::object_info(*info));
+  if (auto id = path_id(req, res)) answer(res, service_.stat(*id), api_json::object_info);
 }
 
 void HttpApiServer::blob_status(const Request& req, Response& res) {
-  auto id = path_id(req, res);
-  if (!id) return;
-  auto status = service_.blob_status(*id);
-  if (!status) {
-    send_error(res, from_error(status.error()));
-    return;
-  }
-  send_json(res, 200, api_json::blob_status(*status));
+  if (auto id = path_id(req, res)) answer(res, service_.blob_status(*id), api_json::blob_status);
 }
 
-void HttpApiServer::node_status(Response& res) {
-  auto status = service_.status();
-  if (!status) {
-    send_error(res, from_error(status.error()));
-    return;
-  }
-  send_json(res, 200, api_json::node_status(*status));
-}
+void HttpApiServer::node_status(Response& res) { answer(res, service_.status(), api_json::node_status); }
 
 // Every method on every path the routes above did not take: 405 with Allow
 // on a known path, 404 otherwise.
@@ -748,6 +787,8 @@ void HttpApiServer::install_routes() {
     send_error(res, HttpError{500, "internal", "internal error: " + what});
   });
   http_.set_logger([this](const Request& req, const Response& res) { count(req, res); });
+  http_.set_expect_100_continue_handler(
+      [this](const Request& req, Response& res) { return expect_continue(req, res); });
 
   http_.Get("/", [](const Request&, Response& res) {
     send_json(res, 200, json{{"service", "cairn"}, {"version", CAIRN_VERSION}, {"api", "v1"}});
@@ -771,17 +812,17 @@ void HttpApiServer::install_routes() {
 
   // Catch-alls. Methods with a body take a ContentReader so httplib does not
   // buffer the body of a request nobody wants; the connection is closed.
-  auto refuse = [this](const Request& req, Response& res, const ContentReader&) {
+  auto refuse_body = [this](const Request& req, Response& res, const ContentReader&) {
     wrong_route(req, res);
-    res.set_header("Connection", "close");
+    close_after(res);
   };
   auto wrong = [this](const Request& req, Response& res) { wrong_route(req, res); };
   http_.Get(".*", wrong);
   http_.Options(".*", wrong);
-  http_.Post(".*", refuse);
-  http_.Put(".*", refuse);
-  http_.Patch(".*", refuse);
-  http_.Delete(".*", refuse);
+  http_.Post(".*", refuse_body);
+  http_.Put(".*", refuse_body);
+  http_.Patch(".*", refuse_body);
+  http_.Delete(".*", refuse_body);
 }
 
 Status HttpApiServer::start(const std::string& host, uint16_t port) {

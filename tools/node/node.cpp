@@ -259,9 +259,12 @@ struct Node::Impl final : NodeService {
     });
   }
 
-  // Starts syncing every served shard not synced yet (idempotent).
+  // Starts syncing every open served shard not synced yet (idempotent).
+  // Auto nodes also register shards that have not opened: nothing to sync there yet.
   void sync_served_shards() {
-    for (ShardId s : served->below(chain_link->open_shards())) {
+    const uint32_t open = chain_link->open_shards();
+    for (ShardId s : served->current(open)) {
+      if (s.value >= open) continue;
       if (auto r = sync->add_shard(s); !r) return;  // stopping
     }
   }
@@ -357,7 +360,7 @@ struct Node::Impl final : NodeService {
       // (Listeners must be added before the link starts.)
       chain_link->on_head([this](const contracts::BlockHeader&) {
         if (!network_up.load()) return;
-        const auto shards = served->below(chain_link->open_shards());
+        const auto shards = served->current(chain_link->open_shards());
         chain_link->set_registration(endpoint, shards);
         ctx->post([this, shards] {
           if (!gossip) return;
@@ -380,7 +383,7 @@ struct Node::Impl final : NodeService {
     if (!net) return net;
 
     endpoint = settings.advertise.empty() ? p2p_address : settings.advertise;
-    chain_link->set_registration(endpoint, served->below(chain_link->open_shards()));
+    chain_link->set_registration(endpoint, served->current(chain_link->open_shards()));
     network_up.store(true);
     sync_served_shards();
     CAIRN_TRY_STATUS(uploader->resume());
@@ -403,7 +406,7 @@ struct Node::Impl final : NodeService {
     gs.discovery = settings.discovery;
     for (const auto& b : settings.bootstrap) gs.discovery.bootstrap.push_back(b);
     gs.listen_address = settings.listen;
-    subscribed = served->below(chain_link->open_shards());
+    subscribed = served->current(chain_link->open_shards());
     gs.shards = subscribed;
     uint64_t seed = options.seed;
     if (seed == 0) {
@@ -618,7 +621,12 @@ struct Node::Impl final : NodeService {
       s.chain.blob_count = h->blob_count;
     }
     s.chain.registered = chain_link->registered();
-    s.shards = served->below(chain_link->open_shards());
+    // Open shards only: an auto node also registers shards that have not
+    // opened yet (ServedShards::kAutoLookahead).
+    const uint32_t open = chain_link->open_shards();
+    for (ShardId sh : served->current(open)) {
+      if (sh.value < open || !served->automatic()) s.shards.push_back(sh);
+    }
     (void)ctx->run_on_io([&] {
       if (!gossip) return;
       for (const auto& p : gossip->host().peers()) {
