@@ -293,7 +293,7 @@ void Fetcher::plan(const std::shared_ptr<Gather>& g) {
       others.push_back(p);
     }
   }
-  dial_more(g, live.size());
+  dial_more(g, preferred.size());
   size_t needed = covered.size() >= k ? 0 : k - covered.size();
   std::map<NodeId, std::vector<uint8_t>> assign;
   bool busy = false;
