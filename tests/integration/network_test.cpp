@@ -94,7 +94,10 @@ TEST(NetworkProcess, ThreeNodesReplicateSealedCopiesAndReadsSurviveANodeLoss) {
   }
 }
 
-TEST(NetworkProcess, AcknowledgedUploadsSurviveSigkillOfTheUploader) {
+// Streams uploads to node A of a three-node network and stops A with
+// `signal` once a third are acknowledged; A then restarts on the same data
+// dir. Every acknowledged upload must read back through A and through C.
+void upload_stream_then_stop(int signal) {
   test::TempDir tmp;
   Network net(tmp);
   net.start(0);
@@ -102,7 +105,6 @@ TEST(NetworkProcess, AcknowledgedUploadsSurviveSigkillOfTheUploader) {
   net.start(2);
   ASSERT_TRUE(net.wait_meshed()) << "the three nodes did not mesh";
 
-  // A stream of uploads to node A; A is killed with SIGKILL in the middle.
   auto rng = test::seeded_rng(52);
   std::vector<std::pair<fs::path, Bytes>> inputs;
   for (size_t i = 0; i < 60; ++i) {
@@ -124,7 +126,7 @@ TEST(NetworkProcess, AcknowledgedUploadsSurviveSigkillOfTheUploader) {
     }
     done = true;
   });
-  // Kill once a third of the stream is acknowledged (or the stream ends).
+  // Stop once a third of the stream is acknowledged (or the stream ends).
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (!done && std::chrono::steady_clock::now() < deadline) {
     {
@@ -133,7 +135,13 @@ TEST(NetworkProcess, AcknowledgedUploadsSurviveSigkillOfTheUploader) {
     }
     std::this_thread::sleep_for(20ms);
   }
-  ASSERT_TRUE(net.node(0).process->stop(SIGKILL, 5s));
+  auto code = net.node(0).process->stop(signal, 25s);
+  ASSERT_TRUE(code) << "node A did not exit within 25 s of signal " << signal;
+  if (signal != SIGKILL) {
+    // A graceful stop: exit 0 after finishing its writes.
+    EXPECT_EQ(*code, 0) << net.node(0).process->stderr_text();
+    EXPECT_NE(net.node(0).process->stdout_text().find("stopped"), std::string::npos);
+  }
   uploader.join();
   std::vector<std::pair<std::string, size_t>> acked;
   {
@@ -141,17 +149,24 @@ TEST(NetworkProcess, AcknowledgedUploadsSurviveSigkillOfTheUploader) {
     acked = acknowledged;
   }
   ASSERT_GE(acked.size(), inputs.size() / 3);
-  ASSERT_LT(acked.size(), inputs.size()) << "node A was killed after the stream ended";
-  std::cout << acked.size() << " of " << inputs.size() << " uploads acknowledged before SIGKILL\n";
+  ASSERT_LT(acked.size(), inputs.size()) << "node A was stopped after the stream ended";
+  std::cout << acked.size() << " of " << inputs.size() << " uploads acknowledged before signal " << signal << "\n";
 
-  // A restarts on the same data dir and resumes; every acknowledged upload
-  // reads back through A and through C.
   net.start(0);
   ASSERT_TRUE(net.wait_meshed()) << "node A did not rejoin";
   for (const auto& [id, i] : acked) {
     EXPECT_TRUE(got(net.node(0).url(), id, tmp / "out", inputs[i].second)) << "upload " << i;
     EXPECT_TRUE(got(net.node(2).url(), id, tmp / "out", inputs[i].second)) << "upload " << i;
   }
+  // What A had accepted but not acknowledged resumes from its pending store
+  // and completes.
+  EXPECT_TRUE(test::wait_until([&] { return net.status(0).value("pending_uploads", 1) == 0; }, 30s));
+}
+
+TEST(NetworkProcess, AcknowledgedUploadsSurviveSigkillOfTheUploader) { upload_stream_then_stop(SIGKILL); }
+
+TEST(NetworkProcess, SigtermStopsTheUploaderCleanlyAndLosesNothingAcknowledged) {
+  upload_stream_then_stop(SIGTERM);
 }
 
 }  // namespace

@@ -195,6 +195,14 @@ void Fetcher::start_gather(const std::shared_ptr<Gather>& g) {
   }
   const ShardId shard = ctx_.params.shard_of(g->reg.index);
   g->peers = candidates(g->id, shard);
+  // Successive blobs start at successive connected holders, so a stream of
+  // reads spreads over every holder even when each blob asks only one.
+  size_t connected = 0;
+  while (connected < g->peers.size() && ctx_.gossip->host().is_connected(g->peers[connected])) ++connected;
+  if (connected > 1) {
+    std::rotate(g->peers.begin(), g->peers.begin() + static_cast<std::ptrdiff_t>(rotation_++ % connected),
+                g->peers.begin() + static_cast<std::ptrdiff_t>(connected));
+  }
   std::weak_ptr<bool> alive = alive_;
   g->deadline.expires_after(ctx_.settings.fetch.blob_timeout);
   g->deadline.async_wait([this, g, alive](const std::error_code& ec) {
@@ -270,24 +278,45 @@ void Fetcher::plan(const std::shared_ptr<Gather>& g) {
   for (const NodeId& p : g->peers) {
     if (!g->responded.count(p) && !g->failed.count(p) && host.is_connected(p)) live.push_back(p);
   }
-  if (live.size() > ctx_.settings.fetch.parallel_peers && g->responded.empty()) {
-    live.resize(std::max<size_t>(1, ctx_.settings.fetch.parallel_peers));
+  // The first parallel_peers live holders without a slow request share the
+  // fragments round-robin; the others take what those were already asked
+  // for (hedges and replacements).
+  std::set<NodeId> slow;
+  for (const auto& [num, ask] : g->asks) {
+    if (ask.slow) slow.insert(ask.peer);
   }
-  dial_more(g, live.size());
+  std::vector<NodeId> preferred, others;
+  for (const NodeId& p : live) {
+    if (preferred.size() < std::max<uint32_t>(1, ctx_.settings.fetch.parallel_peers) && !slow.count(p)) {
+      preferred.push_back(p);
+    } else {
+      others.push_back(p);
+    }
+  }
+  dial_more(g, preferred.size());
   size_t needed = covered.size() >= k ? 0 : k - covered.size();
   std::map<NodeId, std::vector<uint8_t>> assign;
   bool busy = false;
+  const auto take = [&](const NodeId& p, uint8_t f) {
+    assign[p].push_back(f);
+    g->asked.insert({p, f});
+    --needed;
+  };
   for (uint32_t f = 0; f < n && needed > 0 && !live.empty(); ++f) {
-    if (covered.count(static_cast<uint8_t>(f))) continue;
-    // Round-robin over live peers not yet asked for f.
-    for (size_t tries = 0; tries < live.size(); ++tries) {
-      const NodeId& p = live[(g->cursor + tries) % live.size()];
-      if (g->asked.count({p, static_cast<uint8_t>(f)})) continue;
-      assign[p].push_back(static_cast<uint8_t>(f));
-      g->asked.insert({p, static_cast<uint8_t>(f)});
-      g->cursor = (g->cursor + tries + 1) % live.size();
-      --needed;
-      break;
+    const auto frag = static_cast<uint8_t>(f);
+    if (covered.count(frag)) continue;
+    bool placed = false;
+    for (size_t tries = 0; tries < preferred.size() && !placed; ++tries) {
+      const NodeId& p = preferred[(g->cursor + tries) % preferred.size()];
+      if (g->asked.count({p, frag})) continue;
+      take(p, frag);
+      g->cursor = (g->cursor + tries + 1) % preferred.size();
+      placed = true;
+    }
+    for (size_t i = 0; i < others.size() && !placed; ++i) {
+      if (g->asked.count({others[i], frag})) continue;
+      take(others[i], frag);
+      placed = true;
     }
   }
   for (auto& [peer, frags] : assign) {

@@ -73,6 +73,7 @@ class Fetcher {
   Uploader& uploader_;
   std::shared_ptr<bool> alive_;
   bool stopped_ = false;
+  size_t rotation_ = 0;  // network thread: where the next gather starts
 
   metrics::Counter& local_reads_;
   metrics::Counter& inflight_reads_;

@@ -83,9 +83,15 @@ struct UploadSettings {
 
 // Reading blobs from local storage and from peers.
 struct FetchSettings {
-  // Peers asked at once for fragments of one blob. Default 3: k = 8
-  // fragments spread over 3 peers; the fastest answers win.
-  uint32_t parallel_peers = 3;
+  // Holders asked at once for the fragments of one blob (disjoint sets, data
+  // fragments first). Default 1: every holder unseals a whole blob to serve
+  // any part of it (one mask computation per blob and holder), so spreading
+  // one blob over P holders costs the network P masks; a stream of reads
+  // still runs on every holder at once (successive blobs start at successive
+  // holders, readahead_blobs in flight), and a holder that is slow or fails
+  // is replaced (hedge_after). More lowers a lone blob's latency on a fast
+  // network at that CPU cost.
+  uint32_t parallel_peers = 1;
   // A peer that has not answered within this long is replaced by another
   // holder (the slow request is left to finish or time out). Default 2 s.
   std::chrono::milliseconds hedge_after = 2s;
