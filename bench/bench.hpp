@@ -88,5 +88,8 @@ Workload transport_workload();
 Workload chain_workload();
 Workload challenge_workload();
 Workload verify_workload();
+Workload put_workload();
+Workload get_workload();
+Workload sync_workload();
 
 }  // namespace cairn::bench

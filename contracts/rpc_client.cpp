@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cairn/contracts/http.hpp"
 #include "cairn/contracts/rpc.hpp"
 #include "json_codec.hpp"
 #include "jsonrpc.hpp"
@@ -20,29 +21,10 @@ namespace {
 using nlohmann::json;
 namespace jc = json_codec;
 
-struct Url {
-  std::string origin;  // scheme://host:port, what httplib::Client takes
-  std::string path;    // "/" when the URL has none
-};
+using Url = HttpUrl;
 
 Result<Url> parse_url(const std::string& url) {
-  const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) {
-    return make_error(Errc::invalid_argument,
-                      "chain URL '" + url + "' needs a scheme, e.g. http://127.0.0.1:8645");
-  }
-  const std::string scheme = url.substr(0, scheme_end);
-  if (scheme != "http" && scheme != "https") {
-    return make_error(Errc::invalid_argument, "chain URL '" + url + "': scheme must be http or https");
-  }
-  const size_t path_start = url.find('/', scheme_end + 3);
-  Url u;
-  u.origin = url.substr(0, path_start);
-  u.path = path_start == std::string::npos ? "/" : url.substr(path_start);
-  if (u.origin.size() == scheme_end + 3) {
-    return make_error(Errc::invalid_argument, "chain URL '" + url + "' has no host");
-  }
-  return u;
+  return parse_http_url(url, "chain URL", "http://127.0.0.1:8645");
 }
 
 Errc errc_for_reason(const std::string& reason) {

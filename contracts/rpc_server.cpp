@@ -5,14 +5,8 @@
 
 #include <httplib.h>
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-
 #include "cairn/contracts/devchain.hpp"
+#include "cairn/contracts/http.hpp"
 #include "cairn/contracts/rpc.hpp"
 #include "json_codec.hpp"
 #include "jsonrpc.hpp"
@@ -24,63 +18,6 @@ using jsonrpc::json;
 using jsonrpc::Params;
 using jsonrpc::RpcError;
 namespace jc = json_codec;
-
-// httplib's stock ThreadPool queues accepted sockets without bound. This one
-// holds at most `max_pending`; when full, enqueue() blocks the accept loop,
-// so further connections wait in the kernel backlog.
-class BoundedTaskQueue final : public httplib::TaskQueue {
- public:
-  BoundedTaskQueue(unsigned threads, size_t max_pending) : max_pending_(max_pending) {
-    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
-  }
-  ~BoundedTaskQueue() override { shutdown(); }
-
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock lock(mu_);
-    not_full_.wait(lock, [&] { return jobs_.size() < max_pending_ || shutdown_; });
-    if (shutdown_) {
-      lock.unlock();
-      fn();  // never drop a job: it owns (and closes) a socket
-      return;
-    }
-    jobs_.push_back(std::move(fn));
-    not_empty_.notify_one();
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard lock(mu_);
-      if (shutdown_) return;
-      shutdown_ = true;
-    }
-    not_empty_.notify_all();
-    not_full_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
-
- private:
-  void work() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock lock(mu_);
-        not_empty_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
-        if (jobs_.empty()) return;
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-        not_full_.notify_one();
-      }
-      fn();
-    }
-  }
-
-  const size_t max_pending_;
-  std::mutex mu_;
-  std::condition_variable not_empty_, not_full_;
-  std::deque<std::function<void()>> jobs_;
-  bool shutdown_ = false;
-  std::vector<std::thread> workers_;
-};
 
 // Maps a chain error to a JSON-RPC error (thrown to the dispatcher).
 [[noreturn]] void throw_chain_error(const Error& e) {
@@ -115,11 +52,7 @@ struct RpcServer::Impl {
   RpcServerSettings settings;
   jsonrpc::Dispatcher dispatcher;
   httplib::Server http;
-  std::thread listener;
-  std::atomic<bool> listener_done{false};
-  uint16_t port = 0;
-  std::mutex stop_mu;
-  bool stopped = false;
+  std::unique_ptr<HttpListener> listener;
 
   Impl(DevChain& c, const RpcServerSettings& s) : chain(c), settings(s), dispatcher(s.max_batch) {}
 
@@ -376,19 +309,6 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain, const RpcSe
   auto impl = std::make_unique<Impl>(chain, settings);
   impl->register_methods();
   auto& http = impl->http;
-  const unsigned threads = settings.threads;
-  const size_t pending = settings.max_pending_connections;
-  http.new_task_queue = [threads, pending] { return new BoundedTaskQueue(threads, pending); };
-  http.set_payload_max_length(settings.max_body_bytes);
-  const auto timeout_s = static_cast<time_t>(settings.read_timeout_ms / 1000);
-  const auto timeout_us = static_cast<time_t>((settings.read_timeout_ms % 1000) * 1000);
-  http.set_read_timeout(timeout_s, timeout_us);
-  http.set_write_timeout(timeout_s, timeout_us);
-  http.set_keep_alive_timeout(std::max<time_t>(1, timeout_s));
-  http.set_keep_alive_max_count(100000);
-  // httplib writes headers and body separately: without TCP_NODELAY, Nagle
-  // and delayed ACKs add ~40 ms to every exchange.
-  http.set_tcp_nodelay(true);
   Impl* raw = impl.get();
   http.Post("/", [raw](const httplib::Request& req, httplib::Response& res,
                        const httplib::ContentReader& reader) { raw->handle_post(req, res, reader); });
@@ -397,46 +317,23 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain, const RpcSe
     res.set_header("Allow", "POST");
     res.set_content("cairn dev chain: send JSON-RPC 2.0 requests with POST /\n", "text/plain");
   });
-  if (settings.port == 0) {
-    const int port = http.bind_to_any_port(settings.host);
-    if (port <= 0) {
-      return make_error(Errc::io_error, "JSON-RPC server: cannot bind " + settings.host + ":0");
-    }
-    impl->port = static_cast<uint16_t>(port);
-  } else {
-    if (!http.bind_to_port(settings.host, settings.port)) {
-      return make_error(Errc::io_error, "JSON-RPC server: cannot bind " + settings.host + ":" +
-                                            std::to_string(settings.port) +
-                                            " (in use, or not a local address)");
-    }
-    impl->port = settings.port;
-  }
-  impl->listener = std::thread([raw] {
-    raw->http.listen_after_bind();
-    raw->listener_done = true;
-  });
+  HttpListenerSettings listen;
+  listen.host = settings.host;
+  listen.port = settings.port;
+  listen.threads = settings.threads;
+  listen.max_pending_connections = settings.max_pending_connections;
+  listen.io_timeout_ms = settings.read_timeout_ms;
+  listen.max_body_bytes = settings.max_body_bytes;
+  auto listener = HttpListener::start(http, listen, "JSON-RPC server");
+  if (!listener) return tl::unexpected(listener.error());
+  impl->listener = std::move(*listener);
   return std::unique_ptr<RpcServer>(new RpcServer(std::move(impl)));
 }
 
-void RpcServer::stop() {
-  std::lock_guard lock(impl_->stop_mu);
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  // httplib's stop() only acts on a running loop: wait for the listener to
-  // get there (microseconds after start()) so a quick stop cannot be lost.
-  while (!impl_->http.is_running() && !impl_->listener_done) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  impl_->http.stop();
-  if (impl_->listener.joinable()) impl_->listener.join();
-}
+void RpcServer::stop() { impl_->listener->stop(); }
 
 const std::string& RpcServer::host() const { return impl_->settings.host; }
-uint16_t RpcServer::port() const { return impl_->port; }
-std::string RpcServer::url() const {
-  const std::string& h = impl_->settings.host;
-  const bool v6 = h.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + h + "]" : h) + ":" + std::to_string(impl_->port);
-}
+uint16_t RpcServer::port() const { return impl_->listener->port(); }
+std::string RpcServer::url() const { return impl_->listener->url(); }
 
 }  // namespace cairn::contracts

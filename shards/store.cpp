@@ -219,6 +219,32 @@ struct Store::Impl {
     return {};
   }
 
+  // Up to `limit` blob records from key `start` on while keys begin with
+  // `prefix`, checked; corrupt ones are reported and skipped.
+  Result<ScanPage> scan_records(ByteSpan prefix, ByteSpan start, size_t limit) const {
+    ScanPage page;
+    auto s = scan(Family::blobs, prefix, start, [&](ByteSpan key, ByteSpan value) {
+      const auto k = format::decode_blob_key(key);
+      if (!k) return true;  // not a blob key; cannot occur in this family
+      if (page.records.size() + page.corrupt.size() == limit) {
+        page.next = k->index;
+        return false;
+      }
+      const std::string what = where(Family::blobs, key);
+      auto payload = format::open_envelope(Family::blobs, key, value);
+      auto record = payload ? records::decode_blob_record(*payload, k->index, what)
+                            : Result<BlobRecord>(tl::unexpected(payload.error()));
+      if (record) {
+        page.records.push_back(std::move(*record));
+      } else {
+        page.corrupt.emplace_back(k->index, with_context(record.error(), "store " + dir.string()));
+      }
+      return true;
+    });
+    if (!s) return tl::unexpected(s.error());
+    return page;
+  }
+
   // Up to `limit` values of a family keyed by (prefix | node id), checked;
   // corrupt ones are reported and skipped.
   Result<NodeRecords> node_records(Family f, ByteSpan prefix, ByteSpan start, size_t limit) const {
@@ -503,30 +529,15 @@ Result<std::vector<BlobIndex>> Store::list_shard(ShardId shard) const {
 
 Result<ScanPage> Store::scan_shard(ShardId shard, BlobIndex from, size_t limit) const {
   if (limit == 0) return make_error(Errc::invalid_argument, "scan_shard: limit must be > 0");
-  const auto prefix = format::shard_key(shard);
   const BlobIndex first = std::max(from, shard_range(impl_->params, shard).begin);
-  const auto start = format::blob_key(shard, first);
-  ScanPage page;
-  auto s = impl_->scan(Family::blobs, prefix, start, [&](ByteSpan key, ByteSpan value) {
-    const auto k = format::decode_blob_key(key);
-    if (!k) return true;  // not a blob key; cannot occur in this family
-    if (page.records.size() + page.corrupt.size() == limit) {
-      page.next = k->index;
-      return false;
-    }
-    const std::string what = impl_->where(Family::blobs, key);
-    auto payload = format::open_envelope(Family::blobs, key, value);
-    auto record = payload ? records::decode_blob_record(*payload, k->index, what)
-                          : Result<BlobRecord>(tl::unexpected(payload.error()));
-    if (record) {
-      page.records.push_back(std::move(*record));
-    } else {
-      page.corrupt.emplace_back(k->index, with_context(record.error(), "store " + impl_->dir.string()));
-    }
-    return true;
-  });
-  if (!s) return tl::unexpected(s.error());
-  return page;
+  return impl_->scan_records(format::shard_key(shard), format::blob_key(shard, first), limit);
+}
+
+Result<ScanPage> Store::scan_blobs(BlobIndex from, size_t limit) const {
+  if (limit == 0) return make_error(Errc::invalid_argument, "scan_blobs: limit must be > 0");
+  auto shard = impl_->shard_of(from);
+  if (!shard) return ScanPage{};  // beyond the last shard a key can name: nothing there
+  return impl_->scan_records(ByteSpan{}, format::blob_key(*shard, from), limit);
 }
 
 Result<bool> Store::delete_blob(BlobIndex index) {

@@ -117,6 +117,9 @@ const std::vector<Workload>& workloads() {
       transport_workload(),
       challenge_workload(),
       verify_workload(),
+      put_workload(),
+      get_workload(),
+      sync_workload(),
   };
   return all;
 }

@@ -129,6 +129,34 @@ TEST(Store, ScanShardPagesInIndexOrder) {
   EXPECT_FALSE(resumed->next);
 }
 
+TEST(Store, ScanBlobsWalksEveryShardInIndexOrder) {
+  test::TempDir dir;
+  auto rng = test::seeded_rng(2);
+  const auto params = small_params();
+  auto store = open_store(dir.path());
+  // Shards 0, 2 and 9 hold blobs; 1 and 3-8 are empty.
+  const std::vector<uint64_t> held{3, 15, 32, 33, 47, 150};
+  for (uint64_t i : held) {
+    auto b = synthetic_blob(params, BlobIndex{i}, rng);
+    ASSERT_TRUE(store->put_blob(b.record, b.spans()));
+  }
+  std::vector<uint64_t> seen;
+  std::optional<BlobIndex> from = BlobIndex{0};
+  while (from) {
+    auto page = store->scan_blobs(*from, 4);
+    ASSERT_TRUE(page) << page.error().to_string();
+    for (const auto& r : page->records) seen.push_back(r.index.value);
+    from = page->next;
+  }
+  EXPECT_EQ(seen, held);
+  auto tail = store->scan_blobs(BlobIndex{34}, 10);
+  ASSERT_TRUE(tail);
+  ASSERT_EQ(tail->records.size(), 2u);
+  EXPECT_EQ(tail->records[0].index, BlobIndex{47});
+  EXPECT_FALSE(tail->next);
+  EXPECT_EQ(store->scan_blobs(BlobIndex{0}, 0).error().code, Errc::invalid_argument);
+}
+
 TEST(Store, FlippedFragmentByteIsCorruptionNamingShardIndexFragment) {
   test::TempDir dir;
   auto rng = test::seeded_rng(3);

@@ -3,67 +3,96 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
-#include "cairn/erasure/params.hpp"
-#include "cairn/p2p/identity.hpp"
-#include "cairn/shards/settings.hpp"
-#include "cairn/shards/store.hpp"
 #include "commands.hpp"
+#include "node/api_server.hpp"
+#include "node/config.hpp"
+#include "node/node.hpp"
 
 namespace cairn::tools {
 namespace {
 
-struct NodeSettings {
-  std::string data_dir = default_data_dir();
-  shards::ShardsSettings shards;
+// Flags as given; applied after the config file and the environment.
+struct NodeFlags {
+  std::optional<std::string> data_dir, listen, advertise, api, chain, shards, network, config;
+  std::optional<uint32_t> min_replicas, block_time_ms;
+  std::vector<std::string> bootstrap;
+  std::vector<std::string> sets;
+  bool print_config = false;
 };
 
-// Blocks SIGINT/SIGTERM for the process (threads inherit the mask) and waits
-// for one of them; returns the signal number.
-int wait_for_stop_signal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+Result<node::NodeSettings> settings_from(const NodeFlags& f) {
+  node::NodeSettings s;
+  s.data_dir = default_data_dir();
+  if (f.config) CAIRN_TRY_STATUS(node::apply_toml_file(s, *f.config));
+  CAIRN_TRY_STATUS(node::apply_env(s));
+  auto set = [&](const char* key, const std::optional<std::string>& v, const char* flag) -> Status {
+    if (!v) return {};
+    return node::set_key(s, key, *v, flag);
+  };
+  CAIRN_TRY_STATUS(set("data_dir", f.data_dir, "--data-dir"));
+  CAIRN_TRY_STATUS(set("listen", f.listen, "--listen"));
+  CAIRN_TRY_STATUS(set("advertise", f.advertise, "--advertise"));
+  CAIRN_TRY_STATUS(set("api.listen", f.api, "--api"));
+  CAIRN_TRY_STATUS(set("chain.backend", f.chain, "--chain"));
+  CAIRN_TRY_STATUS(set("shards", f.shards, "--shards"));
+  CAIRN_TRY_STATUS(set("chain.network", f.network, "--network"));
+  if (f.min_replicas) s.upload.min_replicas = *f.min_replicas;
+  if (f.block_time_ms) s.chain.block_time_ms = *f.block_time_ms;
+  if (!f.bootstrap.empty()) s.bootstrap = f.bootstrap;
+  for (const std::string& kv : f.sets) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) {
+      return make_error(Errc::invalid_argument, "--set '" + kv + "': expected KEY=VALUE, e.g. upload.min_replicas=3");
+    }
+    CAIRN_TRY_STATUS(node::set_key(s, kv.substr(0, eq), kv.substr(eq + 1)));
+  }
+  CAIRN_TRY_STATUS(node::validate(s));
+  return s;
 }
 
-int run_node(const NodeSettings& s) {
+int run_node(const NodeFlags& flags) {
+  // Block the stop signals before any thread starts (threads inherit the
+  // mask); the main thread takes them with sigwait.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  std::error_code ec;
-  std::filesystem::create_directories(s.data_dir, ec);
-  if (ec) {
-    return report_error("node", Error{Errc::io_error, "cannot create data dir " + s.data_dir + ": " +
-                                                          ec.message()});
+  auto settings = settings_from(flags);
+  if (!settings) return report_error("node", settings.error());
+  if (flags.print_config) {
+    std::cout << node::to_toml(*settings);
+    return kExitOk;
   }
-  bool created = false;
-  auto key = p2p::load_or_create_identity(std::filesystem::path(s.data_dir) / "identity.key", &created);
-  if (!key) return report_error("node", key.error());
-
-  // The network parameters come from the genesis once the chain is wired in;
-  // until then the node runs the defaults of DESIGN.md section 2.
-  const auto store_dir = std::filesystem::path(s.data_dir) / "store";
-  auto store = shards::Store::open(store_dir, erasure::NetworkParams::defaults(), s.shards.store);
-  if (!store) return report_error("node", store.error());
+  node::NodeOptions options;
+  // Upload bodies are spooled next to the store (same filesystem, same owner).
+  options.api = node::api_server_factory(std::filesystem::path(settings->data_dir) / "spool");
+  auto opened = node::Node::open(*settings, options);
+  if (!opened) return report_error("node", opened.error());
+  node::Node& n = **opened;
+  if (auto st = n.start(); !st) return report_error("node", st.error());
+  auto status = n.service().status();
+  if (!status) return report_error("node", status.error());
 
   std::cout << "cairn node " << CAIRN_VERSION << "\n"
-            << "  node id   " << key->public_key().hex() << (created ? "  (new identity)" : "") << "\n"
-            << "  data dir  " << s.data_dir << "\n"
-            << "  store     " << store_dir.string() << " (" << (*store)->blob_count() << " blobs)\n"
+            << "  node id   " << n.id().hex() << (n.identity_created() ? "  (new identity)" : "") << "\n"
+            << "  data dir  " << settings->data_dir << "\n"
+            << "  store     " << settings->data_dir << "/store (" << status->blobs_stored << " blobs)\n"
+            << "  chain     " << status->chain.backend << " (head " << status->chain.head << ", chain id "
+            << to_hex(ByteSpan(status->chain.chain_id).first(8)) << ")\n"
+            << "  p2p       " << n.p2p_address() << "\n"
+            << "  api       " << (n.api_address().empty() ? std::string("off") : "http://" + n.api_address())
+            << "\n"
+            << "  shards    " << (settings->shards ? std::to_string(settings->shards->size()) + " listed" : "auto (all)")
+            << "\n"
             << "running; press Ctrl-C to stop" << std::endl;
-  const int sig = wait_for_stop_signal();
+  int sig = 0;
+  sigwait(&set, &sig);
   std::cout << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
-  // Flushing is not needed for durability (the WAL holds every write); it
-  // spares the next start a log replay.
-  if (auto flushed = (*store)->flush(); !flushed) return report_error("node", flushed.error());
-  if (auto closed = (*store)->close(); !closed) return report_error("node", closed.error());
+  if (auto st = n.stop(); !st) return report_error("node", st.error());
   std::cout << "stopped" << std::endl;
   return kExitOk;
 }
@@ -71,11 +100,25 @@ int run_node(const NodeSettings& s) {
 }  // namespace
 
 void register_node(CLI::App& app, int& exit_code) {
-  auto settings = std::make_shared<NodeSettings>();
-  auto* cmd = app.add_subcommand("node", "Run a storage node");
-  cmd->add_option("--data-dir", settings->data_dir, "Data directory (identity key, store)")
-      ->capture_default_str()->envname("CAIRN_DATA_DIR");
-  cmd->callback([settings, &exit_code] { exit_code = run_node(*settings); });
+  auto f = std::make_shared<NodeFlags>();
+  auto* cmd = app.add_subcommand("node", "Run a storage node (settings: docs/config.md)");
+  cmd->add_option("--data-dir", f->data_dir,
+                  "Data directory: identity key, store, embedded chain (default $CAIRN_DATA_DIR, else "
+                  "$XDG_DATA_HOME/cairn, else ~/.local/share/cairn)");
+  cmd->add_option("--listen", f->listen, "Peer-to-peer address HOST:PORT (default 127.0.0.1:8640)");
+  cmd->add_option("--advertise", f->advertise, "Address peers dial, registered on the chain (default: --listen)");
+  cmd->add_option("--api", f->api, "HTTP API address HOST:PORT (default 127.0.0.1:8641; \"\" turns it off)");
+  cmd->add_option("--chain", f->chain, "\"embedded\" (default) or a dev chain URL http://HOST:PORT");
+  cmd->add_option("--network", f->network, "Genesis preset of a new embedded chain: default or localnet");
+  cmd->add_option("--block-time-ms", f->block_time_ms, "Block interval of a new embedded chain, ms");
+  cmd->add_option("--shards", f->shards, "Shards served: auto (default, every shard) or a list like 0-3,7");
+  cmd->add_option("--bootstrap", f->bootstrap, "Peer HOST:PORT to dial at start (repeatable)");
+  cmd->add_option("--min-replicas", f->min_replicas, "Confirmed replicas before an upload is acknowledged")
+      ->check(CLI::Range(1u, 255u));
+  cmd->add_option("--config", f->config, "TOML configuration file (flags and CAIRN_* variables override it)");
+  cmd->add_option("--set", f->sets, "Any setting as KEY=VALUE, e.g. upload.min_replicas=3 (repeatable)");
+  cmd->add_flag("--print-config", f->print_config, "Print the effective settings as TOML and exit");
+  cmd->callback([f, &exit_code] { exit_code = run_node(*f); });
 }
 
 }  // namespace cairn::tools

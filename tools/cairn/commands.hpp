@@ -34,6 +34,10 @@ void register_node(CLI::App& app, int& exit_code);
 void register_bench(CLI::App& app, int& exit_code);
 void register_devchain(CLI::App& app, int& exit_code);
 void register_verify(CLI::App& app, int& exit_code);
+void register_put(CLI::App& app, int& exit_code);
+void register_get(CLI::App& app, int& exit_code);
+void register_stat(CLI::App& app, int& exit_code);
+void register_status(CLI::App& app, int& exit_code);
 
 // Default data directory: $CAIRN_DATA_DIR, else $XDG_DATA_HOME/cairn, else
 // $HOME/.local/share/cairn, else ./cairn-data.

@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
   register_bench(app, exit_code);
   register_devchain(app, exit_code);
   register_verify(app, exit_code);
+  register_put(app, exit_code);
+  register_get(app, exit_code);
+  register_stat(app, exit_code);
+  register_status(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

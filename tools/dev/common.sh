@@ -11,6 +11,7 @@ CAIRN_APT_PACKAGES=(
   libasio-dev libsodium-dev librocksdb-dev libzstd-dev libisal-dev libcli11-dev
   libssl-dev libexpected-dev nlohmann-json3-dev
   libcpp-httplib-dev
+  libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

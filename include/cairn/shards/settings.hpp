@@ -1,7 +1,8 @@
 #pragma once
-// Settings of the shards module: the RocksDB store and the worker pool that
-// runs blocking store work off the network thread. Nested into the node's
-// settings; every field states its unit, default and trade-off.
+// Settings of the shards module: the RocksDB store, the worker pool that
+// runs blocking store work off the network thread, shard sync and scrub.
+// Nested into the node's settings; every field states its unit, default and
+// trade-off.
 
 #include <cstddef>
 #include <cstdint>
@@ -65,9 +66,90 @@ struct WorkerPoolSettings {
   uint32_t queue_capacity = 256;
 };
 
+struct SyncSettings {
+  // Fetches in flight across all peers and shards at once. Default 32. Each
+  // holds one blob's data fragments (blob_size, 128 KiB) from request to
+  // store, so this is also the sync's memory bound (32 x 128 KiB = 4 MiB).
+  // More hides latency on long links; on loopback 16-32 saturates the CPU.
+  uint32_t max_in_flight = 32;
+
+  // Fetches in flight to one peer. Default 8. Spreads a sync over several
+  // peers (a lone slow peer holds at most this many blobs back) while
+  // keeping each peer's pipe full.
+  uint32_t max_in_flight_per_peer = 8;
+
+  // A fetch still unanswered after this long is duplicated to another peer
+  // (hedged); the first valid answer wins and the other is cancelled.
+  // Milliseconds, default 2000. 0 disables hedging. Lower replaces slow
+  // peers sooner at the price of duplicate transfers.
+  uint32_t hedge_after_ms = 2000;
+
+  // How long a blob that no peer could serve waits before it is tried again.
+  // Milliseconds, default 5000. The wait doubles per failed round up to 16x.
+  uint32_t retry_backoff_ms = 5000;
+
+  // How long a peer that sent data failing verification is avoided.
+  // Milliseconds, default 600000 (10 minutes). The peer is also reported to
+  // the network layer (PeerVerdict::invalid_data), which may ban it longer.
+  uint32_t bad_peer_avoid_ms = 600000;
+
+  // Registry entries read per planning step. Default 256: one chain query
+  // batch; more means fewer registry round trips and a larger plan in memory
+  // (about 80 bytes per entry).
+  uint32_t plan_batch = 256;
+
+  // The persisted cursor is written after at most this many blobs settle
+  // (and when a sync stops). Default 64. A restart re-checks at most this
+  // many blobs against the store (never re-fetching stored ones); lower
+  // costs one small synced write per this many blobs.
+  uint32_t cursor_every_blobs = 64;
+
+  // Period the node calls SyncEngine::tick() at (hedging, retries, registry
+  // polling). Milliseconds, default 500.
+  uint32_t tick_ms = 500;
+
+  // The node's registry view hides blobs registered in the last this many
+  // blocks from sync: a fresh upload reaches serving nodes through its
+  // announcement (replication), and syncing it at the same time would fetch
+  // it twice. Blocks, default 4. 0 syncs everything at once (a node that
+  // missed announcements catches up sooner).
+  uint32_t settle_blocks = 4;
+};
+
+struct ScrubSettings {
+  // Master switch. Default true.
+  bool enabled = true;
+
+  // Stored fragment bytes re-read and re-checked per second, on average.
+  // Default 8 MiB/s: a node holding 1 TiB is fully scrubbed about every
+  // 36 hours, at a small fraction of one core (checking is one mask and
+  // SHA-256 over the bytes). Higher finds rot sooner and costs CPU and disk
+  // bandwidth that foreground reads and writes would otherwise use.
+  uint64_t bytes_per_second = uint64_t{8} << 20;
+
+  // Most bytes one scrub job checks before it returns its worker to the
+  // pool. Default 2 MiB (about ten default blobs, a few milliseconds): a
+  // foreground job waits at most that long behind the scrubber.
+  uint64_t max_job_bytes = uint64_t{2} << 20;
+
+  // The scrubber submits no job while more than this many jobs wait in the
+  // worker pool's queue, so it only uses idle capacity. Default 0 (only
+  // when the queue is empty).
+  uint32_t max_queued_jobs = 0;
+
+  // Period the node calls Scrubber::tick() at. Milliseconds, default 250.
+  uint32_t tick_ms = 250;
+
+  // Pause after a full pass over the store before the next one starts.
+  // Seconds, default 3600.
+  uint32_t pass_pause_s = 3600;
+};
+
 struct ShardsSettings {
   StoreSettings store;
   WorkerPoolSettings workers;
+  SyncSettings sync;
+  ScrubSettings scrub;
 };
 
 }  // namespace cairn::shards

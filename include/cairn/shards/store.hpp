@@ -154,6 +154,10 @@ class Store {
   // records are reported in the page and skipped, so a scan always progresses.
   Result<ScanPage> scan_shard(ShardId shard, BlobIndex from, size_t limit) const;
 
+  // Up to `limit` records of any shard with index >= from, ascending (the
+  // scrubber's walk over everything held). Corrupt records as in scan_shard.
+  Result<ScanPage> scan_blobs(BlobIndex from, size_t limit) const;
+
   // Removes a blob (record, id entry and every fragment) in one batch.
   // Returns false when nothing was stored at `index`.
   Result<bool> delete_blob(BlobIndex index);

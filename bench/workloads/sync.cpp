@@ -1,0 +1,207 @@
+// `cairn bench sync`: a fresh node joins a shard of a three-node loopback
+// network and syncs it, against raw RocksDB writes of the same fragment
+// bytes (the storage baseline every node bench shares).
+//
+//   ours:      each round starts a new node (its own store, sealing, worker
+//              pool, TCP listener) serving the shard, and times it from
+//              Node::open until its sync reports every registered blob held:
+//              per blob, k data fragments fetched from one of the three
+//              holders over encrypted TCP (the holder reads and unseals
+//              them: one mask computation), parity re-encoded, every
+//              fragment root and the commitment checked against the
+//              registry, the replica sealed for the new node (a second mask
+//              computation) and written in one fsynced batch. The node is
+//              stopped and its data removed after the round. Start-up (store
+//              creation, listening, dialing) is inside the timing.
+//   seal_cost_1: the same on a second network whose genesis sets
+//              seal_cost = 1, to show what the path costs apart from the
+//              two masks per blob.
+//   baseline:  one WriteBatch of n fragment-sized puts per blob into
+//              RocksDB opened with the store's options.
+//
+// MB/s is payload bytes per second (blob lengths as registered). The report
+// also carries "profile": the CPU cost per blob of each step of the path,
+// measured in this run on one thread.
+
+#include <chrono>
+#include <thread>
+
+#include "bench.hpp"
+#include "cairn/erasure/commitment.hpp"
+#include "cairn/sampling/seal.hpp"
+#include "cairn/shards/serve.hpp"
+#include "node_bench.hpp"
+
+namespace cairn::bench {
+namespace {
+
+// 64 MiB: 512 full blobs (and 4 manifests) per shard sync.
+constexpr size_t kSyncFiles = 4;
+constexpr size_t kSyncFileBytes = size_t{16} << 20;
+constexpr auto kSyncTimeout = std::chrono::minutes(5);
+
+// The shard-0 sync status of `n`, when it reports one.
+std::optional<node::ShardSyncStatus> shard0(node::Node& n) {
+  auto st = n.service().status();
+  if (!st) return std::nullopt;
+  for (const auto& s : st->sync) {
+    if (s.shard == ShardId{0}) return s;
+  }
+  return std::nullopt;
+}
+
+// A three-node network holding kSyncFiles files, and the side that syncs a
+// fresh node from it.
+class SyncNetwork {
+ public:
+  SyncNetwork(const std::filesystem::path& dir, const erasure::NetworkParams& params, uint64_t seed)
+      : net_(start_bench_network(dir, {}, params)) {
+    for (size_t i = 0; i < kSyncFiles; ++i) {
+      UniqueContent content(kSyncFileBytes, seed + 200 + i);
+      node::PutOptions o;
+      o.compress = erasure::FileOptions::Compress::never;
+      auto r = net_->node(0).service().put_file(content.next(params.blob_size), o);
+      if (!r) throw SideFailed(r.error());
+    }
+    auto holder = net_->node(0).service().status();
+    if (!holder) throw SideFailed(holder.error());
+    blobs_ = holder->blobs_stored;
+  }
+
+  uint64_t blobs() const { return blobs_; }
+  const node::ShardSyncStatus& last() const { return last_; }
+
+  // One fresh node, synced, stopped and removed; its payload bytes.
+  uint64_t sync_once() {
+    auto joined = net_->add([](node::NodeSettings& s) {
+      s.storage.sync.settle_blocks = 0;  // every blob here is old
+      s.storage.sync.tick_ms = 50;
+      s.storage.scrub.enabled = false;
+    });
+    if (!joined) throw SideFailed(joined.error());
+    node::Node& fresh = **joined;
+    const size_t slot = net_->size() - 1;
+    const auto deadline = std::chrono::steady_clock::now() + kSyncTimeout;
+    for (;;) {
+      auto s = shard0(fresh);
+      if (s && s->state == "synced" && s->held == blobs_) {
+        last_ = *s;
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw SideFailed(Error{Errc::timeout, "the fresh node did not sync within 5 minutes"});
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    if (auto st = net_->remove(slot); !st) throw SideFailed(st.error());
+    std::error_code ec;
+    std::filesystem::remove_all(net_->dir(slot), ec);
+    return last_.fetched_bytes;
+  }
+
+ private:
+  std::unique_ptr<node::LocalNetwork> net_;
+  uint64_t blobs_ = 0;
+  node::ShardSyncStatus last_;
+};
+
+// Median milliseconds of `fn` over `reps` calls.
+double median_ms(int reps, const std::function<void()>& fn) {
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return median(ms);
+}
+
+// CPU milliseconds per full blob of each step of the sync path, on one thread.
+nlohmann::json profile(const erasure::NetworkParams& params, uint64_t seed) {
+  auto codec = erasure::Codec::create(params);
+  if (!codec) throw SideFailed(codec.error());
+  std::mt19937_64 rng(seed);
+  Bytes payload(params.blob_size);
+  for (auto& b : payload) b = static_cast<uint8_t>(rng());
+  auto committed = erasure::encode_and_commit(**codec, payload);
+  if (!committed) throw SideFailed(committed.error());
+  const shards::RegisteredBlob reg{BlobIndex{7}, committed->commitment.id, params.blob_size};
+  shards::FragmentReply reply;
+  for (uint32_t f = 0; f < params.data_fragments; ++f) reply.fragments.push_back(FragmentIndex{static_cast<uint8_t>(f)});
+  reply.data.assign(committed->encoded.data.begin(),
+                    committed->encoded.data.begin() + std::ptrdiff_t{params.data_fragments} * params.fragment_size());
+  Bytes mask(committed->encoded.data.size());
+  const sampling::SealKey key{NodeId{}, reg.id, reg.index};
+  constexpr int kReps = 15;
+  const double mask_ms = median_ms(kReps, [&] { sampling::replica_mask(params, key, mask); });
+  const double verify_ms = median_ms(kReps, [&] {
+    auto v = shards::verify_fetched(**codec, reg, reply);
+    if (!v) throw SideFailed(v.error());
+  });
+  const double per_blob = 2 * mask_ms + verify_ms;
+  return nlohmann::json{
+      {"unit", "ms of one core per full blob"},
+      {"replica_mask", mask_ms},
+      {"masks_per_synced_blob", 2},
+      {"verify_fetched", verify_ms},
+      {"mask_share_of_cpu_work", per_blob > 0 ? 2 * mask_ms / per_blob : 0.0},
+      {"ceiling_mb_s_per_core_from_masks_and_verify", per_blob > 0 ? params.blob_size / per_blob / 1e3 : 0.0},
+      {"note", "every synced blob costs one mask on the holder (unseal) and one on the joiner (seal); "
+               "the ceiling ignores the network, TCP encryption and RocksDB, so the real path is below it"}};
+}
+
+Result<nlohmann::json> run_sync(const Options& opts) {
+  const auto params = bench_params();
+  auto light = params;
+  light.seal_cost = 1;
+  try {
+    WorkDir work(opts.work_dir, "sync");
+    SyncNetwork net(work.path() / "net", params, opts.seed);
+    SyncNetwork light_net(work.path() / "net-seal1", light, opts.seed + 1);
+
+    Side ours{"sync: a fresh node fetches, verifies, seals and stores every blob of the shard from 3 holders",
+              [&] { return net.sync_once(); }};
+    Side ours_light{"sync, network with seal_cost 1 (the same path with cheap masks)",
+                    [&] { return light_net.sync_once(); }};
+    RawSide raw(work.path() / "raw", params, shards::StoreSettings{}, baseline_replicas(params, opts.seed));
+    Side baseline{"raw RocksDB: batch of n fragment-sized puts per blob, one replica", [&] { return raw.run_once(); }};
+    auto stats = measure_sides(opts, {&ours, &ours_light, &baseline});
+    for (auto& st : stats) {
+      for (auto& v : st.per_second) v /= 1e6;
+      st.median /= 1e6;
+    }
+    auto report = pair_report("sync", "MB/s", ours, stats[0], baseline, stats[2], opts);
+    report["seal_cost_1"] = side_report(ours_light, stats[1]);
+    report["seal_cost_1_ratio"] = stats[2].median > 0 ? stats[1].median / stats[2].median : 0.0;
+    report["holders"] = kBenchNodes;
+    report["blobs"] = net.blobs();
+    report["payload_bytes"] = net.last().fetched_bytes;
+    report["fetched_last_round"] = net.last().fetched;
+    report["failed_fetches_last_round"] = net.last().failed;
+    report["block_time_ms"] = params.block_time_ms;
+    report["seal_cost"] = params.seal_cost;
+    const shards::SyncSettings sync_settings = node::NodeSettings{}.storage.sync;
+    report["max_in_flight"] = sync_settings.max_in_flight;
+    report["max_in_flight_per_peer"] = sync_settings.max_in_flight_per_peer;
+    report["worker_threads"] = shards::WorkerPoolSettings{}.threads;
+    report["hardware_threads"] = std::thread::hardware_concurrency();
+    report["profile"] = profile(params, opts.seed);
+    report["profile_seal_cost_1"] = profile(light, opts.seed);
+    return report;
+  } catch (const SideFailed& e) {
+    return tl::unexpected(e.error);
+  } catch (const std::filesystem::filesystem_error& e) {
+    return make_error(Errc::io_error, e.what());
+  }
+}
+
+}  // namespace
+
+Workload sync_workload() {
+  return Workload{"sync",
+                  "a fresh node syncs a 64 MiB shard from a 3-node loopback network (fetch, verify, seal, "
+                  "store), at the default seal cost and at seal_cost 1, vs raw RocksDB writes of the same fragments",
+                  run_sync};
+}
+
+}  // namespace cairn::bench

@@ -1,0 +1,188 @@
+// The client commands (`cairn put`, `get`, `stat`, `status`) against the
+// node's HTTP API served in this process over an in-memory NodeService, to
+// reach what a healthy node never does: wrong bytes, a stream cut short, a
+// busy node, a token.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "node/api_server.hpp"
+#include "node/memory_node.hpp"
+#include "support/process.hpp"
+#include "support/test_util.hpp"
+
+namespace cairn {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+class CliClient : public ::testing::Test {
+ protected:
+  void start(node::ApiSettings s) {
+    s.listen = s.listen.empty() ? "127.0.0.1:0" : s.listen;
+    auto server = node::start_api_server(node_, s, registry_, dir_ / "spool");
+    ASSERT_TRUE(server) << server.error().to_string();
+    server_ = std::move(*server);
+    const std::string address = server_->address();
+    url_ = "http://127.0.0.1:" + address.substr(address.rfind(':') + 1);
+  }
+  void SetUp() override { start({}); }
+  void TearDown() override { server_->stop(); }
+
+  test::RunResult cli(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    std::vector<std::string> argv = {"/usr/bin/env"};
+    argv.insert(argv.end(), env.begin(), env.end());
+    argv.push_back(test::cairn_binary());
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--node");
+    argv.push_back(url_);
+    return test::run(argv, 60s);
+  }
+  std::string put_file(const std::string& name, ByteSpan content) {
+    test::write_file(dir_ / name, content);
+    auto r = cli({"put", "--json", (dir_ / name).string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out, nullptr, false).value("id", "");
+  }
+
+  node::metrics::Registry registry_;
+  node::test::MemoryNode node_{registry_};
+  test::TempDir dir_;
+  std::unique_ptr<node::ApiServer> server_;
+  std::string url_;
+};
+
+TEST_F(CliClient, GetRefusesBytesThatDoNotMatchTheFileAndLeavesNoFile) {
+  auto rng = test::seeded_rng(21);
+  const std::string id = put_file("a.bin", test::random_bytes(rng, 200000));
+  node_.corrupt_reads(true);
+  const auto out = dir_ / "a.out";
+  auto r = cli({"get", id, "-o", out.string()});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("SHA-256"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing was written to " + out.string()), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+
+  // A file already there is left as it was.
+  test::write_file(out, as_bytes("previous"));
+  r = cli({"get", id, "-o", out.string()});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_EQ(test::read_file(out), Bytes(as_bytes("previous").begin(), as_bytes("previous").end()));
+
+  // To stdout the user is told to discard what was printed.
+  r = cli({"get", id});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("discard"), std::string::npos) << r.err;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".cairn-"), std::string::npos) << e.path();
+  }
+}
+
+TEST_F(CliClient, GetChecksABlobAgainstItsCommitment) {
+  auto rng = test::seeded_rng(22);
+  const Bytes payload = test::random_bytes(rng, 1000);
+  auto put = node_.put_blob(payload, {});
+  ASSERT_TRUE(put);
+  const std::string id = put->id.hex();
+  auto ok = cli({"get", id});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_TRUE(ok.out == std::string(payload.begin(), payload.end()));
+  node_.corrupt_reads(true);
+  auto bad = cli({"get", id, "-o", (dir_ / "blob.out").string()});
+  EXPECT_EQ(bad.exit_code, 4) << bad.err;
+  EXPECT_NE(bad.err.find("commitment"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "blob.out"));
+}
+
+TEST_F(CliClient, AStreamCutShortIsAFailureNotAShortFile) {
+  auto rng = test::seeded_rng(23);
+  const std::string id = put_file("b.bin", test::random_bytes(rng, 1 << 20));
+  node_.fail_reads_after(300000);
+  const auto out = dir_ / "b.out";
+  auto r = cli({"get", id, "-o", out.string()});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("stopped after"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+TEST_F(CliClient, NodeErrorsBecomeExitCodes) {
+  const std::string id = put_file("c.txt", as_bytes("c"));
+  node_.fail_with(Error{Errc::busy, "upload window full"});
+  auto busy = cli({"stat", id});
+  EXPECT_EQ(busy.exit_code, 5);
+  EXPECT_NE(busy.err.find("upload window full (HTTP 503"), std::string::npos) << busy.err;
+  node_.fail_with(Error{Errc::timeout, "replicas did not confirm"});
+  test::write_file(dir_ / "d.txt", as_bytes("d"));
+  auto slow = cli({"put", (dir_ / "d.txt").string()});
+  EXPECT_EQ(slow.exit_code, 5);
+  EXPECT_NE(slow.err.find("cairn put: " + (dir_ / "d.txt").string() + ": replicas did not confirm"),
+            std::string::npos)
+      << slow.err;
+  node_.fail_with(Error{Errc::corruption, "stored fragment failed its checksum"});
+  EXPECT_EQ(cli({"status"}).exit_code, 4);
+  node_.fail_with(std::nullopt);
+}
+
+TEST_F(CliClient, PutSendsItsOptionsAndTheToken) {
+  server_->stop();
+  node::ApiSettings s;
+  s.listen = "0.0.0.0:0";
+  s.token = "letmein";
+  start(s);
+  test::write_file(dir_ / "e.txt", as_bytes(std::string(5000, 'e')));
+  const std::string file = (dir_ / "e.txt").string();
+
+  auto denied = cli({"put", file});
+  EXPECT_EQ(denied.exit_code, 2);
+  EXPECT_NE(denied.err.find("--token"), std::string::npos) << denied.err;
+  auto wrong = cli({"put", "--token", "nope", file});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.err.find("wrong API token"), std::string::npos) << wrong.err;
+
+  auto ok = cli({"put", "--json", "--compress", "never", "--min-replicas", "2", file},
+                {"CAIRN_API_TOKEN=letmein"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  const json j = json::parse(ok.out, nullptr, false);
+  EXPECT_EQ(j.value("compression", ""), "none");
+  EXPECT_EQ(j.value("file", ""), file);
+  EXPECT_EQ(node_.last_options().compress, erasure::FileOptions::Compress::never);
+  EXPECT_EQ(node_.last_options().min_replicas, std::optional<uint32_t>(2));
+
+  auto zstd = cli({"put", "--json", "--token", "letmein", file});
+  ASSERT_EQ(zstd.exit_code, 0) << zstd.err;
+  EXPECT_EQ(json::parse(zstd.out, nullptr, false).value("compression", ""), "zstd");
+  EXPECT_EQ(node_.last_options().compress, erasure::FileOptions::Compress::automatic);
+  EXPECT_FALSE(node_.last_options().min_replicas.has_value());
+
+  auto bad = cli({"put", "--compress", "sometimes", "--token", "letmein", file});
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
+TEST_F(CliClient, UploadsAboveTheNodesLimitAreUsageErrors) {
+  server_->stop();
+  node::ApiSettings s;
+  s.max_upload_bytes = 100000;
+  start(s);
+  auto rng = test::seeded_rng(24);
+  test::write_file(dir_ / "big.bin", test::random_bytes(rng, 100001));
+  auto r = cli({"put", (dir_ / "big.bin").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("api.max_upload_bytes"), std::string::npos) << r.err;
+}
+
+TEST_F(CliClient, ANodeUrlWithAPathPrefixIsUsedAsTheApiRoot) {
+  const std::string id = put_file("f.txt", as_bytes("f"));
+  // The in-process server has no prefix: a prefixed URL reaches other paths.
+  auto r = test::run({test::cairn_binary(), "stat", id, "--node", url_ + "/behind/proxy/"}, 60s);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("no endpoint /behind/proxy/v1/stat/" + id), std::string::npos) << r.err;
+  auto bad = test::run({test::cairn_binary(), "status", "--node", "127.0.0.1:1"}, 60s);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("needs a scheme"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace cairn

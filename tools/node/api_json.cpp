@@ -1,0 +1,145 @@
+#include "node/api_json.hpp"
+
+namespace cairn::node::api_json {
+namespace {
+
+json shard_list(const std::vector<ShardId>& shards) {
+  json out = json::array();
+  for (const ShardId& s : shards) out.push_back(s.value);
+  return out;
+}
+
+}  // namespace
+
+std::string uri(const BlobId& id) { return "cairn://" + id.hex(); }
+
+const char* compression_name(erasure::Compression c) {
+  return c == erasure::Compression::zstd ? "zstd" : "none";
+}
+
+json put_file(const PutFileResult& r) {
+  return json{{"id", r.id.hex()},
+              {"uri", uri(r.id)},
+              {"kind", "file"},
+              {"size", r.size},
+              {"stored_size", r.stored_size},
+              {"compression", compression_name(r.compression)},
+              {"sha256", to_hex(r.sha256)},
+              {"data_blobs", r.data_blobs},
+              {"manifest_blobs", r.manifest_blobs},
+              {"replicas", r.replicas}};
+}
+
+json put_blob(const PutBlobResult& r) {
+  return json{{"id", r.id.hex()},     {"uri", uri(r.id)},          {"kind", "blob"},
+              {"size", r.size},       {"index", r.index.value},    {"shard", r.shard.value},
+              {"replicas", r.replicas}};
+}
+
+json object_info(const ObjectInfo& info) {
+  json out{{"id", info.id.hex()},
+           {"uri", uri(info.id)},
+           {"kind", info.kind == ObjectKind::file ? "file" : "blob"},
+           {"size", info.size},
+           {"index", info.index.value},
+           {"shard", info.shard.value}};
+  if (info.kind == ObjectKind::file) {
+    out["stored_size"] = info.stored_size;
+    out["compression"] = compression_name(info.compression);
+    out["sha256"] = to_hex(info.sha256);
+    out["data_blobs"] = info.blob_count;
+  }
+  return out;
+}
+
+json blob_status(const BlobStatus& s) {
+  json holders = json::array();
+  for (const HolderInfo& h : s.holders) {
+    holders.push_back(json{{"node", h.node.hex()}, {"endpoint", h.endpoint}, {"local", h.local}});
+  }
+  return json{{"id", s.id.hex()},
+              {"size", s.size},
+              {"index", s.index.value},
+              {"shard", s.shard.value},
+              {"registered_in", s.registered_in.value},
+              {"stored_locally", s.stored_locally},
+              {"pending", s.pending},
+              {"replicas", s.holders.size()},
+              {"holders", std::move(holders)}};
+}
+
+json node_status(const NodeStatus& s) {
+  json peers = json::array();
+  for (const PeerStatus& p : s.peers) {
+    peers.push_back(json{{"id", p.id.hex()},
+                         {"address", p.address},
+                         {"outbound", p.outbound},
+                         {"score", p.score},
+                         {"rtt_us", p.rtt_us},
+                         {"shards", shard_list(p.shards)}});
+  }
+  json sync = json::array();
+  for (const ShardSyncStatus& y : s.sync) {
+    sync.push_back(json{{"shard", y.shard.value},
+                        {"registered", y.registered},
+                        {"held", y.held},
+                        {"next_index", y.next_index},
+                        {"fetched", y.fetched},
+                        {"failed", y.failed},
+                        {"active", y.active},
+                        {"state", y.state},
+                        {"remaining", y.remaining},
+                        {"conflicts", y.conflicts},
+                        {"fetched_bytes", y.fetched_bytes},
+                        {"bytes_per_second", y.bytes_per_second},
+                        {"last_error", y.last_error}});
+  }
+  const ChainStatus& c = s.chain;
+  return json{
+      {"id", s.id.hex()},
+      {"version", s.version},
+      {"p2p_address", s.p2p_address},
+      {"advertised_address", s.advertised_address},
+      {"api_address", s.api_address},
+      {"uptime_ms", s.uptime_ms},
+      {"chain",
+       json{{"backend", c.backend},
+            {"chain_id", to_hex(c.chain_id)},
+            {"sequencer", c.sequencer.hex()},
+            {"head", c.head},
+            {"head_hash", to_hex(c.head_hash)},
+            {"head_timestamp_ms", c.head_timestamp_ms},
+            {"blob_count", c.blob_count},
+            {"registered", c.registered},
+            {"params",
+             json{{"blob_size", c.params.blob_size},
+                  {"data_fragments", c.params.data_fragments},
+                  {"parity_fragments", c.params.parity_fragments},
+                  {"chunk_size", c.params.chunk_size},
+                  {"blobs_per_shard", c.params.blobs_per_shard},
+                  {"block_time_ms", c.params.block_time_ms},
+                  {"epoch_blocks", c.params.epoch_blocks},
+                  {"deadline_blocks", c.params.deadline_blocks},
+                  {"walk_steps", c.params.walk_steps},
+                  {"openings", c.params.openings},
+                  {"seal_cost", c.params.seal_cost}}}}},
+      {"shards", shard_list(s.shards)},
+      {"peers", std::move(peers)},
+      {"blobs_stored", s.blobs_stored},
+      {"bytes_stored", s.bytes_stored},
+      {"pending_uploads", s.pending_uploads},
+      {"sync", std::move(sync)},
+      {"scrub",
+       json{{"passes", s.scrub.passes},
+            {"fragments_checked", s.scrub.fragments_checked},
+            {"fragments_bad", s.scrub.fragments_bad},
+            {"repaired_local", s.scrub.repaired_local},
+            {"repaired_remote", s.scrub.repaired_remote},
+            {"unrepairable", s.scrub.unrepairable},
+            {"last_pass_unix_ms", s.scrub.last_pass_unix_ms},
+            {"bytes_checked", s.scrub.bytes_checked},
+            {"records_corrupt", s.scrub.records_corrupt}}},
+      {"stopping", s.stopping}};
+}
+
+}  // namespace cairn::node::api_json

@@ -1,0 +1,91 @@
+#pragma once
+// The read path (docs/node-protocol.md, "Fetch"), both sides.
+//
+// Fetching a blob: from the uploads in flight, else the local store
+// (unsealed and checked on a worker), else the network: ask several holders
+// at once for disjoint sets of fragments (data fragments first), verify each
+// fragment against its root and the roots against the blob id, ask another
+// holder for what a slow or failing one did not deliver (fastest holders
+// first), and decode once k verified fragments are in. A decode that used
+// parity is checked again by re-encoding against the id.
+//
+// Serving: answers fragments_request from in-flight uploads or the store
+// (reading and unsealing on the worker pool).
+//
+// Threading: fetch() from any thread but the network thread; callbacks run
+// on a worker or the network thread.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "node/context.hpp"
+#include "node/uploader.hpp"
+
+namespace cairn::p2p {
+class Responder;
+}
+
+namespace cairn::node {
+
+class Fetcher {
+ public:
+  using Done = std::function<void(Result<Bytes>)>;
+
+  Fetcher(NodeContext& ctx, Uploader& uploader);
+  ~Fetcher();
+  Fetcher(const Fetcher&) = delete;
+  Fetcher& operator=(const Fetcher&) = delete;
+
+  // Fetches the payload of `id`. `done` runs exactly once (on a worker, the
+  // network thread, or inline when the blob is in flight here).
+  void fetch(const BlobId& id, Done done);
+  Result<Bytes> fetch_blocking(const BlobId& id);
+
+  // Asks the shard's registered nodes (connected ones, and up to a few
+  // dialled) whether they hold `id`; returns those that do. Blocking.
+  std::vector<NodeId> probe(const BlobId& id, ShardId shard, std::chrono::milliseconds timeout);
+
+  // Network thread: answers one fragments_request.
+  void serve(const NodeId& from, ByteSpan payload, p2p::Responder responder);
+
+  // Network thread: fail gathers in progress, stop serving.
+  void stop();
+
+ private:
+  struct Gather;
+  void fetch_local(const BlobId& id, Done done);
+  void fetch_remote(const BlobId& id, const RegisteredBlob& reg, Done done);  // any thread
+  void start_gather(const std::shared_ptr<Gather>& g);  // network thread
+  void plan(const std::shared_ptr<Gather>& g);
+  void on_answer(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer, Result<Bytes> body);
+  void merge(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer,
+             std::vector<std::pair<uint8_t, Bytes>> good, std::optional<std::vector<Hash32>> roots,
+             std::optional<Error> error);
+  void complete(const std::shared_ptr<Gather>& g, Result<Bytes> result);
+  void arm_hedge(const std::shared_ptr<Gather>& g);
+  void dial_more(const std::shared_ptr<Gather>& g, size_t live);
+  std::vector<NodeId> candidates(const BlobId& id, ShardId shard) const;  // network thread
+
+  NodeContext& ctx_;
+  Uploader& uploader_;
+  std::shared_ptr<bool> alive_;
+  bool stopped_ = false;
+  size_t rotation_ = 0;  // network thread: where the next gather starts
+
+  metrics::Counter& local_reads_;
+  metrics::Counter& inflight_reads_;
+  metrics::Counter& remote_reads_;
+  metrics::Counter& read_failures_;
+  metrics::Counter& fragments_received_;
+  metrics::Counter& bad_fragments_;
+  metrics::Counter& hedged_;
+  metrics::Counter& served_requests_;
+  metrics::Counter& served_bytes_;
+  metrics::Counter& served_not_found_;
+  metrics::Histogram& remote_latency_;
+};
+
+}  // namespace cairn::node

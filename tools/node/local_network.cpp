@@ -1,0 +1,92 @@
+#include "node/local_network.hpp"
+
+#include <thread>
+
+namespace cairn::node {
+
+using namespace std::chrono_literals;
+
+NodeSettings LocalNetwork::node_settings(const std::filesystem::path& data_dir) {
+  NodeSettings s;
+  s.data_dir = data_dir.string();
+  s.listen = "127.0.0.1:0";
+  s.api.listen.clear();
+  s.discovery.chain_refresh = 500ms;
+  s.discovery.bootstrap_retry = 500ms;
+  s.chain.registry_refresh = 500ms;
+  s.gossip.heartbeat_interval = 200ms;
+  s.fetch.hedge_after = 500ms;
+  s.stop_timeout = 5s;
+  return s;
+}
+
+LocalNetwork::LocalNetwork(std::filesystem::path dir, std::shared_ptr<contracts::DevChain> chain)
+    : dir_(std::move(dir)), chain_(std::move(chain)) {}
+
+Result<std::unique_ptr<LocalNetwork>> LocalNetwork::open(const std::filesystem::path& dir,
+                                                         const erasure::NetworkParams& params) {
+  contracts::DevChainSettings dcs;
+  dcs.db_path = (dir / "chain").string();
+  auto chain = contracts::DevChain::open(dcs, SigningKey::generate(), params);
+  if (!chain) return tl::unexpected(with_context(chain.error(), "opening the local network's dev chain"));
+  std::shared_ptr<contracts::DevChain> shared(std::move(*chain));
+  shared->start();
+  return std::unique_ptr<LocalNetwork>(new LocalNetwork(dir, std::move(shared)));
+}
+
+LocalNetwork::~LocalNetwork() {
+  for (size_t i = 0; i < nodes_.size(); ++i) (void)remove(i);
+  chain_->stop();
+}
+
+std::filesystem::path LocalNetwork::dir(size_t i) const { return dir_ / ("node" + std::to_string(i)); }
+
+Result<Node*> LocalNetwork::add(const std::function<void(NodeSettings&)>& tweak) {
+  const size_t i = nodes_.size();
+  auto s = node_settings(dir(i));
+  for (const auto& n : nodes_) {
+    if (n) {
+      s.bootstrap.push_back(n->p2p_address());
+      break;
+    }
+  }
+  if (tweak) tweak(s);
+  NodeOptions o;
+  o.chain = chain_;
+  o.seed = 1000 + i;
+  auto n = Node::open(s, o);
+  if (!n) return tl::unexpected(with_context(n.error(), "opening local node " + std::to_string(i)));
+  if (auto st = (*n)->start(); !st) return tl::unexpected(with_context(st.error(), "starting local node " + std::to_string(i)));
+  nodes_.push_back(std::move(*n));
+  return nodes_.back().get();
+}
+
+Status LocalNetwork::remove(size_t i) {
+  if (i >= nodes_.size() || !nodes_[i]) return {};
+  auto st = nodes_[i]->stop();
+  nodes_[i].reset();
+  return st;
+}
+
+bool LocalNetwork::meshed() {
+  size_t live_nodes = 0;
+  for (auto& n : nodes_) live_nodes += n ? 1u : 0u;
+  for (auto& n : nodes_) {
+    if (!n) continue;
+    auto st = n->service().status();
+    if (!st || !st->chain.registered || st->peers.size() + 1 < live_nodes) return false;
+  }
+  // The registry lists them all (min_replicas caps and reads use it).
+  return chain_->nodes(ShardId{0}).value_or(std::vector<contracts::NodeRecord>{}).size() >= live_nodes;
+}
+
+bool LocalNetwork::wait_meshed(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (meshed()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return meshed();
+}
+
+}  // namespace cairn::node

@@ -1,0 +1,269 @@
+#include "node/metrics.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace cairn::node::metrics {
+namespace {
+
+enum Type : int { kCounter = 0, kGauge = 1, kHistogram = 2 };
+
+constexpr std::string_view type_name(int t) {
+  switch (t) {
+    case kCounter: return "counter";
+    case kGauge: return "gauge";
+    default: return "histogram";
+  }
+}
+
+bool valid_name(std::string_view s, bool allow_colon) {
+  if (s.empty()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                       (allow_colon && c == ':');
+    const bool digit = c >= '0' && c <= '9';
+    if (!alpha && !(digit && i > 0)) return false;
+  }
+  return true;
+}
+
+void check_labels(const Labels& labels, const std::string& metric) {
+  for (const auto& [k, v] : labels) {
+    if (!valid_name(k, false) || k.rfind("__", 0) == 0 || k == "le") {
+      throw std::logic_error("metric " + metric + ": invalid label name '" + k + "'");
+    }
+  }
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string render_labels(const Labels& labels, const std::pair<std::string, std::string>* extra = nullptr) {
+  if (labels.empty() && extra == nullptr) return {};
+  std::string out = "{";
+  bool first = true;
+  auto add = [&](const std::string& k, const std::string& v) {
+    if (!first) out += ',';
+    first = false;
+    out += k;
+    out += "=\"";
+    out += escape_label_value(v);
+    out += '"';
+  };
+  for (const auto& [k, v] : labels) add(k, v);
+  if (extra != nullptr) add(extra->first, extra->second);
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+// ---- Histogram ----
+
+Histogram::Histogram(std::vector<double> upper_bounds) : bounds_(std::move(upper_bounds)) {
+  std::sort(bounds_.begin(), bounds_.end());
+  bounds_.erase(std::unique(bounds_.begin(), bounds_.end()), bounds_.end());
+  bounds_.erase(std::remove_if(bounds_.begin(), bounds_.end(), [](double b) { return std::isinf(b) || std::isnan(b); }),
+                bounds_.end());
+  counts_ = std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1);
+  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
+}
+
+void Histogram::observe(double v) noexcept {
+  // Buckets are few (<= ~20): a linear scan beats a binary search's branches.
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(v, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::snapshot() const {
+  Snapshot s;
+  s.upper_bounds = bounds_;
+  uint64_t running = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    running += counts_[i].load(std::memory_order_relaxed);
+    s.cumulative.push_back(running);
+  }
+  s.sum = sum_.load(std::memory_order_relaxed);
+  s.count = running;
+  return s;
+}
+
+std::vector<double> Histogram::latency_buckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
+}
+
+std::vector<double> Histogram::size_buckets() {
+  std::vector<double> b;
+  for (double v = 1024; v <= 1024.0 * 1024 * 1024; v *= 4) b.push_back(v);
+  return b;
+}
+
+ScopedTimer::ScopedTimer(Histogram& h) noexcept : h_(h), start_ns_(now_ns()) {}
+ScopedTimer::~ScopedTimer() { h_.observe(static_cast<double>(now_ns() - start_ns_) * 1e-9); }
+
+// ---- Registry ----
+
+struct Registry::Family {
+  std::string name;
+  std::string help;
+  int type = kCounter;
+  // One series per label set; std::map keeps them in label order and the
+  // unique_ptrs keep references stable.
+  std::map<Labels, std::unique_ptr<Counter>> counters;
+  std::map<Labels, std::unique_ptr<Gauge>> gauges;
+  std::map<Labels, std::unique_ptr<Histogram>> histograms;
+  std::map<Labels, std::function<double()>> fns;
+};
+
+Registry::Registry() = default;
+Registry::~Registry() = default;
+
+Registry::Family& Registry::family(const std::string& name, const std::string& help, int type) {
+  if (!valid_name(name, true)) throw std::logic_error("invalid metric name '" + name + "'");
+  auto it = families_.find(name);
+  if (it == families_.end()) {
+    auto f = std::make_unique<Family>();
+    f->name = name;
+    f->help = help;
+    f->type = type;
+    it = families_.emplace(name, std::move(f)).first;
+  } else if (it->second->type != type) {
+    throw std::logic_error("metric " + name + " registered as " +
+                           std::string(type_name(it->second->type)) + " and as " +
+                           std::string(type_name(type)));
+  }
+  return *it->second;
+}
+
+Counter& Registry::counter(const std::string& name, const std::string& help, Labels labels) {
+  check_labels(labels, name);
+  std::lock_guard lock(mu_);
+  auto& f = family(name, help, kCounter);
+  auto& slot = f.counters[labels];
+  if (!slot) slot = std::make_unique<Counter>();
+  return *slot;
+}
+
+Gauge& Registry::gauge(const std::string& name, const std::string& help, Labels labels) {
+  check_labels(labels, name);
+  std::lock_guard lock(mu_);
+  auto& f = family(name, help, kGauge);
+  auto& slot = f.gauges[labels];
+  if (!slot) slot = std::make_unique<Gauge>();
+  return *slot;
+}
+
+Histogram& Registry::histogram(const std::string& name, const std::string& help,
+                               std::vector<double> upper_bounds, Labels labels) {
+  check_labels(labels, name);
+  std::lock_guard lock(mu_);
+  auto& f = family(name, help, kHistogram);
+  auto& slot = f.histograms[labels];
+  if (!slot) slot = std::make_unique<Histogram>(std::move(upper_bounds));
+  return *slot;
+}
+
+void Registry::gauge_fn(const std::string& name, const std::string& help,
+                        std::function<double()> read, Labels labels) {
+  check_labels(labels, name);
+  std::lock_guard lock(mu_);
+  family(name, help, kGauge).fns[labels] = std::move(read);
+}
+
+void Registry::counter_fn(const std::string& name, const std::string& help,
+                          std::function<double()> read, Labels labels) {
+  check_labels(labels, name);
+  std::lock_guard lock(mu_);
+  family(name, help, kCounter).fns[labels] = std::move(read);
+}
+
+void Registry::remove_fns(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = families_.find(name);
+  if (it != families_.end()) it->second->fns.clear();
+}
+
+std::string Registry::render() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  out.reserve(families_.size() * 160);
+  for (const auto& [name, f] : families_) {
+    if (f->counters.empty() && f->gauges.empty() && f->histograms.empty() && f->fns.empty()) continue;
+    out += "# HELP " + name + " ";
+    // HELP text escapes backslash and newline.
+    for (char c : f->help) {
+      if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else out += c;
+    }
+    out += "\n# TYPE " + name + " " + std::string(type_name(f->type)) + "\n";
+    // Merge stored and callback series in label order.
+    std::map<Labels, std::string> lines;
+    for (const auto& [labels, c] : f->counters) {
+      lines[labels] = name + render_labels(labels) + " " + format_value(static_cast<double>(c->value())) + "\n";
+    }
+    for (const auto& [labels, g] : f->gauges) {
+      lines[labels] = name + render_labels(labels) + " " + format_value(g->value()) + "\n";
+    }
+    for (const auto& [labels, fn] : f->fns) {
+      lines[labels] = name + render_labels(labels) + " " + format_value(fn ? fn() : 0.0) + "\n";
+    }
+    for (const auto& [labels, h] : f->histograms) {
+      const auto s = h->snapshot();
+      std::string block;
+      for (size_t i = 0; i <= s.upper_bounds.size(); ++i) {
+        const std::pair<std::string, std::string> le{
+            "le", i < s.upper_bounds.size() ? format_value(s.upper_bounds[i]) : "+Inf"};
+        block += name + "_bucket" + render_labels(labels, &le) + " " +
+                 format_value(static_cast<double>(s.cumulative[i])) + "\n";
+      }
+      block += name + "_sum" + render_labels(labels) + " " + format_value(s.sum) + "\n";
+      block += name + "_count" + render_labels(labels) + " " +
+               format_value(static_cast<double>(s.count)) + "\n";
+      lines[labels] = std::move(block);
+    }
+    for (const auto& [labels, text] : lines) out += text;
+  }
+  return out;
+}
+
+std::string escape_label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+std::string format_value(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Integers up to 2^53 print exactly, without exponent or decimals.
+  if (std::fabs(v) < 9007199254740992.0 && v == std::floor(v)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    return buf;
+  }
+  // Shortest text that reads back as the same double.
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+}  // namespace cairn::node::metrics

@@ -1,0 +1,710 @@
+#include "node/node.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "cairn/contracts/devchain.hpp"
+#include "cairn/contracts/rpc.hpp"
+#include "cairn/core/log.hpp"
+#include "cairn/erasure/codec.hpp"
+#include "cairn/p2p/gossip_node.hpp"
+#include "cairn/p2p/host.hpp"
+#include "cairn/p2p/identity.hpp"
+#include "cairn/p2p/request.hpp"
+#include "cairn/shards/scrub.hpp"
+#include "cairn/shards/store.hpp"
+#include "cairn/shards/sync.hpp"
+#include "cairn/shards/worker_pool.hpp"
+#include "cairn/mapped_file.hpp"
+#include "node/chain_link.hpp"
+#include "node/config.hpp"
+#include "node/context.hpp"
+#include "node/fetcher.hpp"
+#include "node/notices.hpp"
+#include "node/reader.hpp"
+#include "node/replicator.hpp"
+#include "node/sync_link.hpp"
+#include "node/uploader.hpp"
+
+namespace cairn::node {
+namespace {
+
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+// Maintenance period of the uploader (re-announcements, retries) and of the
+// peer gauges.
+constexpr auto kTickInterval = std::chrono::seconds(1);
+// How long blob_status waits for holders to answer a probe.
+constexpr auto kProbeTimeout = std::chrono::seconds(2);
+// How long a stop waits for the network layer to say goodbye to its peers.
+constexpr auto kNetworkStopTimeout = std::chrono::seconds(5);
+
+Result<erasure::NetworkParams> preset(const NodeChainSettings& c) {
+  erasure::NetworkParams p;
+  if (c.network == "default") {
+    p = erasure::NetworkParams::defaults();
+  } else if (c.network == "localnet") {
+    p = erasure::NetworkParams::localnet();
+  } else {
+    return make_error(Errc::invalid_argument,
+                      "chain.network '" + c.network + "' is not a preset (default, localnet)");
+  }
+  if (c.block_time_ms != 0) p.block_time_ms = c.block_time_ms;
+  return p;
+}
+
+}  // namespace
+
+struct Node::Impl final : NodeService {
+  NodeSettings settings;
+  NodeOptions options;
+  fs::path data_dir;
+  int lock_fd = -1;  // flock on DATA_DIR/node.lock for the node's lifetime
+  std::optional<SigningKey> identity;
+  bool identity_created = false;
+  metrics::Registry metrics;
+
+  std::shared_ptr<contracts::Chain> chain;
+  contracts::DevChain* devchain = nullptr;  // when embedded (owned by `chain`)
+  std::unique_ptr<contracts::RpcServer> rpc_server;
+  std::string chain_backend;
+  erasure::NetworkParams params;
+  std::shared_ptr<const erasure::Codec> codec;
+  std::unique_ptr<shards::Store> store;
+  std::unique_ptr<shards::WorkerPool> pool;
+  std::shared_ptr<shards::SealingTransform> sealer;
+  std::unique_ptr<ChainLink> chain_link;
+  std::unique_ptr<ServedShards> served;
+  HolderCache holders;
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread io_thread;
+
+  std::unique_ptr<NodeContext> ctx;
+  std::unique_ptr<Notices> notices;
+  std::unique_ptr<Uploader> uploader;
+  std::unique_ptr<Replicator> replicator;
+  std::unique_ptr<Fetcher> fetcher;
+  std::unique_ptr<Reader> reader;
+  // Shard sync and scrub (docs/sync-and-scrub.md); stopped before the network.
+  std::unique_ptr<ChainRegistry> registry_view;
+  std::unique_ptr<PeerFragments> peer_fragments;
+  std::unique_ptr<shards::SyncEngine> sync;
+  std::unique_ptr<shards::Scrubber> scrubber;
+
+  // Network thread only.
+  std::unique_ptr<p2p::GossipNode> gossip;
+  std::unique_ptr<p2p::RequestResponse> rr;
+  std::unique_ptr<asio::steady_timer> tick_timer;
+  std::unique_ptr<asio::steady_timer> sync_timer;
+  std::unique_ptr<asio::steady_timer> scrub_timer;
+  std::vector<ShardId> subscribed;
+
+  std::unique_ptr<ApiServer> api;
+  std::string p2p_address, api_address;
+  std::string endpoint;  // registered on the chain; set before network_up
+  std::atomic<bool> network_up{false};
+  bool started = false;
+  bool stopped = false;
+  std::atomic<bool> stopping{false};
+  SteadyClock::time_point start_time = SteadyClock::now();
+  std::atomic<uint64_t> peer_count{0};
+
+  Impl(NodeSettings s, NodeOptions o) : settings(std::move(s)), options(std::move(o)) {}
+  ~Impl() override {
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+
+  // One node per data dir: the embedded chain, the store and the pending
+  // uploads must not be shared.
+  Status lock_data_dir() {
+    const fs::path path = data_dir / "node.lock";
+    lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) {
+      return make_error(Errc::io_error, "cannot open " + path.string() + ": " + std::strerror(errno));
+    }
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(lock_fd);
+      lock_fd = -1;
+      if (err == EWOULDBLOCK) {
+        return make_error(Errc::io_error, "data dir " + data_dir.string() +
+                                              " is in use by another process (is another cairn node running on it?)");
+      }
+      return make_error(Errc::io_error, "cannot lock " + path.string() + ": " + std::strerror(err));
+    }
+    return {};
+  }
+
+  // ---- open ----
+
+  Status open() {
+    CAIRN_TRY_STATUS(validate(settings));
+    data_dir = settings.data_dir;
+    std::error_code ec;
+    fs::create_directories(data_dir, ec);
+    if (ec) return make_error(Errc::io_error, "cannot create data dir " + data_dir.string() + ": " + ec.message());
+    CAIRN_TRY_STATUS(lock_data_dir());
+    auto key = p2p::load_or_create_identity(data_dir / "identity.key", &identity_created);
+    if (!key) return tl::unexpected(key.error());
+    identity = *key;
+
+    CAIRN_TRY_STATUS(open_chain());
+    params = chain->info().params;
+    auto c = erasure::Codec::create(params);
+    if (!c) return tl::unexpected(c.error());
+    codec = *c;
+    auto st = shards::Store::open(data_dir / "store", params, settings.storage.store);
+    if (!st) return tl::unexpected(st.error());
+    store = std::move(*st);
+    pool = std::make_unique<shards::WorkerPool>(settings.storage.workers);
+    sealer = std::make_shared<shards::SealingTransform>(params, identity->public_key());
+    ChainLinkSettings cls;
+    cls.register_batch = std::max<uint32_t>(1, settings.upload.register_batch);
+    cls.registry_refresh = settings.chain.registry_refresh;
+    chain_link = std::make_unique<ChainLink>(chain, *identity, cls, metrics);
+    served = std::make_unique<ServedShards>(settings.shards);
+
+    ctx = std::unique_ptr<NodeContext>(new NodeContext{settings, params, codec, *identity, identity->public_key(),
+                                                       *store, *pool, sealer, *chain_link, metrics, io, *served,
+                                                       holders});
+    notices = std::make_unique<Notices>(*ctx);
+    uploader = std::make_unique<Uploader>(*ctx, *notices);
+    replicator = std::make_unique<Replicator>(*ctx, *notices, *uploader);
+    fetcher = std::make_unique<Fetcher>(*ctx, *uploader);
+    reader = std::make_unique<Reader>(*ctx, *fetcher);
+    notices->on_announce([this](const NodeId& via, ShardId shard, const wire::Notice& n) {
+      replicator->on_announce(via, shard, n);
+    });
+    notices->on_stored([this](const NodeId&, ShardId, const wire::Notice& n) { uploader->on_stored(n); });
+    open_sync();
+    register_metrics();
+    return {};
+  }
+
+  Status open_chain() {
+    if (options.chain) {
+      chain = options.chain;
+      chain_backend = "injected";
+      return {};
+    }
+    const auto& c = settings.chain;
+    if (c.backend == "embedded") {
+      chain_backend = "embedded";
+      const fs::path dir = data_dir / "devchain";
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec) return make_error(Errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
+      auto sequencer = p2p::load_or_create_identity(dir / "sequencer.key");
+      if (!sequencer) return tl::unexpected(sequencer.error());
+      contracts::DevChainSettings dcs = c.chain.devchain;
+      dcs.db_path = (dir / "chain").string();
+      // A new chain takes the preset; an existing one keeps its genesis.
+      std::optional<erasure::NetworkParams> p;
+      if (!fs::exists(fs::path(dcs.db_path) / "CURRENT")) {
+        auto pr = preset(c);
+        if (!pr) return tl::unexpected(pr.error());
+        p = *pr;
+      }
+      auto dev = contracts::DevChain::open(dcs, *sequencer, p);
+      if (!dev) return tl::unexpected(with_context(dev.error(), "opening the embedded dev chain"));
+      devchain = dev->get();
+      chain = std::shared_ptr<contracts::Chain>(std::move(*dev));
+      devchain->start([](const Error& e) {
+        CAIRN_LOG(log::Level::error, "node", "embedded dev chain stopped producing blocks: " << e.to_string());
+      });
+      if (c.serve_rpc) {
+        auto server = contracts::RpcServer::start(*devchain, c.chain.rpc);
+        if (!server) return tl::unexpected(with_context(server.error(), "serving the embedded chain's JSON-RPC"));
+        rpc_server = std::move(*server);
+      }
+      return {};
+    }
+    if (c.backend.rfind("http://", 0) != 0) {
+      return make_error(Errc::invalid_argument, "chain '" + c.backend +
+                                                    "': give \"embedded\" or a dev chain URL http://HOST:PORT");
+    }
+    chain_backend = c.backend;
+    auto client = contracts::connect_devchain(c.backend, c.chain.client);
+    if (!client) return tl::unexpected(with_context(client.error(), "connecting to the chain at " + c.backend));
+    chain = std::shared_ptr<contracts::Chain>(std::move(*client));
+    return {};
+  }
+
+  void open_sync() {
+    const shards::ShardsSettings& st = settings.storage;
+    registry_view = std::make_unique<ChainRegistry>(*chain_link, params, st.sync.settle_blocks);
+    peer_fragments = std::make_unique<PeerFragments>(*ctx);
+    sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments,
+                                                st.sync);
+    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, peer_fragments.get(), st.scrub);
+    scrubber->on_unreadable([this](BlobIndex index) {
+      if (auto r = sync->refetch(index); !r) {
+        CAIRN_LOG(log::Level::warn, "node", "index " << index.value << ": cannot fetch again: " << r.error().to_string());
+      }
+    });
+  }
+
+  // Starts syncing every open served shard not synced yet (idempotent).
+  // Auto nodes also register shards that have not opened: nothing to sync there yet.
+  void sync_served_shards() {
+    const uint32_t open = chain_link->open_shards();
+    for (ShardId s : served->current(open)) {
+      if (s.value >= open) continue;
+      if (auto r = sync->add_shard(s); !r) return;  // stopping
+    }
+  }
+
+  void register_sync_metrics() {
+    const auto sync_stat = [this](uint64_t shards::SyncStats::*field) {
+      return [this, field] { return static_cast<double>(sync->stats().*field); };
+    };
+    metrics.counter_fn("cairn_sync_blobs_fetched_total", "Blobs shard sync fetched, verified and stored.",
+                       sync_stat(&shards::SyncStats::blobs_fetched));
+    metrics.counter_fn("cairn_sync_bytes_fetched_total", "Payload bytes of the blobs shard sync stored.",
+                       sync_stat(&shards::SyncStats::bytes_fetched));
+    metrics.counter_fn("cairn_sync_wire_bytes_total", "Fragment bytes received by shard sync.",
+                       sync_stat(&shards::SyncStats::wire_bytes));
+    metrics.counter_fn("cairn_sync_fetches_total", "Fragment requests shard sync sent (hedges included).",
+                       sync_stat(&shards::SyncStats::fetches_started));
+    metrics.counter_fn("cairn_sync_fetches_failed_total", "Sync fetches that failed (retried with another peer).",
+                       sync_stat(&shards::SyncStats::fetches_failed));
+    metrics.counter_fn("cairn_sync_fetches_hedged_total", "Sync fetches duplicated to a second peer because the first was slow.",
+                       sync_stat(&shards::SyncStats::fetches_hedged));
+    metrics.counter_fn("cairn_sync_invalid_replies_total", "Sync replies that failed verification (the peer is avoided).",
+                       sync_stat(&shards::SyncStats::invalid_replies));
+    metrics.counter_fn("cairn_sync_already_held_total", "Registered blobs sync found already stored.",
+                       sync_stat(&shards::SyncStats::already_held));
+    const auto progress_sum = [this](auto field) {
+      return [this, field] {
+        double sum = 0;
+        for (const auto& p : sync->progress()) sum += static_cast<double>(p.*field);
+        return sum;
+      };
+    };
+    metrics.gauge_fn("cairn_sync_blobs_known", "Blobs the registry lists in the served shards.",
+                     progress_sum(&shards::SyncProgress::known));
+    metrics.gauge_fn("cairn_sync_blobs_held", "Registered blobs of the served shards held here.",
+                     progress_sum(&shards::SyncProgress::held));
+    metrics.gauge_fn("cairn_sync_blobs_remaining", "Registered blobs of the served shards not held yet.",
+                     progress_sum(&shards::SyncProgress::remaining));
+    metrics.gauge_fn("cairn_sync_bytes_per_second", "Payload bytes per second shard sync stores (5 s average).",
+                     progress_sum(&shards::SyncProgress::bytes_per_second));
+
+    const auto scrub_stat = [this](uint64_t shards::ScrubStats::*field) {
+      return [this, field] { return static_cast<double>(scrubber->stats().*field); };
+    };
+    metrics.counter_fn("cairn_scrub_blobs_total", "Blobs whose every fragment the scrubber checked.",
+                       scrub_stat(&shards::ScrubStats::blobs_scrubbed));
+    metrics.counter_fn("cairn_scrub_bytes_total", "Stored fragment bytes the scrubber read.",
+                       scrub_stat(&shards::ScrubStats::bytes_scrubbed));
+    metrics.counter_fn("cairn_scrub_fragments_bad_total", "Bad fragments found (checksum or commitment).",
+                       scrub_stat(&shards::ScrubStats::fragments_bad));
+    metrics.counter_fn("cairn_scrub_repaired_local_total", "Fragments rebuilt from local parity.",
+                       scrub_stat(&shards::ScrubStats::fragments_repaired_local));
+    metrics.counter_fn("cairn_scrub_repaired_remote_total", "Fragments rebuilt with fragments from peers.",
+                       scrub_stat(&shards::ScrubStats::fragments_repaired_remote));
+    metrics.counter_fn("cairn_scrub_unrepairable_total", "Bad fragments neither local parity nor peers could rebuild.",
+                       scrub_stat(&shards::ScrubStats::fragments_unrepairable));
+    metrics.counter_fn("cairn_scrub_records_corrupt_total", "Blob records the scrubber could not read (fetched again).",
+                       scrub_stat(&shards::ScrubStats::records_corrupt));
+    metrics.counter_fn("cairn_scrub_passes_total", "Full scrub passes over the store.",
+                       scrub_stat(&shards::ScrubStats::passes));
+  }
+
+  void register_metrics() {
+    register_sync_metrics();
+    metrics.gauge_fn("cairn_store_blobs", "Blobs held in the local store.",
+                     [this] { return static_cast<double>(store->blob_count()); });
+    metrics.gauge_fn("cairn_store_bytes", "Sealed fragment bytes held (n x fragment_size per blob).", [this] {
+      return static_cast<double>(store->blob_count()) * params.total_fragments() * params.fragment_size();
+    });
+    metrics.gauge_fn("cairn_workers_queued", "Jobs waiting for the worker pool.",
+                     [this] { return static_cast<double>(pool->queued()); });
+    metrics.counter_fn("cairn_workers_rejected_total", "Jobs refused because the worker pool queue was full.",
+                       [this] { return static_cast<double>(pool->stats().rejected); });
+    metrics.gauge_fn("cairn_p2p_peers", "Connected peers.", [this] { return static_cast<double>(peer_count.load()); });
+    metrics.gauge_fn("cairn_node_uptime_seconds", "Seconds since the node opened.", [this] {
+      return std::chrono::duration<double>(SteadyClock::now() - start_time).count();
+    });
+  }
+
+  // ---- start ----
+
+  Status start() {
+    if (started) return make_error(Errc::conflict, "node already started");
+    started = true;
+    // Every block: the registry may have grown (sync plans again) and, in
+    // auto mode, a shard may have opened.
+    chain_link->on_head([this](const contracts::BlockHeader&) {
+      if (!network_up.load() || stopping.load()) return;
+      sync_served_shards();
+      sync->registry_changed();
+    });
+    if (served->automatic()) {
+      // New shards open as the index space grows: serve and register them.
+      // (Listeners must be added before the link starts.)
+      chain_link->on_head([this](const contracts::BlockHeader&) {
+        if (!network_up.load()) return;
+        const auto shards = served->current(chain_link->open_shards());
+        chain_link->set_registration(endpoint, shards);
+        ctx->post([this, shards] {
+          if (!gossip) return;
+          for (ShardId s : shards) {
+            if (std::find(subscribed.begin(), subscribed.end(), s) == subscribed.end()) {
+              gossip->subscribe(s);
+              subscribed.push_back(s);
+            }
+          }
+        });
+      });
+    }
+    CAIRN_TRY_STATUS(chain_link->start());
+    work.emplace(io.get_executor());
+    io_thread = std::thread([this] { io.run(); });
+
+    Status net;
+    auto posted = ctx->run_on_io([&] { net = start_network(); });
+    if (!posted) return posted;
+    if (!net) return net;
+
+    endpoint = settings.advertise.empty() ? p2p_address : settings.advertise;
+    chain_link->set_registration(endpoint, served->current(chain_link->open_shards()));
+    network_up.store(true);
+    sync_served_shards();
+    CAIRN_TRY_STATUS(uploader->resume());
+    if (options.api && !settings.api.listen.empty()) {
+      auto server = options.api(*this, settings.api, metrics);
+      if (!server) return tl::unexpected(with_context(server.error(), "starting the HTTP API on " + settings.api.listen));
+      api = std::move(*server);
+      api_address = api->address();
+    }
+    return {};
+  }
+
+  // Network thread.
+  Status start_network() {
+    p2p::GossipNodeSettings gs;
+    gs.p2p = settings.p2p;
+    gs.p2p.network_id = chain->info().chain_id;
+    gs.p2p.advertised_address = settings.advertise;
+    gs.gossip = settings.gossip;
+    gs.discovery = settings.discovery;
+    for (const auto& b : settings.bootstrap) gs.discovery.bootstrap.push_back(b);
+    gs.listen_address = settings.listen;
+    subscribed = served->current(chain_link->open_shards());
+    gs.shards = subscribed;
+    uint64_t seed = options.seed;
+    if (seed == 0) {
+      for (int i = 0; i < 8; ++i) seed = (seed << 8) | identity->public_key().bytes[static_cast<size_t>(i)];
+    }
+    gossip = std::make_unique<p2p::GossipNode>(io.get_executor(), p2p::make_tcp_transport(io.get_executor()),
+                                               p2p::steady_clock(), *identity, std::move(gs), seed,
+                                               chain_link.get());
+    rr = std::make_unique<p2p::RequestResponse>(gossip->host());
+    ctx->gossip = gossip.get();
+    ctx->rr = rr.get();
+    CAIRN_TRY_STATUS(rr->handle(p2p::MessageType::fragments_request,
+                                [this](const NodeId& from, ByteSpan payload, p2p::Responder responder) {
+                                  fetcher->serve(from, payload, std::move(responder));
+                                }));
+    notices->attach(*gossip);
+    auto bound = gossip->start();
+    if (!bound) return tl::unexpected(with_context(bound.error(), "listening for peers on " + settings.listen));
+    p2p_address = *bound;
+    tick_timer = std::make_unique<asio::steady_timer>(io);
+    arm_tick();
+    sync_timer = std::make_unique<asio::steady_timer>(io);
+    arm_periodic(*sync_timer, std::chrono::milliseconds(std::max<uint32_t>(10, settings.storage.sync.tick_ms)),
+                 [this] { sync->tick(); });
+    if (settings.storage.scrub.enabled) {
+      scrub_timer = std::make_unique<asio::steady_timer>(io);
+      arm_periodic(*scrub_timer, std::chrono::milliseconds(std::max<uint32_t>(10, settings.storage.scrub.tick_ms)),
+                   [this] { scrubber->tick(); });
+    }
+    return {};
+  }
+
+  // Network thread: runs `fn` every `period` until the node stops. The
+  // engines' ticks never block (they queue work on the pool).
+  void arm_periodic(asio::steady_timer& timer, std::chrono::milliseconds period, std::function<void()> fn) {
+    timer.expires_after(period);
+    timer.async_wait([this, &timer, period, fn = std::move(fn)](const std::error_code& ec) mutable {
+      if (ec || stopping.load()) return;
+      fn();
+      arm_periodic(timer, period, std::move(fn));
+    });
+  }
+
+  void arm_tick() {
+    tick_timer->expires_after(kTickInterval);
+    tick_timer->async_wait([this](const std::error_code& ec) {
+      if (ec || stopping.load()) return;
+      if (gossip) peer_count.store(gossip->host().peer_count());
+      uploader->tick();
+      arm_tick();
+    });
+  }
+
+  // ---- stop ----
+
+  Status stop() {
+    if (stopped) return {};
+    stopped = true;
+    stopping.store(true);
+    if (api) api->stop();
+    // Sync and scrub cancel their fetches, whose completions arrive on the
+    // network thread: stop them while it still runs.
+    if (sync) sync->stop();
+    if (scrubber) scrubber->stop();
+    if (uploader) uploader->stop(settings.stop_timeout);
+    if (io_thread.joinable()) {
+      auto gone = std::make_shared<std::promise<void>>();
+      auto gone_future = gone->get_future();
+      (void)ctx->run_on_io([&] {
+        if (tick_timer) tick_timer->cancel();
+        if (sync_timer) sync_timer->cancel();
+        if (scrub_timer) scrub_timer->cancel();
+        notices->stop();
+        replicator->stop();
+        fetcher->stop();
+        if (gossip) {
+          gossip->stop([gone] { gone->set_value(); });
+        } else {
+          gone->set_value();
+        }
+      });
+      gone_future.wait_for(kNetworkStopTimeout);
+      // Queued store writes (own replicas, pulled replicas, pending
+      // uploads) finish before the store closes.
+      if (pool) (void)pool->shutdown(shards::WorkerPool::Shutdown::drain);
+      (void)ctx->run_on_io([&] {
+        ctx->rr = nullptr;
+        ctx->gossip = nullptr;
+        rr.reset();
+        gossip.reset();
+        tick_timer.reset();
+        sync_timer.reset();
+        scrub_timer.reset();
+      });
+      work.reset();
+      io.stop();
+      io_thread.join();
+      ctx->io_stopped.store(true);
+    }
+    if (pool) (void)pool->shutdown(shards::WorkerPool::Shutdown::drain);
+    if (chain_link) chain_link->stop();
+    Status result;
+    if (store) {
+      if (auto f = store->flush(); !f) result = f;
+      if (auto c = store->close(); !c && result) result = c;
+    }
+    if (rpc_server) rpc_server->stop();
+    if (devchain) devchain->stop();
+    return result;
+  }
+
+  // ---- NodeService ----
+
+  Status callable(const char* what) const {
+    if (stopping.load()) return make_error(Errc::cancelled, std::string(what) + ": the node is stopping");
+    if (io_thread.joinable() && std::this_thread::get_id() == io_thread.get_id()) {
+      return make_error(Errc::invalid_argument, std::string(what) + " called on the node's network thread");
+    }
+    if (pool && pool->on_worker_thread()) {
+      return make_error(Errc::invalid_argument, std::string(what) + " called on a worker of the node's pool");
+    }
+    if (!started) return make_error(Errc::cancelled, std::string(what) + ": the node is not started");
+    return {};
+  }
+
+  Result<PutFileResult> put_file(ByteSpan content, const PutOptions& options_) override {
+    CAIRN_TRY_STATUS(callable("put_file"));
+    return uploader->put_file(content, options_);
+  }
+
+  Result<PutFileResult> put_file(const fs::path& path, const PutOptions& options_) override {
+    CAIRN_TRY_STATUS(callable("put_file"));
+    auto file = tools::MappedFile::open(path);
+    if (!file) return tl::unexpected(file.error());
+    return uploader->put_file((*file)->bytes(), options_);
+  }
+
+  Result<PutBlobResult> put_blob(ByteSpan payload, const PutOptions& options_) override {
+    CAIRN_TRY_STATUS(callable("put_blob"));
+    return uploader->put_blob(payload, options_);
+  }
+
+  Result<ObjectInfo> stat(const BlobId& id) override {
+    CAIRN_TRY_STATUS(callable("stat"));
+    return reader->stat(id);
+  }
+
+  Status read(const BlobId& id, const ReadRange& range, const ByteSink& sink) override {
+    CAIRN_TRY_STATUS(callable("read"));
+    return reader->read(id, range, sink);
+  }
+
+  Result<Bytes> read_blob(const BlobId& id) override {
+    CAIRN_TRY_STATUS(callable("read_blob"));
+    return fetcher->fetch_blocking(id);
+  }
+
+  Result<BlobStatus> blob_status(const BlobId& id) override {
+    CAIRN_TRY_STATUS(callable("blob_status"));
+    auto reg = chain_link->lookup_blob(id);
+    if (!reg) return tl::unexpected(reg.error());
+    BlobStatus s;
+    s.id = id;
+    s.size = reg->size;
+    s.index = reg->index;
+    s.shard = params.shard_of(reg->index);
+    s.registered_in = reg->registered_in;
+    auto local = store->get_blob(id);
+    s.stored_locally = local.has_value();
+    s.pending = uploader->find(id) != nullptr || store->get_pending(id).has_value();
+    std::vector<NodeId> ids = fetcher->probe(id, s.shard, kProbeTimeout);
+    for (const NodeId& n : holders.get(id)) {
+      if (std::find(ids.begin(), ids.end(), n) == ids.end()) ids.push_back(n);
+    }
+    if (s.stored_locally && std::find(ids.begin(), ids.end(), identity->public_key()) == ids.end()) {
+      ids.push_back(identity->public_key());
+    }
+    std::sort(ids.begin(), ids.end());
+    for (const NodeId& n : ids) {
+      if (n == identity->public_key() && !s.stored_locally) continue;
+      HolderInfo h;
+      h.node = n;
+      h.local = n == identity->public_key();
+      if (h.local) {
+        h.endpoint = settings.advertise.empty() ? p2p_address : settings.advertise;
+      } else if (auto rec = chain_link->node(n)) {
+        h.endpoint = rec->endpoint;
+      }
+      s.holders.push_back(std::move(h));
+    }
+    return s;
+  }
+
+  Result<NodeStatus> status() override {
+    CAIRN_TRY_STATUS(callable("status"));
+    NodeStatus s;
+    s.id = identity->public_key();
+    s.version = CAIRN_VERSION;
+    s.p2p_address = p2p_address;
+    s.advertised_address = settings.advertise.empty() ? p2p_address : settings.advertise;
+    s.api_address = api_address;
+    s.uptime_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start_time).count());
+    s.chain.backend = chain_backend;
+    s.chain.chain_id = chain->info().chain_id;
+    s.chain.sequencer = chain->info().sequencer;
+    s.chain.params = params;
+    if (auto h = chain_link->head()) {
+      s.chain.head = h->number.value;
+      s.chain.head_hash = h->hash();
+      s.chain.head_timestamp_ms = h->timestamp_ms;
+      s.chain.blob_count = h->blob_count;
+    }
+    s.chain.registered = chain_link->registered();
+    // Open shards only: an auto node also registers shards that have not
+    // opened yet (ServedShards::kAutoLookahead).
+    const uint32_t open = chain_link->open_shards();
+    for (ShardId sh : served->current(open)) {
+      if (sh.value < open || !served->automatic()) s.shards.push_back(sh);
+    }
+    (void)ctx->run_on_io([&] {
+      if (!gossip) return;
+      for (const auto& p : gossip->host().peers()) {
+        PeerStatus ps;
+        ps.id = p.id;
+        ps.address = p.advertised_address;
+        ps.outbound = p.direction == p2p::Direction::outbound;
+        ps.score = p.score;
+        ps.rtt_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(p.rtt).count());
+        ps.shards = gossip->router().peer_topics(p.id);
+        s.peers.push_back(std::move(ps));
+      }
+    });
+    s.blobs_stored = store->blob_count();
+    s.bytes_stored = s.blobs_stored * params.total_fragments() * params.fragment_size();
+    s.pending_uploads = uploader->in_flight();
+    for (const shards::SyncProgress& p : sync->progress()) {
+      ShardSyncStatus ss;
+      ss.shard = p.shard;
+      ss.registered = p.known;
+      ss.held = p.held;
+      ss.next_index = p.cursor.value;
+      ss.fetched = p.fetched_blobs;
+      ss.failed = p.fetches_failed;
+      ss.active = p.state == shards::SyncState::fetching || p.state == shards::SyncState::starting;
+      ss.remaining = p.remaining;
+      ss.conflicts = p.conflicts;
+      ss.fetched_bytes = p.fetched_bytes;
+      ss.bytes_per_second = p.bytes_per_second;
+      ss.state = std::string(shards::sync_state_name(p.state));
+      ss.last_error = p.last_error;
+      s.sync.push_back(std::move(ss));
+    }
+    const shards::ScrubStats sc = scrubber->stats();
+    s.scrub.passes = sc.passes;
+    s.scrub.fragments_checked = sc.fragments_checked;
+    s.scrub.fragments_bad = sc.fragments_bad;
+    s.scrub.repaired_local = sc.fragments_repaired_local;
+    s.scrub.repaired_remote = sc.fragments_repaired_remote;
+    s.scrub.unrepairable = sc.fragments_unrepairable;
+    s.scrub.last_pass_unix_ms = sc.last_pass_unix_ms;
+    s.scrub.bytes_checked = sc.bytes_scrubbed;
+    s.scrub.records_corrupt = sc.records_corrupt;
+    s.stopping = stopping.load();
+    return s;
+  }
+
+  std::string metrics_text() override { return metrics.render(); }
+};
+
+Result<std::unique_ptr<Node>> Node::open(NodeSettings settings, NodeOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(settings), std::move(options));
+  if (auto st = impl->open(); !st) {
+    (void)impl->stop();
+    return tl::unexpected(st.error());
+  }
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() {
+  if (impl_) (void)impl_->stop();
+}
+
+Status Node::start() {
+  auto st = impl_->start();
+  if (!st) (void)impl_->stop();
+  return st;
+}
+
+Status Node::stop() { return impl_->stop(); }
+NodeService& Node::service() noexcept { return *impl_; }
+metrics::Registry& Node::metrics() noexcept { return impl_->metrics; }
+const NodeId& Node::id() const noexcept { return impl_->identity->public_key(); }
+bool Node::identity_created() const noexcept { return impl_->identity_created; }
+const NodeSettings& Node::settings() const noexcept { return impl_->settings; }
+std::string Node::p2p_address() const { return impl_->p2p_address; }
+std::string Node::api_address() const { return impl_->api_address; }
+
+}  // namespace cairn::node

@@ -1,0 +1,249 @@
+#pragma once
+// NodeService: what a running storage node offers to its front-ends (the
+// HTTP API server, in-process tests, the benches). Every call BLOCKS until
+// its answer is known: call it from the front-end's own threads, never from
+// the node's network thread or a worker of its pool (calls made there fail
+// with Errc::invalid_argument rather than deadlock).
+//
+// Thread-safety: every member may be called from many threads at once.
+// Lifetime: a NodeService is owned by the Node (node.hpp); front-ends must
+// stop calling it before Node::stop() returns (the Node stops its API server
+// first for that reason). Calls in flight when the node begins to stop
+// finish, or fail with Errc::cancelled; calls made after fail with
+// Errc::cancelled.
+//
+// Ids are blob ids (DESIGN.md section 3): a file's id is the id of its root
+// manifest blob, so one id space covers both. Errors follow core/result.hpp:
+//   invalid_argument  malformed input (oversize blob, bad range)
+//   not_found         nobody (local store, chain registry, peers) knows the id
+//   too_many_losses   the chain knows the blob but fewer than k verified
+//                     fragments could be gathered
+//   corruption        gathered data does not match the id
+//   timeout           replicas did not confirm within the upload timeout
+//                     (the data is kept as a pending upload and retried)
+//   busy              a bounded queue is full; retry later
+//   cancelled         the node is stopping
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/core/bytes.hpp"
+#include "cairn/core/ids.hpp"
+#include "cairn/core/result.hpp"
+#include "cairn/erasure/file.hpp"
+
+namespace cairn::node {
+
+// ---- uploads ----
+
+// Called as an upload progresses, from a node thread: keep it short and
+// non-blocking. `done` and `total` count bytes of the original content.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+struct PutOptions {
+  // Whether a file is zstd-compressed before it is cut into blobs
+  // (automatic: when a sample shrinks; the rule is part of the file id,
+  // docs/blob-format.md). Ignored by put_blob.
+  erasure::FileOptions::Compress compress = erasure::FileOptions::Compress::automatic;
+  // Serving nodes that must confirm a stored, sealed replica of every blob
+  // before the call returns. nullopt: UploadSettings::min_replicas. Capped
+  // at the number of nodes the chain registry lists for the blob's shard
+  // (so a lone node acknowledges with its own replica); at least 1.
+  std::optional<uint32_t> min_replicas;
+  // Bound on the whole call. nullopt: UploadSettings::ack_timeout. On
+  // timeout the blobs not yet confirmed stay in the pending store and keep
+  // being replicated in the background; the call fails with Errc::timeout.
+  std::optional<std::chrono::milliseconds> timeout;
+  ProgressFn progress;
+};
+
+struct PutFileResult {
+  BlobId id;                  // the file id (root manifest blob); URI cairn://<id hex>
+  uint64_t size = 0;          // original bytes
+  uint64_t stored_size = 0;   // bytes after compression
+  erasure::Compression compression = erasure::Compression::none;
+  Hash32 sha256{};            // of the original bytes
+  uint64_t data_blobs = 0;
+  uint64_t manifest_blobs = 0;
+  // Fewest confirmed replicas over the file's blobs when the call returned
+  // (>= the min_replicas asked for).
+  uint32_t replicas = 0;
+};
+
+struct PutBlobResult {
+  BlobId id;
+  uint32_t size = 0;      // payload bytes
+  BlobIndex index;        // assigned by the chain
+  ShardId shard;
+  uint32_t replicas = 0;  // confirmed replicas when the call returned
+};
+
+// ---- reads ----
+
+enum class ObjectKind : uint8_t {
+  blob = 0,  // an id whose payload is not a root manifest: served as raw bytes
+  file = 1,  // a root manifest: served as the file it describes
+};
+
+struct ObjectInfo {
+  BlobId id;
+  ObjectKind kind = ObjectKind::blob;
+  // The bytes read() returns for this id: the original file size, or the
+  // blob's payload length.
+  uint64_t size = 0;
+  // Files only (zero / none for blobs).
+  uint64_t stored_size = 0;
+  erasure::Compression compression = erasure::Compression::none;
+  Hash32 sha256{};
+  uint64_t blob_count = 0;  // data blobs the manifest tree lists (files)
+  // The registry entry of the id's own blob (the root manifest for files).
+  BlobIndex index;
+  ShardId shard;
+};
+
+// Receives read bytes in order. Returning an error (e.g. the HTTP client
+// went away) stops the read; read() then returns that error.
+using ByteSink = std::function<Status(ByteSpan)>;
+
+struct ReadRange {
+  uint64_t offset = 0;
+  // nullopt: to the end. offset + length beyond the size is invalid_argument
+  // (an HTTP server clamps Range itself first).
+  std::optional<uint64_t> length;
+};
+
+// ---- status ----
+
+struct HolderInfo {
+  NodeId node;
+  std::string endpoint;  // as registered on the chain; may be empty
+  bool local = false;    // this node
+};
+
+struct BlobStatus {
+  BlobId id;
+  uint32_t size = 0;
+  BlobIndex index;
+  ShardId shard;
+  BlockNumber registered_in;
+  bool stored_locally = false;
+  // Nodes known to hold a verified, sealed replica: this node when it does,
+  // and every node whose storage confirmation this node has seen (gossip on
+  // the shard's subnet, or an answer to a probe of the shard's registered
+  // nodes). Sorted by node id.
+  std::vector<HolderInfo> holders;
+  // Still in this node's pending-upload store (not yet min_replicas).
+  bool pending = false;
+};
+
+struct PeerStatus {
+  NodeId id;
+  std::string address;          // advertised (dialable) address, may be empty
+  bool outbound = false;
+  double score = 0;
+  uint64_t rtt_us = 0;          // zero until measured
+  std::vector<ShardId> shards;  // as the peer announced them
+};
+
+// Sync progress of one served shard (filled by the sync engine).
+struct ShardSyncStatus {
+  ShardId shard;
+  uint64_t registered = 0;   // blobs the chain registry lists in the shard
+  uint64_t held = 0;         // of which this node holds a replica
+  uint64_t next_index = 0;   // the persisted cursor: every index below is done
+  uint64_t fetched = 0;      // blobs fetched by sync since start
+  uint64_t failed = 0;       // fetch attempts that failed since start (retried)
+  bool active = false;       // a sync pass is running now
+  uint64_t remaining = 0;    // registered blobs not held yet
+  uint64_t conflicts = 0;    // indexes holding another blob than the registry lists
+  uint64_t fetched_bytes = 0;     // payload bytes fetched by sync since start
+  double bytes_per_second = 0;    // sync rate over the last 5 s
+  std::string state{};       // starting, fetching, waiting (no peer can serve now), synced, stopped
+  std::string last_error{};  // the latest sync failure; empty if none
+};
+
+// Scrub and repair counters since start (filled by the scrubber).
+struct ScrubStatus {
+  uint64_t passes = 0;              // full passes over the store completed
+  uint64_t fragments_checked = 0;
+  uint64_t fragments_bad = 0;       // failed checksum or root
+  uint64_t repaired_local = 0;      // rebuilt from local parity
+  uint64_t repaired_remote = 0;     // rebuilt from peers' fragments
+  uint64_t unrepairable = 0;        // fewer than k good fragments anywhere
+  uint64_t last_pass_unix_ms = 0;   // 0 before the first pass ends
+  uint64_t bytes_checked = 0;       // stored fragment bytes read by the scrubber
+  uint64_t records_corrupt = 0;     // blob records unreadable (handed to sync to fetch again)
+};
+
+struct ChainStatus {
+  std::string backend;        // "embedded" or the JSON-RPC URL
+  Hash32 chain_id{};
+  NodeId sequencer;
+  uint64_t head = 0;          // block number
+  Hash32 head_hash{};
+  uint64_t head_timestamp_ms = 0;
+  uint64_t blob_count = 0;    // blobs registered network-wide
+  bool registered = false;    // our RegisterNode is included
+  erasure::NetworkParams params;  // the network's parameters (genesis)
+};
+
+struct NodeStatus {
+  NodeId id;
+  std::string version;
+  std::string p2p_address;       // bound listen address
+  std::string advertised_address;
+  std::string api_address;       // "" when no API server runs
+  uint64_t uptime_ms = 0;
+  ChainStatus chain;
+  std::vector<ShardId> shards;   // served
+  std::vector<PeerStatus> peers;
+  uint64_t blobs_stored = 0;
+  uint64_t bytes_stored = 0;     // sealed fragment bytes held (n * fragment_size per blob)
+  uint64_t pending_uploads = 0;  // blobs waiting for replicas
+  std::vector<ShardSyncStatus> sync;
+  ScrubStatus scrub;
+  bool stopping = false;
+};
+
+class NodeService {
+ public:
+  virtual ~NodeService() = default;
+
+  // Splits, (maybe) compresses, encodes and commits `content` as a file,
+  // registers every blob on the chain, and returns once every blob has
+  // min_replicas confirmed replicas. `content` must stay valid during the
+  // call. An empty file is valid (one manifest blob).
+  virtual Result<PutFileResult> put_file(ByteSpan content, const PutOptions& options) = 0;
+  // Same, for a file on disk (the HTTP server's spooled upload); it is
+  // memory-mapped, not copied. io_error when it cannot be read.
+  virtual Result<PutFileResult> put_file(const std::filesystem::path& path,
+                                         const PutOptions& options) = 0;
+  // Stores one raw blob (at most blob_size bytes; invalid_argument above).
+  virtual Result<PutBlobResult> put_blob(ByteSpan payload, const PutOptions& options) = 0;
+
+  // What `id` is and how many bytes read() yields for it. not_found when
+  // neither the store nor the chain registry knows it.
+  virtual Result<ObjectInfo> stat(const BlobId& id) = 0;
+  // Streams `range` of the object to `sink`: a file's original bytes or a
+  // blob's payload. Every blob is checked against its id before its bytes
+  // reach the sink; a whole-file read also checks the file's SHA-256 at the
+  // end (Errc::corruption then, after the bytes were streamed: a caller
+  // must treat the output as valid only when read() succeeds).
+  virtual Status read(const BlobId& id, const ReadRange& range, const ByteSink& sink) = 0;
+  // The whole blob payload (convenience for small reads and tests).
+  virtual Result<Bytes> read_blob(const BlobId& id) = 0;
+
+  // Registry entry and known holders of one blob. not_found when the chain
+  // has no such blob.
+  virtual Result<BlobStatus> blob_status(const BlobId& id) = 0;
+  virtual Result<NodeStatus> status() = 0;
+  // Prometheus text exposition (version 0.0.4) of every node metric.
+  virtual std::string metrics_text() = 0;
+};
+
+}  // namespace cairn::node
