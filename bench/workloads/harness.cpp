@@ -10,6 +10,11 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+void scale(SideStats& stats, double factor) {
+  for (double& v : stats.per_second) v *= factor;
+  stats.median *= factor;
+}
+
 namespace {
 double run_round(const Options& opts, Side& side) {
   using clock = std::chrono::steady_clock;
