@@ -47,6 +47,9 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 
 double median(std::vector<double> v);
 
+// Multiplies every rate and the median by `factor` (e.g. 1e-6: bytes/s to MB/s).
+void scale(SideStats& stats, double factor);
+
 // Runs every side round-robin for opts.rounds rounds, rotating which side
 // goes first each round so drift favours none; one stats entry per side.
 std::vector<SideStats> measure_sides(const Options& opts, const std::vector<Side*>& sides);

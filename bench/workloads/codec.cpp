@@ -118,8 +118,7 @@ Result<nlohmann::json> run_codec(const Options& opts) {
   if (!ours_status) return tl::unexpected(ours_status.error());
   // Bytes per second -> MB/s of blob payload.
   for (SideStats* s : {&ours_stats, &base_stats}) {
-    for (double& v : s->per_second) v /= 1e6;
-    s->median /= 1e6;
+    scale(*s, 1e-6);
   }
   nlohmann::json report = pair_report("codec", "MB/s", ours, ours_stats, baseline, base_stats, opts);
   report["params"] = {{"blob_size", params.blob_size},

@@ -28,7 +28,7 @@ constexpr size_t kGetFileBytes = size_t{16} << 20;
 
 Result<nlohmann::json> run_get(const Options& opts) {
   const auto params = bench_params();
-  try {
+  return run_guarded([&]() -> Result<nlohmann::json> {
     WorkDir work(opts.work_dir, "get");
     auto net = start_bench_network(work.path() / "net");
     // The reader that holds nothing: it serves a shard no blob is in.
@@ -64,8 +64,7 @@ Result<nlohmann::json> run_get(const Options& opts) {
 
     auto stats = measure_sides(opts, {&local, &remote, &baseline});
     for (auto& st : stats) {
-      for (auto& v : st.per_second) v /= 1e6;
-      st.median /= 1e6;
+      scale(st, 1e-6);
     }
     auto report = pair_report("get", "MB/s", local, stats[0], baseline, stats[2], opts);
     report["remote"] = side_report(remote, stats[1]);
@@ -77,11 +76,7 @@ Result<nlohmann::json> run_get(const Options& opts) {
     report["readahead_blobs"] = node::FetchSettings{}.readahead_blobs;
     report["parallel_peers"] = node::FetchSettings{}.parallel_peers;
     return report;
-  } catch (const SideFailed& e) {
-    return tl::unexpected(e.error);
-  } catch (const std::filesystem::filesystem_error& e) {
-    return make_error(Errc::io_error, e.what());
-  }
+  });
 }
 
 }  // namespace

@@ -37,6 +37,11 @@ ScratchDir::~ScratchDir() {
   if (owned) std::filesystem::remove_all(path, ec);
 }
 
+void scale(SideStats& stats, double factor) {
+  for (double& v : stats.per_second) v *= factor;
+  stats.median *= factor;
+}
+
 namespace {
 double run_round(const Options& opts, Side& side) {
   using clock = std::chrono::steady_clock;

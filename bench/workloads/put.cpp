@@ -62,8 +62,7 @@ nlohmann::json measure_put(const Options& opts, const std::filesystem::path& dir
   Side baseline{"raw RocksDB: batch of n fragment-sized puts per blob, one replica", [&] { return raw.run_once(); }};
   auto [ours_stats, base_stats] = measure_pair(opts, ours, baseline);
   for (auto* st : {&ours_stats, &base_stats}) {
-    for (auto& v : st->per_second) v /= 1e6;
-    st->median /= 1e6;
+    scale(*st, 1e-6);
   }
   auto report = pair_report("put", "MB/s", ours, ours_stats, baseline, base_stats, opts);
   report["sync_writes"] = store.sync_writes;
@@ -72,7 +71,7 @@ nlohmann::json measure_put(const Options& opts, const std::filesystem::path& dir
 
 Result<nlohmann::json> run_put(const Options& opts) {
   const auto params = bench_params();
-  try {
+  return run_guarded([&]() -> Result<nlohmann::json> {
     WorkDir work(opts.work_dir, "put");
     // The node's defaults: every blob batch of every replica fsyncs its WAL,
     // as does the baseline's. The second pair, without fsync, shows the
@@ -92,11 +91,7 @@ Result<nlohmann::json> run_put(const Options& opts) {
     report["streams"] = kPutStreams;
     report["file_bytes"] = kPutFileBytes;
     return report;
-  } catch (const SideFailed& e) {
-    return tl::unexpected(e.error);
-  } catch (const std::filesystem::filesystem_error& e) {
-    return make_error(Errc::io_error, e.what());
-  }
+  });
 }
 
 }  // namespace

@@ -209,4 +209,17 @@ class RawSide {
   Rotation<RawDb> dbs_;
 };
 
+// Runs a storage workload body, turning a SideFailed or filesystem error
+// thrown anywhere in it into the workload's error.
+template <class Body>
+auto run_guarded(Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const SideFailed& e) {
+    return tl::unexpected(e.error);
+  } catch (const std::filesystem::filesystem_error& e) {
+    return make_error(Errc::io_error, e.what());
+  }
+}
+
 }  // namespace cairn::bench

@@ -94,7 +94,7 @@ Result<nlohmann::json> run_store(const Options& opts) {
     payloads.push_back(std::move(p));
   }
 
-  try {
+  return run_guarded([&]() -> Result<nlohmann::json> {
     WorkDir work(opts.work_dir, "store");
     // One measured pair under `settings`, in fresh directories.
     const auto measure = [&](const shards::StoreSettings& settings, const std::string& tag) {
@@ -107,8 +107,7 @@ Result<nlohmann::json> run_store(const Options& opts) {
       auto [ours_stats, base_stats] = measure_pair(opts, ours, baseline);
       // Bytes per second -> MB/s.
       for (auto* st : {&ours_stats, &base_stats}) {
-        for (auto& v : st->per_second) v /= 1e6;
-        st->median /= 1e6;
+        scale(*st, 1e-6);
       }
       auto report = pair_report("store", "MB/s", ours, ours_stats, baseline, base_stats, opts);
       report["sync_writes"] = settings.sync_writes;
@@ -132,11 +131,7 @@ Result<nlohmann::json> run_store(const Options& opts) {
     report["fragment_size"] = params.fragment_size();
     report["blobs_per_db"] = kBlobsPerDb;
     return report;
-  } catch (const SideFailed& e) {
-    return tl::unexpected(e.error);
-  } catch (const std::filesystem::filesystem_error& e) {
-    return make_error(Errc::io_error, e.what());
-  }
+  });
 }
 
 }  // namespace

@@ -62,16 +62,7 @@ class MemoryNode final : public NodeService {
       return Status{};
     });
     if (!summary) return tl::unexpected(summary.error());
-    PutFileResult r;
-    r.id = summary->id;
-    r.size = summary->size;
-    r.stored_size = summary->stored_size;
-    r.compression = summary->compression;
-    r.sha256 = summary->sha256;
-    r.data_blobs = summary->data_blobs;
-    r.manifest_blobs = summary->manifest_blobs;
-    r.replicas = 1;
-    return r;
+    return put_file_result(*summary, 1);
   }
 
   Result<PutFileResult> put_file(const std::filesystem::path& path, const PutOptions& options) override {

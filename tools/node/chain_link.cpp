@@ -17,6 +17,10 @@ constexpr size_t kRecentBlobs = size_t{1} << 18;
 constexpr uint32_t kMaxRefreshShards = 1024;
 // A pause that lets registrations arriving together share one batch.
 constexpr auto kBatchDelay = std::chrono::milliseconds(2);
+// Heads waiting for the chain thread. A thread that falls further behind
+// (a slow JSON-RPC chain) skips heads: their events are then missed, and
+// registrations resolve from receipts at a later head instead.
+constexpr size_t kMaxQueuedHeads = 256;
 
 std::string tx_error_message(const contracts::Receipt& r) {
   return std::string(contracts::tx_status_name(r.status)) + ": " + r.detail;
@@ -55,6 +59,13 @@ Status ChainLink::start() {
   }
   refresh_registry();
   head_sub_ = chain_->subscribe_heads([this](const contracts::BlockHeader& h) {
+    {
+      std::lock_guard lock(mu_);
+      if (tasks_.size() >= kMaxQueuedHeads) {
+        CAIRN_LOG(log::Level::warn, "node", "chain thread behind: skipping block " << h.number.value);
+        return;
+      }
+    }
     post([this, h] { process_head(h); });
   });
   thread_ = std::thread([this] { run(); });
@@ -259,6 +270,12 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
     head_ = header;
   }
   head_gauge_.set(static_cast<double>(header.number.value));
+  if (const uint32_t open = open_shards(); open != last_open_) {
+    // A shard opened: its node list matters now (replica caps, reads).
+    last_open_ = open;
+    std::lock_guard lock(mu_);
+    next_refresh_ = {};
+  }
 
   auto events = chain_->events(header.number);
   if (!events) {
@@ -404,9 +421,10 @@ void ChainLink::submit_node_registration() {
 }
 
 void ChainLink::refresh_registry() {
-  uint32_t open = open_shards();
+  const uint64_t open = open_shards();
+  const uint64_t end = std::min<uint64_t>(open + settings_.refresh_ahead_shards, kMaxRefreshShards);
   std::map<uint32_t, std::vector<contracts::NodeRecord>> fresh;
-  for (uint32_t s = 0; s < std::min(open, kMaxRefreshShards); ++s) {
+  for (uint32_t s = 0; s < end; ++s) {
     auto nodes = chain_->nodes(ShardId{s});
     if (!nodes) {
       CAIRN_LOG(log::Level::warn, "node", "refreshing the node registry: " << nodes.error().to_string());

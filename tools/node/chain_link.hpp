@@ -52,6 +52,9 @@ struct ChainLinkSettings {
   // A PutBlob without a receipt after this many blocks is submitted again
   // (with a fresh nonce). Default 8.
   uint64_t resubmit_after_blocks = 8;
+  // Shards beyond the open ones whose node lists are kept too (auto nodes
+  // register them ahead: ServedShards::kAutoLookahead).
+  uint32_t refresh_ahead_shards = 8;
 };
 
 class ChainLink final : public p2p::EndpointSource {
@@ -154,6 +157,7 @@ class ChainLink final : public p2p::EndpointSource {
   std::optional<Hash32> reg_tx_;
   uint64_t reg_submitted_at_ = 0;
   bool registered_ = false;
+  uint32_t last_open_ = 0;  // open shards at the last head
   std::chrono::steady_clock::time_point next_refresh_{};
   std::vector<HeadListener> head_listeners_;
   std::vector<BlobListener> blob_listeners_;

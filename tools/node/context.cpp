@@ -75,6 +75,11 @@ Status NodeContext::submit(std::function<void()> job, std::function<void()> canc
   return pool.try_submit(std::move(job), std::move(cancel));
 }
 
+Status NodeContext::submit_wait(std::function<void()> job, std::function<void()> cancel,
+                                std::chrono::milliseconds timeout) const {
+  return pool.submit_wait(std::move(job), std::move(cancel), timeout);
+}
+
 uint64_t unix_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())

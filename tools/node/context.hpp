@@ -6,6 +6,7 @@
 // component.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -104,6 +105,10 @@ struct NodeContext {
   Status run_on_io(const std::function<void()>& fn) const;
   // Queues `job` on the worker pool; busy / cancelled as WorkerPool::try_submit.
   Status submit(std::function<void()> job, std::function<void()> cancel = {}) const;
+  // The same, waiting up to `timeout` for room in a full queue (callers that
+  // may block: API threads). Errc::timeout when none frees.
+  Status submit_wait(std::function<void()> job, std::function<void()> cancel,
+                     std::chrono::milliseconds timeout) const;
 };
 
 uint64_t unix_ms();

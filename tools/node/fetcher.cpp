@@ -141,9 +141,10 @@ void Fetcher::fetch_local(const BlobId& id, Done done) {
     }
     fetch_remote(id, *reg, std::move(*shared_done));
   };
-  if (auto st = ctx_.submit(job, [shared_done] {
-        (*shared_done)(make_error(Errc::cancelled, "node stopping"));
-      });
+  // Readers run on API threads: a full pool makes them wait (backpressure)
+  // rather than fail.
+  if (auto st = ctx_.submit_wait(job, [shared_done] { (*shared_done)(make_error(Errc::cancelled, "node stopping")); },
+                                 ctx_.settings.fetch.blob_timeout);
       !st) {
     (*shared_done)(tl::unexpected(st.error()));
   }

@@ -12,8 +12,9 @@
 // Serving: answers fragments_request from in-flight uploads or the store
 // (reading and unsealing on the worker pool).
 //
-// Threading: fetch() from any thread but the network thread; callbacks run
-// on a worker or the network thread.
+// Threading: fetch() from threads that may block (API threads: it waits
+// for room in a full worker pool), never the network thread or a worker;
+// callbacks run on a worker or the network thread.
 
 #include <chrono>
 #include <functional>

@@ -176,6 +176,7 @@ struct Node::Impl final : NodeService {
     ChainLinkSettings cls;
     cls.register_batch = std::max<uint32_t>(1, settings.upload.register_batch);
     cls.registry_refresh = settings.chain.registry_refresh;
+    cls.refresh_ahead_shards = ServedShards::kAutoLookahead;
     chain_link = std::make_unique<ChainLink>(chain, *identity, cls, metrics);
     served = std::make_unique<ServedShards>(settings.shards);
 

@@ -75,6 +75,21 @@ struct PutFileResult {
   uint32_t replicas = 0;
 };
 
+// The answer to a file upload: what encode_file produced and the replicas
+// confirmed.
+inline PutFileResult put_file_result(const erasure::FileSummary& s, uint32_t replicas) {
+  PutFileResult r;
+  r.id = s.id;
+  r.size = s.size;
+  r.stored_size = s.stored_size;
+  r.compression = s.compression;
+  r.sha256 = s.sha256;
+  r.data_blobs = s.data_blobs;
+  r.manifest_blobs = s.manifest_blobs;
+  r.replicas = replicas;
+  return r;
+}
+
 struct PutBlobResult {
   BlobId id;
   uint32_t size = 0;      // payload bytes

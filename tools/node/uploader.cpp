@@ -119,16 +119,8 @@ Result<PutFileResult> Uploader::put_file(ByteSpan content, const PutOptions& opt
     return tl::unexpected(st.error());
   }
   if (waiter->progress) waiter->progress(content.size(), content.size());
-  PutFileResult r;
-  r.id = summary->id;
-  r.size = summary->size;
-  r.stored_size = summary->stored_size;
-  r.compression = summary->compression;
-  r.sha256 = summary->sha256;
-  r.data_blobs = summary->data_blobs;
-  r.manifest_blobs = summary->manifest_blobs;
-  r.replicas = waiter->min_confirmed == std::numeric_limits<uint32_t>::max() ? 0 : waiter->min_confirmed;
-  return r;
+  return put_file_result(*summary, waiter->min_confirmed == std::numeric_limits<uint32_t>::max() ? 0
+                                                                                             : waiter->min_confirmed);
 }
 
 Result<PutBlobResult> Uploader::put_blob(ByteSpan payload, const PutOptions& options) {
