@@ -375,6 +375,7 @@ class HttpApiServer final : public ApiServer {
   metrics::Counter* download_bytes_ = nullptr;
   metrics::Counter* aborted_downloads_ = nullptr;
   metrics::Gauge* uploads_in_flight_ = nullptr;
+  metrics::Histogram* receive_seconds_ = nullptr;
 
   std::mutex blob_size_mu_;
   uint64_t blob_size_ = 0;  // 0 until known
@@ -402,6 +403,10 @@ void HttpApiServer::register_metrics(metrics::Registry& registry) {
       "cairn_api_downloads_aborted_total",
       "Downloads cut short after their headers were sent (read failure or client gone)");
   uploads_in_flight_ = &registry.gauge("cairn_api_uploads_in_flight", "Uploads being received or stored");
+  receive_seconds_ = &registry.histogram(
+      "cairn_api_upload_receive_seconds",
+      "Time to receive (and spool) an upload body; the rest of an upload's request time is the node storing it",
+      bounds);
 }
 
 const Route* HttpApiServer::route_of(const std::string& path) const {
@@ -559,6 +564,7 @@ int HttpApiServer::expect_continue(const Request& req, Response& res) {
 bool HttpApiServer::receive_body(Response& res, const ContentReader& reader, const Upload& upload,
                                  const BodyWriter& write) {
   const uint64_t limit = upload.limit;
+  metrics::ScopedTimer timer(*receive_seconds_);
   uint64_t received = 0;
   bool too_large = false;
   bool write_failed = false;
