@@ -104,7 +104,7 @@ Result<std::unique_ptr<HttpListener>> HttpListener::start(httplib::Server& http,
   const auto timeout_us = static_cast<time_t>((settings.io_timeout_ms % 1000) * 1000);
   http.set_read_timeout(timeout_s, timeout_us);
   http.set_write_timeout(timeout_s, timeout_us);
-  http.set_keep_alive_timeout(std::max<time_t>(1, timeout_s));
+  http.set_keep_alive_timeout(std::max<time_t>(1, static_cast<time_t>((settings.keep_alive_timeout_ms + 999) / 1000)));
   http.set_keep_alive_max_count(100000);
   // httplib writes headers and body separately: without TCP_NODELAY, Nagle
   // and delayed ACKs add ~40 ms to every exchange.

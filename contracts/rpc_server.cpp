@@ -323,6 +323,7 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain, const RpcSe
   listen.threads = settings.threads;
   listen.max_pending_connections = settings.max_pending_connections;
   listen.io_timeout_ms = settings.read_timeout_ms;
+  listen.keep_alive_timeout_ms = settings.read_timeout_ms;
   listen.max_body_bytes = settings.max_body_bytes;
   auto listener = HttpListener::start(http, listen, "JSON-RPC server");
   if (!listener) return tl::unexpected(listener.error());

@@ -44,6 +44,12 @@ constexpr const char* kLog = "api";
 // rejected client can hold beyond the read timeout.
 constexpr auto kRejectDrain = std::chrono::seconds(2);
 
+// An idle keep-alive connection is closed after this long. Short, because
+// stopping the server waits for idle connections (httplib notices a stop
+// only between requests) and clients of this API (the CLI, scrapers)
+// reconnect cheaply.
+constexpr uint32_t kIdleTimeoutMs = 2000;
+
 // Spool writes are batched into this many bytes (httplib hands the body
 // over in 4 KiB reads).
 constexpr size_t kSpoolBuffer = size_t{1} << 20;
@@ -839,6 +845,7 @@ Status HttpApiServer::start(const std::string& host, uint16_t port) {
   listen.threads = settings_.threads;
   listen.max_pending_connections = settings_.max_pending_connections;
   listen.io_timeout_ms = static_cast<uint32_t>(settings_.read_timeout.count());
+  listen.keep_alive_timeout_ms = kIdleTimeoutMs;
   // Upload sizes are enforced by the handlers (which can refuse without
   // reading); httplib's own limit would read and discard a whole oversize body.
   listen.max_body_bytes = std::numeric_limits<size_t>::max();

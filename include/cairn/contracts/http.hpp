@@ -29,8 +29,12 @@ struct HttpListenerSettings {
   // Accepted connections waiting for a thread; when full, accepting pauses
   // and the kernel backlog takes the rest.
   size_t max_pending_connections = 64;
-  // A connection idle, or stalled in a read or write, this long is closed, ms.
+  // A connection stalled in a read or a write this long is closed, ms.
   uint32_t io_timeout_ms = 5000;
+  // A keep-alive connection with no request for this long is closed, ms
+  // (whole seconds, at least 1). stop() waits up to this long for idle
+  // connections, since httplib's threads only look up between requests.
+  uint32_t keep_alive_timeout_ms = 5000;
   // Largest request body, bytes, when the request declares its length
   // (httplib answers 413 itself); chunked bodies are counted by the handler.
   size_t max_body_bytes = 4u << 20;
