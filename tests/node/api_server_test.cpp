@@ -580,7 +580,7 @@ TEST(ApiServerToken, BeyondLoopbackWithoutATokenIsRefused) {
   s.listen = "no-port";
   auto bad = start_api_server(node, s, registry, tmp / "spool");
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().message.find("HOST:PORT"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("expected host:port"), std::string::npos);
 }
 
 TEST(ApiServerToken, LoopbackHostsAreRecognised) {

@@ -22,6 +22,7 @@
 
 #include "cairn/contracts/http.hpp"
 #include "cairn/core/log.hpp"
+#include "cairn/p2p/tcp_address.hpp"
 #include "node/api_json.hpp"
 #include "node/http_range.hpp"
 
@@ -230,25 +231,6 @@ HttpError spool_error(const std::string& what) {
   // 507: the node's disk is full, not the request's fault.
   return HttpError{err == ENOSPC ? 507 : 500, "io_error",
                    "spooling the upload: " + what + ": " + std::strerror(err)};
-}
-
-// "HOST:PORT" / "[V6]:PORT".
-Result<std::pair<std::string, uint16_t>> split_listen(const std::string& listen) {
-  const auto bad = [&](const char* why) {
-    return make_error(Errc::invalid_argument, "api.listen '" + listen + "': " + why);
-  };
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= listen.size()) return bad("expected HOST:PORT");
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) return bad("empty host");
-  uint32_t port = 0;
-  for (char c : listen.substr(colon + 1)) {
-    if (c < '0' || c > '9') return bad("port is not a number");
-    port = port * 10 + static_cast<uint32_t>(c - '0');
-    if (port > 65535) return bad("port above 65535");
-  }
-  return std::pair{host, static_cast<uint16_t>(port)};
 }
 
 // The API's routes: the pattern, the methods it answers (for 405 and Allow)
@@ -902,8 +884,8 @@ Result<std::unique_ptr<ApiServer>> start_api_server(NodeService& service, const 
     if (!token) return tl::unexpected(token.error());
     settings.token = std::move(*token);
   }
-  auto address = split_listen(settings.listen);
-  if (!address) return tl::unexpected(address.error());
+  auto address = p2p::parse_tcp_address(settings.listen);
+  if (!address) return tl::unexpected(with_context(address.error(), "api.listen"));
   const auto& [host, port] = *address;
   if (!is_loopback_host(host) && settings.token.empty()) {
     return make_error(Errc::invalid_argument,
