@@ -147,6 +147,7 @@ TEST_F(ApiServerTest, UploadsAFileAndDownloadsTheSameBytes) {
   EXPECT_EQ(put["size"], content.size());
   EXPECT_EQ(put["data_blobs"], 4);
   EXPECT_EQ(put["manifest_blobs"], 1);
+  EXPECT_EQ(put["blobs"], 5);
   EXPECT_EQ(put["compression"], "none");
   EXPECT_EQ(put["sha256"].get<std::string>().size(), 64u);
 
