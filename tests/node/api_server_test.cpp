@@ -584,6 +584,20 @@ TEST(ApiServerToken, BeyondLoopbackWithoutATokenIsRefused) {
   EXPECT_NE(bad.error().message.find("expected host:port"), std::string::npos);
 }
 
+TEST(ApiServerListen, APortInUseIsRefused) {
+  metrics::Registry registry;
+  test::MemoryNode node(registry);
+  cairn::test::TempDir tmp;
+  ApiSettings s;
+  s.listen = "127.0.0.1:" + std::to_string(cairn::test::free_port());
+  auto first = start_api_server(node, s, registry, tmp / "spool");
+  ASSERT_TRUE(first) << first.error().to_string();
+  auto second = start_api_server(node, s, registry, tmp / "spool");
+  ASSERT_FALSE(second) << "two servers share " << s.listen;
+  EXPECT_EQ(second.error().code, Errc::io_error);
+  EXPECT_NE(second.error().message.find("in use"), std::string::npos) << second.error().message;
+}
+
 TEST(ApiServerToken, LoopbackHostsAreRecognised) {
   for (const char* h : {"127.0.0.1", "127.1.2.3", "::1", "localhost", "::ffff:127.0.0.1"}) {
     EXPECT_TRUE(is_loopback_host(h)) << h;

@@ -112,25 +112,6 @@ void answer(Response& res, const Result<T>& r, Encode encode) {
   send_json(res, 200, encode(*r));
 }
 
-// httplib (0.11) keeps a connection open whatever the response's Connection
-// header says, and closes it only when writing the response fails. So the
-// body is handed over by a provider that writes every byte and then reports
-// failure: the response goes out whole, then the connection closes. A
-// request whose body was not (fully) read needs that, or its leftover bytes
-// would be parsed as the next request.
-void close_after(Response& res) {
-  res.set_header("Connection", "close");
-  if (res.body.empty()) return;
-  auto body = std::make_shared<std::string>(std::move(res.body));
-  res.body.clear();
-  const std::string type = res.get_header_value("Content-Type");
-  res.headers.erase("Content-Type");  // set_content_provider sets it again
-  res.set_content_provider(body->size(), type, [body](size_t offset, size_t, httplib::DataSink& sink) {
-    sink.write(body->data() + offset, body->size() - offset);
-    return false;
-  });
-}
-
 // httplib (0.11) applies a request's Range itself to every response: it
 // slices error bodies and answers out-of-range requests with overlong
 // bodies. The API decides ranges itself (http_range.hpp), so the parsed
@@ -138,19 +119,6 @@ void close_after(Response& res) {
 // as a non-const object and hands handlers a const reference, so this
 // const_cast is defined behaviour.
 void drop_httplib_ranges(const Request& req) { const_cast<Request&>(req).ranges.clear(); }
-
-// After an early answer to a request with a body (which closes the
-// connection): reads and discards what remains of the body for at most
-// kRejectDrain.
-void drain_body(const Request& req, const ContentReader& reader) {
-  const auto deadline = std::chrono::steady_clock::now() + kRejectDrain;
-  const auto more = [deadline](const char*, size_t) { return std::chrono::steady_clock::now() < deadline; };
-  if (req.is_multipart_form_data()) {
-    reader([](const httplib::MultipartFormData&) { return true; }, more);
-  } else {
-    reader(more);
-  }
-}
 
 // Counts a request in flight for the scope.
 class InFlight {
@@ -333,7 +301,7 @@ class HttpApiServer final : public ApiServer {
   // false with errno set when a local write fails; false after answering
   // 400 (truncated), 413 or 500/507.
   using BodyWriter = std::function<bool(const char*, size_t)>;
-  bool receive_body(Response& res, const ContentReader& reader, const Upload& upload,
+  bool receive_body(const Request& req, Response& res, const ContentReader& reader, const Upload& upload,
                     const BodyWriter& write);
 
   void put_file(const Request& req, Response& res, const ContentReader& reader);
@@ -530,7 +498,7 @@ std::optional<HttpError> HttpApiServer::upload_refusal(const Request& req, Uploa
 void HttpApiServer::refuse(Response& res, const HttpError& e) {
   if (e.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"cairn\"");
   send_error(res, e);
-  close_after(res);
+  contracts::close_after(res);
 }
 
 int HttpApiServer::expect_continue(const Request& req, Response& res) {
@@ -549,37 +517,33 @@ int HttpApiServer::expect_continue(const Request& req, Response& res) {
   return 100;
 }
 
-bool HttpApiServer::receive_body(Response& res, const ContentReader& reader, const Upload& upload,
-                                 const BodyWriter& write) {
-  const uint64_t limit = upload.limit;
+bool HttpApiServer::receive_body(const Request& req, Response& res, const ContentReader& reader,
+                                 const Upload& upload, const BodyWriter& write) {
   metrics::ScopedTimer timer(*receive_seconds_);
-  uint64_t received = 0;
-  bool too_large = false;
-  bool write_failed = false;
-  const bool complete = reader([&](const char* data, size_t n) {
-    if (received + n > limit) {
-      too_large = true;
-      return false;
-    }
-    if (!write(data, n)) {
-      write_failed = true;
-      return false;
-    }
-    received += n;
-    upload_bytes_->inc(n);
-    return true;
-  });
-  if (complete) return true;
-  if (write_failed) {
+  int write_errno = 0;
+  const auto r = contracts::receive_body(
+      req, reader, upload.limit,
+      [&](const char* data, size_t n) {
+        if (!write(data, n)) {
+          write_errno = errno;
+          return false;
+        }
+        upload_bytes_->inc(n);
+        return true;
+      },
+      kRejectDrain);
+  if (r.complete) return true;
+  if (r.sink_failed) {
+    errno = write_errno;
     refuse(res, spool_error("writing the body"));
-  } else if (too_large) {
+  } else if (r.too_large) {
     refuse(res, HttpError{413, "payload_too_large",
-                          "the body exceeds the limit of " + std::to_string(limit) + " bytes (" +
+                          "the body exceeds the limit of " + std::to_string(upload.limit) + " bytes (" +
                               upload.limit_name + ")"});
   } else {
     refuse(res, HttpError{400, "truncated_body",
                           "the request body ended early or was malformed (received " +
-                              std::to_string(received) + " bytes)"});
+                              std::to_string(r.received) + " bytes)"});
   }
   return false;
 }
@@ -589,7 +553,7 @@ std::optional<HttpApiServer::Upload> HttpApiServer::admit(const Request& req, Re
   Upload upload;
   if (auto e = upload_refusal(req, kind, upload)) {
     refuse(res, *e);
-    drain_body(req, reader);
+    contracts::discard_body(req, reader, kRejectDrain);
     return std::nullopt;
   }
   return upload;
@@ -602,11 +566,11 @@ void HttpApiServer::put_file(const Request& req, Response& res, const ContentRea
   auto spool = SpoolFile::create(spool_dir_);
   if (!spool) {
     refuse(res, spool_error("creating a file in " + spool_dir_.string()));
-    drain_body(req, reader);
+    contracts::discard_body(req, reader, kRejectDrain);
     return;
   }
   const auto write = [&](const char* data, size_t n) { return spool->write(data, n); };
-  if (!receive_body(res, reader, *upload, write)) return;
+  if (!receive_body(req, res, reader, *upload, write)) return;
   if (!spool->finish()) {
     send_error(res, spool_error("writing " + spool->path()));
     return;
@@ -625,7 +589,7 @@ void HttpApiServer::put_blob(const Request& req, Response& res, const ContentRea
                    reinterpret_cast<const uint8_t*>(data) + n);
     return true;
   };
-  if (!receive_body(res, reader, *upload, append)) return;
+  if (!receive_body(req, res, reader, *upload, append)) return;
   created(res, service_.put_blob(payload, upload->options), "/v1/blobs/", api_json::put_blob);
 }
 
@@ -808,7 +772,7 @@ void HttpApiServer::install_routes() {
   // buffer the body of a request nobody wants; the connection is closed.
   auto refuse_body = [this](const Request& req, Response& res, const ContentReader&) {
     wrong_route(req, res);
-    close_after(res);
+    contracts::close_after(res);
   };
   auto wrong = [this](const Request& req, Response& res) { wrong_route(req, res); };
   http_.Get(".*", wrong);

@@ -5,8 +5,10 @@
 // and the parsing of "http://host:port/path" URLs. httplib itself stays out
 // of this header; includers that register routes include <httplib.h>.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,7 +17,10 @@
 
 namespace httplib {
 class Server;
-}
+class ContentReader;
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace cairn::contracts {
 
@@ -67,6 +72,36 @@ class HttpListener {
   explicit HttpListener(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// ---- request bodies a handler refuses ----
+//
+// A server that answers before it has read a request body and then closes
+// makes the kernel reset the connection, and a client still sending loses
+// the answer. httplib (0.11) also keeps a connection open whatever the
+// response's Connection header says, so leftover body bytes would be read
+// as the next request. The helpers below read and discard what remains (for
+// a bounded time) and close the connection after the answer.
+
+struct BodyReceipt {
+  uint64_t received = 0;    // bytes handed to the sink
+  bool complete = false;    // the whole body was read and the sink took all of it
+  bool too_large = false;   // the body exceeded the limit (the rest was discarded)
+  bool sink_failed = false; // the sink refused a piece (the rest was discarded)
+};
+
+// Streams the body of `req` to `sink` (multipart bodies as their parts'
+// bytes). Once the body exceeds `limit` bytes or `sink` returns false, the
+// rest is read and discarded for at most `drain`, then reading stops.
+BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader, uint64_t limit,
+                         const std::function<bool(const char*, size_t)>& sink,
+                         std::chrono::milliseconds drain);
+// Reads and discards the body for at most `drain` (after an early answer).
+void discard_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                  std::chrono::milliseconds drain);
+// Makes `res` close the connection once it is written: the body goes out
+// through a provider that writes every byte and then reports failure, the
+// only way httplib closes a connection after an answer.
+void close_after(httplib::Response& res);
 
 struct HttpUrl {
   std::string origin;  // "scheme://host:port", what httplib::Client takes
