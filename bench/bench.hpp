@@ -69,5 +69,7 @@ Workload store_workload();
 Workload gossip_workload();
 Workload transport_workload();
 Workload chain_workload();
+Workload put_workload();
+Workload get_workload();
 
 }  // namespace cairn::bench

@@ -42,6 +42,8 @@ constexpr milliseconds kPeerRefresh{1000};
 // A peer that refused a fetch as busy is not asked again for this long,
 // unless one of its answers arrives first.
 constexpr milliseconds kBusyPause{200};
+// A peer that could not be reached is not asked again for this long.
+constexpr milliseconds kUnreachablePause{1000};
 
 uint64_t unix_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(
@@ -98,6 +100,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     uint64_t conflicts = 0;
     uint64_t fetched_blobs = 0;
     uint64_t fetched_bytes = 0;
+    uint64_t fetches_failed = 0;
     std::map<uint64_t, Task> tasks;  // unsettled planned indexes
     std::vector<uint64_t> recheck;   // settled indexes to look at again (refetch())
     std::deque<uint64_t> queue;      // tasks in Stage::queued, in fetch order
@@ -693,6 +696,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       if (ps.in_flight > 0) --ps.in_flight;
       const Errc code = handle.error().code;
       if (code == Errc::busy) ps.busy_until = now + kBusyPause;
+      if (code == Errc::not_found || code == Errc::io_error) ps.busy_until = now + kUnreachablePause;
       Task* task = find_task(a);
       if (task == nullptr) continue;
       std::erase(task->attempts, attempt);
@@ -767,11 +771,18 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
           ps.latency_ms = std::max(ps.latency_ms, to_ms(now - a.started));
         } else if (v == PeerVerdict::invalid_data) {
           avoid_locked(a.peer, now);
+        } else if (e.code == Errc::busy) {
+          ps.busy_until = now + kBusyPause;
+        } else if (e.code == Errc::io_error) {
+          ps.busy_until = now + kUnreachablePause;
         }
         CAIRN_LOG(log::Level::debug, kLog, "index " << a.index << " from peer " << a.peer.hex().substr(0, 16)
                                                     << ": " << e.to_string());
         if (task != nullptr) {
-          task->failed_peers.push_back(a.peer);
+          ++shards.at(a.shard).fetches_failed;
+          // A busy peer may serve this blob later; any other failure rules
+          // the peer out for this blob in this round.
+          if (e.code != Errc::busy) task->failed_peers.push_back(a.peer);
           shards.at(a.shard).last_error = "index " + std::to_string(a.index) + " from peer " +
                                           a.peer.hex().substr(0, 16) + ": " + e.to_string();
         }
@@ -1012,6 +1023,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       p.cursor = s.cursor();
       p.fetched_blobs = s.fetched_blobs;
       p.fetched_bytes = s.fetched_bytes;
+      p.fetches_failed = s.fetches_failed;
       p.bytes_per_second = s.rate.rate(now);
       for (const auto& [index, task] : s.tasks) p.in_flight += task.attempts.size();
       p.peers = static_cast<uint32_t>(s.peers.size());

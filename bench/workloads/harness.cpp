@@ -88,6 +88,8 @@ const std::vector<Workload>& workloads() {
       chain_workload(),
       gossip_workload(),
       transport_workload(),
+      put_workload(),
+      get_workload(),
   };
   return all;
 }

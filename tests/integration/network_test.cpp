@@ -17,6 +17,7 @@
 
 #include "cairn/erasure/params.hpp"
 #include "cairn/shards/store.hpp"
+#include "integration/process_network.hpp"
 #include "support/process.hpp"
 #include "support/test_util.hpp"
 
@@ -26,112 +27,9 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr auto kStartTimeout = 30s;
-
-std::string hostport(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
-
-class Network {
- public:
-  explicit Network(test::TempDir& tmp) : tmp_(tmp) {
-    chain_port_ = test::free_port();
-    chain_ = std::make_unique<test::Process>(
-        std::vector<std::string>{test::cairn_binary(), "devchain", "--listen", hostport(chain_port_), "--data-dir",
-                                 (tmp_ / "chain").string(), "--block-time-ms", "100"},
-        tmp_ / "chain-logs");
-    EXPECT_TRUE(chain_->wait_for_output("running", kStartTimeout)) << chain_->stderr_text();
-  }
-
-  struct Node {
-    fs::path dir;
-    uint16_t p2p = 0, api = 0;
-    std::vector<std::string> extra;
-    std::unique_ptr<test::Process> process;
-    int runs = 0;
-    std::string url() const { return "http://" + hostport(api); }
-  };
-
-  // Starts node `i` (a new one when i == size()), bootstrapping from node 0.
-  Node& start(size_t i, std::vector<std::string> extra = {}) {
-    if (i == nodes_.size()) {
-      Node n;
-      n.dir = tmp_ / ("node" + std::to_string(i));
-      n.p2p = test::free_port();
-      n.api = test::free_port();
-      n.extra = std::move(extra);
-      nodes_.push_back(std::move(n));
-    }
-    Node& n = nodes_[i];
-    std::vector<std::string> argv{test::cairn_binary(), "node", "--data-dir", n.dir.string(), "--listen",
-                                  hostport(n.p2p), "--api", hostport(n.api), "--chain",
-                                  "http://" + hostport(chain_port_), "--set", "discovery.chain_refresh_ms=300",
-                                  "--set", "chain.registry_refresh_ms=300", "--set", "gossip.heartbeat_interval_ms=200",
-                                  "--set", "fetch.hedge_after_ms=500"};
-    if (i > 0) argv.insert(argv.end(), {"--bootstrap", hostport(nodes_[0].p2p)});
-    argv.insert(argv.end(), n.extra.begin(), n.extra.end());
-    n.process = std::make_unique<test::Process>(argv, n.dir.string() + "-logs-" + std::to_string(n.runs++));
-    EXPECT_TRUE(n.process->wait_for_output("running", kStartTimeout))
-        << "node " << i << " stdout:\n" << n.process->stdout_text() << "\nstderr:\n" << n.process->stderr_text();
-    return n;
-  }
-
-  Node& node(size_t i) { return nodes_.at(i); }
-
-  nlohmann::json status(size_t i) {
-    auto r = test::run({test::cairn_binary(), "status", "--node", node(i).url(), "--json"}, 10s);
-    if (r.exit_code != 0) return {};
-    return nlohmann::json::parse(r.out, nullptr, false);
-  }
-
-  // Every running node is registered and connected to every other running node.
-  bool meshed() {
-    size_t live = 0;
-    for (auto& n : nodes_) live += n.process && n.process->running() ? 1u : 0u;
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      if (!nodes_[i].process || !nodes_[i].process->running()) continue;
-      auto s = status(i);
-      if (!s.is_object() || !s["chain"]["registered"].get<bool>() || s["peers"].size() + 1 < live) return false;
-    }
-    return true;
-  }
-
-  bool wait_meshed(std::chrono::seconds limit = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (meshed()) return true;
-      std::this_thread::sleep_for(200ms);
-    }
-    return false;
-  }
-
- private:
-  test::TempDir& tmp_;
-  uint16_t chain_port_ = 0;
-  std::unique_ptr<test::Process> chain_;
-  std::vector<Node> nodes_;
-};
-
-// `cairn put` of one file; the id on success, "" on failure.
-std::string put(const std::string& url, const fs::path& file, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv{test::cairn_binary(), "put", file.string(), "--node", url, "--json"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  auto r = test::run(argv, 60s);
-  if (r.exit_code != 0) return {};
-  auto j = nlohmann::json::parse(r.out, nullptr, false);
-  return j.is_object() && j.contains("id") ? j["id"].get<std::string>() : std::string();
-}
-
-// `cairn get` into `out`; true when it exits 0 and the bytes equal `want`.
-::testing::AssertionResult got(const std::string& url, const std::string& id, const fs::path& out, const Bytes& want) {
-  std::error_code ec;
-  fs::remove(out, ec);
-  auto r = test::run({test::cairn_binary(), "get", id, "-o", out.string(), "--node", url, "--quiet"}, 60s);
-  if (r.exit_code != 0) {
-    return ::testing::AssertionFailure() << "cairn get " << id << " via " << url << " exited " << r.exit_code << ": "
-                                         << r.err;
-  }
-  if (test::read_file(out) != want) return ::testing::AssertionFailure() << "cairn get " << id << ": bytes differ";
-  return ::testing::AssertionSuccess();
-}
+using test::got;
+using test::put;
+using Network = test::ProcessNetwork;
 
 TEST(NetworkProcess, ThreeNodesReplicateSealedCopiesAndReadsSurviveANodeLoss) {
   test::TempDir tmp;

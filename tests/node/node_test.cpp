@@ -159,3 +159,35 @@ TEST(Node, ThreeNodesReplicateSealedReplicasAndServeReadsThroughAnyNode) {
 
 }  // namespace
 }  // namespace cairn::node::test
+
+namespace cairn::node::test {
+namespace {
+
+TEST(Node, AutoShardsFollowTheIndexSpaceAsShardsOpen) {
+  auto params = fast_params();
+  params.blobs_per_shard = 4;  // a 1 MiB file spans three shards
+  Cluster net(params);
+  net.add();
+  net.add();
+  net.add();
+  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
+  auto rng = cairn::test::seeded_rng(3);
+  const Bytes file = cairn::test::random_bytes(rng, 1024 * 1024);
+  PutOptions opts;
+  opts.min_replicas = 3;
+  auto pf = net.node(1).service().put_file(file, opts);
+  ASSERT_TRUE(pf) << pf.error().to_string();
+  EXPECT_EQ(pf->replicas, 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    auto st = net.node(i).service().status();
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->blobs_stored, pf->data_blobs + pf->manifest_blobs) << "node " << i;
+    EXPECT_GE(st->shards.size(), 3u) << "node " << i;
+    EXPECT_EQ(read_all(net.node(i).service(), pf->id), file);
+  }
+  // Every node registers for the shards that opened.
+  EXPECT_TRUE(eventually([&] { return net.chain().nodes(ShardId{2}).value_or(std::vector<contracts::NodeRecord>{}).size() == 3; }));
+}
+
+}  // namespace
+}  // namespace cairn::node::test

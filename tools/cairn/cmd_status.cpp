@@ -48,10 +48,14 @@ void print_status(const json& s) {
     std::cout << "\n";
   }
   for (const json& y : list_field(s, "sync")) {
+    const std::string state = str_field(y, "state", bool_field(y, "active") ? "syncing" : "");
     std::cout << "sync      shard " << u64_field(y, "shard") << ": " << u64_field(y, "held") << "/"
-              << u64_field(y, "registered") << " held" << (bool_field(y, "active") ? ", syncing" : "")
-              << ", " << u64_field(y, "fetched") << " fetched, " << u64_field(y, "failed")
-              << " failed attempts\n";
+              << u64_field(y, "registered") << " held" << (state.empty() ? "" : ", " + state)
+              << ", " << u64_field(y, "fetched") << " fetched";
+    if (bool_field(y, "active")) {
+      std::cout << " (" << format_bytes(static_cast<uint64_t>(y.value("bytes_per_second", 0.0))) << "/s)";
+    }
+    std::cout << ", " << u64_field(y, "failed") << " failed attempts\n";
   }
   std::cout << "scrub     " << u64_field(scrub, "passes") << " passes, "
             << u64_field(scrub, "fragments_checked") << " fragments checked, "

@@ -87,7 +87,13 @@ json node_status(const NodeStatus& s) {
                         {"next_index", y.next_index},
                         {"fetched", y.fetched},
                         {"failed", y.failed},
-                        {"active", y.active}});
+                        {"active", y.active},
+                        {"state", y.state},
+                        {"remaining", y.remaining},
+                        {"conflicts", y.conflicts},
+                        {"fetched_bytes", y.fetched_bytes},
+                        {"bytes_per_second", y.bytes_per_second},
+                        {"last_error", y.last_error}});
   }
   const ChainStatus& c = s.chain;
   return json{
@@ -131,7 +137,9 @@ json node_status(const NodeStatus& s) {
             {"repaired_local", s.scrub.repaired_local},
             {"repaired_remote", s.scrub.repaired_remote},
             {"unrepairable", s.scrub.unrepairable},
-            {"last_pass_unix_ms", s.scrub.last_pass_unix_ms}}},
+            {"last_pass_unix_ms", s.scrub.last_pass_unix_ms},
+            {"bytes_checked", s.scrub.bytes_checked},
+            {"records_corrupt", s.scrub.records_corrupt}}},
       {"stopping", s.stopping}};
 }
 

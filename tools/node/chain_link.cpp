@@ -427,6 +427,17 @@ std::vector<contracts::NodeRecord> ChainLink::nodes(ShardId shard) const {
   return it == shard_nodes_.end() ? std::vector<contracts::NodeRecord>{} : it->second;
 }
 
+size_t ChainLink::serving_count(ShardId shard, const NodeId& self, bool self_serves) const {
+  std::lock_guard lock(mu_);
+  size_t count = 0;
+  bool self_listed = false;
+  if (auto it = shard_nodes_.find(shard.value); it != shard_nodes_.end()) {
+    count = it->second.size();
+    for (const auto& n : it->second) self_listed = self_listed || n.node_id == self;
+  }
+  return count + (self_serves && !self_listed ? 1 : 0);
+}
+
 std::optional<contracts::NodeRecord> ChainLink::node(const NodeId& id) const {
   std::lock_guard lock(mu_);
   for (const auto& [s, list] : shard_nodes_) {

@@ -89,6 +89,9 @@ class ChainLink final : public p2p::EndpointSource {
   // Registry answers from memory. Nodes exclude none (callers filter self).
   std::vector<contracts::NodeRecord> nodes(ShardId shard) const;
   std::optional<contracts::NodeRecord> node(const NodeId& id) const;
+  // Nodes the registry lists for `shard`, counting `self` once when
+  // `self_serves` even if its registration is not in yet.
+  size_t serving_count(ShardId shard, const NodeId& self, bool self_serves) const;
   // A recently registered blob, from memory; nullopt when not seen recently.
   std::optional<RegisteredBlob> recent_blob(const BlobId& id) const;
   // The registry entry of `id`, from memory or (blocking) from the chain.

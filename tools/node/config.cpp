@@ -31,6 +31,8 @@ std::vector<Field> fields(NodeSettings& s) {
   auto& c = s.chain;
   auto& st = s.storage.store;
   auto& w = s.storage.workers;
+  auto& sy = s.storage.sync;
+  auto& sc = s.storage.scrub;
   auto& p = s.p2p;
   auto& g = s.gossip;
   auto& gs = s.gossip.score;
@@ -97,20 +99,21 @@ std::vector<Field> fields(NodeSettings& s) {
       {"storage.store.bytes_per_sync", &st.bytes_per_sync},
       {"storage.workers.threads", &w.threads},
       {"storage.workers.queue_capacity", &w.queue_capacity},
-      {"storage.sync.max_in_flight", &s.storage.sync.max_in_flight},
-      {"storage.sync.max_in_flight_per_peer", &s.storage.sync.max_in_flight_per_peer},
-      {"storage.sync.hedge_after_ms", &s.storage.sync.hedge_after_ms},
-      {"storage.sync.retry_backoff_ms", &s.storage.sync.retry_backoff_ms},
-      {"storage.sync.bad_peer_avoid_ms", &s.storage.sync.bad_peer_avoid_ms},
-      {"storage.sync.plan_batch", &s.storage.sync.plan_batch},
-      {"storage.sync.cursor_every_blobs", &s.storage.sync.cursor_every_blobs},
-      {"storage.sync.tick_ms", &s.storage.sync.tick_ms},
-      {"storage.scrub.enabled", &s.storage.scrub.enabled},
-      {"storage.scrub.bytes_per_second", &s.storage.scrub.bytes_per_second},
-      {"storage.scrub.max_job_bytes", &s.storage.scrub.max_job_bytes},
-      {"storage.scrub.max_queued_jobs", &s.storage.scrub.max_queued_jobs},
-      {"storage.scrub.tick_ms", &s.storage.scrub.tick_ms},
-      {"storage.scrub.pass_pause_s", &s.storage.scrub.pass_pause_s},
+      {"storage.sync.max_in_flight", &sy.max_in_flight},
+      {"storage.sync.max_in_flight_per_peer", &sy.max_in_flight_per_peer},
+      {"storage.sync.hedge_after_ms", &sy.hedge_after_ms},
+      {"storage.sync.retry_backoff_ms", &sy.retry_backoff_ms},
+      {"storage.sync.bad_peer_avoid_ms", &sy.bad_peer_avoid_ms},
+      {"storage.sync.plan_batch", &sy.plan_batch},
+      {"storage.sync.cursor_every_blobs", &sy.cursor_every_blobs},
+      {"storage.sync.tick_ms", &sy.tick_ms},
+      {"storage.sync.settle_blocks", &sy.settle_blocks},
+      {"storage.scrub.enabled", &sc.enabled},
+      {"storage.scrub.bytes_per_second", &sc.bytes_per_second},
+      {"storage.scrub.max_job_bytes", &sc.max_job_bytes},
+      {"storage.scrub.max_queued_jobs", &sc.max_queued_jobs},
+      {"storage.scrub.tick_ms", &sc.tick_ms},
+      {"storage.scrub.pass_pause_s", &sc.pass_pause_s},
 
       {"p2p.handshake_timeout_ms", &p.handshake_timeout},
       {"p2p.connect_timeout_ms", &p.connect_timeout},

@@ -20,10 +20,11 @@ bool ServedShards::serves(ShardId shard) const {
   return !list_ || std::binary_search(list_->begin(), list_->end(), shard);
 }
 
-std::vector<ShardId> ServedShards::below(uint32_t open) const {
+std::vector<ShardId> ServedShards::current(uint32_t open) const {
   std::vector<ShardId> out;
   if (!list_) {
-    for (uint32_t s = 0; s < open; ++s) out.push_back(ShardId{s});
+    const uint64_t end = std::min<uint64_t>(uint64_t{open} + kAutoLookahead, UINT32_MAX);
+    for (uint64_t s = 0; s < end; ++s) out.push_back(ShardId{static_cast<uint32_t>(s)});
     return out;
   }
   return *list_;

@@ -38,11 +38,19 @@ namespace cairn::node {
 // exactly those. Thread-safe.
 class ServedShards {
  public:
+  // An auto node registers (and subscribes to) this many shards beyond the
+  // open ones, so that when a shard opens the registry already lists it:
+  // the first blobs of a new shard are then acknowledged at min_replicas
+  // like any other, instead of by the uploader alone while the others'
+  // registrations catch up.
+  static constexpr uint32_t kAutoLookahead = 8;
+
   explicit ServedShards(std::optional<std::vector<ShardId>> list);
   bool serves(ShardId shard) const;
   bool automatic() const noexcept { return !list_; }
-  // Served shards below `open` (every one of them in auto mode).
-  std::vector<ShardId> below(uint32_t open) const;
+  // The shards to register and subscribe to while `open` shards are open:
+  // the list, or 0 .. open + kAutoLookahead in auto mode.
+  std::vector<ShardId> current(uint32_t open) const;
 
  private:
   std::optional<std::vector<ShardId>> list_;  // sorted; nullopt = auto

@@ -27,6 +27,12 @@ using Clock = std::chrono::steady_clock;
 constexpr double kBadFragmentsPenalty = 25;
 // Frame bytes kept free besides a fragments response (headers, MACs).
 constexpr size_t kFrameSlack = 64;
+// Dials one gather makes to one candidate: connections can drop under a
+// read (the peer restarts, or its discovery drops a connection that serves
+// none of its shards), and are made again this many times.
+constexpr int kMaxRedials = 3;
+// Pause before planning again when every candidate's request cap was full.
+constexpr auto kBusyRetry = std::chrono::milliseconds(20);
 
 }  // namespace
 
@@ -39,13 +45,14 @@ struct Fetcher::Gather {
     bool slow = false;
   };
 
-  explicit Gather(asio::io_context& io) : hedge(io), deadline(io) {}
+  explicit Gather(asio::io_context& io) : hedge(io), deadline(io), retry(io) {}
 
   BlobId id;
   RegisteredBlob reg;
   Done done;
   std::vector<NodeId> peers;  // candidates, in preference order
-  std::set<NodeId> failed;
+  std::set<NodeId> failed;            // not asked again for this blob
+  std::map<NodeId, int> redials;       // dials made per candidate
   std::set<NodeId> responded;
   std::map<uint8_t, Bytes> have;
   std::map<uint64_t, Ask> asks;
@@ -57,6 +64,8 @@ struct Fetcher::Gather {
   Clock::time_point started;
   asio::steady_timer hedge;
   asio::steady_timer deadline;
+  asio::steady_timer retry;  // re-plan after a peer's request cap said busy
+  bool retry_armed = false;
 };
 
 Fetcher::Fetcher(NodeContext& ctx, Uploader& uploader)
@@ -186,26 +195,6 @@ void Fetcher::start_gather(const std::shared_ptr<Gather>& g) {
   }
   const ShardId shard = ctx_.params.shard_of(g->reg.index);
   g->peers = candidates(g->id, shard);
-  p2p::Host& host = ctx_.gossip->host();
-  // Dial registered nodes we are not connected to when too few are.
-  size_t connected = 0;
-  for (const NodeId& n : g->peers) connected += host.is_connected(n) ? 1u : 0u;
-  if (connected < ctx_.settings.fetch.parallel_peers) {
-    for (const NodeId& n : g->peers) {
-      if (host.is_connected(n) || connected + g->dials >= ctx_.settings.fetch.parallel_peers) continue;
-      auto rec = ctx_.chain.node(n);
-      if (!rec || rec->endpoint.empty()) continue;
-      ++g->dials;
-      p2p::ConnectOptions opts;
-      opts.expected_id = n;
-      std::weak_ptr<bool> alive = alive_;
-      host.connect(rec->endpoint, opts, [this, g, alive](Result<NodeId>) {
-        if (alive.expired() || !*alive.lock()) return;
-        --g->dials;
-        plan(g);
-      });
-    }
-  }
   std::weak_ptr<bool> alive = alive_;
   g->deadline.expires_after(ctx_.settings.fetch.blob_timeout);
   g->deadline.async_wait([this, g, alive](const std::error_code& ec) {
@@ -216,6 +205,28 @@ void Fetcher::start_gather(const std::shared_ptr<Gather>& g) {
   });
   arm_hedge(g);
   plan(g);
+}
+
+void Fetcher::dial_more(const std::shared_ptr<Gather>& g, size_t live) {
+  // Dial registered candidates we are not connected to when fewer than
+  // parallel_peers usable ones are.
+  p2p::Host& host = ctx_.gossip->host();
+  for (const NodeId& n : g->peers) {
+    if (live + g->dials >= ctx_.settings.fetch.parallel_peers) return;
+    if (host.is_connected(n) || g->failed.count(n) || g->redials[n] >= kMaxRedials) continue;
+    auto rec = ctx_.chain.node(n);
+    if (!rec || rec->endpoint.empty()) continue;
+    ++g->dials;
+    ++g->redials[n];
+    p2p::ConnectOptions opts;
+    opts.expected_id = n;
+    std::weak_ptr<bool> alive = alive_;
+    host.connect(rec->endpoint, opts, [this, g, alive](Result<NodeId>) {
+      if (alive.expired() || !*alive.lock()) return;
+      --g->dials;
+      plan(g);
+    });
+  }
 }
 
 void Fetcher::arm_hedge(const std::shared_ptr<Gather>& g) {
@@ -262,8 +273,10 @@ void Fetcher::plan(const std::shared_ptr<Gather>& g) {
   if (live.size() > ctx_.settings.fetch.parallel_peers && g->responded.empty()) {
     live.resize(std::max<size_t>(1, ctx_.settings.fetch.parallel_peers));
   }
+  dial_more(g, live.size());
   size_t needed = covered.size() >= k ? 0 : k - covered.size();
   std::map<NodeId, std::vector<uint8_t>> assign;
+  bool busy = false;
   for (uint32_t f = 0; f < n && needed > 0 && !live.empty(); ++f) {
     if (covered.count(static_cast<uint8_t>(f))) continue;
     // Round-robin over live peers not yet asked for f.
@@ -291,20 +304,33 @@ void Fetcher::plan(const std::shared_ptr<Gather>& g) {
         },
         opts);
     if (!rid) {
-      // Not connected any more, or its request cap is reached: leave it out.
-      g->failed.insert(peer);
+      for (uint8_t f : frags) g->asked.erase({peer, f});
+      if (rid.error().code == Errc::busy) {
+        // Its request cap is full (other reads): ask again shortly.
+        busy = true;
+      } else {
+        g->failed.insert(peer);  // gone since it was listed
+      }
       continue;
     }
     g->asks[num] = Gather::Ask{peer, std::move(frags), *rid, Clock::now(), false};
   }
-  if (g->asks.empty() && g->dials == 0) {
+  if (busy && !g->retry_armed) {
+    g->retry_armed = true;
+    std::weak_ptr<bool> alive = alive_;
+    g->retry.expires_after(kBusyRetry);
+    g->retry.async_wait([this, g, alive](const std::error_code& ec) {
+      if (ec || alive.expired() || !*alive.lock()) return;
+      g->retry_armed = false;
+      plan(g);
+    });
+  }
+  if (g->asks.empty() && g->dials == 0 && !g->retry_armed) {
     read_failures_.inc();
     complete(g, make_error(g->peers.empty() ? Errc::not_found : Errc::too_many_losses,
                            "blob " + g->id.hex() + ": only " + std::to_string(g->have.size()) + " of " +
                                std::to_string(k) + " verified fragments from " + std::to_string(g->peers.size()) +
                                " candidate node(s) (" + std::to_string(g->failed.size()) + " failed)"));
-  } else if (!assign.empty() && g->asks.empty()) {
-    plan(g);  // every request was refused at once: try the remaining peers
   }
 }
 
@@ -346,7 +372,11 @@ void Fetcher::on_answer(const std::shared_ptr<Gather>& g, uint64_t ask, const No
 void Fetcher::merge(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer,
                     std::vector<std::pair<uint8_t, Bytes>> good, std::optional<std::vector<Hash32>> roots,
                     std::optional<Error> error) {
-  g->asks.erase(ask);
+  std::vector<uint8_t> asked_fragments;
+  if (auto it = g->asks.find(ask); it != g->asks.end()) {
+    asked_fragments = it->second.fragments;
+    g->asks.erase(it);
+  }
   if (g->finished) return;
   for (auto& [f, bytes] : good) {
     if (g->have.emplace(f, std::move(bytes)).second) fragments_received_.inc();
@@ -361,7 +391,14 @@ void Fetcher::merge(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId
       CAIRN_LOG(log::Level::debug, "node", "fragments of blob " << g->id.hex() << " from " << p2p::short_id(peer)
                                                                 << ": " << error->to_string());
     }
-    g->failed.insert(peer);
+    if ((error->code == Errc::io_error || error->code == Errc::busy) && g->redials[peer] < kMaxRedials) {
+      // The connection dropped or the peer was momentarily full: the same
+      // fragments may be asked of it again (after a new dial if needed).
+      for (uint8_t f : asked_fragments) g->asked.erase({peer, f});
+      if (error->code == Errc::busy) ++g->redials[peer];
+    } else {
+      g->failed.insert(peer);
+    }
   } else {
     g->responded.insert(peer);
   }
@@ -373,6 +410,7 @@ void Fetcher::complete(const std::shared_ptr<Gather>& g, Result<Bytes> result) {
   g->finished = true;
   g->hedge.cancel();
   g->deadline.cancel();
+  g->retry.cancel();
   if (ctx_.rr != nullptr) {
     for (auto& [num, ask] : g->asks) ctx_.rr->cancel(ask.rid);
   }

@@ -66,6 +66,7 @@ class Fetcher {
              std::optional<Error> error);
   void complete(const std::shared_ptr<Gather>& g, Result<Bytes> result);
   void arm_hedge(const std::shared_ptr<Gather>& g);
+  void dial_more(const std::shared_ptr<Gather>& g, size_t live);
   std::vector<NodeId> candidates(const BlobId& id, ShardId shard) const;  // network thread
 
   NodeContext& ctx_;

@@ -23,7 +23,9 @@
 #include "cairn/p2p/host.hpp"
 #include "cairn/p2p/identity.hpp"
 #include "cairn/p2p/request.hpp"
+#include "cairn/shards/scrub.hpp"
 #include "cairn/shards/store.hpp"
+#include "cairn/shards/sync.hpp"
 #include "cairn/shards/worker_pool.hpp"
 #include "cairn/mapped_file.hpp"
 #include "node/chain_link.hpp"
@@ -33,6 +35,7 @@
 #include "node/notices.hpp"
 #include "node/reader.hpp"
 #include "node/replicator.hpp"
+#include "node/sync_link.hpp"
 #include "node/uploader.hpp"
 
 namespace cairn::node {
@@ -97,11 +100,18 @@ struct Node::Impl final : NodeService {
   std::unique_ptr<Replicator> replicator;
   std::unique_ptr<Fetcher> fetcher;
   std::unique_ptr<Reader> reader;
+  // Shard sync and scrub (docs/sync-and-scrub.md); stopped before the network.
+  std::unique_ptr<ChainRegistry> registry_view;
+  std::unique_ptr<PeerFragments> peer_fragments;
+  std::unique_ptr<shards::SyncEngine> sync;
+  std::unique_ptr<shards::Scrubber> scrubber;
 
   // Network thread only.
   std::unique_ptr<p2p::GossipNode> gossip;
   std::unique_ptr<p2p::RequestResponse> rr;
   std::unique_ptr<asio::steady_timer> tick_timer;
+  std::unique_ptr<asio::steady_timer> sync_timer;
+  std::unique_ptr<asio::steady_timer> scrub_timer;
   std::vector<ShardId> subscribed;
 
   std::unique_ptr<ApiServer> api;
@@ -181,6 +191,7 @@ struct Node::Impl final : NodeService {
       replicator->on_announce(via, shard, n);
     });
     notices->on_stored([this](const NodeId&, ShardId, const wire::Notice& n) { uploader->on_stored(n); });
+    open_sync();
     register_metrics();
     return {};
   }
@@ -234,7 +245,89 @@ struct Node::Impl final : NodeService {
     return {};
   }
 
+  void open_sync() {
+    const shards::ShardsSettings& st = settings.storage;
+    registry_view = std::make_unique<ChainRegistry>(*chain_link, params, st.sync.settle_blocks);
+    peer_fragments = std::make_unique<PeerFragments>(*ctx);
+    sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments,
+                                                st.sync);
+    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, peer_fragments.get(), st.scrub);
+    scrubber->on_unreadable([this](BlobIndex index) {
+      if (auto r = sync->refetch(index); !r) {
+        CAIRN_LOG(log::Level::warn, "node", "index " << index.value << ": cannot fetch again: " << r.error().to_string());
+      }
+    });
+  }
+
+  // Starts syncing every open served shard not synced yet (idempotent).
+  // Auto nodes also register shards that have not opened: nothing to sync there yet.
+  void sync_served_shards() {
+    const uint32_t open = chain_link->open_shards();
+    for (ShardId s : served->current(open)) {
+      if (s.value >= open) continue;
+      if (auto r = sync->add_shard(s); !r) return;  // stopping
+    }
+  }
+
+  void register_sync_metrics() {
+    const auto sync_stat = [this](uint64_t shards::SyncStats::*field) {
+      return [this, field] { return static_cast<double>(sync->stats().*field); };
+    };
+    metrics.counter_fn("cairn_sync_blobs_fetched_total", "Blobs shard sync fetched, verified and stored.",
+                       sync_stat(&shards::SyncStats::blobs_fetched));
+    metrics.counter_fn("cairn_sync_bytes_fetched_total", "Payload bytes of the blobs shard sync stored.",
+                       sync_stat(&shards::SyncStats::bytes_fetched));
+    metrics.counter_fn("cairn_sync_wire_bytes_total", "Fragment bytes received by shard sync.",
+                       sync_stat(&shards::SyncStats::wire_bytes));
+    metrics.counter_fn("cairn_sync_fetches_total", "Fragment requests shard sync sent (hedges included).",
+                       sync_stat(&shards::SyncStats::fetches_started));
+    metrics.counter_fn("cairn_sync_fetches_failed_total", "Sync fetches that failed (retried with another peer).",
+                       sync_stat(&shards::SyncStats::fetches_failed));
+    metrics.counter_fn("cairn_sync_fetches_hedged_total", "Sync fetches duplicated to a second peer because the first was slow.",
+                       sync_stat(&shards::SyncStats::fetches_hedged));
+    metrics.counter_fn("cairn_sync_invalid_replies_total", "Sync replies that failed verification (the peer is avoided).",
+                       sync_stat(&shards::SyncStats::invalid_replies));
+    metrics.counter_fn("cairn_sync_already_held_total", "Registered blobs sync found already stored.",
+                       sync_stat(&shards::SyncStats::already_held));
+    const auto progress_sum = [this](auto field) {
+      return [this, field] {
+        double sum = 0;
+        for (const auto& p : sync->progress()) sum += static_cast<double>(p.*field);
+        return sum;
+      };
+    };
+    metrics.gauge_fn("cairn_sync_blobs_known", "Blobs the registry lists in the served shards.",
+                     progress_sum(&shards::SyncProgress::known));
+    metrics.gauge_fn("cairn_sync_blobs_held", "Registered blobs of the served shards held here.",
+                     progress_sum(&shards::SyncProgress::held));
+    metrics.gauge_fn("cairn_sync_blobs_remaining", "Registered blobs of the served shards not held yet.",
+                     progress_sum(&shards::SyncProgress::remaining));
+    metrics.gauge_fn("cairn_sync_bytes_per_second", "Payload bytes per second shard sync stores (5 s average).",
+                     progress_sum(&shards::SyncProgress::bytes_per_second));
+
+    const auto scrub_stat = [this](uint64_t shards::ScrubStats::*field) {
+      return [this, field] { return static_cast<double>(scrubber->stats().*field); };
+    };
+    metrics.counter_fn("cairn_scrub_blobs_total", "Blobs whose every fragment the scrubber checked.",
+                       scrub_stat(&shards::ScrubStats::blobs_scrubbed));
+    metrics.counter_fn("cairn_scrub_bytes_total", "Stored fragment bytes the scrubber read.",
+                       scrub_stat(&shards::ScrubStats::bytes_scrubbed));
+    metrics.counter_fn("cairn_scrub_fragments_bad_total", "Bad fragments found (checksum or commitment).",
+                       scrub_stat(&shards::ScrubStats::fragments_bad));
+    metrics.counter_fn("cairn_scrub_repaired_local_total", "Fragments rebuilt from local parity.",
+                       scrub_stat(&shards::ScrubStats::fragments_repaired_local));
+    metrics.counter_fn("cairn_scrub_repaired_remote_total", "Fragments rebuilt with fragments from peers.",
+                       scrub_stat(&shards::ScrubStats::fragments_repaired_remote));
+    metrics.counter_fn("cairn_scrub_unrepairable_total", "Bad fragments neither local parity nor peers could rebuild.",
+                       scrub_stat(&shards::ScrubStats::fragments_unrepairable));
+    metrics.counter_fn("cairn_scrub_records_corrupt_total", "Blob records the scrubber could not read (fetched again).",
+                       scrub_stat(&shards::ScrubStats::records_corrupt));
+    metrics.counter_fn("cairn_scrub_passes_total", "Full scrub passes over the store.",
+                       scrub_stat(&shards::ScrubStats::passes));
+  }
+
   void register_metrics() {
+    register_sync_metrics();
     metrics.gauge_fn("cairn_store_blobs", "Blobs held in the local store.",
                      [this] { return static_cast<double>(store->blob_count()); });
     metrics.gauge_fn("cairn_store_bytes", "Sealed fragment bytes held (n x fragment_size per blob).", [this] {
@@ -255,12 +348,19 @@ struct Node::Impl final : NodeService {
   Status start() {
     if (started) return make_error(Errc::conflict, "node already started");
     started = true;
+    // Every block: the registry may have grown (sync plans again) and, in
+    // auto mode, a shard may have opened.
+    chain_link->on_head([this](const contracts::BlockHeader&) {
+      if (!network_up.load() || stopping.load()) return;
+      sync_served_shards();
+      sync->registry_changed();
+    });
     if (served->automatic()) {
       // New shards open as the index space grows: serve and register them.
       // (Listeners must be added before the link starts.)
       chain_link->on_head([this](const contracts::BlockHeader&) {
         if (!network_up.load()) return;
-        const auto shards = served->below(chain_link->open_shards());
+        const auto shards = served->current(chain_link->open_shards());
         chain_link->set_registration(endpoint, shards);
         ctx->post([this, shards] {
           if (!gossip) return;
@@ -283,8 +383,9 @@ struct Node::Impl final : NodeService {
     if (!net) return net;
 
     endpoint = settings.advertise.empty() ? p2p_address : settings.advertise;
-    chain_link->set_registration(endpoint, served->below(chain_link->open_shards()));
+    chain_link->set_registration(endpoint, served->current(chain_link->open_shards()));
     network_up.store(true);
+    sync_served_shards();
     CAIRN_TRY_STATUS(uploader->resume());
     if (options.api && !settings.api.listen.empty()) {
       auto server = options.api(*this, settings.api, metrics);
@@ -305,7 +406,7 @@ struct Node::Impl final : NodeService {
     gs.discovery = settings.discovery;
     for (const auto& b : settings.bootstrap) gs.discovery.bootstrap.push_back(b);
     gs.listen_address = settings.listen;
-    subscribed = served->below(chain_link->open_shards());
+    subscribed = served->current(chain_link->open_shards());
     gs.shards = subscribed;
     uint64_t seed = options.seed;
     if (seed == 0) {
@@ -327,7 +428,26 @@ struct Node::Impl final : NodeService {
     p2p_address = *bound;
     tick_timer = std::make_unique<asio::steady_timer>(io);
     arm_tick();
+    sync_timer = std::make_unique<asio::steady_timer>(io);
+    arm_periodic(*sync_timer, std::chrono::milliseconds(std::max<uint32_t>(10, settings.storage.sync.tick_ms)),
+                 [this] { sync->tick(); });
+    if (settings.storage.scrub.enabled) {
+      scrub_timer = std::make_unique<asio::steady_timer>(io);
+      arm_periodic(*scrub_timer, std::chrono::milliseconds(std::max<uint32_t>(10, settings.storage.scrub.tick_ms)),
+                   [this] { scrubber->tick(); });
+    }
     return {};
+  }
+
+  // Network thread: runs `fn` every `period` until the node stops. The
+  // engines' ticks never block (they queue work on the pool).
+  void arm_periodic(asio::steady_timer& timer, std::chrono::milliseconds period, std::function<void()> fn) {
+    timer.expires_after(period);
+    timer.async_wait([this, &timer, period, fn = std::move(fn)](const std::error_code& ec) mutable {
+      if (ec || stopping.load()) return;
+      fn();
+      arm_periodic(timer, period, std::move(fn));
+    });
   }
 
   void arm_tick() {
@@ -347,12 +467,18 @@ struct Node::Impl final : NodeService {
     stopped = true;
     stopping.store(true);
     if (api) api->stop();
+    // Sync and scrub cancel their fetches, whose completions arrive on the
+    // network thread: stop them while it still runs.
+    if (sync) sync->stop();
+    if (scrubber) scrubber->stop();
     if (uploader) uploader->stop(settings.stop_timeout);
     if (io_thread.joinable()) {
       auto gone = std::make_shared<std::promise<void>>();
       auto gone_future = gone->get_future();
       (void)ctx->run_on_io([&] {
         if (tick_timer) tick_timer->cancel();
+        if (sync_timer) sync_timer->cancel();
+        if (scrub_timer) scrub_timer->cancel();
         notices->stop();
         replicator->stop();
         fetcher->stop();
@@ -372,6 +498,8 @@ struct Node::Impl final : NodeService {
         rr.reset();
         gossip.reset();
         tick_timer.reset();
+        sync_timer.reset();
+        scrub_timer.reset();
       });
       work.reset();
       io.stop();
@@ -493,7 +621,12 @@ struct Node::Impl final : NodeService {
       s.chain.blob_count = h->blob_count;
     }
     s.chain.registered = chain_link->registered();
-    s.shards = served->below(chain_link->open_shards());
+    // Open shards only: an auto node also registers shards that have not
+    // opened yet (ServedShards::kAutoLookahead).
+    const uint32_t open = chain_link->open_shards();
+    for (ShardId sh : served->current(open)) {
+      if (sh.value < open || !served->automatic()) s.shards.push_back(sh);
+    }
     (void)ctx->run_on_io([&] {
       if (!gossip) return;
       for (const auto& p : gossip->host().peers()) {
@@ -510,6 +643,33 @@ struct Node::Impl final : NodeService {
     s.blobs_stored = store->blob_count();
     s.bytes_stored = s.blobs_stored * params.total_fragments() * params.fragment_size();
     s.pending_uploads = uploader->in_flight();
+    for (const shards::SyncProgress& p : sync->progress()) {
+      ShardSyncStatus ss;
+      ss.shard = p.shard;
+      ss.registered = p.known;
+      ss.held = p.held;
+      ss.next_index = p.cursor.value;
+      ss.fetched = p.fetched_blobs;
+      ss.failed = p.fetches_failed;
+      ss.active = p.state == shards::SyncState::fetching || p.state == shards::SyncState::starting;
+      ss.remaining = p.remaining;
+      ss.conflicts = p.conflicts;
+      ss.fetched_bytes = p.fetched_bytes;
+      ss.bytes_per_second = p.bytes_per_second;
+      ss.state = std::string(shards::sync_state_name(p.state));
+      ss.last_error = p.last_error;
+      s.sync.push_back(std::move(ss));
+    }
+    const shards::ScrubStats sc = scrubber->stats();
+    s.scrub.passes = sc.passes;
+    s.scrub.fragments_checked = sc.fragments_checked;
+    s.scrub.fragments_bad = sc.fragments_bad;
+    s.scrub.repaired_local = sc.fragments_repaired_local;
+    s.scrub.repaired_remote = sc.fragments_repaired_remote;
+    s.scrub.unrepairable = sc.fragments_unrepairable;
+    s.scrub.last_pass_unix_ms = sc.last_pass_unix_ms;
+    s.scrub.bytes_checked = sc.bytes_scrubbed;
+    s.scrub.records_corrupt = sc.records_corrupt;
     s.stopping = stopping.load();
     return s;
   }

@@ -159,6 +159,12 @@ struct ShardSyncStatus {
   uint64_t fetched = 0;      // blobs fetched by sync since start
   uint64_t failed = 0;       // fetch attempts that failed since start (retried)
   bool active = false;       // a sync pass is running now
+  uint64_t remaining = 0;    // registered blobs not held yet
+  uint64_t conflicts = 0;    // indexes holding another blob than the registry lists
+  uint64_t fetched_bytes = 0;     // payload bytes fetched by sync since start
+  double bytes_per_second = 0;    // sync rate over the last 5 s
+  std::string state{};       // starting, fetching, waiting (no peer can serve now), synced, stopped
+  std::string last_error{};  // the latest sync failure; empty if none
 };
 
 // Scrub and repair counters since start (filled by the scrubber).
@@ -170,6 +176,8 @@ struct ScrubStatus {
   uint64_t repaired_remote = 0;     // rebuilt from peers' fragments
   uint64_t unrepairable = 0;        // fewer than k good fragments anywhere
   uint64_t last_pass_unix_ms = 0;   // 0 before the first pass ends
+  uint64_t bytes_checked = 0;       // stored fragment bytes read by the scrubber
+  uint64_t records_corrupt = 0;     // blob records unreadable (handed to sync to fetch again)
 };
 
 struct ChainStatus {

@@ -85,12 +85,8 @@ void Uploader::job_finished() {
 }
 
 uint32_t Uploader::replica_cap(ShardId shard) const {
-  auto nodes = ctx_.chain.nodes(shard);
-  size_t count = nodes.size();
-  const bool self_listed =
-      std::any_of(nodes.begin(), nodes.end(), [&](const auto& n) { return n.node_id == ctx_.self; });
-  if (!self_listed && ctx_.served.serves(shard)) ++count;
-  return static_cast<uint32_t>(std::max<size_t>(1, count));
+  const size_t count = ctx_.chain.serving_count(shard, ctx_.self, ctx_.served.serves(shard));
+  return static_cast<uint32_t>(std::min<size_t>(std::max<size_t>(1, count), UINT32_MAX));
 }
 
 // ---- the calls ----
@@ -215,7 +211,6 @@ Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<er
       e.waiters.push_back(waiter);
       ++waiter->remaining;
       e.requested = std::max(e.requested, waiter->want);
-      if (e.reg) e.want = std::min(e.requested, replica_cap(ctx_.params.shard_of(e.reg->index)));
     }
     if (!inserted) return {};
     e.blob = std::move(blob);
@@ -284,7 +279,6 @@ void Uploader::on_registered(const BlobId& id, Result<RegisteredBlob> reg) {
     } else {
       e.reg = *reg;
       shard = ctx_.params.shard_of(reg->index);
-      e.want = std::min(e.requested, replica_cap(shard));
       e.last_progress = Clock::now();
       serve = ctx_.served.serves(shard) && !e.local_running;
       if (serve) e.local_running = true;
@@ -387,7 +381,10 @@ void Uploader::check_done_locked(const BlobId& id, std::vector<std::function<voi
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   Entry& e = it->second;
-  if (!e.reg || e.confirmed.size() < e.want || e.local_running) return;
+  if (!e.reg || e.local_running) return;
+  // The cap follows the registry as it refreshes (nodes joining the shard).
+  e.want = std::min(e.requested, replica_cap(ctx_.params.shard_of(e.reg->index)));
+  if (e.confirmed.size() < e.want) return;
   const auto confirmed = static_cast<uint32_t>(e.confirmed.size());
   for (auto& w : e.waiters) {
     w->min_confirmed = std::min(w->min_confirmed, confirmed);
@@ -459,6 +456,17 @@ void Uploader::tick() {
       ++it;
     }
   }
+  // The replica cap may have changed with the registry: re-check.
+  std::vector<std::function<void()>> after;
+  {
+    std::lock_guard lock(mu_);
+    std::vector<BlobId> ids;
+    for (const auto& [id, e] : entries_) {
+      if (e.reg) ids.push_back(id);
+    }
+    for (const auto& id : ids) check_done_locked(id, after);
+  }
+  for (auto& f : after) f();
   reannounced_.inc(announce.size());
   for (const auto& [shard, entry] : announce) notices_.announce(shard, entry);
   for (const auto& id : retry_local) store_locally(id);

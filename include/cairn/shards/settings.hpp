@@ -107,6 +107,13 @@ struct SyncSettings {
   // Period the node calls SyncEngine::tick() at (hedging, retries, registry
   // polling). Milliseconds, default 500.
   uint32_t tick_ms = 500;
+
+  // The node's registry view hides blobs registered in the last this many
+  // blocks from sync: a fresh upload reaches serving nodes through its
+  // announcement (replication), and syncing it at the same time would fetch
+  // it twice. Blocks, default 4. 0 syncs everything at once (a node that
+  // missed announcements catches up sooner).
+  uint32_t settle_blocks = 4;
 };
 
 struct ScrubSettings {

@@ -62,6 +62,7 @@ struct SyncProgress {
   uint32_t peers = 0;          // peers offered for the shard at the last look
   BlockNumber registry_head;   // registry head at the last plan
   std::string last_error;      // the latest failure, for operators; empty if none
+  uint64_t fetches_failed = 0; // fetches of this shard that failed (each retried elsewhere)
 };
 
 // Cumulative counters over all shards since the engine was built (metrics).

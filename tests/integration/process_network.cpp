@@ -1,0 +1,128 @@
+#include "integration/process_network.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace cairn::test {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+ProcessNetwork::ProcessNetwork(TempDir& tmp) : tmp_(tmp) {
+  chain_port_ = free_port();
+  chain_ = std::make_unique<Process>(
+      std::vector<std::string>{cairn_binary(), "devchain", "--listen", hostport(chain_port_), "--data-dir",
+                               (tmp_ / "chain").string(), "--block-time-ms", "100"},
+      tmp_ / "chain-logs");
+  EXPECT_TRUE(chain_->wait_for_output("running", kNodeStartTimeout)) << chain_->stderr_text();
+}
+
+ProcessNetwork::Node& ProcessNetwork::start(size_t i, std::vector<std::string> extra) {
+  if (i == nodes_.size()) {
+    Node n;
+    n.dir = tmp_ / ("node" + std::to_string(i));
+    n.p2p = free_port();
+    n.api = free_port();
+    n.extra = std::move(extra);
+    nodes_.push_back(std::move(n));
+  }
+  Node& n = nodes_[i];
+  std::vector<std::string> argv{cairn_binary(), "node", "--data-dir", n.dir.string(), "--listen",
+                                hostport(n.p2p), "--api", hostport(n.api), "--chain",
+                                "http://" + hostport(chain_port_), "--set", "discovery.chain_refresh_ms=300",
+                                "--set", "chain.registry_refresh_ms=300", "--set", "gossip.heartbeat_interval_ms=200",
+                                "--set", "fetch.hedge_after_ms=500"};
+  if (i > 0) argv.insert(argv.end(), {"--bootstrap", hostport(nodes_[0].p2p)});
+  argv.insert(argv.end(), n.extra.begin(), n.extra.end());
+  n.process = std::make_unique<Process>(argv, n.dir.string() + "-logs-" + std::to_string(n.runs++));
+  EXPECT_TRUE(n.process->wait_for_output("running", kNodeStartTimeout))
+      << "node " << i << " stdout:\n" << n.process->stdout_text() << "\nstderr:\n" << n.process->stderr_text();
+  return n;
+}
+
+nlohmann::json ProcessNetwork::status(size_t i) {
+  auto r = run({cairn_binary(), "status", "--node", node(i).url(), "--json"}, 10s);
+  if (r.exit_code != 0) return {};
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+std::string ProcessNetwork::metrics(size_t i) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return {};
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(node(i).api);
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + hostport(node(i).api) + "\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+      char buf[16384];
+      for (ssize_t got; (got = ::recv(fd, buf, sizeof(buf), 0)) > 0;) response.append(buf, static_cast<size_t>(got));
+    }
+  }
+  ::close(fd);
+  const auto body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") == std::string::npos || body == std::string::npos) {
+    return {};
+  }
+  return "\n" + response.substr(body + 4);
+}
+
+bool ProcessNetwork::meshed() {
+  size_t live = 0;
+  for (auto& n : nodes_) live += n.process && n.process->running() ? 1u : 0u;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i].process || !nodes_[i].process->running()) continue;
+    auto s = status(i);
+    if (!s.is_object() || !s["chain"]["registered"].get<bool>() || s["peers"].size() + 1 < live) return false;
+  }
+  return true;
+}
+
+bool ProcessNetwork::wait_meshed(std::chrono::seconds limit) { return wait_until([&] { return meshed(); }, limit); }
+
+double metric_value(const std::string& text, const std::string& name) {
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(200ms);
+  }
+  return pred();
+}
+
+std::string put(const std::string& url, const fs::path& file, std::vector<std::string> extra) {
+  std::vector<std::string> argv{cairn_binary(), "put", file.string(), "--node", url, "--json"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = run(argv, 60s);
+  if (r.exit_code != 0) return {};
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  return j.is_object() && j.contains("id") ? j["id"].get<std::string>() : std::string();
+}
+
+::testing::AssertionResult got(const std::string& url, const std::string& id, const fs::path& out, const Bytes& want) {
+  std::error_code ec;
+  fs::remove(out, ec);
+  auto r = run({cairn_binary(), "get", id, "-o", out.string(), "--node", url, "--quiet"}, 60s);
+  if (r.exit_code != 0) {
+    return ::testing::AssertionFailure() << "cairn get " << id << " via " << url << " exited " << r.exit_code << ": "
+                                         << r.err;
+  }
+  if (read_file(out) != want) return ::testing::AssertionFailure() << "cairn get " << id << ": bytes differ";
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace cairn::test

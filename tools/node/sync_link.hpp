@@ -1,0 +1,63 @@
+#pragma once
+// The node side of shard sync and scrub (docs/sync-and-scrub.md): the
+// chain registry as a shards::Registry, and peers' fragments over p2p
+// request/response (fragments_request, docs/node-protocol.md) as a
+// shards::RemoteFragments.
+//
+// Threading: ChainRegistry blocks (chain queries): the engines call it on
+// the worker pool. PeerFragments never blocks: fetches are posted to the
+// network thread, and their completions run there.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "cairn/shards/registry.hpp"
+#include "cairn/shards/remote.hpp"
+#include "node/context.hpp"
+
+namespace cairn::node {
+
+class ChainRegistry final : public shards::Registry {
+ public:
+  // Blobs registered in the last `settle_blocks` blocks are not listed yet
+  // (SyncSettings::settle_blocks).
+  ChainRegistry(ChainLink& chain, const erasure::NetworkParams& params, uint32_t settle_blocks);
+
+  Result<uint64_t> blob_count(ShardId shard) override;
+  // One chain lookup per blob (blob_by_index).
+  Result<std::vector<shards::RegisteredBlob>> blobs(ShardId shard, BlobIndex from, size_t limit) override;
+  Result<BlockNumber> head() override;
+
+ private:
+  ChainLink& chain_;
+  erasure::NetworkParams params_;
+  uint32_t settle_blocks_;
+};
+
+class PeerFragments final : public shards::RemoteFragments {
+ public:
+  explicit PeerFragments(NodeContext& ctx);
+  ~PeerFragments() override;
+
+  // Nodes the chain registry lists for `shard`, except this one.
+  std::vector<NodeId> peers(ShardId shard) override;
+  // Errc::cancelled at once when the network thread is gone. A peer that is
+  // not connected answers io_error; a peer without the blob not_found.
+  Result<shards::FetchHandle> fetch(const NodeId& peer, const shards::FragmentRequest& request,
+                                    shards::FetchCallback done) override;
+  void cancel(shards::FetchHandle handle) override;
+
+ private:
+  struct Pending;
+  void send(shards::FetchHandle handle);  // network thread
+
+  NodeContext& ctx_;
+  std::atomic<shards::FetchHandle> next_{1};
+  std::mutex mu_;
+  std::unordered_map<shards::FetchHandle, std::shared_ptr<Pending>> pending_;
+};
+
+}  // namespace cairn::node
