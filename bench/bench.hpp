@@ -71,5 +71,6 @@ Workload transport_workload();
 Workload chain_workload();
 Workload put_workload();
 Workload get_workload();
+Workload api_workload();
 
 }  // namespace cairn::bench

@@ -90,6 +90,7 @@ const std::vector<Workload>& workloads() {
       transport_workload(),
       put_workload(),
       get_workload(),
+      api_workload(),
   };
   return all;
 }
