@@ -94,5 +94,6 @@ Workload verify_workload();
 Workload put_workload();
 Workload get_workload();
 Workload sync_workload();
+Workload api_workload();
 
 }  // namespace cairn::bench

@@ -1,6 +1,7 @@
 #include "cairn/contracts/http.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -104,11 +105,18 @@ Result<std::unique_ptr<HttpListener>> HttpListener::start(httplib::Server& http,
   const auto timeout_us = static_cast<time_t>((settings.io_timeout_ms % 1000) * 1000);
   http.set_read_timeout(timeout_s, timeout_us);
   http.set_write_timeout(timeout_s, timeout_us);
-  http.set_keep_alive_timeout(std::max<time_t>(1, timeout_s));
+  http.set_keep_alive_timeout(std::max<time_t>(1, static_cast<time_t>((settings.keep_alive_timeout_ms + 999) / 1000)));
   http.set_keep_alive_max_count(100000);
   // httplib writes headers and body separately: without TCP_NODELAY, Nagle
   // and delayed ACKs add ~40 ms to every exchange.
   http.set_tcp_nodelay(true);
+  // httplib's default also sets SO_REUSEPORT, which lets a second server
+  // bind the same port and silently take half the connections: a second
+  // node or chain started on a port in use must fail instead.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   if (settings.port == 0) {
     const int port = http.bind_to_any_port(settings.host);
     if (port <= 0) {
@@ -150,6 +158,53 @@ std::string HttpListener::url() const {
   const std::string& h = impl_->settings.host;
   const bool v6 = h.find(':') != std::string::npos;
   return "http://" + (v6 ? "[" + h + "]" : h) + ":" + std::to_string(impl_->port);
+}
+
+BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader, uint64_t limit,
+                         const std::function<bool(const char*, size_t)>& sink,
+                         std::chrono::milliseconds drain) {
+  BodyReceipt r;
+  std::chrono::steady_clock::time_point deadline{};
+  const auto receive = [&](const char* data, size_t n) {
+    if (!r.too_large && !r.sink_failed) {
+      if (r.received + n > limit) {
+        r.too_large = true;
+      } else if (sink && !sink(data, n)) {
+        r.sink_failed = true;
+      } else {
+        r.received += n;
+        return true;
+      }
+      deadline = std::chrono::steady_clock::now() + drain;
+    }
+    return std::chrono::steady_clock::now() < deadline;
+  };
+  bool read = false;
+  if (req.is_multipart_form_data()) {
+    read = reader([](const httplib::MultipartFormData&) { return true; }, receive);
+  } else {
+    read = reader(receive);
+  }
+  r.complete = read && !r.too_large && !r.sink_failed;
+  return r;
+}
+
+void discard_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                  std::chrono::milliseconds drain) {
+  (void)receive_body(req, reader, 0, nullptr, drain);
+}
+
+void close_after(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  if (res.body.empty()) return;
+  auto body = std::make_shared<std::string>(std::move(res.body));
+  res.body.clear();
+  const std::string type = res.get_header_value("Content-Type");
+  res.headers.erase("Content-Type");  // set_content_provider sets it again
+  res.set_content_provider(body->size(), type, [body](size_t offset, size_t, httplib::DataSink& sink) {
+    sink.write(body->data() + offset, body->size() - offset);
+    return false;
+  });
 }
 
 Result<HttpUrl> parse_http_url(std::string_view url, std::string_view what, std::string_view example) {

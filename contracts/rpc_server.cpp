@@ -5,6 +5,8 @@
 
 #include <httplib.h>
 
+#include <chrono>
+
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/http.hpp"
 #include "cairn/contracts/rpc.hpp"
@@ -18,6 +20,10 @@ using jsonrpc::json;
 using jsonrpc::Params;
 using jsonrpc::RpcError;
 namespace jc = json_codec;
+
+// How long the rest of a refused (oversize) body is read and discarded
+// before the connection closes.
+constexpr auto kRefusedBodyDrain = std::chrono::seconds(2);
 
 // Maps a chain error to a JSON-RPC error (thrown to the dispatcher).
 [[noreturn]] void throw_chain_error(const Error& e) {
@@ -251,34 +257,32 @@ void RpcServer::Impl::register_methods() {
   });
 }
 
-void RpcServer::Impl::handle_post(const httplib::Request&, httplib::Response& res,
+void RpcServer::Impl::handle_post(const httplib::Request& req, httplib::Response& res,
                                   const httplib::ContentReader& reader) {
   const size_t limit = settings.max_body_bytes;
   std::string body;
-  bool too_large = false;
-  // httplib enforces the limit on a declared Content-Length (it sets 413
-  // and drains the body); chunked or unframed bodies are counted here.
-  const bool read = reader([&](const char* data, size_t n) {
-    if (body.size() + n > limit) {
-      too_large = true;
-      return false;
-    }
-    body.append(data, n);
-    return true;
-  });
-  if (!read) {
-    if (too_large || res.status == 413) {
+  // httplib refuses a declared Content-Length above the limit itself (413,
+  // the body skipped); chunked or unframed bodies are counted here, and the
+  // rest of an oversize one is discarded so the client reads the answer.
+  const auto received = receive_body(
+      req, reader, limit,
+      [&](const char* data, size_t n) {
+        body.append(data, n);
+        return true;
+      },
+      kRefusedBodyDrain);
+  if (!received.complete) {
+    if (received.too_large || res.status == 413) {
       res.status = 413;
-      res.set_header("Connection", "close");
       res.set_content(jsonrpc::Dispatcher::dump(jsonrpc::error_response(
                           nullptr, jsonrpc::kInvalidRequest,
                           "request body exceeds the limit of " + std::to_string(limit) + " bytes")),
                       "application/json");
     } else {
       res.status = 400;
-      res.set_header("Connection", "close");
       res.set_content("malformed HTTP request body\n", "text/plain");
     }
+    close_after(res);
     return;
   }
   try {
@@ -323,6 +327,7 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain, const RpcSe
   listen.threads = settings.threads;
   listen.max_pending_connections = settings.max_pending_connections;
   listen.io_timeout_ms = settings.read_timeout_ms;
+  listen.keep_alive_timeout_ms = settings.read_timeout_ms;
   listen.max_body_bytes = settings.max_body_bytes;
   auto listener = HttpListener::start(http, listen, "JSON-RPC server");
   if (!listener) return tl::unexpected(listener.error());

@@ -14,7 +14,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "tcp_address.hpp"
+#include "cairn/p2p/tcp_address.hpp"
 
 namespace cairn::p2p {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cairn/p2p/transport.hpp"
-#include "tcp_address.hpp"
+#include "cairn/p2p/tcp_address.hpp"
 
 namespace cairn::p2p {
 namespace {

@@ -125,6 +125,7 @@ const std::vector<Workload>& workloads() {
       put_workload(),
       get_workload(),
       sync_workload(),
+      api_workload(),
   };
   return all;
 }

@@ -21,15 +21,20 @@ using namespace std::chrono_literals;
 
 class CliClient : public ::testing::Test {
  protected:
-  void start(node::ApiSettings s) {
-    s.listen = s.listen.empty() ? "127.0.0.1:0" : s.listen;
+  // An API on a free port (or on s.listen when the test sets one).
+  static node::ApiSettings settings(std::string listen = "127.0.0.1:0") {
+    node::ApiSettings s;
+    s.listen = std::move(listen);
+    return s;
+  }
+  void start(const node::ApiSettings& s) {
     auto server = node::start_api_server(node_, s, registry_, dir_ / "spool");
     ASSERT_TRUE(server) << server.error().to_string();
     server_ = std::move(*server);
     const std::string address = server_->address();
     url_ = "http://127.0.0.1:" + address.substr(address.rfind(':') + 1);
   }
-  void SetUp() override { start({}); }
+  void SetUp() override { start(settings()); }
   void TearDown() override { server_->stop(); }
 
   test::RunResult cli(std::vector<std::string> args, std::vector<std::string> env = {}) {
@@ -128,8 +133,7 @@ TEST_F(CliClient, NodeErrorsBecomeExitCodes) {
 
 TEST_F(CliClient, PutSendsItsOptionsAndTheToken) {
   server_->stop();
-  node::ApiSettings s;
-  s.listen = "0.0.0.0:0";
+  node::ApiSettings s = settings("0.0.0.0:0");
   s.token = "letmein";
   start(s);
   test::write_file(dir_ / "e.txt", as_bytes(std::string(5000, 'e')));
@@ -163,7 +167,7 @@ TEST_F(CliClient, PutSendsItsOptionsAndTheToken) {
 
 TEST_F(CliClient, UploadsAboveTheNodesLimitAreUsageErrors) {
   server_->stop();
-  node::ApiSettings s;
+  node::ApiSettings s = settings();
   s.max_upload_bytes = 100000;
   start(s);
   auto rng = test::seeded_rng(24);

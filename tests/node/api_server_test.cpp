@@ -147,6 +147,7 @@ TEST_F(ApiServerTest, UploadsAFileAndDownloadsTheSameBytes) {
   EXPECT_EQ(put["size"], content.size());
   EXPECT_EQ(put["data_blobs"], 4);
   EXPECT_EQ(put["manifest_blobs"], 1);
+  EXPECT_EQ(put["blobs"], 5);
   EXPECT_EQ(put["compression"], "none");
   EXPECT_EQ(put["sha256"].get<std::string>().size(), 64u);
 
@@ -580,7 +581,21 @@ TEST(ApiServerToken, BeyondLoopbackWithoutATokenIsRefused) {
   s.listen = "no-port";
   auto bad = start_api_server(node, s, registry, tmp / "spool");
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().message.find("HOST:PORT"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("expected host:port"), std::string::npos);
+}
+
+TEST(ApiServerListen, APortInUseIsRefused) {
+  metrics::Registry registry;
+  test::MemoryNode node(registry);
+  cairn::test::TempDir tmp;
+  ApiSettings s;
+  s.listen = "127.0.0.1:" + std::to_string(cairn::test::free_port());
+  auto first = start_api_server(node, s, registry, tmp / "spool");
+  ASSERT_TRUE(first) << first.error().to_string();
+  auto second = start_api_server(node, s, registry, tmp / "spool");
+  ASSERT_FALSE(second) << "two servers share " << s.listen;
+  EXPECT_EQ(second.error().code, Errc::io_error);
+  EXPECT_NE(second.error().message.find("in use"), std::string::npos) << second.error().message;
 }
 
 TEST(ApiServerToken, LoopbackHostsAreRecognised) {

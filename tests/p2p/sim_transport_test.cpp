@@ -9,7 +9,7 @@
 #include <deque>
 
 #include "p2p_test_util.hpp"
-#include "tcp_address.hpp"
+#include "cairn/p2p/tcp_address.hpp"
 
 using namespace std::chrono_literals;
 

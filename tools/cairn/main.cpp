@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -36,6 +37,10 @@ std::string default_data_dir() {
 
 int main(int argc, char** argv) {
   using namespace cairn::tools;
+  // A peer closing a socket (HTTP client or server, JSON-RPC) must turn a
+  // write into an EPIPE error the code handles, not kill the process:
+  // cpp-httplib writes without MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"cairn: peer-to-peer storage rollup node"};
   app.name("cairn");
   app.require_subcommand(1);

@@ -27,6 +27,7 @@ json put_file(const PutFileResult& r) {
               {"sha256", to_hex(r.sha256)},
               {"data_blobs", r.data_blobs},
               {"manifest_blobs", r.manifest_blobs},
+              {"blobs", r.data_blobs + r.manifest_blobs},
               {"replicas", r.replicas}};
 }
 

@@ -22,6 +22,7 @@
 
 #include "cairn/contracts/http.hpp"
 #include "cairn/core/log.hpp"
+#include "cairn/p2p/tcp_address.hpp"
 #include "node/api_json.hpp"
 #include "node/http_range.hpp"
 
@@ -43,6 +44,12 @@ constexpr const char* kLog = "api";
 // reads the answer instead of a connection reset. Bounds the thread time a
 // rejected client can hold beyond the read timeout.
 constexpr auto kRejectDrain = std::chrono::seconds(2);
+
+// An idle keep-alive connection is closed after this long. Short, because
+// stopping the server waits for idle connections (httplib notices a stop
+// only between requests) and clients of this API (the CLI, scrapers)
+// reconnect cheaply.
+constexpr uint32_t kIdleTimeoutMs = 2000;
 
 // Spool writes are batched into this many bytes (httplib hands the body
 // over in 4 KiB reads).
@@ -105,25 +112,6 @@ void answer(Response& res, const Result<T>& r, Encode encode) {
   send_json(res, 200, encode(*r));
 }
 
-// httplib (0.11) keeps a connection open whatever the response's Connection
-// header says, and closes it only when writing the response fails. So the
-// body is handed over by a provider that writes every byte and then reports
-// failure: the response goes out whole, then the connection closes. A
-// request whose body was not (fully) read needs that, or its leftover bytes
-// would be parsed as the next request.
-void close_after(Response& res) {
-  res.set_header("Connection", "close");
-  if (res.body.empty()) return;
-  auto body = std::make_shared<std::string>(std::move(res.body));
-  res.body.clear();
-  const std::string type = res.get_header_value("Content-Type");
-  res.headers.erase("Content-Type");  // set_content_provider sets it again
-  res.set_content_provider(body->size(), type, [body](size_t offset, size_t, httplib::DataSink& sink) {
-    sink.write(body->data() + offset, body->size() - offset);
-    return false;
-  });
-}
-
 // httplib (0.11) applies a request's Range itself to every response: it
 // slices error bodies and answers out-of-range requests with overlong
 // bodies. The API decides ranges itself (http_range.hpp), so the parsed
@@ -131,19 +119,6 @@ void close_after(Response& res) {
 // as a non-const object and hands handlers a const reference, so this
 // const_cast is defined behaviour.
 void drop_httplib_ranges(const Request& req) { const_cast<Request&>(req).ranges.clear(); }
-
-// After an early answer to a request with a body (which closes the
-// connection): reads and discards what remains of the body for at most
-// kRejectDrain.
-void drain_body(const Request& req, const ContentReader& reader) {
-  const auto deadline = std::chrono::steady_clock::now() + kRejectDrain;
-  const auto more = [deadline](const char*, size_t) { return std::chrono::steady_clock::now() < deadline; };
-  if (req.is_multipart_form_data()) {
-    reader([](const httplib::MultipartFormData&) { return true; }, more);
-  } else {
-    reader(more);
-  }
-}
 
 // Counts a request in flight for the scope.
 class InFlight {
@@ -224,25 +199,6 @@ HttpError spool_error(const std::string& what) {
   // 507: the node's disk is full, not the request's fault.
   return HttpError{err == ENOSPC ? 507 : 500, "io_error",
                    "spooling the upload: " + what + ": " + std::strerror(err)};
-}
-
-// "HOST:PORT" / "[V6]:PORT".
-Result<std::pair<std::string, uint16_t>> split_listen(const std::string& listen) {
-  const auto bad = [&](const char* why) {
-    return make_error(Errc::invalid_argument, "api.listen '" + listen + "': " + why);
-  };
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= listen.size()) return bad("expected HOST:PORT");
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) return bad("empty host");
-  uint32_t port = 0;
-  for (char c : listen.substr(colon + 1)) {
-    if (c < '0' || c > '9') return bad("port is not a number");
-    port = port * 10 + static_cast<uint32_t>(c - '0');
-    if (port > 65535) return bad("port above 65535");
-  }
-  return std::pair{host, static_cast<uint16_t>(port)};
 }
 
 // The API's routes: the pattern, the methods it answers (for 405 and Allow)
@@ -345,7 +301,7 @@ class HttpApiServer final : public ApiServer {
   // false with errno set when a local write fails; false after answering
   // 400 (truncated), 413 or 500/507.
   using BodyWriter = std::function<bool(const char*, size_t)>;
-  bool receive_body(Response& res, const ContentReader& reader, const Upload& upload,
+  bool receive_body(const Request& req, Response& res, const ContentReader& reader, const Upload& upload,
                     const BodyWriter& write);
 
   void put_file(const Request& req, Response& res, const ContentReader& reader);
@@ -375,6 +331,7 @@ class HttpApiServer final : public ApiServer {
   metrics::Counter* download_bytes_ = nullptr;
   metrics::Counter* aborted_downloads_ = nullptr;
   metrics::Gauge* uploads_in_flight_ = nullptr;
+  metrics::Histogram* receive_seconds_ = nullptr;
 
   std::mutex blob_size_mu_;
   uint64_t blob_size_ = 0;  // 0 until known
@@ -402,6 +359,10 @@ void HttpApiServer::register_metrics(metrics::Registry& registry) {
       "cairn_api_downloads_aborted_total",
       "Downloads cut short after their headers were sent (read failure or client gone)");
   uploads_in_flight_ = &registry.gauge("cairn_api_uploads_in_flight", "Uploads being received or stored");
+  receive_seconds_ = &registry.histogram(
+      "cairn_api_upload_receive_seconds",
+      "Time to receive (and spool) an upload body; the rest of an upload's request time is the node storing it",
+      bounds);
 }
 
 const Route* HttpApiServer::route_of(const std::string& path) const {
@@ -537,7 +498,7 @@ std::optional<HttpError> HttpApiServer::upload_refusal(const Request& req, Uploa
 void HttpApiServer::refuse(Response& res, const HttpError& e) {
   if (e.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"cairn\"");
   send_error(res, e);
-  close_after(res);
+  contracts::close_after(res);
 }
 
 int HttpApiServer::expect_continue(const Request& req, Response& res) {
@@ -556,36 +517,33 @@ int HttpApiServer::expect_continue(const Request& req, Response& res) {
   return 100;
 }
 
-bool HttpApiServer::receive_body(Response& res, const ContentReader& reader, const Upload& upload,
-                                 const BodyWriter& write) {
-  const uint64_t limit = upload.limit;
-  uint64_t received = 0;
-  bool too_large = false;
-  bool write_failed = false;
-  const bool complete = reader([&](const char* data, size_t n) {
-    if (received + n > limit) {
-      too_large = true;
-      return false;
-    }
-    if (!write(data, n)) {
-      write_failed = true;
-      return false;
-    }
-    received += n;
-    upload_bytes_->inc(n);
-    return true;
-  });
-  if (complete) return true;
-  if (write_failed) {
+bool HttpApiServer::receive_body(const Request& req, Response& res, const ContentReader& reader,
+                                 const Upload& upload, const BodyWriter& write) {
+  metrics::ScopedTimer timer(*receive_seconds_);
+  int write_errno = 0;
+  const auto r = contracts::receive_body(
+      req, reader, upload.limit,
+      [&](const char* data, size_t n) {
+        if (!write(data, n)) {
+          write_errno = errno;
+          return false;
+        }
+        upload_bytes_->inc(n);
+        return true;
+      },
+      kRejectDrain);
+  if (r.complete) return true;
+  if (r.sink_failed) {
+    errno = write_errno;
     refuse(res, spool_error("writing the body"));
-  } else if (too_large) {
+  } else if (r.too_large) {
     refuse(res, HttpError{413, "payload_too_large",
-                          "the body exceeds the limit of " + std::to_string(limit) + " bytes (" +
+                          "the body exceeds the limit of " + std::to_string(upload.limit) + " bytes (" +
                               upload.limit_name + ")"});
   } else {
     refuse(res, HttpError{400, "truncated_body",
                           "the request body ended early or was malformed (received " +
-                              std::to_string(received) + " bytes)"});
+                              std::to_string(r.received) + " bytes)"});
   }
   return false;
 }
@@ -595,7 +553,7 @@ std::optional<HttpApiServer::Upload> HttpApiServer::admit(const Request& req, Re
   Upload upload;
   if (auto e = upload_refusal(req, kind, upload)) {
     refuse(res, *e);
-    drain_body(req, reader);
+    contracts::discard_body(req, reader, kRejectDrain);
     return std::nullopt;
   }
   return upload;
@@ -608,11 +566,11 @@ void HttpApiServer::put_file(const Request& req, Response& res, const ContentRea
   auto spool = SpoolFile::create(spool_dir_);
   if (!spool) {
     refuse(res, spool_error("creating a file in " + spool_dir_.string()));
-    drain_body(req, reader);
+    contracts::discard_body(req, reader, kRejectDrain);
     return;
   }
   const auto write = [&](const char* data, size_t n) { return spool->write(data, n); };
-  if (!receive_body(res, reader, *upload, write)) return;
+  if (!receive_body(req, res, reader, *upload, write)) return;
   if (!spool->finish()) {
     send_error(res, spool_error("writing " + spool->path()));
     return;
@@ -631,7 +589,7 @@ void HttpApiServer::put_blob(const Request& req, Response& res, const ContentRea
                    reinterpret_cast<const uint8_t*>(data) + n);
     return true;
   };
-  if (!receive_body(res, reader, *upload, append)) return;
+  if (!receive_body(req, res, reader, *upload, append)) return;
   created(res, service_.put_blob(payload, upload->options), "/v1/blobs/", api_json::put_blob);
 }
 
@@ -814,7 +772,7 @@ void HttpApiServer::install_routes() {
   // buffer the body of a request nobody wants; the connection is closed.
   auto refuse_body = [this](const Request& req, Response& res, const ContentReader&) {
     wrong_route(req, res);
-    close_after(res);
+    contracts::close_after(res);
   };
   auto wrong = [this](const Request& req, Response& res) { wrong_route(req, res); };
   http_.Get(".*", wrong);
@@ -833,6 +791,7 @@ Status HttpApiServer::start(const std::string& host, uint16_t port) {
   listen.threads = settings_.threads;
   listen.max_pending_connections = settings_.max_pending_connections;
   listen.io_timeout_ms = static_cast<uint32_t>(settings_.read_timeout.count());
+  listen.keep_alive_timeout_ms = kIdleTimeoutMs;
   // Upload sizes are enforced by the handlers (which can refuse without
   // reading); httplib's own limit would read and discard a whole oversize body.
   listen.max_body_bytes = std::numeric_limits<size_t>::max();
@@ -889,8 +848,8 @@ Result<std::unique_ptr<ApiServer>> start_api_server(NodeService& service, const 
     if (!token) return tl::unexpected(token.error());
     settings.token = std::move(*token);
   }
-  auto address = split_listen(settings.listen);
-  if (!address) return tl::unexpected(address.error());
+  auto address = p2p::parse_tcp_address(settings.listen);
+  if (!address) return tl::unexpected(with_context(address.error(), "api.listen"));
   const auto& [host, port] = *address;
   if (!is_loopback_host(host) && settings.token.empty()) {
     return make_error(Errc::invalid_argument,

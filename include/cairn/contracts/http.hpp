@@ -5,8 +5,10 @@
 // and the parsing of "http://host:port/path" URLs. httplib itself stays out
 // of this header; includers that register routes include <httplib.h>.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,7 +17,10 @@
 
 namespace httplib {
 class Server;
-}
+class ContentReader;
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace cairn::contracts {
 
@@ -29,8 +34,12 @@ struct HttpListenerSettings {
   // Accepted connections waiting for a thread; when full, accepting pauses
   // and the kernel backlog takes the rest.
   size_t max_pending_connections = 64;
-  // A connection idle, or stalled in a read or write, this long is closed, ms.
+  // A connection stalled in a read or a write this long is closed, ms.
   uint32_t io_timeout_ms = 5000;
+  // A keep-alive connection with no request for this long is closed, ms
+  // (whole seconds, at least 1). stop() waits up to this long for idle
+  // connections, since httplib's threads only look up between requests.
+  uint32_t keep_alive_timeout_ms = 5000;
   // Largest request body, bytes, when the request declares its length
   // (httplib answers 413 itself); chunked bodies are counted by the handler.
   size_t max_body_bytes = 4u << 20;
@@ -63,6 +72,36 @@ class HttpListener {
   explicit HttpListener(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// ---- request bodies a handler refuses ----
+//
+// A server that answers before it has read a request body and then closes
+// makes the kernel reset the connection, and a client still sending loses
+// the answer. httplib (0.11) also keeps a connection open whatever the
+// response's Connection header says, so leftover body bytes would be read
+// as the next request. The helpers below read and discard what remains (for
+// a bounded time) and close the connection after the answer.
+
+struct BodyReceipt {
+  uint64_t received = 0;    // bytes handed to the sink
+  bool complete = false;    // the whole body was read and the sink took all of it
+  bool too_large = false;   // the body exceeded the limit (the rest was discarded)
+  bool sink_failed = false; // the sink refused a piece (the rest was discarded)
+};
+
+// Streams the body of `req` to `sink` (multipart bodies as their parts'
+// bytes). Once the body exceeds `limit` bytes or `sink` returns false, the
+// rest is read and discarded for at most `drain`, then reading stops.
+BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader, uint64_t limit,
+                         const std::function<bool(const char*, size_t)>& sink,
+                         std::chrono::milliseconds drain);
+// Reads and discards the body for at most `drain` (after an early answer).
+void discard_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                  std::chrono::milliseconds drain);
+// Makes `res` close the connection once it is written: the body goes out
+// through a provider that writes every byte and then reports failure, the
+// only way httplib closes a connection after an answer.
+void close_after(httplib::Response& res);
 
 struct HttpUrl {
   std::string origin;  // "scheme://host:port", what httplib::Client takes

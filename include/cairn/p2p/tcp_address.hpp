@@ -1,5 +1,6 @@
 #pragma once
-// "host:port" parsing shared by the TCP transport and the simulator.
+// "host:port" parsing shared by the TCP transport, the simulator and the
+// node's HTTP API listen address.
 
 #include <cstdint>
 #include <string>
