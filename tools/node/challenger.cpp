@@ -281,7 +281,7 @@ void Challenger::walk(const std::shared_ptr<Own>& own) {
   const Hash32 commitment = shared->commitment();
   CAIRN_LOG(log::Level::info, "challenge", epoch_name(own->shard, own->epoch) << ": walked "
                                                << challenge->blob_count << " blob(s) in " << secs * 1000
-                                               << " ms; anchoring " << commitment.hex().substr(0, 16));
+                                               << " ms; anchoring " << to_hex(commitment).substr(0, 16));
   {
     std::lock_guard lock(mu_);
     own->transcript = std::move(shared);
@@ -357,7 +357,7 @@ void Challenger::check_anchor(const std::shared_ptr<Own>& own, uint64_t head) {
       }
     } else if (head > window_end + ctx_.settings.challenge.settle_blocks) {
       std::lock_guard lock(mu_);
-      fail(*own, "SubmitResponse " + tx.hex().substr(0, 16) + " got no receipt by block " + std::to_string(head));
+      fail(*own, "SubmitResponse " + to_hex(tx).substr(0, 16) + " got no receipt by block " + std::to_string(head));
     }
     return;
   }
