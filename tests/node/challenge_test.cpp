@@ -164,5 +164,37 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
   }));
 }
 
+TEST(Challenge, ANodeThatMissedTheGossipFetchesTheResponsesForItsProof) {
+  Cluster net(challenge_params());
+  net.add(tweak);
+  net.add(tweak);
+  ASSERT_TRUE(eventually([&] { return net.meshed(); })) << "nodes did not mesh";
+  auto rng = cairn::test::seeded_rng(7);
+  PutOptions opts;
+  opts.min_replicas = 2;
+  auto put = net.node(0).service().put_file(cairn::test::random_bytes(rng, 200 * 1024), opts);
+  ASSERT_TRUE(put) << put.error().to_string();
+  const uint64_t uploaded_at = head_of(net);
+  std::optional<EpochChallengeStatus> both;
+  ASSERT_TRUE(eventually(
+      [&] {
+        both = recorded_epoch(net.node(0), uploaded_at, [](const EpochChallengeStatus& c) { return c.valid == 2; });
+        return both.has_value();
+      },
+      30s));
+
+  // A node started after that epoch never saw its gossip: it asks the
+  // anchoring nodes for their responses, verifies them, and proves both.
+  Node& late = net.add(tweak);
+  ASSERT_TRUE(eventually([&] { return net.meshed(); })) << "the late node did not mesh";
+  auto proof = late.service().replica_proof(ShardId{0}, both->epoch);
+  ASSERT_TRUE(proof) << proof.error().to_string();
+  auto report = sampling::verify_replica_proof(proof->bytes, sampling::TrustRoot::key(net.chain().info().sequencer));
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(report->replicas(), 2u);
+  EXPECT_TRUE(std::binary_search(report->nodes.begin(), report->nodes.end(), net.node(0).id()));
+  EXPECT_TRUE(std::binary_search(report->nodes.begin(), report->nodes.end(), net.node(1).id()));
+}
+
 }  // namespace
 }  // namespace cairn::node::test

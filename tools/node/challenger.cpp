@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 
 #include "cairn/contracts/chain.hpp"
 #include "cairn/contracts/tx.hpp"
@@ -19,6 +20,10 @@ namespace cairn::node {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// How long a proof request waits for the bodies of anchored responses this
+// node lacks (asked of their nodes) before assembling without them.
+constexpr auto kProofFetchWait = std::chrono::seconds(3);
 
 std::string short_id(const NodeId& id) { return id.hex().substr(0, 16); }
 
@@ -64,6 +69,8 @@ Challenger::Challenger(NodeContext& ctx)
                                    "Peers' responses that failed verification (the node was charged).")),
       missing_(ctx.metrics.counter("cairn_challenge_responses_missing_total",
                                    "Registered nodes of a served shard with no valid anchored response in an epoch.")),
+      fetched_(ctx.metrics.counter("cairn_challenge_responses_fetched_total",
+                                   "Peers' responses asked of their nodes because gossip did not bring them.")),
       dropped_(ctx.metrics.counter("cairn_challenge_responses_dropped_total",
                                    "Gossiped responses dropped because the verification queue was full.")),
       walk_seconds_(ctx.metrics.histogram("cairn_challenge_walk_seconds",
@@ -146,6 +153,7 @@ std::vector<ShardId> Challenger::open_served_shards() const {
 
 void Challenger::step(const contracts::BlockHeader& head) {
   const uint64_t n = head.number.value;
+  if (first_head_ == UINT64_MAX) first_head_ = n;
   const uint64_t e = n / epoch_blocks_;
   const uint64_t off = n % epoch_blocks_;
   const auto& cs = ctx_.settings.challenge;
@@ -196,19 +204,27 @@ void Challenger::step(const contracts::BlockHeader& head) {
   }
 
   // 3. Peers' responses that waited for this node's chain view.
-  std::vector<std::shared_ptr<sampling::Response>> ready;
+  std::vector<std::pair<std::shared_ptr<sampling::Response>, Done>> ready;
   {
     std::lock_guard lock(mu_);
     for (auto it = waiting_.begin(); it != waiting_.end();) {
-      if ((*it)->anchor_block.value <= n) {
-        ready.push_back(*it);
+      if (it->first->anchor_block.value <= n) {
+        ready.push_back(std::move(*it));
         it = waiting_.erase(it);
       } else {
         ++it;
       }
     }
   }
-  for (auto& r : ready) verify(r);
+  for (auto& [r, done] : ready) verify(r, std::move(done));
+
+  // 3b. One block before an epoch settles, ask for the bodies of anchored
+  //     responses that gossip did not bring.
+  const uint64_t fetch_at = deadline_blocks_ + 1;
+  if (n >= fetch_at && (n - fetch_at) % epoch_blocks_ == 0 && cs.settle_blocks > 1) {
+    const Epoch ef{(n - fetch_at) / epoch_blocks_};
+    for (ShardId s : shards) fetch_missing(s, ef, {});
+  }
 
   // 4. Record the epochs whose results have settled.
   const uint64_t settle = deadline_blocks_ + cs.settle_blocks;
@@ -224,7 +240,11 @@ void Challenger::step(const contracts::BlockHeader& head) {
         }
         evaluated_[s.value] = done;
       }
-      for (uint64_t ev = from; ev <= done; ++ev) evaluate(s, Epoch{ev});
+      for (uint64_t ev = from; ev <= done; ++ev) {
+        // An epoch that began before this node followed the chain: it saw
+        // none of its gossip and has no result of its own to report.
+        if (ev * epoch_blocks_ >= first_head_) evaluate(s, Epoch{ev});
+      }
       prune(s, Epoch{e});
     }
   }
@@ -479,20 +499,32 @@ p2p::Validation Challenger::validate(const NodeId&, ShardId shard, ByteSpan data
 void Challenger::received(const NodeId&, ShardId shard, const std::shared_ptr<const Bytes>& data) {
   auto r = wire::decode_response_message(*data, shard);
   if (!r) return;
+  (void)enqueue(std::make_shared<sampling::Response>(std::move(*r)), {});
+}
+
+bool Challenger::enqueue(std::shared_ptr<sampling::Response> response, Done done) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return;
-    if (verifying_ >= ctx_.settings.challenge.max_verify_queue) {
-      dropped_.inc();
-      return;
+    if (stopping_ || verifying_ >= ctx_.settings.challenge.max_verify_queue) {
+      if (!stopping_) dropped_.inc();
+      if (done) done();
+      return false;
     }
     ++verifying_;
   }
-  auto response = std::make_shared<sampling::Response>(std::move(*r));
-  if (auto st = ctx_.submit([this, response] { verify(response); }, [this] { verify_done(); }); !st) {
+  auto shared_done = std::make_shared<Done>(std::move(done));
+  auto st = ctx_.submit([this, response, shared_done] { verify(response, std::move(*shared_done)); },
+                        [this, shared_done] {
+                          verify_done();
+                          if (*shared_done) (*shared_done)();
+                        });
+  if (!st) {
     dropped_.inc();
     verify_done();
+    if (*shared_done) (*shared_done)();
+    return false;
   }
+  return true;
 }
 
 void Challenger::verify_done() {
@@ -500,20 +532,27 @@ void Challenger::verify_done() {
   if (verifying_ > 0) --verifying_;
 }
 
-void Challenger::verify(std::shared_ptr<sampling::Response> response) {
+void Challenger::verify(std::shared_ptr<sampling::Response> response, Done done) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
-      if (verifying_ > 0) --verifying_;
+    if (!stopping_ && response->anchor_block.value > head_number_.load()) {
+      waiting_.emplace_back(std::move(response), std::move(done));  // still counted in verifying_
       return;
     }
-    if (response->anchor_block.value > head_number_.load()) {
-      waiting_.push_back(std::move(response));  // still counted in verifying_
-      return;
-    }
+    if (stopping_) response.reset();
+  }
+  if (response) verify_one(*response);
+  verify_done();
+  if (done) done();
+}
+
+void Challenger::verify_one(const sampling::Response& resp) {
+  {
+    std::lock_guard lock(mu_);
+    auto v = verdicts_.find({resp.shard.value, resp.epoch.value});
+    if (v != verdicts_.end() && v->second.valid.count(resp.node)) return;  // a copy already judged valid
   }
   const auto t0 = SteadyClock::now();
-  const sampling::Response& resp = *response;
   const std::string who = "node " + short_id(resp.node) + " " + epoch_name(resp.shard, resp.epoch);
   contracts::Chain& chain = ctx_.chain.chain();
   auto challenge = challenge_for(resp.shard, resp.epoch);
@@ -523,7 +562,6 @@ void Challenger::verify(std::shared_ptr<sampling::Response> response) {
     } else {
       CAIRN_LOG(log::Level::warn, "challenge", who << ": cannot verify now: " << challenge.error().to_string());
     }
-    verify_done();
     return;
   }
   auto inc = chain.response_inclusion(resp.node, resp.shard, resp.epoch);
@@ -533,7 +571,6 @@ void Challenger::verify(std::shared_ptr<sampling::Response> response) {
     } else {
       CAIRN_LOG(log::Level::warn, "challenge", who << ": reading its anchor: " << inc.error().to_string());
     }
-    verify_done();
     return;
   }
   if (inc->record.response_hash != resp.commitment()) {
@@ -553,7 +590,114 @@ void Challenger::verify(std::shared_ptr<sampling::Response> response) {
     verdicts_[{resp.shard.value, resp.epoch.value}].valid.insert(resp.node);
   }
   verify_seconds_.observe(seconds_since(t0));
-  verify_done();
+}
+
+// ---- fetching responses gossip did not bring ----
+
+namespace {
+
+// challenge_response_request: version, shard, epoch, node (docs/node-protocol.md).
+constexpr uint8_t kFetchVersion = 1;
+constexpr size_t kFetchRequestBytes = 1 + 4 + 8 + 32;
+
+Bytes encode_fetch(ShardId shard, Epoch epoch, const NodeId& node) {
+  Bytes out{kFetchVersion};
+  append_be<uint32_t>(out, shard.value);
+  append_be<uint64_t>(out, epoch.value);
+  append(out, node.bytes);
+  return out;
+}
+
+}  // namespace
+
+void Challenger::serve(const NodeId&, ByteSpan payload, p2p::Responder responder) {
+  ByteReader r(payload);
+  uint8_t version = 0;
+  ShardId shard;
+  Epoch epoch;
+  NodeId node;
+  if (payload.size() != kFetchRequestBytes || !r.read_be(version) || version != kFetchVersion ||
+      !r.read_be(shard.value) || !r.read_be(epoch.value) || !r.read(node.bytes)) {
+    (void)responder.fail(p2p::ResponseStatus::invalid_request, "challenge response request: malformed");
+    return;
+  }
+  auto shared = std::make_shared<p2p::Responder>(std::move(responder));
+  auto job = [this, shared, shard, epoch, node] {
+    auto value = ctx_.store.get_response(shard, epoch, node);
+    ctx_.post([shared, value = std::move(value)] {
+      if (value) {
+        (void)shared->respond(*value);
+      } else if (value.error().code == Errc::not_found) {
+        (void)shared->fail(p2p::ResponseStatus::not_found, "no valid response of that node kept here");
+      } else {
+        (void)shared->fail(p2p::ResponseStatus::internal_error, value.error().message);
+      }
+    });
+  };
+  if (auto st = ctx_.submit(job); !st) (void)shared->fail(p2p::ResponseStatus::busy, "worker pool busy");
+}
+
+struct Challenger::Batch {
+  explicit Batch(size_t n, Done d) : remaining(n), done(std::move(d)) {}
+  std::mutex mu;
+  size_t remaining;
+  Done done;
+  void one() {
+    Done fire;
+    {
+      std::lock_guard lock(mu);
+      if (remaining == 0 || --remaining > 0) return;
+      fire = std::move(done);
+    }
+    if (fire) fire();
+  }
+};
+
+void Challenger::fetch_missing(ShardId shard, Epoch epoch, Done done) {
+  auto anchored = ctx_.chain.chain().responses(shard, epoch);
+  std::vector<NodeId> wanted;
+  if (anchored) {
+    std::lock_guard lock(mu_);
+    const auto v = verdicts_.find({shard.value, epoch.value});
+    for (const auto& rec : *anchored) {
+      if (rec.node_id == ctx_.self) continue;
+      if (v != verdicts_.end() && (v->second.valid.count(rec.node_id) || v->second.invalid.count(rec.node_id))) continue;
+      wanted.push_back(rec.node_id);
+    }
+  }
+  // Kept before a restart (verdicts are in memory only).
+  for (auto it = wanted.begin(); it != wanted.end();) {
+    it = ctx_.store.get_response(shard, epoch, *it) ? wanted.erase(it) : it + 1;
+  }
+  if (wanted.empty()) {
+    if (done) done();
+    return;
+  }
+  auto batch = std::make_shared<Batch>(wanted.size(), std::move(done));
+  ctx_.post([this, shard, epoch, wanted, batch] {
+    for (const NodeId& node : wanted) {
+      if (ctx_.rr == nullptr) {
+        batch->one();
+        continue;
+      }
+      auto id = ctx_.rr->request(
+          node, p2p::MessageType::challenge_response_request, encode_fetch(shard, epoch, node),
+          [this, shard, epoch, node, batch](Result<Bytes> answer) {
+            if (!answer) {
+              batch->one();
+              return;
+            }
+            auto r = sampling::Response::decode(*answer);
+            if (!r || r->node != node || r->shard != shard || r->epoch != epoch) {
+              batch->one();
+              return;
+            }
+            fetched_.inc();
+            (void)enqueue(std::make_shared<sampling::Response>(std::move(*r)), [batch] { batch->one(); });
+          });
+      if (!id) batch->one();  // not connected (a stopped node): it stays missing
+    }
+  });
 }
 
 void Challenger::judge_invalid(const sampling::Response& resp, const std::string& why) {
@@ -717,6 +861,14 @@ Result<ProofFile> Challenger::proof(ShardId shard, Epoch epoch) {
   contracts::Chain& chain = ctx_.chain.chain();
   auto headers = chain.headers(BlockNumber{start}, static_cast<uint32_t>(deadline_blocks_ + 1));
   if (!headers) return tl::unexpected(with_context(headers.error(), "reading the headers of " + epoch_name(shard, epoch)));
+  // Anchored responses whose body gossip did not bring: ask their nodes,
+  // briefly (an unreachable node stays out of the count).
+  {
+    auto fetched = std::make_shared<std::promise<void>>();
+    auto arrived = fetched->get_future();
+    fetch_missing(shard, epoch, [fetched] { fetched->set_value(); });
+    arrived.wait_for(kProofFetchWait);
+  }
   auto kept = ctx_.store.responses(shard, epoch, sampling::kMaxProofResponses);
   if (!kept) return tl::unexpected(with_context(kept.error(), "reading the kept responses"));
   std::vector<sampling::AnchoredResponse> candidates;

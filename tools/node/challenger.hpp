@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,7 @@
 
 #include "cairn/contracts/header.hpp"
 #include "cairn/p2p/gossip.hpp"
+#include "cairn/p2p/request.hpp"
 #include "cairn/sampling/challenge.hpp"
 #include "cairn/sampling/response.hpp"
 #include "node/context.hpp"
@@ -60,6 +62,10 @@ class Challenger {
   // the handler of accepted ones (queued for full verification).
   p2p::Validation validate(const NodeId& from, ShardId shard, ByteSpan data);
   void received(const NodeId& from, ShardId shard, const std::shared_ptr<const Bytes>& data);
+
+  // Network thread: answers a peer's challenge_response_request (a kept
+  // valid response of (shard, epoch, node), read on the pool).
+  void serve(const NodeId& from, ByteSpan payload, p2p::Responder responder);
 
   // No new work is scheduled; jobs already queued return at once. Call
   // before the worker pool drains.
@@ -93,8 +99,17 @@ class Challenger {
   void fail(Own& own, std::string why);
   void publish(ShardId shard, Bytes message);
 
-  // Peers' responses.
-  void verify(std::shared_ptr<sampling::Response> response);
+  // Peers' responses. `done` (may be empty) runs once the response is
+  // judged, dropped or abandoned.
+  using Done = std::function<void()>;
+  struct Batch;
+  bool enqueue(std::shared_ptr<sampling::Response> response, Done done);
+  void verify(std::shared_ptr<sampling::Response> response, Done done);
+  void verify_one(const sampling::Response& response);
+  // Asks the nodes that anchored a response for (shard, epoch) this node
+  // lacks for its body (request/response); `done` runs when every answer
+  // has been judged or has failed.
+  void fetch_missing(ShardId shard, Epoch epoch, Done done);
   void judge_invalid(const sampling::Response& response, const std::string& why);
   void verify_done();
 
@@ -112,12 +127,13 @@ class Challenger {
   bool driving_ = false;
   bool again_ = false;
   std::atomic<uint64_t> head_number_{0};
+  uint64_t first_head_ = UINT64_MAX;  // the first head the driver saw (driver only)
   std::map<Key, std::shared_ptr<Own>> own_;
   std::map<Key, Verdicts> verdicts_;
   std::map<Key, sampling::EpochChallenge> challenges_;
   std::set<Key> empty_;  // (shard, epoch) with no blob at e*E
   // Responses whose anchor block this node's chain view has not reached.
-  std::deque<std::shared_ptr<sampling::Response>> waiting_;
+  std::deque<std::pair<std::shared_ptr<sampling::Response>, Done>> waiting_;
   size_t verifying_ = 0;  // queued, running or waiting verifications
   std::map<uint32_t, uint64_t> evaluated_;  // shard -> last recorded epoch
   std::map<uint32_t, EpochChallengeStatus> last_;
@@ -128,6 +144,7 @@ class Challenger {
   metrics::Counter& verified_;
   metrics::Counter& invalid_;
   metrics::Counter& missing_;
+  metrics::Counter& fetched_;
   metrics::Counter& dropped_;
   metrics::Histogram& walk_seconds_;
   metrics::Histogram& verify_seconds_;

@@ -437,6 +437,10 @@ struct Node::Impl final : NodeService {
                                 [this](const NodeId& from, ByteSpan payload, p2p::Responder responder) {
                                   fetcher->serve(from, payload, std::move(responder));
                                 }));
+    CAIRN_TRY_STATUS(rr->handle(p2p::MessageType::challenge_response_request,
+                                [this](const NodeId& from, ByteSpan payload, p2p::Responder responder) {
+                                  challenger->serve(from, payload, std::move(responder));
+                                }));
     notices->attach(*gossip);
     auto bound = gossip->start();
     if (!bound) return tl::unexpected(with_context(bound.error(), "listening for peers on " + settings.listen));
