@@ -53,16 +53,24 @@ bool lists(const std::vector<PeerChallengeResult>& list, const NodeId& id) {
   return std::any_of(list.begin(), list.end(), [&](const PeerChallengeResult& p) { return p.node == id; });
 }
 
+// Starts `nodes` nodes, waits for them to mesh and uploads `bytes` random
+// bytes that every node confirms holding.
+PutFileResult mesh_and_upload(Cluster& net, uint32_t nodes, size_t bytes, uint64_t salt) {
+  for (uint32_t i = 0; i < nodes; ++i) net.add(tweak);
+  if (!eventually([&] { return net.meshed(); })) throw std::runtime_error("nodes did not mesh");
+  auto rng = cairn::test::seeded_rng(salt);
+  PutOptions opts;
+  opts.min_replicas = nodes;
+  auto put = net.node(0).service().put_file(cairn::test::random_bytes(rng, bytes), opts);
+  if (!put) throw std::runtime_error("upload: " + put.error().to_string());
+  return *put;
+}
+
 TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
   Cluster net(challenge_params());
-  for (int i = 0; i < 3; ++i) net.add(tweak);
-  ASSERT_TRUE(eventually([&] { return net.meshed(); })) << "nodes did not mesh";
-  auto rng = cairn::test::seeded_rng(6);
-  PutOptions opts;
-  opts.min_replicas = 3;
-  auto put = net.node(0).service().put_file(cairn::test::random_bytes(rng, 300 * 1024), opts);
-  ASSERT_TRUE(put) << put.error().to_string();
-  const uint64_t blobs = put->data_blobs + put->manifest_blobs;
+  const auto put = mesh_and_upload(net, 3, 300 * 1024, 6);
+  auto rng = cairn::test::seeded_rng(8);
+  const uint64_t blobs = put.data_blobs + put.manifest_blobs;
   const uint64_t uploaded_at = head_of(net);
   const NodeId sequencer = net.chain().info().sequencer;
 
@@ -95,7 +103,7 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
     }
   }
   // The latest proof for the file is as good, and an unfinished epoch is refused.
-  auto latest = net.node(1).service().latest_proof(put->id);
+  auto latest = net.node(1).service().latest_proof(put.id);
   ASSERT_TRUE(latest) << latest.error().to_string();
   EXPECT_GE(latest->epoch.value, full->epoch.value);
   auto future = net.node(1).service().replica_proof(ShardId{0}, Epoch{head_of(net) / 10 + 5});
@@ -166,14 +174,7 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
 
 TEST(Challenge, ANodeThatMissedTheGossipFetchesTheResponsesForItsProof) {
   Cluster net(challenge_params());
-  net.add(tweak);
-  net.add(tweak);
-  ASSERT_TRUE(eventually([&] { return net.meshed(); })) << "nodes did not mesh";
-  auto rng = cairn::test::seeded_rng(7);
-  PutOptions opts;
-  opts.min_replicas = 2;
-  auto put = net.node(0).service().put_file(cairn::test::random_bytes(rng, 200 * 1024), opts);
-  ASSERT_TRUE(put) << put.error().to_string();
+  (void)mesh_and_upload(net, 2, 200 * 1024, 7);
   const uint64_t uploaded_at = head_of(net);
   std::optional<EpochChallengeStatus> both;
   ASSERT_TRUE(eventually(

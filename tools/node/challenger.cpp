@@ -31,6 +31,15 @@ std::string epoch_name(ShardId shard, Epoch epoch) {
   return "shard " + std::to_string(shard.value) + " epoch " + std::to_string(epoch.value);
 }
 
+// This node's replica in its store, with blobs_root paths from the chain.
+shards::StoreProver store_prover(const shards::Store& store, const NodeId& self, contracts::Chain& chain) {
+  return shards::StoreProver(store, self, [&chain](BlobIndex index, BlockNumber block, uint64_t) {
+    auto inc = chain.blob_inclusion(index, block);
+    if (!inc) return Result<erasure::MerkleProof>(tl::unexpected(inc.error()));
+    return Result<erasure::MerkleProof>(std::move(inc->proof));
+  });
+}
+
 double seconds_since(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
 }
@@ -253,14 +262,17 @@ void Challenger::step(const contracts::BlockHeader& head) {
 // ---- this node's response ----
 
 void Challenger::start_walk(const std::shared_ptr<Own>& own) {
-  auto st = ctx_.submit([this, own] { walk(own); },
-                        [this, own] {
-                          std::lock_guard lock(mu_);
-                          fail(*own, "the node stopped before the walk");
-                        });
+  run_phase(own, "the walk", [this, own] { walk(own); });
+}
+
+void Challenger::run_phase(const std::shared_ptr<Own>& own, const char* what, std::function<void()> job) {
+  auto st = ctx_.submit(std::move(job), [this, own, what] {
+    std::lock_guard lock(mu_);
+    fail(*own, std::string("the node stopped before ") + what);
+  });
   if (!st) {
     std::lock_guard lock(mu_);
-    fail(*own, "the worker pool refused the walk: " + st.error().to_string());
+    fail(*own, std::string("the worker pool refused ") + what + ": " + st.error().to_string());
   }
 }
 
@@ -281,11 +293,7 @@ void Challenger::walk(const std::shared_ptr<Own>& own) {
     return;
   }
   contracts::Chain& chain = ctx_.chain.chain();
-  shards::StoreProver prover(ctx_.store, ctx_.self, [&chain](BlobIndex index, BlockNumber block, uint64_t) {
-    auto inc = chain.blob_inclusion(index, block);
-    if (!inc) return Result<erasure::MerkleProof>(tl::unexpected(inc.error()));
-    return Result<erasure::MerkleProof>(std::move(inc->proof));
-  });
+  shards::StoreProver prover = store_prover(ctx_.store, ctx_.self, chain);
   const auto t0 = SteadyClock::now();
   auto transcript = sampling::run_walk(*challenge, ctx_.self, prover);
   const double secs = seconds_since(t0);
@@ -401,15 +409,7 @@ void Challenger::check_anchor(const std::shared_ptr<Own>& own, uint64_t head) {
     own->anchored_in = *anchored_in;
     own->phase = Own::Phase::opening;
   }
-  auto st = ctx_.submit([this, own] { open(own); },
-                        [this, own] {
-                          std::lock_guard lock(mu_);
-                          fail(*own, "the node stopped before opening the response");
-                        });
-  if (!st) {
-    std::lock_guard lock(mu_);
-    fail(*own, "the worker pool refused the opening: " + st.error().to_string());
-  }
+  run_phase(own, "the opening", [this, own] { open(own); });
 }
 
 void Challenger::open(const std::shared_ptr<Own>& own) {
@@ -426,11 +426,7 @@ void Challenger::open(const std::shared_ptr<Own>& own) {
     fail(*own, "reading the anchor block's randomness: " + randomness.error().to_string());
     return;
   }
-  shards::StoreProver prover(ctx_.store, ctx_.self, [&chain](BlobIndex index, BlockNumber block, uint64_t) {
-    auto inc = chain.blob_inclusion(index, block);
-    if (!inc) return Result<erasure::MerkleProof>(tl::unexpected(inc.error()));
-    return Result<erasure::MerkleProof>(std::move(inc->proof));
-  });
+  shards::StoreProver prover = store_prover(ctx_.store, ctx_.self, chain);
   auto response = sampling::open_response(*transcript, own->anchored_in, *randomness, prover, ctx_.identity);
   if (!response) {
     std::lock_guard lock(mu_);

@@ -92,6 +92,8 @@ class Challenger {
 
   // Own response, each phase a pool job or a chain-thread callback.
   void start_walk(const std::shared_ptr<Own>& own);
+  // Queues one phase's job on the pool; a refusal or a cancel fails `own`.
+  void run_phase(const std::shared_ptr<Own>& own, const char* what, std::function<void()> job);
   void walk(const std::shared_ptr<Own>& own);
   void submit_anchor(const std::shared_ptr<Own>& own);
   void check_anchor(const std::shared_ptr<Own>& own, uint64_t head);
