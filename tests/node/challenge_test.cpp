@@ -144,6 +144,10 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
   });
   const size_t restarted = net.size() - 1;
   ASSERT_EQ(net.node(restarted).id(), damaged);
+  // Its kept responses survived the restart: it still proves the full epoch.
+  auto kept = net.node(restarted).service().replica_proof(ShardId{0}, full->epoch);
+  ASSERT_TRUE(kept) << kept.error().to_string();
+  EXPECT_EQ(kept->replicas, 3u);
   // Its new registration (a new port) takes effect for later epochs.
   const uint64_t restarted_at = head_of(net) + 10;
 
