@@ -3,7 +3,9 @@
 // Every node walks its sealed replica each epoch, anchors, opens and gossips
 // its response; the proof any node assembles counts every node and verifies
 // against the sequencer key; a node whose stored replica lost fragments is
-// reported and left out of the count.
+// reported and left out of the count; a node that missed the gossip fetches
+// the anchored responses from their nodes, and one that serves an invalid
+// response is left out and charged.
 
 #include <gtest/gtest.h>
 
@@ -176,7 +178,7 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
   }));
 }
 
-TEST(Challenge, ANodeThatMissedTheGossipFetchesTheResponsesForItsProof) {
+TEST(Challenge, ANodeThatMissedTheGossipFetchesResponsesAndChargesAnInvalidOne) {
   Cluster net(challenge_params());
   (void)mesh_and_upload(net, 2, 200 * 1024, 7);
   const uint64_t uploaded_at = head_of(net);
@@ -199,6 +201,41 @@ TEST(Challenge, ANodeThatMissedTheGossipFetchesTheResponsesForItsProof) {
   EXPECT_EQ(report->replicas(), 2u);
   EXPECT_TRUE(std::binary_search(report->nodes.begin(), report->nodes.end(), net.node(0).id()));
   EXPECT_TRUE(std::binary_search(report->nodes.begin(), report->nodes.end(), net.node(1).id()));
+
+  // Node 1 now serves a tampered copy of its response: another late node
+  // that fetches it finds it invalid, leaves node 1 out and charges it.
+  const NodeId cheat = net.node(1).id();
+  const std::filesystem::path dir1 = net.dir(1);
+  net.remove(1);
+  {
+    shards::StoreSettings ss;
+    ss.sync_writes = false;
+    auto store = shards::Store::open(dir1 / "store", challenge_params(), ss);
+    ASSERT_TRUE(store) << store.error().to_string();
+    auto value = (*store)->get_response(ShardId{0}, both->epoch, cheat);
+    ASSERT_TRUE(value) << value.error().to_string();
+    (*value)[value->size() / 2] ^= 0x01;
+    ASSERT_TRUE((*store)->put_response(ShardId{0}, both->epoch, cheat, *value));
+    ASSERT_TRUE((*store)->close());
+  }
+  net.add([&](NodeSettings& s) {
+    tweak(s);
+    s.data_dir = dir1.string();
+  });
+  Node& judge = net.add(tweak);
+  ASSERT_TRUE(eventually([&] { return net.meshed(); })) << "the restarted and new nodes did not mesh";
+  auto judged = judge.service().replica_proof(ShardId{0}, both->epoch);
+  ASSERT_TRUE(judged) << judged.error().to_string();
+  auto one = sampling::verify_replica_proof(judged->bytes, sampling::TrustRoot::key(net.chain().info().sequencer));
+  ASSERT_TRUE(one) << one.error().to_string();
+  EXPECT_EQ(one->replicas(), 1u);
+  EXPECT_FALSE(std::binary_search(one->nodes.begin(), one->nodes.end(), cheat));
+  EXPECT_NE(judge.service().metrics_text().find("cairn_challenge_responses_invalid_total 1"), std::string::npos);
+  auto st = judge.service().status();
+  ASSERT_TRUE(st);
+  const auto peer = std::find_if(st->peers.begin(), st->peers.end(), [&](const PeerStatus& p) { return p.id == cheat; });
+  ASSERT_NE(peer, st->peers.end());
+  EXPECT_LT(peer->score, 0) << "the node that signed an invalid response was not charged";
 }
 
 }  // namespace
