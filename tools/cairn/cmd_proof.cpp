@@ -75,7 +75,9 @@ void register_proof(CLI::App& app, int& exit_code) {
         {});
     if (!st) return fail(st.error());
     auto decoded = sampling::ReplicaProof::decode(proof);
-    if (!decoded) return fail(with_context(decoded.error(), "the node sent a proof that does not decode"));
+    if (!decoded) {
+      return fail(Error{Errc::corruption, "the node sent a proof that does not decode: " + decoded.error().message});
+    }
     if (settings->output.empty()) {
       std::cout.write(reinterpret_cast<const char*>(proof.data()), static_cast<std::streamsize>(proof.size()));
       std::cout.flush();
