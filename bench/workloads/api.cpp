@@ -177,7 +177,7 @@ Result<nlohmann::json> run_api(const Options& opts) {
     ~Restore() { log::set_threshold(l); }
   } restore{quiet};
 
-  try {
+  return run_guarded([&]() -> Result<nlohmann::json> {
     WorkDir work(opts.work_dir, "api");
     node::metrics::Registry registry;
     BufferService service(object);
@@ -259,11 +259,7 @@ Result<nlohmann::json> run_api(const Options& opts) {
     report["upload"] = upload;
     report["object_bytes"] = kObjectBytes;
     return report;
-  } catch (const SideFailed& e) {
-    return tl::unexpected(e.error);
-  } catch (const std::filesystem::filesystem_error& e) {
-    return make_error(Errc::io_error, e.what());
-  }
+  });
 }
 
 }  // namespace

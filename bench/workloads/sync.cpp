@@ -109,7 +109,7 @@ Result<nlohmann::json> run_sync(const Options& opts) {
   const auto params = bench_params();
   auto light = params;
   light.seal_cost = 1;
-  try {
+  return run_guarded([&]() -> Result<nlohmann::json> {
     WorkDir work(opts.work_dir, "sync");
     SyncNetwork net(work.path() / "net", params, opts.seed);
     SyncNetwork light_net(work.path() / "net-seal1", light, opts.seed + 1);
@@ -143,11 +143,7 @@ Result<nlohmann::json> run_sync(const Options& opts) {
     report["profile"] = path_profile(params, opts.seed, steps);
     report["profile_seal_cost_1"] = path_profile(light, opts.seed, steps);
     return report;
-  } catch (const SideFailed& e) {
-    return tl::unexpected(e.error);
-  } catch (const std::filesystem::filesystem_error& e) {
-    return make_error(Errc::io_error, e.what());
-  }
+  });
 }
 
 }  // namespace
