@@ -13,6 +13,7 @@ namespace {
 struct LocalnetFlags {
   localnet::Settings settings;
   uint32_t timeout_s = 120;
+  uint32_t grace_s = 30;
   bool json = false;
   std::string node;
   std::string signal = "KILL";
@@ -70,7 +71,7 @@ int run_status(const LocalnetFlags& f) {
 }
 
 int run_down(const LocalnetFlags& f) {
-  if (auto r = localnet::down(f.settings.dir, std::chrono::seconds(f.timeout_s)); !r) {
+  if (auto r = localnet::down(f.settings.dir, std::chrono::seconds(f.grace_s)); !r) {
     return report_error("localnet down", r.error());
   }
   if (!f.json) std::cout << "stopped every process of the localnet in " << f.settings.dir.string() << "\n";
@@ -96,6 +97,15 @@ int run_restart(const LocalnetFlags& f) {
   auto after = localnet::restart_node(f.settings.dir, *i, std::chrono::seconds(f.timeout_s));
   if (!after) return report_error("localnet restart", after.error());
   print(*after, f.json);
+  return kExitOk;
+}
+
+int run_url(const LocalnetFlags& f) {
+  auto st = localnet::load(f.settings.dir);
+  if (!st) return report_error("localnet url", st.error());
+  auto i = localnet::parse_node(*st, f.node);
+  if (!i) return report_error("localnet url", i.error());
+  std::cout << st->nodes[*i].api_url() << "\n";
   return kExitOk;
 }
 
@@ -135,7 +145,7 @@ void register_localnet(CLI::App& app, int& exit_code) {
   status->callback([f, &exit_code] { exit_code = run_status(*f); });
 
   auto* down = with_dir(cmd->add_subcommand("down", "Stop every process the localnet started (idempotent)"), *f);
-  down->add_option("--timeout", f->timeout_s, "Seconds each process gets after SIGTERM before SIGKILL")
+  down->add_option("--timeout", f->grace_s, "Seconds each process gets after SIGTERM before SIGKILL")
       ->capture_default_str();
   down->callback([f, &exit_code] { exit_code = run_down(*f); });
 
@@ -150,6 +160,10 @@ void register_localnet(CLI::App& app, int& exit_code) {
   restart->add_option("--timeout", f->timeout_s, "Seconds to wait for the node to be ready")->capture_default_str();
   restart->add_flag("--json", f->json, "Print the network as JSON");
   restart->callback([f, &exit_code] { exit_code = run_restart(*f); });
+
+  auto* url = with_dir(cmd->add_subcommand("url", "Print a node's HTTP API URL (for --node)"), *f);
+  url->add_option("NODE", f->node, "node3 or 3")->required();
+  url->callback([f, &exit_code] { exit_code = run_url(*f); });
 }
 
 }  // namespace cairn::tools
