@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
@@ -217,11 +218,11 @@ std::string toml_string(const std::string& s) {
 // A --set style value as a TOML literal: numbers, booleans, arrays and
 // quoted strings as given, anything else as a string.
 std::string toml_value(const std::string& v) {
-  if (v == "true" || v == "false" || v.empty() == false && (v.front() == '[' || v.front() == '"')) return v;
-  if (!v.empty() && v.find_first_not_of("0123456789.-+e") == std::string::npos &&
-      v.find_first_of("0123456789") != std::string::npos && v.find_first_of("0123456789") == (v[0] == '-' ? 1u : 0u)) {
-    return v;
-  }
+  if (v.empty()) return toml_string(v);
+  if (v == "true" || v == "false" || v.front() == '[' || v.front() == '"') return v;
+  char* end = nullptr;
+  (void)std::strtod(v.c_str(), &end);
+  if (end != nullptr && *end == '\0') return v;
   return toml_string(v);
 }
 
