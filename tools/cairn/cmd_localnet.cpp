@@ -78,34 +78,41 @@ int run_down(const LocalnetFlags& f) {
   return kExitOk;
 }
 
-int run_kill(const LocalnetFlags& f) {
+// The localnet of --dir and the node NODE names.
+struct Target {
+  localnet::State state;
+  uint32_t node = 0;
+};
+Result<Target> target(const LocalnetFlags& f) {
   auto st = localnet::load(f.settings.dir);
-  if (!st) return report_error("localnet kill", st.error());
+  if (!st) return tl::unexpected(st.error());
   auto i = localnet::parse_node(*st, f.node);
-  if (!i) return report_error("localnet kill", i.error());
+  if (!i) return tl::unexpected(i.error());
+  return Target{std::move(*st), *i};
+}
+
+int run_kill(const LocalnetFlags& f) {
+  auto t = target(f);
+  if (!t) return report_error("localnet kill", t.error());
   const int sig = f.signal == "TERM" ? SIGTERM : f.signal == "INT" ? SIGINT : SIGKILL;
-  if (auto r = localnet::kill_node(f.settings.dir, *i, sig); !r) return report_error("localnet kill", r.error());
-  if (!f.json) std::cout << st->nodes[*i].name() << " stopped (SIG" << f.signal << ")\n";
+  if (auto r = localnet::kill_node(f.settings.dir, t->node, sig); !r) return report_error("localnet kill", r.error());
+  if (!f.json) std::cout << t->state.nodes[t->node].name() << " stopped (SIG" << f.signal << ")\n";
   return kExitOk;
 }
 
 int run_restart(const LocalnetFlags& f) {
-  auto st = localnet::load(f.settings.dir);
-  if (!st) return report_error("localnet restart", st.error());
-  auto i = localnet::parse_node(*st, f.node);
-  if (!i) return report_error("localnet restart", i.error());
-  auto after = localnet::restart_node(f.settings.dir, *i, std::chrono::seconds(f.timeout_s));
+  auto t = target(f);
+  if (!t) return report_error("localnet restart", t.error());
+  auto after = localnet::restart_node(f.settings.dir, t->node, std::chrono::seconds(f.timeout_s));
   if (!after) return report_error("localnet restart", after.error());
   print(*after, f.json);
   return kExitOk;
 }
 
 int run_url(const LocalnetFlags& f) {
-  auto st = localnet::load(f.settings.dir);
-  if (!st) return report_error("localnet url", st.error());
-  auto i = localnet::parse_node(*st, f.node);
-  if (!i) return report_error("localnet url", i.error());
-  std::cout << st->nodes[*i].api_url() << "\n";
+  auto t = target(f);
+  if (!t) return report_error("localnet url", t.error());
+  std::cout << t->state.nodes[t->node].api_url() << "\n";
   return kExitOk;
 }
 

@@ -273,9 +273,9 @@ Status write_config(const State& st, uint32_t i) {
 
 Status start_chain(State& st, std::set<uint16_t>& taken) {
   if (alive(st.chain)) return {};
-  auto port_r = pick_port(taken, st.chain_port);
-  if (!port_r) return tl::unexpected(port_r.error());
-  const auto port = *port_r;
+  auto picked = pick_port(taken, st.chain_port);
+  if (!picked) return tl::unexpected(picked.error());
+  const uint16_t port = *picked;
   st.chain_port = port;
   std::error_code ec;
   fs::create_directories(st.chain_dir(), ec);
@@ -301,17 +301,21 @@ Status start_chain(State& st, std::set<uint16_t>& taken) {
   return {};
 }
 
-Status start_node(State& st, uint32_t i, std::set<uint16_t>& taken) {
+// Gives node `n` its recorded ports when they are free, else new ones.
+Status assign_ports(NodeRecord& n, std::set<uint16_t>& taken) {
+  auto p2p = pick_port(taken, n.p2p_port);
+  if (!p2p) return tl::unexpected(p2p.error());
+  auto api = pick_port(taken, n.api_port);
+  if (!api) return tl::unexpected(api.error());
+  n.p2p_port = *p2p;
+  n.api_port = *api;
+  return {};
+}
+
+// Starts node i unless it runs; its ports must have been assigned.
+Status start_node(State& st, uint32_t i) {
   NodeRecord& n = st.nodes[i];
   if (alive(n.process)) return {};
-  auto p2p_r = pick_port(taken, n.p2p_port);
-  if (!p2p_r) return tl::unexpected(p2p_r.error());
-  const auto p2p = *p2p_r;
-  auto api_r = pick_port(taken, n.api_port);
-  if (!api_r) return tl::unexpected(api_r.error());
-  const auto api = *api_r;
-  n.p2p_port = p2p;
-  n.api_port = api;
   std::error_code ec;
   fs::create_directories(st.node_dir(i), ec);
   if (ec) return make_error(Errc::io_error, "creating " + st.node_dir(i).string() + ": " + ec.message());
@@ -450,21 +454,9 @@ Result<State> up(const Settings& s) {
     // every bootstrap list names final addresses.
     CAIRN_TRY_STATUS(start_chain(st, taken));
     for (NodeRecord& n : st.nodes) {
-      if (alive(n.process)) continue;
-      auto p2p_r = pick_port(taken, n.p2p_port);
-  if (!p2p_r) return tl::unexpected(p2p_r.error());
-  const auto p2p = *p2p_r;
-      auto api_r = pick_port(taken, n.api_port);
-  if (!api_r) return tl::unexpected(api_r.error());
-  const auto api = *api_r;
-      n.p2p_port = p2p;
-      n.api_port = api;
+      if (!alive(n.process)) CAIRN_TRY_STATUS(assign_ports(n, taken));
     }
-    for (uint32_t i = 0; i < st.nodes.size(); ++i) {
-      taken.erase(st.nodes[i].p2p_port);
-      taken.erase(st.nodes[i].api_port);
-      CAIRN_TRY_STATUS(start_node(st, i, taken));
-    }
+    for (uint32_t i = 0; i < st.nodes.size(); ++i) CAIRN_TRY_STATUS(start_node(st, i));
     return wait_ready(st, {}, s.ready_timeout);
   }();
   if (!started) {
@@ -518,7 +510,8 @@ Result<State> restart_node(const fs::path& dir, uint32_t i, std::chrono::millise
   }
   CAIRN_TRY_STATUS(stop(st.nodes[i].process, SIGTERM, 20s, st.nodes[i].name()));
   std::set<uint16_t> taken = ports_in_use(st);
-  CAIRN_TRY_STATUS(start_node(st, i, taken));
+  CAIRN_TRY_STATUS(assign_ports(st.nodes[i], taken));
+  CAIRN_TRY_STATUS(start_node(st, i));
   CAIRN_TRY_STATUS(wait_ready(st, {i}, timeout));
   CAIRN_TRY_STATUS(save(st));
   return st;
