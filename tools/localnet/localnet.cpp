@@ -227,10 +227,10 @@ std::string toml_value(const std::string& v) {
 }
 
 // The settings every localnet node gets beyond the defaults, as TOML
-// literals by key. Shorter refresh periods than a long-lived network: a
+// literals by key: shorter refresh periods than a long-lived network. A
 // localnet's nodes, shards and registrations change within seconds (up,
-// kill, restart), and the defaults (10-30 s) would make a restarted node
-// wait that long to find its shard peers.
+// kill, restart), and the defaults (5-30 s) would make a restarted node
+// wait that long to find its shard's peers.
 std::map<std::string, std::string> localnet_defaults() {
   return {{"chain.registry_refresh_ms", "500"},
           {"discovery.chain_refresh_ms", "500"},
@@ -249,10 +249,14 @@ Status write_config(const State& st, uint32_t i) {
     }
     keys[kv.substr(0, eq)] = toml_value(kv.substr(eq + 1));
   }
+  // Every other node, those of its own shard first (discovery keeps the
+  // ones it needs: its shard's, and those of shards it uploads into).
   std::string bootstrap;
-  for (const NodeRecord& o : st.nodes) {
-    if (o.index == n.index || o.shard != n.shard) continue;
-    bootstrap += (bootstrap.empty() ? "" : ", ") + toml_string(o.p2p_address());
+  for (const bool same : {true, false}) {
+    for (const NodeRecord& o : st.nodes) {
+      if (o.index == n.index || (o.shard == n.shard) != same) continue;
+      bootstrap += (bootstrap.empty() ? "" : ", ") + toml_string(o.p2p_address());
+    }
   }
   std::ofstream out(st.config_file(i), std::ios::trunc);
   out << "# " << n.name() << " of the localnet in " << st.dir.string() << "\n"
@@ -349,12 +353,18 @@ std::string reason_from(const State& st, uint32_t i, const Result<json>& status)
   if (!status) return "does not answer on " + n.api_url() + " (" + status.error().message + ")";
   const json& s = *status;
   if (!s.contains("chain") || !s["chain"].value("registered", false)) return "is not registered on the chain yet";
+  const json syncs = s.value("sync", json::array());
   const json* sync = nullptr;
-  for (const json& y : s.value("sync", json::array())) {
+  for (const json& y : syncs) {
     if (y.value("shard", uint32_t{0xffffffff}) == n.shard) sync = &y;
   }
-  if (sync == nullptr) return "reports no sync state for shard " + std::to_string(n.shard);
-  if (sync->value("state", std::string()) != "synced" || sync->value("remaining", uint64_t{1}) != 0) {
+  // A shard no blob has reached yet has nothing to sync (the node reports
+  // no sync state for it until it opens).
+  const uint64_t per_shard = s["chain"].value("params", json::object()).value("blobs_per_shard", uint64_t{0});
+  const bool open = s["chain"].value("blob_count", uint64_t{0}) > uint64_t{n.shard} * per_shard;
+  if (sync == nullptr && open) return "reports no sync state for shard " + std::to_string(n.shard);
+  if (sync != nullptr &&
+      (sync->value("state", std::string()) != "synced" || sync->value("remaining", uint64_t{1}) != 0)) {
     return "is syncing shard " + std::to_string(n.shard) + " (" + sync->value("state", std::string("?")) + ", " +
            std::to_string(sync->value("remaining", uint64_t{0})) + " blobs remaining)";
   }
@@ -448,7 +458,7 @@ Result<State> up(const Settings& s) {
   st.binary = s.binary;
   if (!s.node_settings.empty()) st.node_settings = s.node_settings;
 
-  auto started = [&]() -> Status {
+  auto start_all = [&]() -> Status {
     std::set<uint16_t> taken = ports_in_use(st);
     // Ports for the nodes that will start are chosen before any starts, so
     // every bootstrap list names final addresses.
@@ -458,7 +468,14 @@ Result<State> up(const Settings& s) {
     }
     for (uint32_t i = 0; i < st.nodes.size(); ++i) CAIRN_TRY_STATUS(start_node(st, i));
     return wait_ready(st, {}, s.ready_timeout);
-  }();
+  };
+  // Whatever goes wrong (a JSON surprise included), nothing is left running.
+  Status started;
+  try {
+    started = start_all();
+  } catch (const std::exception& e) {
+    started = make_error(Errc::internal, std::string("localnet up: ") + e.what());
+  }
   if (!started) {
     (void)down(dir);
     return tl::unexpected(started.error());

@@ -96,8 +96,8 @@ std::filesystem::path state_file(const std::filesystem::path& dir);
 // Starts the network described by `s`, or, when s.dir already holds one,
 // restarts its processes that are not running (same data, same ports when
 // they are still free, same identities). Returns once every node is
-// registered on the chain, synced and connected to every other node of its
-// shard. On failure every process of the network is stopped again and the
+// registered on the chain, synced on its shard and connected to every other
+// running node of its shard. On failure every process of the network is stopped again and the
 // error names the node that was not ready with the tail of its log.
 Result<State> up(const Settings& s);
 
@@ -129,8 +129,8 @@ bool alive(const ProcessRecord& p);
 Result<nlohmann::json> node_status(const State& st, uint32_t i);
 
 // Why node i is not ready yet ("" when it is): not running, no status, not
-// registered, shard not synced, or missing connections to live nodes of
-// its shard.
+// registered, shard not synced, or not connected to every other running
+// node of its shard.
 std::string not_ready_reason(const State& st, uint32_t i);
 
 // Waits until every node in `which` (every node when empty) is ready.
