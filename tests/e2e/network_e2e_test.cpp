@@ -163,19 +163,21 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
   }
 
   // ---- a wiped node resyncs its shard ----
-  const uint32_t wiped = 5;  // shard 2
+  // Shard 0 is full (512 blobs, ~64 MiB of payload): the wiped node fetches all of it.
+  const uint32_t wiped = 3;
   const uint32_t shard = net.shard_of(wiped);
   const std::string old_id = net.state().nodes[wiped].id;
   ASSERT_TRUE(net.kill(wiped));
   net.wipe(wiped);
   auto r = net.restart(wiped, 180s);
   ASSERT_TRUE(r) << r.error().to_string();
-  phase("wiped node5 resynced shard " + std::to_string(shard));
+  phase("wiped node" + std::to_string(wiped) + " resynced shard " + std::to_string(shard));
   const auto s = net.status(wiped);
   EXPECT_NE(s["id"].get<std::string>(), old_id) << "a wiped data dir holds a new identity";
   EXPECT_GT(shard_registered(s, shard), 0u);
   EXPECT_EQ(shard_held(s, shard), shard_registered(s, shard)) << s["sync"].dump();
   EXPECT_EQ(s["blobs_stored"].get<uint64_t>(), shard_registered(s, shard));
+  EXPECT_EQ(shard_registered(s, shard), kBlobsPerShard);
   // Its copies are its own: with the other nodes of its shard down, every
   // file with a blob in that shard still reads through it.
   std::vector<uint32_t> others;
