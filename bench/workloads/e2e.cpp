@@ -2,14 +2,16 @@
 // very binary: `cairn devchain` plus six `cairn node`s with their config
 // files, docs/localnet.md), driven through the HTTP API like any client,
 // against raw baselines measured in the same run:
-//   - upload: POST /v1/files of a fresh incompressible 8 MiB file through
-//     the nodes in turn, acknowledged once min_replicas (2) sealed replicas
-//     are stored. Baseline: raw RocksDB writes of one replica's fragments of
-//     the same payload bytes (raw_rocksdb.hpp, the store's options).
-//   - download: GET /v1/files/<id> of those files through a node of the
-//     other shard, which holds none of their blobs and fetches every one
-//     from the shard's nodes over encrypted TCP. Baseline: the same bytes
-//     over raw loopback TCP (raw_tcp.hpp).
+//   - upload: 3 concurrent POST /v1/files of fresh incompressible 8 MiB
+//     files, each through another node, acknowledged once min_replicas (2)
+//     sealed replicas are stored. Baseline: raw RocksDB writes of one
+//     replica's fragments of the same payload bytes (raw_rocksdb.hpp, the
+//     store's options), one writer.
+//   - download: 3 concurrent GET /v1/files/<id> of those files, each
+//     through another node of the other shard, which holds none of their
+//     blobs and fetches every one from shard 0's nodes over encrypted TCP.
+//     Baseline: the same bytes over one raw loopback TCP stream
+//     (raw_tcp.hpp).
 //   - propagation: POST of a one-blob file (64 KiB) through a node of the
 //     shard being filled, until every node of that shard reports a replica
 //     from each of the shard's nodes (the announce gossip, the pulls and
@@ -26,6 +28,8 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -41,10 +45,16 @@ namespace {
 constexpr uint32_t kNodes = 6;
 constexpr uint32_t kShards = 2;
 constexpr size_t kFileBytes = size_t{8} << 20;
+// Concurrent transfers: one client per node of a shard, as several users
+// would, so the figure is the network's throughput, not one stream's
+// latency-bound rate.
+constexpr size_t kStreams = 3;
 constexpr size_t kProbeBytes = size_t{64} << 10;
-// Shards hold 1024 blobs here (not the localnet preset's 256) so a long run
-// (many rounds of 8 MiB) stays inside the two shards that have nodes.
-constexpr uint64_t kBlobsPerShard = 1024;
+// Shards hold 4096 blobs here (the default network's size, not the
+// localnet preset's 256): every upload of a run (512 MiB fit) lands in
+// shard 0, so the nodes of shard 1 hold none of it and read it all over
+// the network.
+constexpr uint64_t kBlobsPerShard = 4096;
 
 std::string self_binary() {
   std::error_code ec;
@@ -86,6 +96,28 @@ std::string upload(uint16_t port, ByteSpan bytes) {
   return j["id"].get<std::string>();
 }
 
+// Runs `one(k)` for k in [0, kStreams) on as many threads; their results,
+// or the first failure rethrown.
+std::vector<std::string> concurrently(const std::function<std::string(size_t)>& one) {
+  std::vector<std::string> out(kStreams);
+  std::vector<std::optional<Error>> errors(kStreams);
+  std::vector<std::thread> threads;
+  for (size_t k = 0; k < kStreams; ++k) {
+    threads.emplace_back([&, k] {
+      try {
+        out[k] = one(k);
+      } catch (const SideFailed& e) {
+        errors[k] = e.error;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& e : errors) {
+    if (e) throw SideFailed(*e);
+  }
+  return out;
+}
+
 // Per-round rates of one-unit-per-call sides as milliseconds per unit.
 void rates_to_ms(SideStats& s) {
   for (double& v : s.per_second) v = v > 0 ? 1000.0 / v : 0.0;
@@ -118,14 +150,20 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     params.blob_size = status["chain"]["params"]["blob_size"].get<uint32_t>();
     params.blobs_per_shard = kBlobsPerShard;
 
-    // ---- upload ----
-    UniqueContent content(kFileBytes, opts.seed);
+    // ---- upload: kStreams at once, each through another node ----
+    std::vector<std::unique_ptr<UniqueContent>> contents;
+    for (size_t k = 0; k < kStreams; ++k) contents.push_back(std::make_unique<UniqueContent>(kFileBytes, opts.seed + k));
     std::vector<std::string> uploaded;
     size_t turn = 0;
-    Side ours_put{"POST /v1/files of 8 MiB through each node in turn, acknowledged at 2 sealed replicas",
+    Side ours_put{std::to_string(kStreams) + " concurrent POST /v1/files of 8 MiB, each through another node, "
+                      "acknowledged at 2 sealed replicas",
                   [&]() -> uint64_t {
-                    uploaded.push_back(upload(nodes[turn++ % nodes.size()].api_port, content.next(params.blob_size)));
-                    return kFileBytes;
+                    const auto ids = concurrently([&](size_t k) {
+                      return upload(nodes[(turn + k) % nodes.size()].api_port, contents[k]->next(params.blob_size));
+                    });
+                    turn += kStreams;
+                    uploaded.insert(uploaded.end(), ids.begin(), ids.end());
+                    return kStreams * kFileBytes;
                   }};
     RawSide raw(scratch.path / "raw", params, shards::StoreSettings{}, baseline_replicas(params, opts.seed));
     Side raw_put{"raw RocksDB: batch of n fragment-sized puts per blob, one replica", [&] { return raw.run_once(); }};
@@ -133,32 +171,36 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     scale(put_ours, 1e-6);
     scale(put_raw, 1e-6);
 
-    // ---- download through the shard that holds none of it ----
-    // Every upload so far landed in shard 0 (it holds 1024 blobs): read
-    // through a node of shard 1.
-    const localnet::NodeRecord* reader = nullptr;
+    // ---- download: kStreams at once through the nodes of the shard that holds none of it ----
+    // Every upload landed in shard 0 (it holds kBlobsPerShard blobs).
+    std::vector<const localnet::NodeRecord*> readers;
     for (const auto& n : nodes) {
-      if (n.shard == 1) reader = &n;
+      if (n.shard == 1) readers.push_back(&n);
     }
     size_t next_file = 0;
-    std::vector<char> sink_guard;
-    Side ours_get{"GET /v1/files/<id> of 8 MiB through a node of the other shard (every blob fetched from peers)",
+    Side ours_get{std::to_string(kStreams) + " concurrent GET /v1/files/<id> of 8 MiB, each through another node "
+                      "of the other shard (every blob fetched from peers)",
                   [&]() -> uint64_t {
-                    httplib::Client c("127.0.0.1", reader->api_port);
-                    c.set_read_timeout(300);
-                    uint64_t got = 0;
-                    const std::string& id = uploaded[next_file++ % uploaded.size()];
-                    auto r = c.Get("/v1/files/" + id, [&](const char*, size_t n) {
-                      got += n;
-                      return true;
+                    concurrently([&](size_t k) {
+                      const auto* reader = readers[k % readers.size()];
+                      const std::string& id = uploaded[(next_file + k) % uploaded.size()];
+                      httplib::Client c("127.0.0.1", reader->api_port);
+                      c.set_read_timeout(300);
+                      uint64_t got = 0;
+                      auto r = c.Get("/v1/files/" + id, [&](const char*, size_t n) {
+                        got += n;
+                        return true;
+                      });
+                      if (!r || r->status != 200 || got != kFileBytes) {
+                        throw SideFailed(Error{Errc::io_error, "download of " + id + " through " + reader->name() +
+                                                                   " failed or came short"});
+                      }
+                      return id;
                     });
-                    if (!r || r->status != 200 || got != kFileBytes) {
-                      throw SideFailed(Error{Errc::io_error, "download of " + id + " through " + reader->name() +
-                                                                 " failed or came short"});
-                    }
-                    return got;
+                    next_file += kStreams;
+                    return kStreams * kFileBytes;
                   }};
-    const ByteSpan file_bytes = content.next(params.blob_size);
+    const ByteSpan file_bytes = contents[0]->next(params.blob_size);
     RawServer raw_sender([&](int fd) {
       for (size_t at = 0; at < file_bytes.size(); at += size_t{1} << 20) {
         if (!write_all(fd, file_bytes.data() + at, std::min(size_t{1} << 20, file_bytes.size() - at))) return;
@@ -188,9 +230,11 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
                                             " blobs): use fewer --rounds or a shorter --round-seconds");
     }
     UniqueContent probe(kProbeBytes, opts.seed + 1);
+    std::vector<double> after_ack_ms;  // acknowledgement -> every node saw every replica
     Side ours_prop{"POST of a 64 KiB file until every node of its shard has seen every replica's stored notice",
                    [&]() -> uint64_t {
                      const std::string id = upload(shard_nodes[0]->api_port, probe.next(params.blob_size));
+                     const auto acked = std::chrono::steady_clock::now();
                      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
                      for (const auto* n : shard_nodes) {
                        for (;;) {
@@ -202,6 +246,8 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
                          std::this_thread::sleep_for(std::chrono::milliseconds(2));
                        }
                      }
+                     after_ack_ms.push_back(
+                         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - acked).count());
                      return 1;
                    }};
     const ByteSpan probe_bytes = probe.next(params.blob_size);
@@ -242,11 +288,15 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
       for (const char* k : {"workload", "rounds", "round_seconds"}) j->erase(k);
     }
     report["download"] = download;
+    // How much of a propagation comes after the upload is acknowledged (the
+    // rest is the registration block and the first pulls).
+    propagation["after_ack_median_ms"] = median(after_ack_ms);
     report["propagation"] = propagation;
     report["proof_verify_ms"] = measure_proof_verify(opts, net.state);
     report["nodes"] = kNodes;
     report["shards"] = kShards;
     report["file_bytes"] = kFileBytes;
+    report["streams"] = kStreams;
     report["block_time_ms"] = s.block_time_ms;
     report["min_replicas"] = 2;
     return report;
