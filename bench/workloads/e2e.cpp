@@ -71,12 +71,15 @@ struct BenchNet {
   ~BenchNet() { (void)localnet::down(dir); }
 };
 
+// A JSON object from the API; an empty object when the node does not
+// answer 200 with one.
 nlohmann::json get_json(uint16_t port, const std::string& path) {
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(10);
   auto r = c.Get(path);
-  if (!r || r->status != 200) return {};
-  return nlohmann::json::parse(r->body, nullptr, false);
+  if (!r || r->status != 200) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
 }
 
 // Uploads `bytes` through the node on `port`; the file id.
@@ -86,13 +89,16 @@ std::string upload(uint16_t port, ByteSpan bytes) {
   c.set_write_timeout(300);
   auto r = c.Post("/v1/files?compress=never", reinterpret_cast<const char*>(bytes.data()), bytes.size(),
                   "application/octet-stream");
-  if (!r) throw SideFailed(Error{Errc::io_error, "upload to port " + std::to_string(port) + ": " + to_string(r.error())});
+  if (!r)
+    throw SideFailed(Error{Errc::io_error, "upload to port " + std::to_string(port) + ": " + to_string(r.error())});
   if (r->status != 201 && r->status != 200) {
     throw SideFailed(Error{Errc::io_error, "upload to port " + std::to_string(port) + ": HTTP " +
                                                std::to_string(r->status) + " " + r->body});
   }
   auto j = nlohmann::json::parse(r->body, nullptr, false);
-  if (!j.is_object() || !j.contains("id")) throw SideFailed(Error{Errc::io_error, "upload answer without id"});
+  if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) {
+    throw SideFailed(Error{Errc::io_error, "upload answer without id: " + r->body});
+  }
   return j["id"].get<std::string>();
 }
 
@@ -129,10 +135,10 @@ void rates_to_ms(SideStats& s) {
 nlohmann::json measure_proof_verify(const Options&, const localnet::State&) { return nullptr; }
 
 Result<nlohmann::json> run_e2e(const Options& opts) {
-  try {
-    ScratchDir scratch(opts.work_dir, "e2e");
+  return run_guarded([&]() -> Result<nlohmann::json> {
+    WorkDir scratch(opts.work_dir, "e2e");
     localnet::Settings s;
-    s.dir = scratch.path / "localnet";
+    s.dir = scratch.path() / "localnet";
     s.binary = self_binary();
     s.nodes = kNodes;
     s.shards = kShards;
@@ -145,17 +151,21 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     net.state = *up;
     const auto& nodes = net.state.nodes;
     auto status = get_json(nodes[0].api_port, "/v1/status");
-    if (!status.is_object()) return make_error(Errc::io_error, "node0 gives no status");
+    if (!status.contains("chain")) return make_error(Errc::io_error, "node0 gives no status");
     auto params = erasure::NetworkParams::localnet();
-    params.blob_size = status["chain"]["params"]["blob_size"].get<uint32_t>();
+    params.blob_size = status.value("chain", nlohmann::json::object())
+                           .value("params", nlohmann::json::object())
+                           .value("blob_size", params.blob_size);
     params.blobs_per_shard = kBlobsPerShard;
 
     // ---- upload: kStreams at once, each through another node ----
     std::vector<std::unique_ptr<UniqueContent>> contents;
-    for (size_t k = 0; k < kStreams; ++k) contents.push_back(std::make_unique<UniqueContent>(kFileBytes, opts.seed + k));
+    for (size_t k = 0; k < kStreams; ++k)
+      contents.push_back(std::make_unique<UniqueContent>(kFileBytes, opts.seed + k));
     std::vector<std::string> uploaded;
     size_t turn = 0;
-    Side ours_put{std::to_string(kStreams) + " concurrent POST /v1/files of 8 MiB, each through another node, "
+    Side ours_put{std::to_string(kStreams) +
+                      " concurrent POST /v1/files of 8 MiB, each through another node, "
                       "acknowledged at 2 sealed replicas",
                   [&]() -> uint64_t {
                     const auto ids = concurrently([&](size_t k) {
@@ -165,7 +175,7 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
                     uploaded.insert(uploaded.end(), ids.begin(), ids.end());
                     return kStreams * kFileBytes;
                   }};
-    RawSide raw(scratch.path / "raw", params, shards::StoreSettings{}, baseline_replicas(params, opts.seed));
+    RawSide raw(scratch.path() / "raw", params, shards::StoreSettings{}, baseline_replicas(params, opts.seed));
     Side raw_put{"raw RocksDB: batch of n fragment-sized puts per blob, one replica", [&] { return raw.run_once(); }};
     auto [put_ours, put_raw] = measure_pair(opts, ours_put, raw_put);
     scale(put_ours, 1e-6);
@@ -178,7 +188,8 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
       if (n.shard == 1) readers.push_back(&n);
     }
     size_t next_file = 0;
-    Side ours_get{std::to_string(kStreams) + " concurrent GET /v1/files/<id> of 8 MiB, each through another node "
+    Side ours_get{std::to_string(kStreams) +
+                      " concurrent GET /v1/files/<id> of 8 MiB, each through another node "
                       "of the other shard (every blob fetched from peers)",
                   [&]() -> uint64_t {
                     concurrently([&](size_t k) {
@@ -219,7 +230,9 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     scale(get_raw, 1e-6);
 
     // ---- propagation of one blob to every node of its shard ----
-    const uint64_t filled = get_json(nodes[0].api_port, "/v1/status")["chain"].value("blob_count", uint64_t{0});
+    const uint64_t filled = get_json(nodes[0].api_port, "/v1/status")
+                                .value("chain", nlohmann::json::object())
+                                .value("blob_count", uint64_t{0});
     const uint32_t shard = static_cast<uint32_t>(filled / kBlobsPerShard);
     std::vector<const localnet::NodeRecord*> shard_nodes;
     for (const auto& n : nodes) {
@@ -239,7 +252,7 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
                      for (const auto* n : shard_nodes) {
                        for (;;) {
                          auto b = get_json(n->api_port, "/v1/blobs/" + id + "/status");
-                         if (b.is_object() && b.value("replicas", size_t{0}) >= shard_nodes.size()) break;
+                         if (b.value("replicas", size_t{0}) >= shard_nodes.size()) break;
                          if (std::chrono::steady_clock::now() > deadline) {
                            throw SideFailed(Error{Errc::timeout, n->name() + " never saw every replica of " + id});
                          }
@@ -300,11 +313,7 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     report["block_time_ms"] = s.block_time_ms;
     report["min_replicas"] = 2;
     return report;
-  } catch (const SideFailed& e) {
-    return tl::unexpected(e.error);
-  } catch (const std::exception& e) {
-    return make_error(Errc::io_error, e.what());
-  }
+  });
 }
 
 }  // namespace

@@ -33,8 +33,7 @@ class RawServer {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
     if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 16) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        ::listen(listen_fd_, 16) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
       throw SideFailed(socket_error("raw loopback listener"));
     }
     port_ = ntohs(addr.sin_port);
@@ -101,6 +100,5 @@ inline uint64_t read_all(int fd, std::vector<uint8_t>& buf, const std::function<
     total += static_cast<uint64_t>(r);
   }
 }
-
 
 }  // namespace cairn::bench

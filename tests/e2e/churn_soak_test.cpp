@@ -135,8 +135,8 @@ TEST(Soak, ChurnKeepsEveryAcknowledgedUploadRetrievable) {
   std::vector<std::string> urls;
   for (uint32_t i = 0; i < settings.nodes; ++i) urls.push_back(net.url(i));
   test::parallel_for(acked.size(), 3, [&](size_t k) {
-    EXPECT_TRUE(test::got(urls[k % urls.size()], acked[k].id, net.tmp() / ("final-" + std::to_string(k)),
-                          acked[k].content))
+    EXPECT_TRUE(
+        test::got(urls[k % urls.size()], acked[k].id, net.tmp() / ("final-" + std::to_string(k)), acked[k].content))
         << "acknowledged upload " << k << " (" << acked[k].content.size() << " bytes)";
     std::error_code ec;
     fs::remove(net.tmp() / ("final-" + std::to_string(k)), ec);

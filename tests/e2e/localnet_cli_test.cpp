@@ -114,8 +114,8 @@ TEST(LocalnetCli, AFailedUpNamesTheNodeAndLeavesNoProcessBehind) {
   test::TempDir tmp;
   const std::string dir = (tmp / "net").string();
   // An unknown setting stops every node at start (docs/config.md).
-  auto up = localnet({"up", "--dir", dir, "--nodes", "2", "--shards", "1", "--set", "no.such_key=1",
-                      "--timeout", "30"});
+  auto up =
+      localnet({"up", "--dir", dir, "--nodes", "2", "--shards", "1", "--set", "no.such_key=1", "--timeout", "30"});
   EXPECT_NE(up.exit_code, 0);
   EXPECT_NE(up.err.find("node0"), std::string::npos) << up.err;
   EXPECT_NE(up.err.find("no.such_key"), std::string::npos) << "the log tail shows why: " << up.err;

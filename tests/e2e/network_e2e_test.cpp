@@ -99,7 +99,8 @@ uint64_t shard_held(const nlohmann::json& status, uint32_t shard) {
 TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
   const auto started = std::chrono::steady_clock::now();
   auto phase = [&](const std::string& what) {
-    std::cout << "[" << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()
+    std::cout << "["
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()
               << " s] " << what << std::endl;
   };
   E2eNetwork net(nine_over_three());
@@ -123,10 +124,13 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
     const auto s = net.status(i);
     const uint32_t shard = net.shard_of(i);
     EXPECT_GT(shard_registered(s, shard), 0u) << "node" << i;
-    EXPECT_TRUE(test::wait_until([&] {
-      const auto now = net.status(i);
-      return shard_held(now, shard) == shard_registered(now, shard);
-    }, 60s)) << "node" << i << " does not hold all of shard " << shard << ": " << net.status(i)["sync"].dump();
+    EXPECT_TRUE(test::wait_until(
+        [&] {
+          const auto now = net.status(i);
+          return shard_held(now, shard) == shard_registered(now, shard);
+        },
+        60s))
+        << "node" << i << " does not hold all of shard " << shard << ": " << net.status(i)["sync"].dump();
   }
   fetch_all(net, files, via, rng, net.tmp() / "out1");
   phase("fetched every file through other nodes");

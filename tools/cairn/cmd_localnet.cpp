@@ -1,5 +1,4 @@
 #include <CLI/CLI.hpp>
-
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -39,8 +38,8 @@ int run_up(LocalnetFlags& f) {
   f.settings.binary = self_binary();
   f.settings.ready_timeout = std::chrono::seconds(f.timeout_s);
   if (!f.json) {
-    std::cerr << "starting a dev chain and " << f.settings.nodes << " nodes over " << f.settings.shards
-              << " shards in " << f.settings.dir.string() << " ..." << std::endl;
+    std::cerr << "starting a dev chain and " << f.settings.nodes << " nodes over " << f.settings.shards << " shards in "
+              << f.settings.dir.string() << " ..." << std::endl;
   }
   auto st = localnet::up(f.settings);
   if (!st) return report_error("localnet up", st.error());
@@ -158,8 +157,7 @@ void register_localnet(CLI::App& app, int& exit_code) {
 
   auto* kill = with_dir(cmd->add_subcommand("kill", "Stop one node (a crash by default)"), *f);
   kill->add_option("NODE", f->node, "node3 or 3")->required();
-  kill->add_option("--signal", f->signal, "KILL (default), TERM or INT")
-      ->check(CLI::IsMember({"KILL", "TERM", "INT"}));
+  kill->add_option("--signal", f->signal, "KILL (default), TERM or INT")->check(CLI::IsMember({"KILL", "TERM", "INT"}));
   kill->callback([f, &exit_code] { exit_code = run_kill(*f); });
 
   auto* restart = with_dir(cmd->add_subcommand("restart", "Start one node again and wait until it is ready"), *f);

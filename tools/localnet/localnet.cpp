@@ -91,8 +91,9 @@ Result<ProcessRecord> spawn(const std::vector<std::string>& argv, const fs::path
     ::_exit(127);
   }
   const auto st = proc_stat(pid);
-  if (!st) return make_error(Errc::io_error, "started " + argv[0] + " (pid " + std::to_string(pid) +
-                                                 ") but cannot read /proc/" + std::to_string(pid) + "/stat");
+  if (!st)
+    return make_error(Errc::io_error, "started " + argv[0] + " (pid " + std::to_string(pid) +
+                                          ") but cannot read /proc/" + std::to_string(pid) + "/stat");
   return ProcessRecord{pid, st->start_time};
 }
 
@@ -284,9 +285,15 @@ Status start_chain(State& st, std::set<uint16_t>& taken) {
   std::error_code ec;
   fs::create_directories(st.chain_dir(), ec);
   if (ec) return make_error(Errc::io_error, "creating " + st.chain_dir().string() + ": " + ec.message());
-  std::vector<std::string> argv{st.binary,      "devchain", "--listen", "127.0.0.1:" + std::to_string(port),
-                                "--data-dir",   (st.chain_dir() / "data").string(), "--localnet",
-                                "--block-time-ms", std::to_string(st.block_time_ms)};
+  std::vector<std::string> argv{st.binary,
+                                "devchain",
+                                "--listen",
+                                "127.0.0.1:" + std::to_string(port),
+                                "--data-dir",
+                                (st.chain_dir() / "data").string(),
+                                "--localnet",
+                                "--block-time-ms",
+                                std::to_string(st.block_time_ms)};
   if (st.blobs_per_shard != 0) argv.insert(argv.end(), {"--blobs-per-shard", std::to_string(st.blobs_per_shard)});
   auto rec_r = spawn(argv, st.chain_log());
   if (!rec_r) return tl::unexpected(rec_r.error());
@@ -296,9 +303,9 @@ Status start_chain(State& st, std::set<uint16_t>& taken) {
   const auto deadline = std::chrono::steady_clock::now() + kChainStartTimeout;
   while (!accepts(port)) {
     if (!alive(st.chain) || std::chrono::steady_clock::now() > deadline) {
-      return make_error(Errc::timeout,
-                        std::string("the dev chain ") + (alive(st.chain) ? "did not listen within 30 s" : "exited") +
-                            "; " + st.chain_log().string() + " ends with:\n" + log_tail(st.chain_log()));
+      return make_error(Errc::timeout, std::string("the dev chain ") +
+                                           (alive(st.chain) ? "did not listen within 30 s" : "exited") + "; " +
+                                           st.chain_log().string() + " ends with:\n" + log_tail(st.chain_log()));
     }
     std::this_thread::sleep_for(50ms);
   }
@@ -394,8 +401,8 @@ Result<State> load(const fs::path& dir) {
   if (!in) return make_error(Errc::not_found, "no localnet in " + dir.string() + " (" + file.string() + " is missing)");
   const json j = json::parse(in, nullptr, false);
   if (!j.is_object() || j.value("version", 0) != kStateVersion || !j.contains("nodes") || !j["nodes"].is_array()) {
-    return make_error(Errc::corruption, file.string() + " is not a localnet state file of version " +
-                                            std::to_string(kStateVersion));
+    return make_error(Errc::corruption,
+                      file.string() + " is not a localnet state file of version " + std::to_string(kStateVersion));
   }
   State st;
   st.dir = dir;
@@ -421,10 +428,12 @@ Result<State> load(const fs::path& dir) {
 }
 
 Result<State> up(const Settings& s) {
-  if (s.nodes == 0 || s.shards == 0) return make_error(Errc::invalid_argument, "--nodes and --shards must be at least 1");
+  if (s.nodes == 0 || s.shards == 0)
+    return make_error(Errc::invalid_argument, "--nodes and --shards must be at least 1");
   if (s.nodes < s.shards) {
     return make_error(Errc::invalid_argument, std::to_string(s.nodes) + " nodes cannot serve " +
-                                                  std::to_string(s.shards) + " shards: give at least one node per shard");
+                                                  std::to_string(s.shards) +
+                                                  " shards: give at least one node per shard");
   }
   std::error_code ec;
   fs::create_directories(s.dir, ec);
@@ -502,8 +511,8 @@ Result<uint32_t> parse_node(const State& st, const std::string& text) {
   std::string digits = text.rfind("node", 0) == 0 ? text.substr(4) : text;
   if (digits.empty() || digits.size() > 6 || digits.find_first_not_of("0123456789") != std::string::npos ||
       std::stoul(digits) >= st.nodes.size()) {
-    return make_error(Errc::invalid_argument, "no node '" + text + "': the localnet has node0 .. node" +
-                                                  std::to_string(st.nodes.size() - 1));
+    return make_error(Errc::invalid_argument,
+                      "no node '" + text + "': the localnet has node0 .. node" + std::to_string(st.nodes.size() - 1));
   }
   return static_cast<uint32_t>(std::stoul(digits));
 }
@@ -523,7 +532,7 @@ Result<State> restart_node(const fs::path& dir, uint32_t i, std::chrono::millise
   if (i >= st.nodes.size()) return make_error(Errc::invalid_argument, "no node " + std::to_string(i));
   if (!alive(st.chain)) {
     return make_error(Errc::conflict, "the dev chain of " + st.dir.string() +
-                                                         " is not running: start the network with `cairn localnet up`");
+                                          " is not running: start the network with `cairn localnet up`");
   }
   CAIRN_TRY_STATUS(stop(st.nodes[i].process, SIGTERM, 20s, st.nodes[i].name()));
   std::set<uint16_t> taken = ports_in_use(st);
@@ -567,9 +576,8 @@ Status wait_ready(State& st, const std::vector<uint32_t>& which, std::chrono::mi
     std::string reason;
     for (uint32_t i : nodes) {
       auto it = statuses.find(i);
-      reason = reason_from(st, i, it == statuses.end() ? Result<json>(make_error(Errc::timeout,
-                                                                                 "not running"))
-                                                       : it->second);
+      reason = reason_from(st, i,
+                           it == statuses.end() ? Result<json>(make_error(Errc::timeout, "not running")) : it->second);
       if (!reason.empty()) {
         waiting = i;
         break;
@@ -624,7 +632,9 @@ json to_json(const State& st) {
                          {"log", st.log_file(n.index).string()}});
   }
   return json{{"dir", st.dir.string()},
-              {"chain", json{{"url", st.chain_url()}, {"pid", st.chain.pid}, {"running", alive(st.chain)},
+              {"chain", json{{"url", st.chain_url()},
+                             {"pid", st.chain.pid},
+                             {"running", alive(st.chain)},
                              {"log", st.chain_log().string()}}},
               {"nodes", std::move(nodes)}};
 }
@@ -637,8 +647,8 @@ std::string to_table(const State& st) {
       << "state\n";
   for (const NodeRecord& n : st.nodes) {
     out << std::setw(8) << n.name() << std::setw(18) << (n.id.empty() ? "?" : n.id.substr(0, 16)) << std::setw(7)
-        << n.shard << std::setw(17) << n.p2p_address() << std::setw(24) << n.api_url() << std::setw(9)
-        << n.process.pid << (alive(n.process) ? "running" : "stopped") << "\n";
+        << n.shard << std::setw(17) << n.p2p_address() << std::setw(24) << n.api_url() << std::setw(9) << n.process.pid
+        << (alive(n.process) ? "running" : "stopped") << "\n";
   }
   return out.str();
 }
