@@ -33,6 +33,15 @@ struct Side {
 struct SideStats {
   std::vector<double> per_second;  // one rate per round
   double median = 0;
+  // Totals over the timed rounds: units of work (scaled like the rates),
+  // wall seconds, and this process's CPU seconds (every thread: the side's
+  // own, and any background work of the process running meanwhile, such as
+  // RocksDB compactions). The report prints cores_busy = cpu / wall and
+  // cpu_ms_per_unit (per MB for MB/s): the cost of the path, which noise
+  // from other processes on the machine inflates less than the rate.
+  double units = 0;
+  double wall_seconds = 0;
+  double cpu_seconds = 0;
 };
 
 // Runs ours and baseline round-robin for opts.rounds rounds each.

@@ -95,7 +95,7 @@ Result<nlohmann::json> run_api(const Options& opts) {
     ~Restore() { log::set_threshold(l); }
   } restore{quiet};
 
-  try {
+  return run_guarded([&]() -> Result<nlohmann::json> {
     WorkDir work(opts.work_dir, "api");
     node::metrics::Registry registry;
     BufferService service(object);
@@ -167,10 +167,7 @@ Result<nlohmann::json> run_api(const Options& opts) {
     auto [put_ours, put_raw] = measure_pair(opts, ours_put, raw_put);
     (*server)->stop();
 
-    for (auto* st : {&get_ours, &get_raw, &put_ours, &put_raw}) {
-      for (auto& v : st->per_second) v /= 1e6;
-      st->median /= 1e6;
-    }
+    for (auto* st : {&get_ours, &get_raw, &put_ours, &put_raw}) scale(*st, 1e-6);
     auto report = pair_report("api", "MB/s", ours_get, get_ours, raw_get, get_raw, opts);
     report["direction"] = "download";
     auto upload = pair_report("api", "MB/s", ours_put, put_ours, raw_put, put_raw, opts);
@@ -180,11 +177,7 @@ Result<nlohmann::json> run_api(const Options& opts) {
     report["upload"] = upload;
     report["object_bytes"] = kObjectBytes;
     return report;
-  } catch (const SideFailed& e) {
-    return tl::unexpected(e.error);
-  } catch (const std::filesystem::filesystem_error& e) {
-    return make_error(Errc::io_error, e.what());
-  }
+  });
 }
 
 }  // namespace

@@ -34,6 +34,8 @@
 #include "cairn/sampling/seal.hpp"
 #include "cairn/sampling/walk.hpp"
 #include "cairn/shards/ingest.hpp"
+#include "cairn/shards/prover.hpp"
+#include "cairn/shards/seal_transform.hpp"
 #include "cairn/shards/store.hpp"
 
 namespace cairn::bench {
@@ -46,63 +48,6 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kBlobs = 1024;
 // Steps per no-replica measurement unit (the full walk would take seconds).
 constexpr uint32_t kNoReplicaSteps = 64;
-
-// Seals on ingest (what the node's store transform does).
-class SealTransform final : public shards::ReplicaTransform {
- public:
-  SealTransform(const erasure::NetworkParams& params, const NodeId& node) : params_(params), node_(node) {}
-  shards::FragmentEncoding encoding() const noexcept override { return shards::FragmentEncoding::sealed; }
-  void to_stored(const BlobId& id, BlobIndex index, MutableByteSpan replica) const override {
-    Bytes scratch;
-    sampling::apply_replica_mask(params_, sampling::SealKey{node_, id, index}, replica, scratch);
-  }
-  void from_stored(const BlobId& id, BlobIndex index, std::span<const shards::StoredFragment> fragments) const override {
-    Bytes mask(size_t{params_.total_fragments()} * params_.fragment_size());
-    sampling::replica_mask(params_, sampling::SealKey{node_, id, index}, mask);
-    for (const auto& f : fragments) {
-      const uint8_t* m = mask.data() + size_t{f.index.value} * params_.fragment_size();
-      for (size_t i = 0; i < f.bytes.size(); ++i) f.bytes[i] ^= m[i];
-    }
-  }
-
- private:
-  erasure::NetworkParams params_;
-  NodeId node_;
-};
-
-// The node's replica as the prover sees it: a shards::Store of sealed
-// fragments and the chain's blob list for blobs_root paths.
-class StoreReplica final : public sampling::ProverSource {
- public:
-  StoreReplica(shards::Store& store, const NodeId& node, sampling::BlobLog& log)
-      : store_(store), params_(store.params()), node_(node), log_(log) {}
-
-  Status read_sealed_chunk(sampling::ChunkPosition pos, MutableByteSpan out) override {
-    const uint32_t cpf = params_.chunks_per_fragment();
-    auto frag = store_.get_fragment(pos.blob, FragmentIndex{static_cast<uint8_t>(pos.chunk / cpf)});
-    if (!frag) return tl::unexpected(frag.error());
-    std::memcpy(out.data(), frag->data() + size_t{pos.chunk % cpf} * params_.chunk_size, out.size());
-    return {};
-  }
-
-  Result<sampling::ChunkOpening> open_chunk(sampling::ChunkPosition pos, BlockNumber, uint64_t tree_size) override {
-    auto record = store_.get_blob_at(pos.blob);
-    if (!record) return tl::unexpected(record.error());
-    auto frag = store_.get_fragment(pos.blob, FragmentIndex{static_cast<uint8_t>(pos.chunk / params_.chunks_per_fragment())});
-    if (!frag) return tl::unexpected(frag.error());
-    auto path = log_.prove(pos.blob, tree_size);
-    if (!path) return tl::unexpected(path.error());
-    return sampling::open_from_sealed_fragment(params_, node_, record->id, pos.blob, record->fragment_roots, pos.chunk,
-                                               *frag, std::move(*path), scratch_);
-  }
-
- private:
-  shards::Store& store_;
-  erasure::NetworkParams params_;
-  NodeId node_;
-  sampling::BlobLog& log_;
-  Bytes scratch_;
-};
 
 Result<std::unique_ptr<shards::Store>> open_store(const std::filesystem::path& dir, const erasure::NetworkParams& params,
                                                   bool blob_files) {
@@ -161,7 +106,7 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
   FlatFile flat(scratch.path / "replica.flat");
   if (!flat.ok()) return make_error(Errc::io_error, "bench challenge: cannot create the flat file");
   const size_t replica_bytes = size_t{params.total_fragments()} * params.fragment_size();
-  const SealTransform seal(params, node.public_key());
+  const shards::SealingTransform seal(params, node.public_key());
   Bytes payload(params.blob_size), sealed;
   const auto setup_start = Clock::now();
   for (uint64_t i = 0; i < kBlobs; ++i) {
@@ -180,9 +125,10 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
     if (!stored) return tl::unexpected(stored.error());
   }
   for (auto* st : {&*inline_store, &*blob_store, &*plain_store}) CAIRN_TRY_STATUS((*st)->flush());
-  StoreReplica inline_replica(**inline_store, node.public_key(), log);
-  StoreReplica blob_replica(**blob_store, node.public_key(), log);
-  StoreReplica plain_replica(**plain_store, node.public_key(), log);
+  const auto log_paths = [&log](BlobIndex index, BlockNumber, uint64_t tree_size) { return log.prove(index, tree_size); };
+  shards::StoreProver inline_replica(**inline_store, node.public_key(), log_paths);
+  shards::StoreProver blob_replica(**blob_store, node.public_key(), log_paths);
+  shards::StoreProver plain_replica(**plain_store, node.public_key(), log_paths);
   const double setup_s = std::chrono::duration<double>(Clock::now() - setup_start).count();
 
   // A fresh epoch per walk (new randomness), so no walk repeats another's reads.

@@ -75,6 +75,10 @@ Result<nlohmann::json> run_get(const Options& opts) {
     report["file_bytes"] = kGetFileBytes;
     report["readahead_blobs"] = node::FetchSettings{}.readahead_blobs;
     report["parallel_peers"] = node::FetchSettings{}.parallel_peers;
+    report["profile"] = path_profile(params, opts.seed,
+                                     PathSteps{1, 1, 0,
+                                               "every blob read is unsealed once (by the reading node or the "
+                                               "holder serving it) and its fragments verified once"});
     return report;
   });
 }

@@ -3,6 +3,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include <sys/resource.h>
+
 #include "bench.hpp"
 
 namespace cairn::bench {
@@ -40,11 +42,21 @@ ScratchDir::~ScratchDir() {
 void scale(SideStats& stats, double factor) {
   for (double& v : stats.per_second) v *= factor;
   stats.median *= factor;
+  stats.units *= factor;
+}
+
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
 }
 
 namespace {
-double run_round(const Options& opts, Side& side) {
+// One timed round of `side`, recorded into `stats`.
+void run_round(const Options& opts, Side& side, SideStats& stats) {
   using clock = std::chrono::steady_clock;
+  const double cpu_start = process_cpu_seconds();
   const auto start = clock::now();
   const auto min = std::chrono::duration<double>(opts.round_seconds);
   uint64_t units = 0;
@@ -53,7 +65,10 @@ double run_round(const Options& opts, Side& side) {
     units += side.run_once();
     elapsed = clock::now() - start;
   } while (elapsed < min);
-  return static_cast<double>(units) / elapsed.count();
+  stats.per_second.push_back(static_cast<double>(units) / elapsed.count());
+  stats.units += static_cast<double>(units);
+  stats.wall_seconds += elapsed.count();
+  stats.cpu_seconds += process_cpu_seconds() - cpu_start;
 }
 }  // namespace
 
@@ -65,11 +80,11 @@ std::pair<SideStats, SideStats> measure_pair(const Options& opts, Side& ours, Si
   for (int r = 0; r < opts.rounds; ++r) {
     // Alternate which side goes first so drift does not favour one.
     if (r % 2 == 0) {
-      a.per_second.push_back(run_round(opts, ours));
-      b.per_second.push_back(run_round(opts, baseline));
+      run_round(opts, ours, a);
+      run_round(opts, baseline, b);
     } else {
-      b.per_second.push_back(run_round(opts, baseline));
-      a.per_second.push_back(run_round(opts, ours));
+      run_round(opts, baseline, b);
+      run_round(opts, ours, a);
     }
   }
   a.median = median(a.per_second);
@@ -83,7 +98,7 @@ std::vector<SideStats> measure_sides(const Options& opts, const std::vector<Side
   for (int r = 0; r < opts.rounds; ++r) {
     for (size_t k = 0; k < sides.size(); ++k) {
       const size_t i = (k + static_cast<size_t>(r)) % sides.size();
-      stats[i].per_second.push_back(run_round(opts, *sides[i]));
+      run_round(opts, *sides[i], stats[i]);
     }
   }
   for (auto& st : stats) st.median = median(st.per_second);
@@ -93,20 +108,20 @@ std::vector<SideStats> measure_sides(const Options& opts, const std::vector<Side
 nlohmann::json side_report(const Side& side, const SideStats& stats, double scale) {
   std::vector<double> rounds;
   for (double v : stats.per_second) rounds.push_back(v * scale);
-  return nlohmann::json{{"name", side.name}, {"median", stats.median * scale}, {"rounds", rounds}};
+  nlohmann::json j{{"name", side.name}, {"median", stats.median * scale}, {"rounds", rounds}};
+  if (stats.wall_seconds > 0) j["cores_busy"] = stats.cpu_seconds / stats.wall_seconds;
+  if (stats.units > 0) j["cpu_ms_per_unit"] = stats.cpu_seconds * 1e3 / (stats.units * scale);
+  return j;
 }
 
 nlohmann::json pair_report(const std::string& workload, const std::string& unit,
                            const Side& ours, const SideStats& ours_stats, const Side& baseline,
                            const SideStats& baseline_stats, const Options& opts) {
-  auto side_json = [&](const Side& s, const SideStats& st) {
-    return nlohmann::json{{"name", s.name}, {"median", st.median}, {"rounds", st.per_second}};
-  };
   return nlohmann::json{
       {"workload", workload},
       {"unit", unit},
-      {"ours", side_json(ours, ours_stats)},
-      {"baseline", side_json(baseline, baseline_stats)},
+      {"ours", side_report(ours, ours_stats)},
+      {"baseline", side_report(baseline, baseline_stats)},
       {"ratio", baseline_stats.median > 0 ? ours_stats.median / baseline_stats.median : 0.0},
       {"rounds", opts.rounds},
       {"round_seconds", opts.round_seconds},

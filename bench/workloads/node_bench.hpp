@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <string>
 
+#include "bench.hpp"
 #include "cairn/core/bytes.hpp"
 #include "cairn/erasure/params.hpp"
 #include "node/local_network.hpp"
@@ -72,5 +74,21 @@ class UniqueContent {
 
 // The baseline's fragments: a few encoded random blobs.
 std::vector<Bytes> baseline_replicas(const erasure::NetworkParams& params, uint64_t seed);
+
+// The CPU steps a node path repeats for every full blob, across all the
+// nodes involved: replica masks (sealing on store, unsealing on read),
+// verifications of fetched fragments (parity re-encoded, roots and
+// commitment), encodings with commitment (on upload).
+struct PathSteps {
+  int masks = 0;
+  int verifies = 0;
+  int encodes = 0;
+  std::string note;  // why these counts
+};
+
+// Each step timed on one thread in this run (median of 15) and what the
+// path's CPU work per blob adds up to: where a rate goal is missed, this is
+// the profile that shows whether the CPU alone rules it out.
+nlohmann::json path_profile(const erasure::NetworkParams& params, uint64_t seed, const PathSteps& steps);
 
 }  // namespace cairn::bench

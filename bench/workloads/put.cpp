@@ -66,6 +66,10 @@ nlohmann::json measure_put(const Options& opts, const std::filesystem::path& dir
   }
   auto report = pair_report("put", "MB/s", ours, ours_stats, baseline, base_stats, opts);
   report["sync_writes"] = store.sync_writes;
+  report["profile"] = path_profile(params, opts.seed,
+                                   PathSteps{3, 2, 1,
+                                             "every uploaded blob is encoded and committed once (node A), "
+                                             "verified by the two nodes that pull it, and sealed by all three"});
   return report;
 }
 
@@ -95,21 +99,6 @@ Result<nlohmann::json> run_put(const Options& opts) {
 }
 
 }  // namespace
-
-std::vector<Bytes> baseline_replicas(const erasure::NetworkParams& params, uint64_t seed) {
-  auto codec = erasure::Codec::create(params);
-  if (!codec) throw SideFailed(codec.error());
-  std::mt19937_64 rng(seed);
-  std::vector<Bytes> out;
-  for (int i = 0; i < 16; ++i) {
-    Bytes p(params.blob_size);
-    for (auto& b : p) b = static_cast<uint8_t>(rng());
-    auto enc = (*codec)->encode(p);
-    if (!enc) throw SideFailed(enc.error());
-    out.push_back(std::move(enc->data));
-  }
-  return out;
-}
 
 Workload put_workload() {
   return Workload{"put",

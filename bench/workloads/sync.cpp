@@ -105,56 +105,11 @@ class SyncNetwork {
   node::ShardSyncStatus last_;
 };
 
-// Median milliseconds of `fn` over `reps` calls.
-double median_ms(int reps, const std::function<void()>& fn) {
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return median(ms);
-}
-
-// CPU milliseconds per full blob of each step of the sync path, on one thread.
-nlohmann::json profile(const erasure::NetworkParams& params, uint64_t seed) {
-  auto codec = erasure::Codec::create(params);
-  if (!codec) throw SideFailed(codec.error());
-  std::mt19937_64 rng(seed);
-  Bytes payload(params.blob_size);
-  for (auto& b : payload) b = static_cast<uint8_t>(rng());
-  auto committed = erasure::encode_and_commit(**codec, payload);
-  if (!committed) throw SideFailed(committed.error());
-  const shards::RegisteredBlob reg{BlobIndex{7}, committed->commitment.id, params.blob_size};
-  shards::FragmentReply reply;
-  for (uint32_t f = 0; f < params.data_fragments; ++f) reply.fragments.push_back(FragmentIndex{static_cast<uint8_t>(f)});
-  reply.data.assign(committed->encoded.data.begin(),
-                    committed->encoded.data.begin() + std::ptrdiff_t{params.data_fragments} * params.fragment_size());
-  Bytes mask(committed->encoded.data.size());
-  const sampling::SealKey key{NodeId{}, reg.id, reg.index};
-  constexpr int kReps = 15;
-  const double mask_ms = median_ms(kReps, [&] { sampling::replica_mask(params, key, mask); });
-  const double verify_ms = median_ms(kReps, [&] {
-    auto v = shards::verify_fetched(**codec, reg, reply);
-    if (!v) throw SideFailed(v.error());
-  });
-  const double per_blob = 2 * mask_ms + verify_ms;
-  return nlohmann::json{
-      {"unit", "ms of one core per full blob"},
-      {"replica_mask", mask_ms},
-      {"masks_per_synced_blob", 2},
-      {"verify_fetched", verify_ms},
-      {"mask_share_of_cpu_work", per_blob > 0 ? 2 * mask_ms / per_blob : 0.0},
-      {"ceiling_mb_s_per_core_from_masks_and_verify", per_blob > 0 ? params.blob_size / per_blob / 1e3 : 0.0},
-      {"note", "every synced blob costs one mask on the holder (unseal) and one on the joiner (seal); "
-               "the ceiling ignores the network, TCP encryption and RocksDB, so the real path is below it"}};
-}
-
 Result<nlohmann::json> run_sync(const Options& opts) {
   const auto params = bench_params();
   auto light = params;
   light.seal_cost = 1;
-  try {
+  return run_guarded([&]() -> Result<nlohmann::json> {
     WorkDir work(opts.work_dir, "sync");
     SyncNetwork net(work.path() / "net", params, opts.seed);
     SyncNetwork light_net(work.path() / "net-seal1", light, opts.seed + 1);
@@ -166,10 +121,7 @@ Result<nlohmann::json> run_sync(const Options& opts) {
     RawSide raw(work.path() / "raw", params, shards::StoreSettings{}, baseline_replicas(params, opts.seed));
     Side baseline{"raw RocksDB: batch of n fragment-sized puts per blob, one replica", [&] { return raw.run_once(); }};
     auto stats = measure_sides(opts, {&ours, &ours_light, &baseline});
-    for (auto& st : stats) {
-      for (auto& v : st.per_second) v /= 1e6;
-      st.median /= 1e6;
-    }
+    for (auto& st : stats) scale(st, 1e-6);
     auto report = pair_report("sync", "MB/s", ours, stats[0], baseline, stats[2], opts);
     report["seal_cost_1"] = side_report(ours_light, stats[1]);
     report["seal_cost_1_ratio"] = stats[2].median > 0 ? stats[1].median / stats[2].median : 0.0;
@@ -185,14 +137,13 @@ Result<nlohmann::json> run_sync(const Options& opts) {
     report["max_in_flight_per_peer"] = sync_settings.max_in_flight_per_peer;
     report["worker_threads"] = shards::WorkerPoolSettings{}.threads;
     report["hardware_threads"] = std::thread::hardware_concurrency();
-    report["profile"] = profile(params, opts.seed);
-    report["profile_seal_cost_1"] = profile(light, opts.seed);
+    const PathSteps steps{2, 1, 0,
+                          "every synced blob costs one mask on the holder (unseal) and one on the joiner (seal), "
+                          "and one verification"};
+    report["profile"] = path_profile(params, opts.seed, steps);
+    report["profile_seal_cost_1"] = path_profile(light, opts.seed, steps);
     return report;
-  } catch (const SideFailed& e) {
-    return tl::unexpected(e.error);
-  } catch (const std::filesystem::filesystem_error& e) {
-    return make_error(Errc::io_error, e.what());
-  }
+  });
 }
 
 }  // namespace

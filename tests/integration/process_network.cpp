@@ -13,12 +13,12 @@ namespace cairn::test {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-ProcessNetwork::ProcessNetwork(TempDir& tmp) : tmp_(tmp) {
+ProcessNetwork::ProcessNetwork(TempDir& tmp, std::vector<std::string> chain_args) : tmp_(tmp) {
   chain_port_ = free_port();
-  chain_ = std::make_unique<Process>(
-      std::vector<std::string>{cairn_binary(), "devchain", "--listen", hostport(chain_port_), "--data-dir",
-                               (tmp_ / "chain").string(), "--block-time-ms", "100"},
-      tmp_ / "chain-logs");
+  std::vector<std::string> argv{cairn_binary(), "devchain", "--listen", hostport(chain_port_), "--data-dir",
+                                (tmp_ / "chain").string()};
+  argv.insert(argv.end(), chain_args.begin(), chain_args.end());
+  chain_ = std::make_unique<Process>(argv, tmp_ / "chain-logs");
   EXPECT_TRUE(chain_->wait_for_output("running", kNodeStartTimeout)) << chain_->stderr_text();
 }
 

@@ -25,8 +25,9 @@ inline std::string hostport(uint16_t port) { return "127.0.0.1:" + std::to_strin
 
 class ProcessNetwork {
  public:
-  // Starts the dev chain (blocks every 100 ms) in `tmp`.
-  explicit ProcessNetwork(TempDir& tmp);
+  // Starts the dev chain in `tmp` with `chain_args` (`cairn devchain`
+  // flags; default: blocks every 100 ms).
+  explicit ProcessNetwork(TempDir& tmp, std::vector<std::string> chain_args = {"--block-time-ms", "100"});
 
   struct Node {
     std::filesystem::path dir;

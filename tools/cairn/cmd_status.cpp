@@ -61,8 +61,23 @@ void print_status(const json& s) {
             << u64_field(scrub, "fragments_checked") << " fragments checked, "
             << u64_field(scrub, "fragments_bad") << " bad, "
             << u64_field(scrub, "repaired_local") + u64_field(scrub, "repaired_remote") << " repaired, "
-            << u64_field(scrub, "unrepairable") << " unrepairable\n"
-            << std::flush;
+            << u64_field(scrub, "unrepairable") << " unrepairable\n";
+  // The latest finished storage-challenge epoch of each served shard.
+  for (const json& c : list_field(s, "challenges")) {
+    std::cout << "challenge shard " << u64_field(c, "shard") << " epoch " << u64_field(c, "epoch") << " ("
+              << u64_field(c, "blob_count") << " blobs): own " << str_field(c, "own");
+    if (const std::string d = str_field(c, "own_detail"); !d.empty()) std::cout << " (" << d << ")";
+    std::cout << ", walk " << c.value("walk_seconds", 0.0) * 1000.0 << " ms; " << u64_field(c, "valid")
+              << " valid, " << list_field(c, "invalid").size() << " invalid, " << list_field(c, "missing").size()
+              << " missing\n";
+    for (const char* kind : {"invalid", "missing"}) {
+      for (const json& p : list_field(c, kind)) {
+        std::cout << "          " << kind << " " << str_field(p, "node").substr(0, 16) << "  "
+                  << str_field(p, "endpoint") << "  " << str_field(p, "reason") << "\n";
+      }
+    }
+  }
+  std::cout << std::flush;
 }
 
 }  // namespace

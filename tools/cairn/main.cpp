@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   register_get(app, exit_code);
   register_stat(app, exit_code);
   register_status(app, exit_code);
+  register_proof(app, exit_code);
   register_localnet(app, exit_code);
   try {
     app.parse(argc, argv);

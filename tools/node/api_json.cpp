@@ -69,6 +69,34 @@ json blob_status(const BlobStatus& s) {
               {"holders", std::move(holders)}};
 }
 
+namespace {
+
+json peer_results(const std::vector<PeerChallengeResult>& list) {
+  json out = json::array();
+  for (const auto& p : list) out.push_back(json{{"node", p.node.hex()}, {"endpoint", p.endpoint}, {"reason", p.reason}});
+  return out;
+}
+
+json challenges(const std::vector<EpochChallengeStatus>& list) {
+  json out = json::array();
+  for (const auto& c : list) {
+    out.push_back(json{{"shard", c.shard.value},
+                       {"epoch", c.epoch.value},
+                       {"start_block", c.start_block.value},
+                       {"blob_count", c.blob_count},
+                       {"own", c.own},
+                       {"own_detail", c.own_detail},
+                       {"walk_seconds", c.walk_seconds},
+                       {"anchored_in", c.anchored_in.value},
+                       {"valid", c.valid},
+                       {"invalid", peer_results(c.invalid)},
+                       {"missing", peer_results(c.missing)}});
+  }
+  return out;
+}
+
+}  // namespace
+
 json node_status(const NodeStatus& s) {
   json peers = json::array();
   for (const PeerStatus& p : s.peers) {
@@ -140,6 +168,7 @@ json node_status(const NodeStatus& s) {
             {"last_pass_unix_ms", s.scrub.last_pass_unix_ms},
             {"bytes_checked", s.scrub.bytes_checked},
             {"records_corrupt", s.scrub.records_corrupt}}},
+      {"challenges", challenges(s.challenges)},
       {"stopping", s.stopping}};
 }
 

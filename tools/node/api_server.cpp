@@ -217,6 +217,8 @@ constexpr Route kRoutes[] = {
     {"/v1/blobs/([^/]+)/status", "GET, HEAD", "blob_status"},
     {"/v1/stat/([^/]+)", "GET, HEAD", "stat"},
     {"/v1/status", "GET, HEAD", "status"},
+    {"/v1/proofs/latest", "GET, HEAD", "proof_latest"},
+    {"/v1/proofs/([0-9]+)/([0-9]+)", "GET, HEAD", "proof"},
     {"/metrics", "GET, HEAD", "metrics"},
 };
 constexpr const char* kOtherRoute = "other";
@@ -311,6 +313,8 @@ class HttpApiServer final : public ApiServer {
   void stat(const Request& req, Response& res);
   void blob_status(const Request& req, Response& res);
   void node_status(Response& res);
+  void proof(const Request& req, Response& res);
+  void proof_latest(const Request& req, Response& res);
   void wrong_route(const Request& req, Response& res);
 
   std::optional<BlobId> path_id(const Request& req, Response& res) const;
@@ -690,6 +694,53 @@ void HttpApiServer::blob_status(const Request& req, Response& res) {
 
 void HttpApiServer::node_status(Response& res) { answer(res, service_.status(), api_json::node_status); }
 
+namespace {
+
+// A proof file: the bytes, what they prove in headers, and a file name.
+void send_proof(Response& res, const Result<ProofFile>& proof) {
+  if (!proof) {
+    send_error(res, from_error(proof.error()));
+    return;
+  }
+  res.status = 200;
+  res.set_header("X-Cairn-Shard", std::to_string(proof->shard.value));
+  res.set_header("X-Cairn-Epoch", std::to_string(proof->epoch.value));
+  res.set_header("X-Cairn-Replicas", std::to_string(proof->replicas));
+  res.set_header("Content-Disposition", "attachment; filename=\"cairn-proof-" + std::to_string(proof->shard.value) +
+                                            "-" + std::to_string(proof->epoch.value) + ".rcp\"");
+  res.set_content(std::string(reinterpret_cast<const char*>(proof->bytes.data()), proof->bytes.size()),
+                  "application/octet-stream");
+}
+
+}  // namespace
+
+void HttpApiServer::proof(const Request& req, Response& res) {
+  const auto number = [&](size_t i, uint64_t max) -> std::optional<uint64_t> {
+    const std::string text = req.matches[i].str();
+    if (text.size() > 19) return std::nullopt;
+    const uint64_t v = std::stoull(text);
+    return v <= max ? std::optional<uint64_t>(v) : std::nullopt;
+  };
+  const auto shard = number(1, UINT32_MAX);
+  const auto epoch = number(2, UINT64_MAX);
+  if (!shard || !epoch) {
+    send_error(res, HttpError{400, "invalid_argument", "shard or epoch out of range in " + req.path});
+    return;
+  }
+  send_proof(res, service_.replica_proof(ShardId{static_cast<uint32_t>(*shard)}, Epoch{*epoch}));
+}
+
+void HttpApiServer::proof_latest(const Request& req, Response& res) {
+  const std::string text = req.get_param_value("blob");
+  auto id = BlobId::from_hex(text);
+  if (!id) {
+    send_error(res, HttpError{400, "invalid_argument",
+                              "GET /v1/proofs/latest needs ?blob=<id>: a file or blob id of 64 hex digits"});
+    return;
+  }
+  send_proof(res, service_.latest_proof(*id));
+}
+
 // Every method on every path the routes above did not take: 405 with Allow
 // on a known path, 404 otherwise.
 void HttpApiServer::wrong_route(const Request& req, Response& res) {
@@ -763,6 +814,8 @@ void HttpApiServer::install_routes() {
             [this](const Request& req, Response& res) { blob_status(req, res); });
   http_.Get("/v1/stat/([^/]+)", [this](const Request& req, Response& res) { stat(req, res); });
   http_.Get("/v1/status", [this](const Request&, Response& res) { node_status(res); });
+  http_.Get("/v1/proofs/latest", [this](const Request& req, Response& res) { proof_latest(req, res); });
+  http_.Get("/v1/proofs/([0-9]+)/([0-9]+)", [this](const Request& req, Response& res) { proof(req, res); });
   http_.Get("/metrics", [this](const Request&, Response& res) {
     res.status = 200;
     res.set_content(service_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8");

@@ -379,6 +379,28 @@ bool ChainLink::registered() const {
   return registered_;
 }
 
+void ChainLink::submit_tx(TxBuilder build, std::function<void(Result<Hash32>)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      done(make_error(Errc::cancelled, "node stopping: transaction not submitted"));
+      return;
+    }
+  }
+  post([this, build = std::move(build), done = std::move(done)] {
+    const Bytes tx = build(next_nonce_++);
+    auto r = chain_->submit(tx);
+    txs_submitted_.inc();
+    if (!r) {
+      txs_failed_.inc();
+      if (r.error().code == Errc::conflict) {
+        if (auto n = chain_->next_nonce(identity_.public_key()); n) next_nonce_ = std::max(next_nonce_, *n);
+      }
+    }
+    done(std::move(r));
+  });
+}
+
 void ChainLink::submit_node_registration() {
   std::string endpoint;
   std::vector<ShardId> shards;

@@ -84,6 +84,13 @@ class ChainLink final : public p2p::EndpointSource {
   // (the contract's rejection reason, cancelled on stop).
   void register_blob(const BlobId& id, uint32_t size, RegisterDone done);
 
+  // Builds one transaction with this node's next nonce and submits it, on
+  // the chain thread (the one owner of the nonce); `done` runs there with
+  // the transaction hash or the admission error (cancelled when stopping).
+  // A conflict (nonce race) refreshes the nonce for the next transaction.
+  using TxBuilder = std::function<Bytes(uint64_t nonce)>;
+  void submit_tx(TxBuilder build, std::function<void(Result<Hash32>)> done);
+
   // Keeps RegisterNode{self, endpoint, shards} current on the chain:
   // submitted now and again whenever the arguments change.
   void set_registration(std::string endpoint, std::vector<ShardId> shards);

@@ -84,6 +84,13 @@ std::vector<Field> fields(NodeSettings& s) {
       {"upload.max_concurrent_pulls", &s.upload.max_concurrent_pulls},
       {"upload.max_pull_queue", &s.upload.max_pull_queue},
 
+      {"challenge.enabled", &s.challenge.enabled},
+      {"challenge.retain_epochs", &s.challenge.retain_epochs},
+      {"challenge.max_verify_queue", &s.challenge.max_verify_queue},
+      {"challenge.settle_blocks", &s.challenge.settle_blocks},
+      {"challenge.resubmit_blocks", &s.challenge.resubmit_blocks},
+      {"challenge.invalid_response_penalty", &s.challenge.invalid_response_penalty},
+
       {"fetch.parallel_peers", &s.fetch.parallel_peers},
       {"fetch.hedge_after_ms", &s.fetch.hedge_after},
       {"fetch.request_timeout_ms", &s.fetch.request_timeout},
@@ -525,6 +532,12 @@ std::string to_toml(const NodeSettings& settings) {
 Status validate(const NodeSettings& s) {
   if (s.data_dir.empty()) return bad("settings", "data_dir", "empty");
   if (s.listen.empty()) return bad("settings", "listen", "empty (HOST:PORT)");
+  if (s.challenge.retain_epochs == 0) return bad("settings", "challenge.retain_epochs", "must be at least 1");
+  if (s.challenge.max_verify_queue == 0) return bad("settings", "challenge.max_verify_queue", "must be at least 1");
+  if (s.challenge.resubmit_blocks == 0) return bad("settings", "challenge.resubmit_blocks", "must be at least 1");
+  if (s.challenge.invalid_response_penalty < 0) {
+    return bad("settings", "challenge.invalid_response_penalty", "must not be negative");
+  }
   if (s.upload.min_replicas == 0) return bad("settings", "upload.min_replicas", "must be at least 1");
   if (s.upload.max_blobs_in_flight == 0) return bad("settings", "upload.max_blobs_in_flight", "must be at least 1");
   if (s.upload.max_concurrent_pulls == 0) return bad("settings", "upload.max_concurrent_pulls", "must be at least 1");

@@ -29,6 +29,7 @@
 #include "cairn/shards/worker_pool.hpp"
 #include "cairn/mapped_file.hpp"
 #include "node/chain_link.hpp"
+#include "node/challenger.hpp"
 #include "node/config.hpp"
 #include "node/context.hpp"
 #include "node/fetcher.hpp"
@@ -100,6 +101,7 @@ struct Node::Impl final : NodeService {
   std::unique_ptr<Replicator> replicator;
   std::unique_ptr<Fetcher> fetcher;
   std::unique_ptr<Reader> reader;
+  std::unique_ptr<Challenger> challenger;
   // Shard sync and scrub (docs/sync-and-scrub.md); stopped before the network.
   std::unique_ptr<ChainRegistry> registry_view;
   std::unique_ptr<PeerFragments> peer_fragments;
@@ -192,6 +194,12 @@ struct Node::Impl final : NodeService {
       replicator->on_announce(via, shard, n);
     });
     notices->on_stored([this](const NodeId&, ShardId, const wire::Notice& n) { uploader->on_stored(n); });
+    challenger = std::make_unique<Challenger>(*ctx);
+    notices->on_response(
+        [this](const NodeId& from, ShardId shard, ByteSpan data) { return challenger->validate(from, shard, data); },
+        [this](const NodeId& from, ShardId shard, std::shared_ptr<const Bytes> data) {
+          challenger->received(from, shard, data);
+        });
     open_sync();
     register_metrics();
     return {};
@@ -356,6 +364,12 @@ struct Node::Impl final : NodeService {
       sync_served_shards();
       sync->registry_changed();
     });
+    // The storage challenge runs on the chain clock (its driver only
+    // schedules pool work from here).
+    chain_link->on_head([this](const contracts::BlockHeader& h) {
+      if (!network_up.load() || stopping.load()) return;
+      challenger->on_head(h);
+    });
     if (served->automatic()) {
       // New shards open as the index space grows: serve and register them.
       // (Listeners must be added before the link starts.)
@@ -423,6 +437,10 @@ struct Node::Impl final : NodeService {
                                 [this](const NodeId& from, ByteSpan payload, p2p::Responder responder) {
                                   fetcher->serve(from, payload, std::move(responder));
                                 }));
+    CAIRN_TRY_STATUS(rr->handle(p2p::MessageType::challenge_response_request,
+                                [this](const NodeId& from, ByteSpan payload, p2p::Responder responder) {
+                                  challenger->serve(from, payload, std::move(responder));
+                                }));
     notices->attach(*gossip);
     auto bound = gossip->start();
     if (!bound) return tl::unexpected(with_context(bound.error(), "listening for peers on " + settings.listen));
@@ -468,6 +486,7 @@ struct Node::Impl final : NodeService {
     stopped = true;
     stopping.store(true);
     if (api) api->stop();
+    if (challenger) challenger->stop();
     // Sync and scrub cancel their fetches, whose completions arrive on the
     // network thread: stop them while it still runs.
     if (sync) sync->stop();
@@ -671,8 +690,19 @@ struct Node::Impl final : NodeService {
     s.scrub.last_pass_unix_ms = sc.last_pass_unix_ms;
     s.scrub.bytes_checked = sc.bytes_scrubbed;
     s.scrub.records_corrupt = sc.records_corrupt;
+    s.challenges = challenger->status();
     s.stopping = stopping.load();
     return s;
+  }
+
+  Result<ProofFile> replica_proof(ShardId shard, Epoch epoch) override {
+    CAIRN_TRY_STATUS(callable("replica_proof"));
+    return challenger->proof(shard, epoch);
+  }
+
+  Result<ProofFile> latest_proof(const BlobId& id) override {
+    CAIRN_TRY_STATUS(callable("latest_proof"));
+    return challenger->latest_proof(id);
   }
 
   std::string metrics_text() override { return metrics.render(); }

@@ -207,6 +207,42 @@ struct ChainStatus {
   erasure::NetworkParams params;  // the network's parameters (genesis)
 };
 
+// ---- storage challenges (DESIGN.md section 7) ----
+
+// A registered node of a shard that did not count in an epoch.
+struct PeerChallengeResult {
+  NodeId node;
+  std::string endpoint;  // as registered; may be empty
+  std::string reason;    // why it did not count
+};
+
+// The latest finished epoch of one served shard, as this node saw it.
+struct EpochChallengeStatus {
+  ShardId shard;
+  Epoch epoch;
+  BlockNumber start_block;     // e*E
+  uint64_t blob_count = 0;     // blobs challenged (registered in the shard at e*E)
+  // This node's own answer: "anchored" (response anchored, opened, kept and
+  // gossiped), "failed" (see own_detail), "disabled" (challenge.enabled off).
+  std::string own;
+  std::string own_detail;      // the error when own is "failed"
+  double walk_seconds = 0;     // this node's sequential walk
+  BlockNumber anchored_in;     // block holding this node's anchor (0: none)
+  // Distinct nodes whose valid, anchored response this node holds (itself
+  // included): the replica count a proof from this node shows.
+  uint32_t valid = 0;
+  std::vector<PeerChallengeResult> invalid;  // a response failed verification
+  std::vector<PeerChallengeResult> missing;  // no valid anchored response reached this node
+};
+
+// A replica-count proof file (docs/proof-format.md) as the node serves it.
+struct ProofFile {
+  ShardId shard;
+  Epoch epoch;
+  uint32_t replicas = 0;  // distinct nodes counted
+  Bytes bytes;            // the encoded proof (cairn verify reads it)
+};
+
 struct NodeStatus {
   NodeId id;
   std::string version;
@@ -222,6 +258,9 @@ struct NodeStatus {
   uint64_t pending_uploads = 0;  // blobs waiting for replicas
   std::vector<ShardSyncStatus> sync;
   ScrubStatus scrub;
+  // The latest finished epoch of every served shard with blobs (empty before
+  // the first one ends).
+  std::vector<EpochChallengeStatus> challenges;
   bool stopping = false;
 };
 
@@ -259,6 +298,27 @@ class NodeService {
   virtual Result<NodeStatus> status() = 0;
   // Prometheus text exposition (version 0.0.4) of every node metric.
   virtual std::string metrics_text() = 0;
+
+  // The replica-count proof of (shard, epoch), assembled from the chain's
+  // headers e*E .. e*E+D and the valid anchored responses this node holds.
+  // conflict while the epoch has not finished (its results settle
+  // challenge.settle_blocks after the deadline); not_found when the shard
+  // held no blob at e*E or the epoch's responses were pruned
+  // (challenge.retain_epochs) or never seen. Services without storage
+  // challenges answer unsupported.
+  virtual Result<ProofFile> replica_proof(ShardId shard, Epoch epoch) {
+    (void)shard;
+    (void)epoch;
+    return make_error(Errc::unsupported, "this service keeps no storage-challenge responses");
+  }
+  // The proof for the shard of blob (or file root) `id` at the latest
+  // finished epoch that covers it (registered at or before its start).
+  // not_found for an unknown id; conflict when no covering epoch has
+  // finished yet.
+  virtual Result<ProofFile> latest_proof(const BlobId& id) {
+    (void)id;
+    return make_error(Errc::unsupported, "this service keeps no storage-challenge responses");
+  }
 };
 
 }  // namespace cairn::node

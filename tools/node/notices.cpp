@@ -27,7 +27,10 @@ Notices::~Notices() = default;
 
 void Notices::attach(p2p::GossipNode& gossip) {
   timer_ = std::make_unique<Timer>(ctx_.io);
-  gossip.set_validator([this](const NodeId&, p2p::TopicId topic, ByteSpan data) {
+  gossip.set_validator([this](const NodeId& from, p2p::TopicId topic, ByteSpan data) {
+    if (wire::is_response_message(data)) {
+      return validate_response_ ? validate_response_(from, topic, data) : p2p::Validation::ignore;
+    }
     auto n = wire::decode_notice(data, topic, ctx_.params);
     if (!n) {
       invalid_.inc();
@@ -39,6 +42,10 @@ void Notices::attach(p2p::GossipNode& gossip) {
   });
   gossip.set_handler([this](const p2p::GossipDeliver& d) {
     if (!d.data) return;
+    if (wire::is_response_message(*d.data)) {
+      if (on_response_) on_response_(d.from, d.topic, d.data);
+      return;
+    }
     // The validator checked the signature of exactly these bytes.
     auto n = wire::decode_notice(*d.data, d.topic, ctx_.params, /*check_signature=*/false);
     if (!n) return;

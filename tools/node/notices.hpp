@@ -18,6 +18,7 @@
 
 #include "node/context.hpp"
 #include "node/wire.hpp"
+#include "cairn/p2p/gossip.hpp"
 
 namespace cairn::node {
 
@@ -37,6 +38,15 @@ class Notices {
   void attach(p2p::GossipNode& gossip);
   void on_announce(Handler h) { on_announce_ = std::move(h); }
   void on_stored(Handler h) { on_stored_ = std::move(h); }
+  // Storage-challenge responses share the shard topics: messages that
+  // wire::is_response_message() recognises go to these (network thread)
+  // instead of the notice decoder. Set before attach().
+  using RawValidator = std::function<p2p::Validation(const NodeId& from, ShardId shard, ByteSpan data)>;
+  using RawHandler = std::function<void(const NodeId& from, ShardId shard, std::shared_ptr<const Bytes> data)>;
+  void on_response(RawValidator validate, RawHandler handle) {
+    validate_response_ = std::move(validate);
+    on_response_ = std::move(handle);
+  }
 
   // Any thread.
   void announce(ShardId shard, const wire::NoticeEntry& entry);
@@ -53,6 +63,8 @@ class Notices {
   NodeContext& ctx_;
   Handler on_announce_;
   Handler on_stored_;
+  RawValidator validate_response_;
+  RawHandler on_response_;
   std::mutex mu_;
   std::map<std::pair<uint8_t, uint32_t>, std::vector<wire::NoticeEntry>> pending_;
   bool flush_scheduled_ = false;

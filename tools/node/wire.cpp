@@ -247,4 +247,37 @@ Status verify_roots(const BlobId& id, std::span<const Hash32> roots) {
   return {};
 }
 
+bool is_response_message(ByteSpan data) noexcept {
+  return data.size() >= 2 && data[0] == kNodeWireVersion && data[1] == kResponseMessageKind;
+}
+
+Bytes encode_response_message(const sampling::Response& response) {
+  Bytes out{kNodeWireVersion, kResponseMessageKind};
+  response.encode_to(out);
+  return out;
+}
+
+Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic) noexcept {
+  if (data.size() < 2) return make_error(Errc::invalid_argument, "response message: truncated");
+  if (data[0] != kNodeWireVersion) {
+    return make_error(Errc::unsupported, "response message: version " + std::to_string(data[0]));
+  }
+  if (data[1] != kResponseMessageKind) return make_error(Errc::invalid_argument, "response message: wrong kind");
+  auto r = sampling::Response::decode(data.subspan(2));
+  if (!r) return tl::unexpected(with_context(r.error(), "response message"));
+  if (r->shard != topic) {
+    return make_error(Errc::invalid_argument, "response message: answers shard " + std::to_string(r->shard.value) +
+                                                  ", gossiped on shard " + std::to_string(topic.value));
+  }
+  try {
+    if (!ed25519_verify(r->node, r->signing_hash(), r->signature)) {
+      return make_error(Errc::verification_failed, "response message of node " + r->node.hex().substr(0, 16) +
+                                                       ": bad signature");
+    }
+  } catch (...) {
+    return make_error(Errc::internal, "response message: out of memory hashing it");
+  }
+  return r;
+}
+
 }  // namespace cairn::node::wire

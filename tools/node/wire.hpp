@@ -16,6 +16,7 @@
 #include "cairn/core/bytes.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/ids.hpp"
+#include "cairn/sampling/response.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/erasure/params.hpp"
 #include "cairn/shards/remote.hpp"
@@ -64,6 +65,24 @@ Result<Bytes> encode_notice(const Notice& notice, ShardId topic, const erasure::
 // message the gossip validator already checked).
 Result<Notice> decode_notice(ByteSpan data, ShardId topic, const erasure::NetworkParams& params,
                              bool check_signature = true) noexcept;
+
+// ---- storage-challenge responses (gossip, the shard's topic) ----
+
+// Second byte of a gossiped response, beside the notice kinds (the first is
+// kNodeWireVersion). Wire format: do not renumber.
+inline constexpr uint8_t kResponseMessageKind = 3;
+
+// True when `data` is a response message (version and kind bytes); the
+// gossip validator routes on it.
+bool is_response_message(ByteSpan data) noexcept;
+// version || kResponseMessageKind || sampling::Response::encode().
+Bytes encode_response_message(const sampling::Response& response);
+// Parses one (structure only) and checks that it answers `topic` and that
+// its node's signature verifies. invalid_argument for malformed bytes or
+// another shard, verification_failed for a bad signature, unsupported for
+// another version. The walk and its openings are checked by
+// sampling::verify_response, which needs the chain.
+Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic) noexcept;
 
 // ---- fragments request / response (p2p kind fragments_request) ----
 
