@@ -39,6 +39,10 @@ localnet::Settings nine_over_three() {
   s.shards = 3;
   s.block_time_ms = 100;
   s.blobs_per_shard = kBlobsPerShard;
+  // 3 s epochs with a 1 s response window: storage challenges run as in
+  // any network, without nine nodes walking their replicas every 0.8 s.
+  s.epoch_blocks = 30;
+  s.deadline_blocks = 10;
   s.ready_timeout = 120s;
   return s;
 }

@@ -140,6 +140,12 @@ void register_localnet(CLI::App& app, int& exit_code) {
   up->add_option("--blobs-per-shard", f->settings.blobs_per_shard,
                  "Blobs per shard of a new dev chain (default: the localnet preset, 256)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  up->add_option("--epoch-blocks", f->settings.epoch_blocks,
+                 "Blocks per challenge epoch of a new dev chain (default: the preset, 8)")
+      ->check(CLI::Range(1u, 1'000'000u));
+  up->add_option("--deadline-blocks", f->settings.deadline_blocks,
+                 "Challenge response deadline in blocks of a new dev chain (default: the preset, 2)")
+      ->check(CLI::Range(1u, 1'000'000u));
   up->add_option("--set", f->settings.node_settings,
                  "A node setting KEY=VALUE written into every node's config file (repeatable)");
   up->add_option("--timeout", f->timeout_s, "Seconds to wait for every node to be ready")->capture_default_str();

@@ -43,6 +43,13 @@ struct Settings {
   // Blobs per shard of a new chain (0: the localnet preset, 256). Small
   // values fill shards with little data (tests). Only for a new chain.
   uint64_t blobs_per_shard = 0;
+  // Blocks per challenge epoch and the response deadline of a new chain (0:
+  // the preset, 8 and 2). Every node walks its sealed replicas once per
+  // epoch and verifies its shard peers' responses: at short block times
+  // longer epochs keep that work from taking the machine (a localnet runs
+  // every node on one host).
+  uint32_t epoch_blocks = 0;
+  uint32_t deadline_blocks = 0;
   // How long `up` and `restart` wait for nodes to be ready before failing.
   std::chrono::milliseconds ready_timeout{60'000};
   // Extra node settings as KEY=VALUE (the keys of docs/config.md), written
@@ -75,6 +82,8 @@ struct State {
   uint32_t shards = 0;
   uint32_t block_time_ms = 0;
   uint64_t blobs_per_shard = 0;
+  uint32_t epoch_blocks = 0;
+  uint32_t deadline_blocks = 0;
   std::vector<std::string> node_settings;
   uint16_t chain_port = 0;
   ProcessRecord chain;
