@@ -56,6 +56,10 @@ TEST(LocalnetCli, UpKillRestartDownAndUpAgainKeepTheData) {
     EXPECT_TRUE(n["running"].get<bool>());
     EXPECT_EQ(n["shard"].get<uint32_t>(), 0u);
   }
+  // The trust root for `cairn verify --trust`: the dev chain's sequencer key.
+  EXPECT_EQ(net["chain"]["sequencer"].get<std::string>().size(), 64u) << up.out;
+  auto trust = localnet({"trust", "--dir", dir});
+  EXPECT_EQ(trust.out, net["chain"]["sequencer"].get<std::string>() + "\n") << trust.err;
   // The processes outlived `cairn localnet up`; each node runs from its config file.
   EXPECT_EQ(running(dir), 4u);
   EXPECT_TRUE(fs::exists(fs::path(dir) / "node1" / "node.toml"));

@@ -115,6 +115,17 @@ int run_url(const LocalnetFlags& f) {
   return kExitOk;
 }
 
+int run_trust(const LocalnetFlags& f) {
+  auto st = localnet::load(f.settings.dir);
+  if (!st) return report_error("localnet trust", st.error());
+  if (st->sequencer.empty()) {
+    return report_error("localnet trust", Error{Errc::not_found, "no node of " + f.settings.dir.string() +
+                                                                     " has reported the sequencer key yet: run up"});
+  }
+  std::cout << st->sequencer << "\n";
+  return kExitOk;
+}
+
 CLI::App* with_dir(CLI::App* cmd, LocalnetFlags& f) {
   cmd->add_option("--dir", f.settings.dir, "Localnet directory (state, data, configs, logs)")
       ->required()
@@ -175,6 +186,10 @@ void register_localnet(CLI::App& app, int& exit_code) {
   auto* url = with_dir(cmd->add_subcommand("url", "Print a node's HTTP API URL (for --node)"), *f);
   url->add_option("NODE", f->node, "node3 or 3")->required();
   url->callback([f, &exit_code] { exit_code = run_url(*f); });
+
+  auto* trust = with_dir(
+      cmd->add_subcommand("trust", "Print the dev chain's sequencer key (for cairn verify --trust)"), *f);
+  trust->callback([f, &exit_code] { exit_code = run_trust(*f); });
 }
 
 }  // namespace cairn::tools

@@ -192,7 +192,7 @@ Status save(const State& st) {
                {"epoch_blocks", st.epoch_blocks},
                {"deadline_blocks", st.deadline_blocks},
                {"node_settings", st.node_settings},
-               {"chain", json{{"port", st.chain_port}, {"process", process_json(st.chain)}}},
+               {"chain", json{{"port", st.chain_port}, {"process", process_json(st.chain)}, {"sequencer", st.sequencer}}},
                {"nodes", std::move(nodes)}};
   const fs::path file = state_file(st.dir);
   const fs::path tmp = file.string() + ".tmp";
@@ -419,6 +419,7 @@ Result<State> load(const fs::path& dir) {
   st.node_settings = j.value("node_settings", std::vector<std::string>{});
   st.chain_port = j["chain"].value("port", uint16_t{0});
   st.chain = process_from(j["chain"].value("process", json::object()));
+  st.sequencer = j["chain"].value("sequencer", std::string());
   for (const json& n : j["nodes"]) {
     NodeRecord r;
     r.index = n.value("index", uint32_t{0});
@@ -578,6 +579,7 @@ Status wait_ready(State& st, const std::vector<uint32_t>& which, std::chrono::mi
       if (!alive(n.process)) continue;
       auto s = node_status(st, n.index);
       if (s && s->contains("id") && (*s)["id"].is_string()) st.nodes[n.index].id = (*s)["id"].get<std::string>();
+      if (s) st.sequencer = s->value("chain", json::object()).value("sequencer", st.sequencer);
       statuses.emplace(n.index, std::move(s));
     }
     uint32_t waiting = 0;
@@ -641,6 +643,7 @@ json to_json(const State& st) {
   }
   return json{{"dir", st.dir.string()},
               {"chain", json{{"url", st.chain_url()},
+                             {"sequencer", st.sequencer},
                              {"pid", st.chain.pid},
                              {"running", alive(st.chain)},
                              {"log", st.chain_log().string()}}},
@@ -649,7 +652,8 @@ json to_json(const State& st) {
 
 std::string to_table(const State& st) {
   std::ostringstream out;
-  out << "chain  " << st.chain_url() << "  pid " << st.chain.pid << (alive(st.chain) ? "" : " (stopped)") << "\n";
+  out << "chain  " << st.chain_url() << "  pid " << st.chain.pid << (alive(st.chain) ? "" : " (stopped)")
+      << "  sequencer " << (st.sequencer.empty() ? "?" : st.sequencer) << "\n";
   out << std::left << std::setw(8) << "node" << std::setw(18) << "id" << std::setw(7) << "shard" << std::setw(17)
       << "p2p" << std::setw(24) << "api" << std::setw(9) << "pid"
       << "state\n";

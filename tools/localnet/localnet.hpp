@@ -87,6 +87,9 @@ struct State {
   std::vector<std::string> node_settings;
   uint16_t chain_port = 0;
   ProcessRecord chain;
+  // The dev chain's sequencer public key (hex), learnt from a node's status
+  // once one answered: the trust root `cairn verify --trust` pins.
+  std::string sequencer;
   std::vector<NodeRecord> nodes;
 
   std::string chain_url() const { return "http://127.0.0.1:" + std::to_string(chain_port); }
