@@ -142,12 +142,12 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     s.binary = self_binary();
     s.nodes = kNodes;
     s.shards = kShards;
-    s.block_time_ms = 100;
-    s.blobs_per_shard = kBlobsPerShard;
+    s.genesis.block_time_ms = 100;
+    s.genesis.blobs_per_shard = kBlobsPerShard;
     // 3 s epochs: the challenge walks run, but not every 0.8 s on six nodes
     // sharing the machine with the measurement.
-    s.epoch_blocks = 30;
-    s.deadline_blocks = 10;
+    s.genesis.epoch_blocks = 30;
+    s.genesis.deadline_blocks = 10;
     s.ready_timeout = std::chrono::seconds(120);
     BenchNet net{{}, s.dir};
     auto up = localnet::up(s);
@@ -314,8 +314,8 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     report["shards"] = kShards;
     report["file_bytes"] = kFileBytes;
     report["streams"] = kStreams;
-    report["block_time_ms"] = s.block_time_ms;
-    report["epoch_blocks"] = s.epoch_blocks;
+    report["block_time_ms"] = s.genesis.block_time_ms;
+    report["epoch_blocks"] = s.genesis.epoch_blocks;
     report["min_replicas"] = 2;
     return report;
   });

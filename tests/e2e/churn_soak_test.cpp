@@ -38,10 +38,10 @@ TEST(Soak, ChurnKeepsEveryAcknowledgedUploadRetrievable) {
   localnet::Settings settings;
   settings.nodes = 6;
   settings.shards = 2;
-  settings.block_time_ms = 100;
-  settings.blobs_per_shard = 1024;
-  settings.epoch_blocks = 30;
-  settings.deadline_blocks = 10;
+  settings.genesis.block_time_ms = 100;
+  settings.genesis.blobs_per_shard = 1024;
+  settings.genesis.epoch_blocks = 30;
+  settings.genesis.deadline_blocks = 10;
   settings.ready_timeout = 120s;
   test::E2eNetwork net(settings);
   auto up = net.start();

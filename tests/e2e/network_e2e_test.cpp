@@ -37,12 +37,12 @@ localnet::Settings nine_over_three() {
   localnet::Settings s;
   s.nodes = 9;
   s.shards = 3;
-  s.block_time_ms = 100;
-  s.blobs_per_shard = kBlobsPerShard;
+  s.genesis.block_time_ms = 100;
+  s.genesis.blobs_per_shard = kBlobsPerShard;
   // 3 s epochs with a 1 s response window: storage challenges run as in
   // any network, without nine nodes walking their replicas every 0.8 s.
-  s.epoch_blocks = 30;
-  s.deadline_blocks = 10;
+  s.genesis.epoch_blocks = 30;
+  s.genesis.deadline_blocks = 10;
   s.ready_timeout = 120s;
   return s;
 }

@@ -145,16 +145,16 @@ void register_localnet(CLI::App& app, int& exit_code) {
   up->add_option("--shards", f->settings.shards, "Shards the nodes are spread over (node i serves shard i mod M)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
-  up->add_option("--block-time-ms", f->settings.block_time_ms, "Block interval of a new dev chain, ms")
+  up->add_option("--block-time-ms", f->settings.genesis.block_time_ms, "Block interval of a new dev chain, ms")
       ->capture_default_str()
       ->check(CLI::Range(10u, 60'000u));
-  up->add_option("--blobs-per-shard", f->settings.blobs_per_shard,
+  up->add_option("--blobs-per-shard", f->settings.genesis.blobs_per_shard,
                  "Blobs per shard of a new dev chain (default: the localnet preset, 256)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
-  up->add_option("--epoch-blocks", f->settings.epoch_blocks,
+  up->add_option("--epoch-blocks", f->settings.genesis.epoch_blocks,
                  "Blocks per challenge epoch of a new dev chain (default: the preset, 8)")
       ->check(CLI::Range(1u, 1'000'000u));
-  up->add_option("--deadline-blocks", f->settings.deadline_blocks,
+  up->add_option("--deadline-blocks", f->settings.genesis.deadline_blocks,
                  "Challenge response deadline in blocks of a new dev chain (default: the preset, 2)")
       ->check(CLI::Range(1u, 1'000'000u));
   up->add_option("--set", f->settings.node_settings,
@@ -187,8 +187,8 @@ void register_localnet(CLI::App& app, int& exit_code) {
   url->add_option("NODE", f->node, "node3 or 3")->required();
   url->callback([f, &exit_code] { exit_code = run_url(*f); });
 
-  auto* trust = with_dir(
-      cmd->add_subcommand("trust", "Print the dev chain's sequencer key (for cairn verify --trust)"), *f);
+  auto* trust =
+      with_dir(cmd->add_subcommand("trust", "Print the dev chain's sequencer key (for cairn verify --trust)"), *f);
   trust->callback([f, &exit_code] { exit_code = run_trust(*f); });
 }
 

@@ -184,16 +184,17 @@ Status save(const State& st) {
                          {"id", n.id},
                          {"process", process_json(n.process)}});
   }
-  const json j{{"version", kStateVersion},
-               {"binary", st.binary},
-               {"shards", st.shards},
-               {"block_time_ms", st.block_time_ms},
-               {"blobs_per_shard", st.blobs_per_shard},
-               {"epoch_blocks", st.epoch_blocks},
-               {"deadline_blocks", st.deadline_blocks},
-               {"node_settings", st.node_settings},
-               {"chain", json{{"port", st.chain_port}, {"process", process_json(st.chain)}, {"sequencer", st.sequencer}}},
-               {"nodes", std::move(nodes)}};
+  const json j{
+      {"version", kStateVersion},
+      {"binary", st.binary},
+      {"shards", st.shards},
+      {"genesis", json{{"block_time_ms", st.genesis.block_time_ms},
+                       {"blobs_per_shard", st.genesis.blobs_per_shard},
+                       {"epoch_blocks", st.genesis.epoch_blocks},
+                       {"deadline_blocks", st.genesis.deadline_blocks}}},
+      {"node_settings", st.node_settings},
+      {"chain", json{{"port", st.chain_port}, {"process", process_json(st.chain)}, {"sequencer", st.sequencer}}},
+      {"nodes", std::move(nodes)}};
   const fs::path file = state_file(st.dir);
   const fs::path tmp = file.string() + ".tmp";
   {
@@ -295,10 +296,13 @@ Status start_chain(State& st, std::set<uint16_t>& taken) {
                                 (st.chain_dir() / "data").string(),
                                 "--localnet",
                                 "--block-time-ms",
-                                std::to_string(st.block_time_ms)};
-  if (st.blobs_per_shard != 0) argv.insert(argv.end(), {"--blobs-per-shard", std::to_string(st.blobs_per_shard)});
-  if (st.epoch_blocks != 0) argv.insert(argv.end(), {"--epoch-blocks", std::to_string(st.epoch_blocks)});
-  if (st.deadline_blocks != 0) argv.insert(argv.end(), {"--deadline-blocks", std::to_string(st.deadline_blocks)});
+                                std::to_string(st.genesis.block_time_ms)};
+  if (st.genesis.blobs_per_shard != 0)
+    argv.insert(argv.end(), {"--blobs-per-shard", std::to_string(st.genesis.blobs_per_shard)});
+  if (st.genesis.epoch_blocks != 0)
+    argv.insert(argv.end(), {"--epoch-blocks", std::to_string(st.genesis.epoch_blocks)});
+  if (st.genesis.deadline_blocks != 0)
+    argv.insert(argv.end(), {"--deadline-blocks", std::to_string(st.genesis.deadline_blocks)});
   auto rec_r = spawn(argv, st.chain_log());
   if (!rec_r) return tl::unexpected(rec_r.error());
   const auto rec = *rec_r;
@@ -412,10 +416,11 @@ Result<State> load(const fs::path& dir) {
   st.dir = dir;
   st.binary = j.value("binary", std::string());
   st.shards = j.value("shards", uint32_t{1});
-  st.block_time_ms = j.value("block_time_ms", uint32_t{200});
-  st.blobs_per_shard = j.value("blobs_per_shard", uint64_t{0});
-  st.epoch_blocks = j.value("epoch_blocks", uint32_t{0});
-  st.deadline_blocks = j.value("deadline_blocks", uint32_t{0});
+  const json genesis = j.value("genesis", json::object());
+  st.genesis.block_time_ms = genesis.value("block_time_ms", uint32_t{200});
+  st.genesis.blobs_per_shard = genesis.value("blobs_per_shard", uint64_t{0});
+  st.genesis.epoch_blocks = genesis.value("epoch_blocks", uint32_t{0});
+  st.genesis.deadline_blocks = genesis.value("deadline_blocks", uint32_t{0});
   st.node_settings = j.value("node_settings", std::vector<std::string>{});
   st.chain_port = j["chain"].value("port", uint16_t{0});
   st.chain = process_from(j["chain"].value("process", json::object()));
@@ -462,10 +467,7 @@ Result<State> up(const Settings& s) {
   } else {
     st.dir = dir;
     st.shards = s.shards;
-    st.block_time_ms = s.block_time_ms;
-    st.blobs_per_shard = s.blobs_per_shard;
-    st.epoch_blocks = s.epoch_blocks;
-    st.deadline_blocks = s.deadline_blocks;
+    st.genesis = s.genesis;
     for (uint32_t i = 0; i < s.nodes; ++i) {
       NodeRecord n;
       n.index = i;

@@ -28,6 +28,24 @@
 
 namespace cairn::localnet {
 
+// The parameters of a new dev chain (`cairn devchain` flags); an existing
+// chain keeps the genesis it was created with.
+struct Genesis {
+  // Block interval, ms: the consensus clock; uploads are acknowledged no
+  // sooner than one block.
+  uint32_t block_time_ms = 200;
+  // Blobs per shard (0: the localnet preset, 256). Small values fill shards
+  // with little data (tests).
+  uint64_t blobs_per_shard = 0;
+  // Blocks per challenge epoch and the response deadline (0: the preset, 8
+  // and 2). Every node walks its sealed replicas once per epoch and verifies
+  // its shard peers' responses: at short block times longer epochs keep
+  // that work from taking the machine (a localnet runs every node on one
+  // host).
+  uint32_t epoch_blocks = 0;
+  uint32_t deadline_blocks = 0;
+};
+
 struct Settings {
   // Everything lives under this directory; created when missing.
   std::filesystem::path dir;
@@ -37,19 +55,7 @@ struct Settings {
   // shard i % shards). Checked against an existing DIR.
   uint32_t nodes = 4;
   uint32_t shards = 2;
-  // Dev chain block interval, ms: the consensus clock; uploads are
-  // acknowledged no sooner than one block. Only for a new chain.
-  uint32_t block_time_ms = 200;
-  // Blobs per shard of a new chain (0: the localnet preset, 256). Small
-  // values fill shards with little data (tests). Only for a new chain.
-  uint64_t blobs_per_shard = 0;
-  // Blocks per challenge epoch and the response deadline of a new chain (0:
-  // the preset, 8 and 2). Every node walks its sealed replicas once per
-  // epoch and verifies its shard peers' responses: at short block times
-  // longer epochs keep that work from taking the machine (a localnet runs
-  // every node on one host).
-  uint32_t epoch_blocks = 0;
-  uint32_t deadline_blocks = 0;
+  Genesis genesis;
   // How long `up` and `restart` wait for nodes to be ready before failing.
   std::chrono::milliseconds ready_timeout{60'000};
   // Extra node settings as KEY=VALUE (the keys of docs/config.md), written
@@ -80,10 +86,7 @@ struct State {
   std::filesystem::path dir;
   std::string binary;
   uint32_t shards = 0;
-  uint32_t block_time_ms = 0;
-  uint64_t blobs_per_shard = 0;
-  uint32_t epoch_blocks = 0;
-  uint32_t deadline_blocks = 0;
+  Genesis genesis;
   std::vector<std::string> node_settings;
   uint16_t chain_port = 0;
   ProcessRecord chain;
