@@ -104,5 +104,6 @@ Workload put_workload();
 Workload get_workload();
 Workload sync_workload();
 Workload api_workload();
+Workload e2e_workload();
 
 }  // namespace cairn::bench

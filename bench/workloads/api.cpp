@@ -31,14 +31,13 @@
 #include "cairn/core/log.hpp"
 #include "node/api_server.hpp"
 #include "raw_rocksdb.hpp"
+#include "raw_tcp.hpp"
 
 namespace cairn::bench {
 namespace {
 
 constexpr size_t kObjectBytes = size_t{32} << 20;
 constexpr size_t kPiece = size_t{1} << 20;
-
-Error os_error(const std::string& what) { return Error{Errc::io_error, what + ": " + std::strerror(errno)}; }
 
 // One object in memory behind the NodeService interface.
 class BufferService final : public node::NodeService {
@@ -85,87 +84,6 @@ class BufferService final : public node::NodeService {
   const Bytes& object_;
   BlobId id_;
 };
-
-// A loopback listener whose accept loop runs `serve(fd)` per connection on
-// its own thread, until destroyed.
-class RawServer {
- public:
-  explicit RawServer(std::function<void(int)> serve) : serve_(std::move(serve)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 16) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      throw SideFailed(os_error("raw loopback listener"));
-    }
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] {
-      for (;;) {
-        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0 || stopping_) {
-          if (fd >= 0) ::close(fd);
-          return;
-        }
-        serve_(fd);
-        ::close(fd);
-      }
-    });
-  }
-  ~RawServer() {
-    stopping_ = true;
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    ::close(connect());  // wakes accept
-    thread_.join();
-    ::close(listen_fd_);
-  }
-  RawServer(const RawServer&) = delete;
-  RawServer& operator=(const RawServer&) = delete;
-
-  int connect() const {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port_);
-    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && !stopping_) {
-      ::close(fd);
-      throw SideFailed(os_error("raw loopback connect"));
-    }
-    return fd;
-  }
-
- private:
-  std::function<void(int)> serve_;
-  int listen_fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-};
-
-bool write_all(int fd, const uint8_t* data, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-// Reads until EOF into `buf` pieces handed to `take`; the bytes read.
-uint64_t read_all(int fd, std::vector<uint8_t>& buf, const std::function<void(const uint8_t*, size_t)>& take) {
-  uint64_t total = 0;
-  for (;;) {
-    const ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
-    if (r <= 0) return total;
-    take(buf.data(), static_cast<size_t>(r));
-    total += static_cast<uint64_t>(r);
-  }
-}
-
 Result<nlohmann::json> run_api(const Options& opts) {
   Bytes object(kObjectBytes);
   std::mt19937_64 rng(opts.seed);

@@ -141,6 +141,7 @@ const std::vector<Workload>& workloads() {
       get_workload(),
       sync_workload(),
       api_workload(),
+      e2e_workload(),
   };
   return all;
 }

@@ -39,6 +39,7 @@ void register_get(CLI::App& app, int& exit_code);
 void register_stat(CLI::App& app, int& exit_code);
 void register_status(CLI::App& app, int& exit_code);
 void register_proof(CLI::App& app, int& exit_code);
+void register_localnet(CLI::App& app, int& exit_code);
 
 // Default data directory: $CAIRN_DATA_DIR, else $XDG_DATA_HOME/cairn, else
 // $HOME/.local/share/cairn, else ./cairn-data.

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   register_stat(app, exit_code);
   register_status(app, exit_code);
   register_proof(app, exit_code);
+  register_localnet(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -105,6 +105,15 @@ void Notices::flush() {
   if (ctx_.gossip == nullptr) return;
   for (auto& [key, entries] : batches) {
     const ShardId shard{key.second};
+    if (static_cast<wire::NoticeKind>(key.first) == wire::NoticeKind::announce && !ctx_.served.serves(shard) &&
+        followed_.insert(shard.value).second) {
+      // An upload landed in a shard this node does not serve: follow that
+      // shard's subnet (without serving it), so the announcement reaches
+      // the shard's nodes and their stored notices, the upload's
+      // confirmations, come back. Kept for the node's lifetime: at most
+      // one subscription per shard.
+      ctx_.gossip->subscribe(shard);
+    }
     for (size_t off = 0; off < entries.size(); off += wire::kMaxNoticeEntries) {
       wire::Notice n;
       n.kind = static_cast<wire::NoticeKind>(key.first);

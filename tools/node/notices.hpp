@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -69,6 +70,9 @@ class Notices {
   bool flush_scheduled_ = false;
   bool stopped_ = false;
   std::unique_ptr<Timer> timer_;
+  // Shards this node does not serve but has announced uploads into: it
+  // follows their subnets (network thread only; see flush()).
+  std::set<uint32_t> followed_;
 
   metrics::Counter& sent_;
   metrics::Counter& received_;
