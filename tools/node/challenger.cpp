@@ -87,7 +87,8 @@ Challenger::Challenger(NodeContext& ctx)
                                           metrics::Histogram::latency_buckets())),
       verify_seconds_(ctx.metrics.histogram("cairn_challenge_verify_seconds",
                                             "Time to verify one peer's response (chain reads included).",
-                                            metrics::Histogram::latency_buckets())) {
+                                            metrics::Histogram::latency_buckets())),
+      own_pool_(shards::WorkerPoolSettings{1, 64}) {
   ctx.metrics.gauge_fn("cairn_challenge_verify_queue", "Peers' responses waiting for or under verification.",
                        [this] {
                          std::lock_guard lock(mu_);
@@ -98,8 +99,13 @@ Challenger::Challenger(NodeContext& ctx)
 Challenger::~Challenger() { ctx_.metrics.remove_fns("cairn_challenge_verify_queue"); }
 
 void Challenger::stop() {
-  std::lock_guard lock(mu_);
-  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  // Queued phases are cancelled (their cancel callbacks fail the epoch); a
+  // running one finishes first.
+  (void)own_pool_.shutdown(shards::WorkerPool::Shutdown::cancel);
 }
 
 // ---- the driver ----
@@ -127,7 +133,7 @@ void Challenger::schedule() {
   };
   // Busy pool: the next head schedules again (nothing is lost: every step
   // works from the latest head).
-  if (auto st = ctx_.submit([this] { drive(); }, released); !st) released();
+  if (auto st = own_pool_.try_submit([this] { drive(); }, released); !st) released();
 }
 
 void Challenger::drive() {
@@ -266,13 +272,13 @@ void Challenger::start_walk(const std::shared_ptr<Own>& own) {
 }
 
 void Challenger::run_phase(const std::shared_ptr<Own>& own, const char* what, std::function<void()> job) {
-  auto st = ctx_.submit(std::move(job), [this, own, what] {
+  auto st = own_pool_.try_submit(std::move(job), [this, own, what] {
     std::lock_guard lock(mu_);
     fail(*own, std::string("the node stopped before ") + what);
   });
   if (!st) {
     std::lock_guard lock(mu_);
-    fail(*own, std::string("the worker pool refused ") + what + ": " + st.error().to_string());
+    fail(*own, std::string("the challenge thread refused ") + what + ": " + st.error().to_string());
   }
 }
 

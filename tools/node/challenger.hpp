@@ -20,8 +20,9 @@
 //
 // Threading: on_head runs on the chain thread and only schedules; validate
 // and received run on the network thread and only decode, check a
-// signature and queue; every chain call, store access, walk and
-// verification runs on the worker pool; proof()/latest_proof() block and
+// signature and queue; the driver, this node's walk, anchor and opening
+// run on the challenger's own thread, peers' verifications on the worker
+// pool; proof()/latest_proof() block and
 // are for API threads. All members are thread-safe.
 
 #include <atomic>
@@ -150,6 +151,14 @@ class Challenger {
   metrics::Counter& dropped_;
   metrics::Histogram& walk_seconds_;
   metrics::Histogram& verify_seconds_;
+
+  // The driver and this node's own answer (walk, anchor, opening) run on a
+  // thread of their own, never queued behind the shared worker pool's
+  // serving, sync and scrub jobs: a pool kept full by a peer's resync must
+  // not make the node miss its response deadline. One thread (walks are
+  // sequential by nature); 64 queued phases (a few per served shard).
+  // Declared last: destroyed (and joined) first.
+  shards::WorkerPool own_pool_;
 };
 
 }  // namespace cairn::node
