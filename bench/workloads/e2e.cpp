@@ -21,9 +21,12 @@
 //     acknowledged (one hop each, the least any replication can cost).
 // MB/s is payload bytes per second; propagation is ms per blob (lower is
 // better, ratio = ours / baseline).
-// Slot for the lead: `proof_verify_ms` (ms to verify a replica-count proof
-// of a shard with `cairn verify`) is reported as null until `cairn proof`
-// lands; measure it beside the raw baseline in measure_proof_verify().
+//   - proof verification: the replica-count proof of shard 0 at the latest
+//     finished epoch, fetched from a node of the shard over the API, checked
+//     with the verifier `cairn verify` runs (header chain, every response's
+//     signature, openings, paths and mask checks) under the sequencer key.
+//     Baseline: the raw mask computations verification cannot avoid, q per
+//     counted response (replica_chunk_mask at uniformly drawn chunks).
 
 #include <httplib.h>
 
@@ -35,6 +38,8 @@
 
 #include "bench.hpp"
 #include "cairn/erasure/params.hpp"
+#include "cairn/sampling/proof.hpp"
+#include "cairn/sampling/seal.hpp"
 #include "localnet/localnet.hpp"
 #include "node_bench.hpp"
 #include "raw_tcp.hpp"
@@ -130,9 +135,74 @@ void rates_to_ms(SideStats& s) {
   s.median = median(s.per_second);
 }
 
-// The replica-count proof verification slot (see the header comment): null
-// until `cairn proof` exists.
-nlohmann::json measure_proof_verify(const Options&, const localnet::State&) { return nullptr; }
+// The proof verification pair (see the header comment), as ms per proof.
+nlohmann::json measure_proof_verify(const Options& opts, const localnet::State& state, const std::string& blob) {
+  const localnet::NodeRecord* holder = nullptr;
+  for (const auto& n : state.nodes) {
+    if (n.shard == 0) {
+      holder = &n;
+      break;
+    }
+  }
+  if (holder == nullptr) throw SideFailed(Error{Errc::internal, "bench e2e: no node serves shard 0"});
+  const auto seq = NodeId::from_hex(state.sequencer);
+  if (!seq) throw SideFailed(Error{Errc::internal, "bench e2e: the localnet state has no sequencer key"});
+  // The first epoch with uploads settles within two epochs of them.
+  Bytes file;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  for (;;) {
+    httplib::Client c("127.0.0.1", holder->api_port);
+    c.set_read_timeout(30);
+    auto r = c.Get("/v1/proofs/latest?blob=" + blob);
+    if (r && r->status == 200) {
+      file.assign(r->body.begin(), r->body.end());
+      break;
+    }
+    if (std::chrono::steady_clock::now() > give_up) {
+      throw SideFailed(Error{Errc::timeout, "no replica-count proof from " + holder->api_url() + " within 90 s: " +
+                                                (r ? std::to_string(r->status) + " " + r->body : to_string(r.error()))});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  auto proof = sampling::ReplicaProof::decode(file);
+  if (!proof) throw SideFailed(proof.error());
+  const auto trust = sampling::TrustRoot::key(*seq);
+  uint32_t replicas = 0;
+  Side ours{"cairn verify's verifier on the fetched proof (sequencer key)", [&]() -> uint64_t {
+              auto report = sampling::verify_replica_proof(file, trust);
+              if (!report) throw SideFailed(report.error());
+              replicas = report->replicas();
+              return 1;
+            }};
+  const erasure::NetworkParams& params = proof->params;
+  const auto blocks = static_cast<uint32_t>(uint64_t{params.total_fragments()} * params.fragment_size() /
+                                            std::max<uint32_t>(1, params.chunk_size));
+  std::mt19937_64 rng(opts.seed);
+  std::vector<std::pair<sampling::SealKey, uint32_t>> checks;
+  for (const auto& entry : proof->entries) {
+    for (uint32_t q = 0; q < params.mask_checks; ++q) {
+      sampling::SealKey key{entry.response.node, {}, BlobIndex{rng() % std::max<uint64_t>(1, params.blobs_per_shard)}};
+      for (auto& b : key.commitment.bytes) b = static_cast<uint8_t>(rng());
+      checks.emplace_back(key, static_cast<uint32_t>(rng() % std::max<uint32_t>(1, blocks)));
+    }
+  }
+  Bytes mask(params.chunk_size), scratch;
+  Side baseline{"raw replica_chunk_mask: q mask checks per response of the proof, at uniform chunks",
+                [&]() -> uint64_t {
+                  for (const auto& [key, chunk] : checks) sampling::replica_chunk_mask(params, key, chunk, mask, scratch);
+                  return 1;
+                }};
+  auto [o, b] = measure_pair(opts, ours, baseline);
+  rates_to_ms(o);
+  rates_to_ms(b);
+  auto j = pair_report("e2e", "ms", ours, o, baseline, b, opts);
+  for (const char* k : {"workload", "rounds", "round_seconds"}) j.erase(k);
+  j["replicas"] = replicas;
+  j["responses"] = proof->entries.size();
+  j["proof_bytes"] = file.size();
+  j["epoch"] = proof->epoch.value;
+  return j;
+}
 
 Result<nlohmann::json> run_e2e(const Options& opts) {
   return run_guarded([&]() -> Result<nlohmann::json> {
@@ -144,10 +214,11 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     s.shards = kShards;
     s.genesis.block_time_ms = 100;
     s.genesis.blobs_per_shard = kBlobsPerShard;
-    // 3 s epochs: the challenge walks run, but not every 0.8 s on six nodes
-    // sharing the machine with the measurement.
-    s.genesis.epoch_blocks = 30;
-    s.genesis.deadline_blocks = 10;
+    // 4 s epochs with a 3 s response window: the challenge walks run, but
+    // not every 0.8 s on six nodes sharing the machine with the measurement
+    // (as in the e2e tests).
+    s.genesis.epoch_blocks = 40;
+    s.genesis.deadline_blocks = 30;
     s.ready_timeout = std::chrono::seconds(120);
     BenchNet net{{}, s.dir};
     auto up = localnet::up(s);
@@ -309,7 +380,8 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     // rest is the registration block and the first pulls).
     propagation["after_ack_median_ms"] = median(after_ack_ms);
     report["propagation"] = propagation;
-    report["proof_verify_ms"] = measure_proof_verify(opts, net.state);
+    if (uploaded.empty()) return make_error(Errc::internal, "bench e2e: nothing was uploaded");
+    report["proof_verify"] = measure_proof_verify(opts, net.state, uploaded.front());
     report["nodes"] = kNodes;
     report["shards"] = kShards;
     report["file_bytes"] = kFileBytes;
