@@ -152,10 +152,10 @@ void register_localnet(CLI::App& app, int& exit_code) {
                  "Blobs per shard of a new dev chain (default: the localnet preset, 256)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
   up->add_option("--epoch-blocks", f->settings.genesis.epoch_blocks,
-                 "Blocks per challenge epoch of a new dev chain (default: the preset, 8)")
+                 "Blocks per challenge epoch of a new dev chain (default 20)")
       ->check(CLI::Range(1u, 1'000'000u));
   up->add_option("--deadline-blocks", f->settings.genesis.deadline_blocks,
-                 "Challenge response deadline in blocks of a new dev chain (default: the preset, 2)")
+                 "Challenge response deadline in blocks of a new dev chain (default 10)")
       ->check(CLI::Range(1u, 1'000'000u));
   up->add_option("--set", f->settings.node_settings,
                  "A node setting KEY=VALUE written into every node's config file (repeatable)");
