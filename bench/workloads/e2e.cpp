@@ -25,8 +25,8 @@
 //     finished epoch, fetched from a node of the shard over the API, checked
 //     with the verifier `cairn verify` runs (header chain, every response's
 //     signature, openings, paths and mask checks) under the sequencer key.
-//     Baseline: the raw mask computations verification cannot avoid, q per
-//     counted response (replica_chunk_mask at uniformly drawn chunks).
+//     Baseline: the raw mask computations verification cannot avoid: the
+//     proof's own q mask checks per response (mask_checks.hpp).
 
 #include <httplib.h>
 
@@ -41,6 +41,8 @@
 #include "cairn/sampling/proof.hpp"
 #include "cairn/sampling/seal.hpp"
 #include "localnet/localnet.hpp"
+#include "mask_checks.hpp"
+#include "node/settings.hpp"
 #include "node_bench.hpp"
 #include "raw_tcp.hpp"
 
@@ -184,21 +186,12 @@ nlohmann::json measure_proof_verify(const Options& opts, const localnet::State& 
               return 1;
             }};
   const erasure::NetworkParams& params = proof->params;
-  const auto blocks = static_cast<uint32_t>(uint64_t{params.total_fragments()} * params.fragment_size() /
-                                            std::max<uint32_t>(1, params.chunk_size));
-  std::mt19937_64 rng(opts.seed);
-  std::vector<std::pair<sampling::SealKey, uint32_t>> checks;
-  for (const auto& entry : proof->entries) {
-    for (uint32_t q = 0; q < params.mask_checks; ++q) {
-      sampling::SealKey key{entry.response.node, {}, BlobIndex{rng() % std::max<uint64_t>(1, params.blobs_per_shard)}};
-      for (auto& b : key.commitment.bytes) b = static_cast<uint8_t>(rng());
-      checks.emplace_back(key, static_cast<uint32_t>(rng() % std::max<uint32_t>(1, blocks)));
-    }
-  }
+  auto checks = proof_mask_checks(*proof);
+  if (!checks) throw SideFailed(checks.error());
   Bytes mask(params.chunk_size), scratch;
-  Side baseline{"raw replica_chunk_mask: q mask checks per response of the proof, at uniform chunks",
+  Side baseline{"raw replica_chunk_mask: the proof's own q mask checks per response",
                 [&]() -> uint64_t {
-                  for (const auto& [key, chunk] : checks) sampling::replica_chunk_mask(params, key, chunk, mask, scratch);
+                  for (const auto& [key, chunk] : *checks) sampling::replica_chunk_mask(params, key, chunk, mask, scratch);
                   return 1;
                 }};
   auto [o, b] = measure_pair(opts, ours, baseline);
@@ -208,6 +201,7 @@ nlohmann::json measure_proof_verify(const Options& opts, const localnet::State& 
   for (const char* k : {"workload", "rounds", "round_seconds"}) j.erase(k);
   j["replicas"] = replicas;
   j["responses"] = proof->entries.size();
+  j["mask_checks"] = checks->size();
   j["proof_bytes"] = file.size();
   j["epoch"] = proof->epoch.value;
   return j;
@@ -397,7 +391,7 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     report["streams"] = kStreams;
     report["block_time_ms"] = s.genesis.block_time_ms;
     report["epoch_blocks"] = s.genesis.epoch_blocks;
-    report["min_replicas"] = 2;
+    report["min_replicas"] = node::UploadSettings{}.min_replicas;
     return report;
   });
 }

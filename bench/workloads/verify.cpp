@@ -16,6 +16,7 @@
 #include <random>
 
 #include "bench.hpp"
+#include "mask_checks.hpp"
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/tx.hpp"
 #include "cairn/sampling/assemble.hpp"
@@ -130,23 +131,6 @@ Result<PlayedEpoch> play_epoch(const Options& opts, const std::filesystem::path&
   return out;
 }
 
-// The (key, chunk) of every mask check verify_response runs on `r`.
-std::vector<std::pair<sampling::SealKey, uint32_t>> mask_checks_of(const sampling::EpochChallenge& c,
-                                                                   const sampling::Response& r,
-                                                                   const Hash32& anchor_randomness) {
-  const sampling::OpeningPlan plan = sampling::plan_openings(c.params, r.commitment(), anchor_randomness);
-  const Hash32 state0 = sampling::initial_state(c, r.node);
-  std::vector<std::pair<sampling::SealKey, uint32_t>> out;
-  for (uint32_t slot : plan.mask_slots) {
-    const sampling::PairOpening& p = r.pairs[slot / 2];
-    const sampling::StepOpening& step = slot % 2 == 0 ? p.first : p.second;
-    const Hash32 prev = slot % 2 == 0 ? p.prev_state : sampling::next_state(state0, p.prev_state, p.first.sealed);
-    const sampling::ChunkPosition pos = sampling::step_position(c, prev);
-    out.push_back({sampling::SealKey{r.node, step.commitment, pos.blob}, pos.chunk});
-  }
-  return out;
-}
-
 Result<nlohmann::json> run_verify(const Options& opts) {
   ScratchDir scratch(opts.work_dir, "verify");
   const auto setup_start = Clock::now();
@@ -168,7 +152,7 @@ Result<nlohmann::json> run_verify(const Options& opts) {
               ours_cpu_ms.push_back((thread_cpu_seconds() - cpu0) * 1000.0);
               return 1;
             }};
-  std::vector<std::vector<std::pair<sampling::SealKey, uint32_t>>> checks;
+  std::vector<MaskChecks> checks;
   for (size_t i = 0; i < e.proof.entries.size(); ++i) {
     checks.push_back(mask_checks_of(e.challenge, e.proof.entries[i].response, e.anchor_randomness[i]));
   }
