@@ -352,6 +352,9 @@ struct GossipRouter::Impl {
 
   void handle_prune(const NodeId& from, const std::vector<GossipPrune>& prunes, TimePoint now) {
     for (const auto& p : prunes) {
+      // Backoff only matters where we keep a mesh: recording it for any
+      // topic a peer names would let it grow the map without bound.
+      if (subs.count(p.topic) == 0) continue;
       if (auto m = mesh.find(p.topic); m != mesh.end()) m->second.erase(from);
       const uint32_t secs = std::min(p.backoff_seconds, kMaxAcceptedBackoffSeconds);
       add_backoff(from, p.topic, secs > 0 ? std::chrono::seconds(secs) : s.prune_backoff, now);

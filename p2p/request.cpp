@@ -222,8 +222,10 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     const RequestId id = get_be<uint64_t>(p.data());
     auto it = inbound.find({from, id});
     if (it == inbound.end()) return;
+    // The handler may still be working: its slot stays taken (the peer's
+    // in-flight cap keeps counting it) until it answers or drops its
+    // Responder.
     it->second->cancelled = true;
-    release_inbound(it);
   }
 
   void release_inbound(decltype(inbound)::iterator it) {
@@ -235,11 +237,11 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
   Status answer(InboundRequest& req, ResponseStatus status, ByteSpan body) {
     if (req.answered) return make_error(Errc::invalid_argument, "request already answered");
     req.answered = true;
+    if (auto it = inbound.find({req.peer, req.id}); it != inbound.end()) release_inbound(it);
     if (req.cancelled) {
       return make_error(Errc::cancelled, "request " + std::to_string(req.id) + " from " +
                                              short_id(req.peer) + " was cancelled");
     }
-    if (auto it = inbound.find({req.peer, req.id}); it != inbound.end()) release_inbound(it);
     if (body.size() + kResponseHeaderBytes > host.settings().max_frame_payload) {
       // Tell the requester rather than leave it waiting for a timeout.
       (void)host.send(req.peer, MessageType::response,
@@ -334,7 +336,9 @@ Responder& Responder::operator=(Responder&& o) noexcept {
 }
 
 Responder::~Responder() {
-  if (req_ && !req_->answered && !req_->cancelled) {
+  // Also when cancelled: answering frees the request's slot (nothing is
+  // sent for a cancelled one).
+  if (req_ && !req_->answered) {
     (void)fail(ResponseStatus::internal_error, "request dropped by its handler");
   }
 }

@@ -100,10 +100,11 @@ TEST(RequestResponse, TimeoutFiresAtTheDeadlineAndTellsTheResponder) {
   // The cancel reached b: its handler may stop, and a late answer goes nowhere.
   ASSERT_EQ(p.parked.size(), 1u);
   EXPECT_TRUE(p.parked[0].cancelled());
-  EXPECT_EQ(p.rrb.inbound_in_flight(p.a.id()), 0u);
+  EXPECT_EQ(p.rrb.inbound_in_flight(p.a.id()), 1u) << "the handler still holds it";
   auto late = p.parked[0].respond(as_bytes("late"));
   ASSERT_FALSE(late);
   EXPECT_EQ(late.error().code, Errc::cancelled);
+  EXPECT_EQ(p.rrb.inbound_in_flight(p.a.id()), 0u) << "answering frees the slot";
   // The default timeout comes from the settings (2 s in these tests).
   Outcome o2;
   const Duration start2 = p.w.clock.elapsed();
@@ -127,6 +128,9 @@ TEST(RequestResponse, CancellationCallsBackOnceAndFreesBothSides) {
   ASSERT_TRUE(o.result);
   EXPECT_EQ(o.result->error().code, Errc::cancelled);
   EXPECT_TRUE(p.parked.at(0).cancelled());
+  // The handler still holds the request: it keeps its slot until it lets go.
+  EXPECT_EQ(p.rrb.inbound_in_flight(p.a.id()), 1u);
+  p.parked.clear();
   EXPECT_EQ(p.rrb.inbound_in_flight(p.a.id()), 0u);
   p.w.clock.advance(5s);  // the timeout timer is gone too
 }
@@ -213,7 +217,9 @@ TEST(RequestResponse, DestructionDropsPendingRequestsSilentlyAndTellsThePeer) {
   w.clock.advance(5s);
   EXPECT_FALSE(called);
   EXPECT_TRUE(parked[0].cancelled());
-  EXPECT_EQ(rrb.inbound_in_flight(a.id()), 0u);
+  EXPECT_EQ(rrb.inbound_in_flight(a.id()), 1u) << "the handler still holds it";
+  parked.clear();
+  EXPECT_EQ(rrb.inbound_in_flight(a.id()), 0u) << "dropping the responder frees the slot";
   // The host is free for a new instance.
   RequestResponse again(*a.host);
 }

@@ -54,7 +54,7 @@ enum class DisconnectReason : uint8_t {
   too_many_peers = 14,       // the peer cap for its direction is reached
   duplicate_connection = 15, // another connection to the same node won
   io_error = 16,             // reset, broken pipe, end of stream without goodbye
-  send_queue_overflow = 17,  // control frames could not be queued: the peer stopped reading
+  send_queue_overflow = 17,  // pings while max_queue_bytes wait for the peer to read
 };
 
 std::string_view disconnect_reason_name(DisconnectReason r) noexcept;
