@@ -287,7 +287,6 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
         RegisteredBlob rb{b->commitment, b->index, b->size, header.number};
         remember_blob(rb);
         resolve(rb.id, rb);
-        for (auto& l : blob_listeners_) l(rb);
       } else if (const auto* n = std::get_if<contracts::NodeRegistered>(&e)) {
         std::lock_guard lock(mu_);
         if (n->node_id == identity_.public_key() && n->endpoint == reg_endpoint_ && n->shards == reg_shards_) {
@@ -527,7 +526,6 @@ uint32_t ChainLink::open_shards() const {
 }
 
 void ChainLink::on_head(HeadListener listener) { head_listeners_.push_back(std::move(listener)); }
-void ChainLink::on_blob_registered(BlobListener listener) { blob_listeners_.push_back(std::move(listener)); }
 
 Result<std::vector<p2p::PeerRecord>> ChainLink::endpoints_for_shard(ShardId shard) {
   std::vector<p2p::PeerRecord> out;

@@ -61,7 +61,6 @@ class ChainLink final : public p2p::EndpointSource {
  public:
   using RegisterDone = std::function<void(Result<RegisteredBlob>)>;
   using HeadListener = std::function<void(const contracts::BlockHeader&)>;
-  using BlobListener = std::function<void(const RegisteredBlob&)>;
 
   // `chain` must outlive the link. Call start() to begin.
   ChainLink(std::shared_ptr<contracts::Chain> chain, const SigningKey& identity,
@@ -115,7 +114,6 @@ class ChainLink final : public p2p::EndpointSource {
 
   // Listeners (add before start()); run on the chain thread, in block order.
   void on_head(HeadListener listener);
-  void on_blob_registered(BlobListener listener);
 
   // p2p::EndpointSource: answered from memory (never blocks).
   Result<std::vector<p2p::PeerRecord>> endpoints_for_shard(ShardId shard) override;
@@ -167,7 +165,6 @@ class ChainLink final : public p2p::EndpointSource {
   uint32_t last_open_ = 0;  // open shards at the last head
   std::chrono::steady_clock::time_point next_refresh_{};
   std::vector<HeadListener> head_listeners_;
-  std::vector<BlobListener> blob_listeners_;
 
   metrics::Counter& txs_submitted_;
   metrics::Counter& txs_failed_;

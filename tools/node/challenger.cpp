@@ -88,7 +88,7 @@ Challenger::Challenger(NodeContext& ctx)
       verify_seconds_(ctx.metrics.histogram("cairn_challenge_verify_seconds",
                                             "Time to verify one peer's response (chain reads included).",
                                             metrics::Histogram::latency_buckets())),
-      own_pool_(shards::WorkerPoolSettings{1, 64}) {
+      own_pool_(shards::WorkerPoolSettings{1, kMaxOwnPhases}) {
   ctx.metrics.gauge_fn("cairn_challenge_verify_queue", "Peers' responses waiting for or under verification.",
                        [this] {
                          std::lock_guard lock(mu_);
@@ -231,7 +231,9 @@ void Challenger::step(const contracts::BlockHeader& head) {
       }
     }
   }
-  for (auto& [r, done] : ready) verify(r, std::move(done));
+  // Verified on the worker pool like any other (this thread is kept for
+  // this node's own deadline work); they stay counted in verifying_.
+  for (auto& [r, done] : ready) (void)submit_verify(std::move(r), std::move(done));
 
   // 3b. One block before an epoch settles, ask for the bodies of anchored
   //     responses that gossip did not bring.
@@ -491,6 +493,13 @@ p2p::Validation Challenger::validate(const NodeId&, ShardId shard, ByteSpan data
   if (r->epoch.value > current + 1 || r->epoch.value + ctx_.settings.challenge.retain_epochs < current) {
     return p2p::Validation::ignore;
   }
+  // Anchored outside its epoch's window it can never count (and a far
+  // anchor block would park it in waiting_ for good, holding a slot of the
+  // verification queue): the signer's fault.
+  const uint64_t start = r->epoch.value * epoch_blocks_;
+  if (r->anchor_block.value <= start || r->anchor_block.value > start + deadline_blocks_) {
+    return p2p::Validation::reject;
+  }
   std::lock_guard lock(mu_);
   if (auto v = verdicts_.find({shard.value, r->epoch.value}); v != verdicts_.end() && v->second.valid.count(r->node)) {
     return p2p::Validation::ignore;  // already hold a valid one of this node
@@ -499,7 +508,8 @@ p2p::Validation Challenger::validate(const NodeId&, ShardId shard, ByteSpan data
 }
 
 void Challenger::received(const NodeId&, ShardId shard, const std::shared_ptr<const Bytes>& data) {
-  auto r = wire::decode_response_message(*data, shard);
+  // The validator decoded these very bytes and checked their signature.
+  auto r = wire::decode_response_message(*data, shard, /*check_signature=*/false);
   if (!r) return;
   (void)enqueue(std::make_shared<sampling::Response>(std::move(*r)), {});
 }
@@ -514,6 +524,10 @@ bool Challenger::enqueue(std::shared_ptr<sampling::Response> response, Done done
     }
     ++verifying_;
   }
+  return submit_verify(std::move(response), std::move(done));
+}
+
+bool Challenger::submit_verify(std::shared_ptr<sampling::Response> response, Done done) {
   auto shared_done = std::make_shared<Done>(std::move(done));
   auto st = ctx_.submit([this, response, shared_done] { verify(response, std::move(*shared_done)); },
                         [this, shared_done] {

@@ -106,6 +106,9 @@ class Challenger {
   // judged, dropped or abandoned.
   using Done = std::function<void()>;
   struct Batch;
+  // Queues a counted verification on the worker pool; false (and `done`
+  // called, the count released) when the pool refuses it.
+  bool submit_verify(std::shared_ptr<sampling::Response> response, Done done);
   bool enqueue(std::shared_ptr<sampling::Response> response, Done done);
   void verify(std::shared_ptr<sampling::Response> response, Done done);
   void verify_one(const sampling::Response& response);
@@ -156,8 +159,10 @@ class Challenger {
   // thread of their own, never queued behind the shared worker pool's
   // serving, sync and scrub jobs: a pool kept full by a peer's resync must
   // not make the node miss its response deadline. One thread (walks are
-  // sequential by nature); 64 queued phases (a few per served shard).
+  // sequential by nature); kMaxOwnPhases queued phases (a walk per served
+  // shard, then its anchor and opening).
   // Declared last: destroyed (and joined) first.
+  static constexpr uint32_t kMaxOwnPhases = 4096;
   shards::WorkerPool own_pool_;
 };
 

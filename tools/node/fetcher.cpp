@@ -396,7 +396,30 @@ void Fetcher::on_answer(const std::shared_ptr<Gather>& g, uint64_t ask, const No
       merge(g, ask, peer, std::move(good), std::move(roots), error);
     });
   };
-  if (!ctx_.submit(job)) job();  // a full pool must not lose the answer: verify inline
+  submit_job(std::move(job), {});
+}
+
+void Fetcher::submit_job(std::function<void()> job, std::function<void()> cancel) {
+  auto st = ctx_.submit(job, cancel);
+  if (st) return;
+  if (st.error().code != Errc::busy) {
+    if (cancel) cancel();
+    return;
+  }
+  // A full pool: the job (hashing, decoding) never runs on the network
+  // thread; it is offered again shortly, bounded by the gather's deadline
+  // and the node's stop.
+  auto timer = std::make_shared<asio::steady_timer>(ctx_.io, kBusyRetry);
+  std::weak_ptr<bool> alive = alive_;
+  timer->async_wait([this, timer, alive, job = std::move(job), cancel = std::move(cancel)](
+                        const std::error_code& ec) mutable {
+    if (alive.expired() || !*alive.lock()) return;
+    if (ec) {
+      if (cancel) cancel();
+      return;
+    }
+    submit_job(std::move(job), std::move(cancel));
+  });
 }
 
 void Fetcher::merge(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer,
@@ -473,7 +496,7 @@ void Fetcher::complete(const std::shared_ptr<Gather>& g, Result<Bytes> result) {
     if (!payload) read_failures_.inc();
     g->done(std::move(payload));
   };
-  if (!ctx_.submit(job, [g] { g->done(make_error(Errc::cancelled, "node stopping")); })) job();
+  submit_job(std::move(job), [g] { g->done(make_error(Errc::cancelled, "node stopping")); });
 }
 
 std::vector<NodeId> Fetcher::probe(const BlobId& id, ShardId shard, std::chrono::milliseconds timeout) {

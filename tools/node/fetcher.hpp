@@ -67,6 +67,10 @@ class Fetcher {
              std::optional<Error> error);
   void complete(const std::shared_ptr<Gather>& g, Result<Bytes> result);
   void arm_hedge(const std::shared_ptr<Gather>& g);
+  // Network thread: queues `job` on the worker pool, offering it again
+  // every kBusyRetry while the pool is full; `cancel` (may be empty) runs
+  // instead when the node stops first.
+  void submit_job(std::function<void()> job, std::function<void()> cancel);
   void dial_more(const std::shared_ptr<Gather>& g, size_t live);
   std::vector<NodeId> candidates(const BlobId& id, ShardId shard) const;  // network thread
 

@@ -91,7 +91,8 @@ void Replicator::on_announce(const NodeId& via, ShardId shard, const wire::Notic
   if (stopped_ || !ctx_.served.serves(shard) || notice.node == ctx_.self) return;
   for (const wire::NoticeEntry& e : notice.entries) {
     if (known_.count(e.id) > 0 || uploader_.find(e.id) != nullptr) continue;
-    if (queue_.size() >= ctx_.settings.upload.max_pull_queue) {
+    // Queued, running and waiting to retry: every pull this node holds.
+    if (known_.size() >= ctx_.settings.upload.max_pull_queue) {
       dropped_.inc();
       continue;
     }
@@ -243,11 +244,17 @@ void Replicator::retry_later(const std::shared_ptr<Pull>& pull, const std::strin
     finish(pull, false);
     return;
   }
-  // Off the active count while it waits, so other pulls proceed.
+  // Off the active count while it waits, so other pulls proceed. They start
+  // from a posted pump, not from here: called from start() on a full pool,
+  // pumping here would recurse once per queued pull.
   --active_;
   retry_->waiting.emplace_back(Clock::now() + kRetryDelay, pull);
   arm_retry();
-  pump();
+  std::weak_ptr<bool> alive = alive_;
+  ctx_.post([this, alive] {
+    if (alive.expired() || !*alive.lock()) return;
+    pump();
+  });
 }
 
 void Replicator::arm_retry() {

@@ -375,9 +375,17 @@ void Uploader::check_done_locked(const BlobId& id, std::vector<std::function<voi
   Entry& e = it->second;
   if (!e.reg || e.local_running) return;
   // The cap follows the registry as it refreshes (nodes joining the shard).
-  e.want = std::min(e.requested, replica_cap(ctx_.params.shard_of(e.reg->index)));
+  const ShardId shard = ctx_.params.shard_of(e.reg->index);
+  e.want = std::min(e.requested, replica_cap(shard));
   if (e.confirmed.size() < e.want) return;
-  const auto confirmed = static_cast<uint32_t>(e.confirmed.size());
+  // Only this node and nodes the registry lists for the shard count: a
+  // stored notice signed by any other key proves no replica anyone serves.
+  const auto listed = ctx_.chain.nodes(shard);
+  const auto confirmed = static_cast<uint32_t>(std::count_if(e.confirmed.begin(), e.confirmed.end(), [&](const NodeId& n) {
+    return n == ctx_.self ||
+           std::any_of(listed.begin(), listed.end(), [&](const contracts::NodeRecord& r) { return r.node_id == n; });
+  }));
+  if (confirmed < e.want) return;
   for (auto& w : e.waiters) {
     w->min_confirmed = std::min(w->min_confirmed, confirmed);
     if (e.is_data) w->done_bytes += e.size;
