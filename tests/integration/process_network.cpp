@@ -1,10 +1,6 @@
 #include "integration/process_network.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include <httplib.h>
 
 #include <thread>
 
@@ -45,35 +41,20 @@ ProcessNetwork::Node& ProcessNetwork::start(size_t i, std::vector<std::string> e
   return n;
 }
 
+// A JSON object; an empty one when the node does not answer (so
+// `.value(key, default)` works on either).
 nlohmann::json ProcessNetwork::status(size_t i) {
   auto r = run({cairn_binary(), "status", "--node", node(i).url(), "--json"}, 10s);
-  if (r.exit_code != 0) return {};
-  return nlohmann::json::parse(r.out, nullptr, false);
+  if (r.exit_code != 0) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
 }
 
 std::string ProcessNetwork::metrics(size_t i) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return {};
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(node(i).api);
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  std::string response;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + hostport(node(i).api) + "\r\n\r\n";
-    if (::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
-      char buf[16384];
-      for (ssize_t got; (got = ::recv(fd, buf, sizeof(buf), 0)) > 0;) response.append(buf, static_cast<size_t>(got));
-    }
-  }
-  ::close(fd);
-  const auto body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") == std::string::npos || body == std::string::npos) {
-    return {};
-  }
-  return "\n" + response.substr(body + 4);
+  httplib::Client c("127.0.0.1", node(i).api);
+  c.set_read_timeout(5);
+  auto r = c.Get("/metrics");
+  return r && r->status == 200 ? "\n" + r->body : std::string();
 }
 
 bool ProcessNetwork::meshed() {

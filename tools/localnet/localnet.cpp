@@ -599,7 +599,7 @@ Status wait_ready(State& st, const std::vector<uint32_t>& which, std::chrono::mi
     const bool exited = !alive(st.nodes[waiting].process);
     if (exited || std::chrono::steady_clock::now() > deadline) {
       const NodeRecord& n = st.nodes[waiting];
-      return make_error(exited ? Errc::timeout : Errc::timeout,
+      return make_error(exited ? Errc::io_error : Errc::timeout,
                         n.name() + " (shard " + std::to_string(n.shard) + ", pid " + std::to_string(n.process.pid) +
                             ") " + reason + (exited ? "" : " after " + std::to_string(timeout.count() / 1000) + " s") +
                             "; " + st.log_file(waiting).string() + " ends with:\n" + log_tail(st.log_file(waiting)));
