@@ -523,12 +523,14 @@ bool Session::handle_frame(uint8_t* rec, size_t len) {
         fail(DisconnectReason::protocol_error, "ping must carry 8 bytes");
         return false;
       }
-      // A pong is a control frame, queued past the data bound; a peer that
+      // A pong is a control frame, queued past the data bounds; a peer that
       // pings while not reading what we queue could grow the queue without
-      // end, so past the bound it is cut instead.
-      if (queued_bytes() > config_.settings->max_queue_bytes) {
+      // end, so past either bound (bytes or frames) it is cut instead.
+      if (queued_bytes() > config_.settings->max_queue_bytes ||
+          queue_.size() + held_.size() >= config_.settings->max_queue_frames) {
         fail(DisconnectReason::send_queue_overflow,
-             "pings while " + std::to_string(queued_bytes()) + " bytes wait for it to read");
+             "pings while " + std::to_string(queue_.size() + held_.size()) + " frames (" +
+                 std::to_string(queued_bytes()) + " bytes) wait for it to read");
         return false;
       }
       // Nothing follows our goodbye on a retiring session, not even a pong.

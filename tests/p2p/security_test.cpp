@@ -282,5 +282,36 @@ TEST(Security, HandshakeFloodIsCappedAtTheAcceptor) {
   t.expect_freed();
 }
 
+// A peer that pings without reading what we send back: our pongs (control
+// frames, queued past the data bound) would pile up without end; once the
+// queue's frame bound is reached the session is cut and its memory freed.
+TEST(Security, PingFloodWhileNotReadingIsCutAtTheQueueBound) {
+  Target t;
+  LogCapture logs;
+  SigningKey key = test::key_from_rng(t.w.rng);
+  RawPeer evil(t.w, "evil");
+  ASSERT_TRUE(evil.connect(t.host->address));
+  ASSERT_TRUE(evil.handshake(key.public_key(), key));
+  t.w.clock.advance(10ms);
+  ASSERT_TRUE(t.h().is_connected(key.public_key()));
+  // From now on target -> evil barely moves: what the target writes stays queued.
+  LinkModel slow;
+  slow.latency = 1ms;
+  slow.bandwidth_bytes_per_second = 100;
+  slow.window_bytes = 4096;
+  t.w.net.set_link("target", "evil", slow);
+  const size_t bound = t.h().settings().max_queue_frames;
+  Bytes ping(8);
+  for (size_t i = 0; i < bound + 100; ++i) {
+    put_be<uint64_t>(ping.data(), i);
+    evil.write(evil.sealed(MessageType::ping, ping));
+  }
+  ASSERT_TRUE(t.w.clock.run_until([&] { return !t.h().is_connected(key.public_key()); }, 10s))
+      << "a ping flood of " << bound + 100 << " frames left the session open";
+  EXPECT_TRUE(logs.contains(std::string(disconnect_reason_name(DisconnectReason::send_queue_overflow))))
+      << logs.dump();
+  t.expect_freed();
+}
+
 }  // namespace
 }  // namespace cairn::p2p
