@@ -46,6 +46,9 @@ cairn_build() {
   local jobs="${CAIRN_JOBS:-$(nproc)}"
   export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
   export CCACHE_BASEDIR="$CAIRN_ROOT"
+  # Build directories differ between clones and worktrees: keep the working
+  # directory out of the hash so they share one cache.
+  export CCACHE_NOHASHDIR=true
   cmake -S "$CAIRN_ROOT" -B "$CAIRN_BUILD" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_WERROR="$werror" "$@" >&2
   cmake --build "$CAIRN_BUILD" -j "$jobs" >&2
