@@ -1,5 +1,5 @@
 #pragma once
-// Challenger: the node's side of the storage challenge (DESIGN.md section 7,
+// Challenger: the node's side of the storage challenge (docs/design.md section 7,
 // docs/proof-format.md). Driven by the chain clock:
 //   - at block e*E, for every served shard that held blobs then, walk this
 //     node's sealed replica (sampling::run_walk over shards::StoreProver),

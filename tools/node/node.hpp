@@ -1,6 +1,6 @@
 #pragma once
 // The storage node: the composition that ties the modules together
-// (DESIGN.md sections 5-8). A Node owns
+// (docs/design.md sections 5-8). A Node owns
 //   - the identity key (DATA_DIR/identity.key),
 //   - the Store (DATA_DIR/store) and the worker pool running blocking work,
 //   - the Chain: an embedded DevChain (DATA_DIR/devchain) or a JSON-RPC

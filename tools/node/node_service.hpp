@@ -12,7 +12,7 @@
 // finish, or fail with Errc::cancelled; calls made after fail with
 // Errc::cancelled.
 //
-// Ids are blob ids (DESIGN.md section 3): a file's id is the id of its root
+// Ids are blob ids (docs/design.md section 3): a file's id is the id of its root
 // manifest blob, so one id space covers both. Errors follow core/result.hpp:
 //   invalid_argument  malformed input (oversize blob, bad range)
 //   not_found         nobody (local store, chain registry, peers) knows the id
@@ -207,7 +207,7 @@ struct ChainStatus {
   erasure::NetworkParams params;  // the network's parameters (genesis)
 };
 
-// ---- storage challenges (DESIGN.md section 7) ----
+// ---- storage challenges (docs/design.md section 7) ----
 
 // A registered node of a shard that did not count in an epoch.
 struct PeerChallengeResult {

@@ -23,7 +23,7 @@ namespace cairn::node {
 
 using namespace std::chrono_literals;
 
-// The HTTP API (server in tools/node, DESIGN.md section 8).
+// The HTTP API (server in tools/node, docs/design.md section 8).
 struct ApiSettings {
   // "HOST:PORT" the API listens on; port 0 picks a free one. Empty: no API.
   // Default 127.0.0.1:8641 (loopback only: writes need no token there).
@@ -104,7 +104,7 @@ struct FetchSettings {
   uint32_t readahead_blobs = 16;
 };
 
-// Storage challenges and replica-count proofs (DESIGN.md section 7,
+// Storage challenges and replica-count proofs (docs/design.md section 7,
 // docs/proof-format.md): this node's walk and anchor every epoch, and the
 // responses of its shards' peers it verifies and keeps for proofs.
 struct ChallengeSettings {
@@ -144,7 +144,7 @@ struct NodeChainSettings {
   // JSON-RPC URL, e.g. "http://127.0.0.1:8645" (a `cairn devchain` shared by
   // several nodes). Default "embedded".
   std::string backend = "embedded";
-  // Genesis of a NEW embedded chain: "default" (DESIGN.md section 2) or
+  // Genesis of a NEW embedded chain: "default" (docs/design.md section 2) or
   // "localnet" (256 blobs per shard). An existing chain keeps its genesis.
   std::string network = "default";
   // Block interval of a new embedded chain, ms. Default 0: the network

@@ -1,5 +1,5 @@
 #pragma once
-// The consensus clock and the chain as the node sees them (DESIGN.md
+// The consensus clock and the chain as the node sees them (docs/design.md
 // section 4). Backends: the in-process DevChain (devchain.hpp), a DevChain
 // reached over JSON-RPC, and, for the clock alone, an Ethereum JSON-RPC node
 // (rpc.hpp).

@@ -42,9 +42,9 @@ struct Id32 {
   ByteSpan span() const noexcept { return bytes; }
 };
 
-// A blob's id is its commitment (DESIGN.md section 3).
+// A blob's id is its commitment (docs/design.md section 3).
 using BlobId = Id32<struct BlobIdTag>;
-// A node's id is its ed25519 public key (DESIGN.md section 5).
+// A node's id is its ed25519 public key (docs/design.md section 5).
 using NodeId = Id32<struct NodeIdTag>;
 
 }  // namespace cairn

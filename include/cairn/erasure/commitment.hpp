@@ -1,5 +1,5 @@
 #pragma once
-// Blob commitments (DESIGN.md section 3, docs/blob-format.md):
+// Blob commitments (docs/design.md section 3, docs/blob-format.md):
 //   fragment_root(f) = merkle_root(leaf hashes of f's chunks)
 //   commitment      = merkle_root(leaf hashes of the n fragment roots)
 // The blob id is the commitment; the length travels beside it.

@@ -1,5 +1,5 @@
 #pragma once
-// Files (DESIGN.md section 3, docs/blob-format.md): a file is cut into blobs,
+// Files (docs/design.md section 3, docs/blob-format.md): a file is cut into blobs,
 // optionally zstd-compressed first, and described by a manifest that is
 // itself stored as a blob. The file id is the manifest's blob id.
 

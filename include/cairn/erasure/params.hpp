@@ -1,5 +1,5 @@
 #pragma once
-// Network parameters (DESIGN.md section 2): fixed per network, carried in the
+// Network parameters (docs/design.md section 2): fixed per network, carried in the
 // genesis. Every module reads geometry from here; nothing hard-codes sizes.
 
 #include <cstdint>

@@ -19,7 +19,7 @@
 
 namespace cairn::p2p {
 
-// One gossip topic per storage shard (DESIGN.md section 5).
+// One gossip topic per storage shard (docs/design.md section 5).
 using TopicId = ShardId;
 
 // A message id: BLAKE2b-256("cairn/gossip/msg/v1" || topic (u32 BE) || data).

@@ -1,5 +1,5 @@
 #pragma once
-// The epoch challenge (DESIGN.md section 7; byte-exact definitions in
+// The epoch challenge (docs/design.md section 7; byte-exact definitions in
 // docs/proof-format.md "Challenge walk"): which blobs of a shard an epoch
 // challenges, and how each walk step's position, state and transcript leaf,
 // and the opened steps, are derived. Pure functions shared by the prover

@@ -1,5 +1,5 @@
 #pragma once
-// Replica-count proofs (DESIGN.md section 7; byte layout in
+// Replica-count proofs (docs/design.md section 7; byte layout in
 // docs/proof-format.md "Replica-count proof"): a self-contained file from
 // which anyone holding the chain's trust root learns "shard s had at least R
 // physically distinct replicas at epoch e".

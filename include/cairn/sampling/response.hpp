@@ -1,5 +1,5 @@
 #pragma once
-// Storage-challenge responses (DESIGN.md section 7): the walk's commitment,
+// Storage-challenge responses (docs/design.md section 7): the walk's commitment,
 // the opened step pairs that prove it, the node's signature; their binary
 // format (docs/proof-format.md "Response") and their verification.
 //

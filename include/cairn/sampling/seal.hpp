@@ -1,5 +1,5 @@
 #pragma once
-// Replica sealing (DESIGN.md section 7). Every node stores a replica unique
+// Replica sealing (docs/design.md section 7). Every node stores a replica unique
 // to its identity: sealed_fragment = fragment XOR mask(node, commitment,
 // index, f). The mask is a sequential, data-dependent fill whose cost is
 // linear in seal_cost (the number of passes) and in which every output byte

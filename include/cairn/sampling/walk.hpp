@@ -1,5 +1,5 @@
 #pragma once
-// The prover side of a storage challenge (DESIGN.md section 7): the
+// The prover side of a storage challenge (docs/design.md section 7): the
 // sequential walk over a node's sealed replica and the opening of the steps
 // its anchor picks.
 //

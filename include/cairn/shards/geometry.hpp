@@ -1,5 +1,5 @@
 #pragma once
-// Shard geometry (DESIGN.md section 3): shard s holds the blob indexes
+// Shard geometry (docs/design.md section 3): shard s holds the blob indexes
 // [s * blobs_per_shard, (s + 1) * blobs_per_shard). Shards fill one after
 // another, so a shard is a contiguous index range and, in the store, a
 // contiguous key range (docs/store-format.md).

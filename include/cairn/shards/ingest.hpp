@@ -24,7 +24,7 @@ struct StoredFragment {
 
 // A reversible transform applied to a blob's replica after the blob is
 // committed and before its fragments are stored, and undone on read:
-// replica sealing (DESIGN.md section 7, sampling/seal.hpp) plugs in here.
+// replica sealing (docs/design.md section 7, sampling/seal.hpp) plugs in here.
 // The unit is the whole replica because the seal mask is computed per blob
 // (sampling::replica_mask); unsealing any subset of fragments needs one mask
 // computation. Implementations must be thread-safe and deterministic.

@@ -1,5 +1,5 @@
 #pragma once
-// The storage-challenge prover over the node's store (DESIGN.md section 7):
+// The storage-challenge prover over the node's store (docs/design.md section 7):
 // a sampling::ProverSource reading the sealed replica this node keeps in
 // its shards::Store (the SealingTransform's output) and opening chunks from
 // it. blobs_root paths come from the caller (the node asks the chain's

@@ -1,5 +1,5 @@
 #pragma once
-// Scrub and repair (DESIGN.md section 6): re-read every stored fragment at a
+// Scrub and repair (docs/design.md section 6): re-read every stored fragment at a
 // bounded rate, check it (value checksum; after unsealing, its fragment root;
 // the roots against the blob id), and rebuild a bad one from the blob's good
 // fragments when k remain, else with fragments fetched from peers. A

@@ -1,6 +1,6 @@
 #pragma once
 // The production ReplicaTransform: replica sealing of sampling/seal.hpp
-// (DESIGN.md section 7) behind the store's transform hook. Every blob this
+// (docs/design.md section 7) behind the store's transform hook. Every blob this
 // node stores is kept as its n fragments XOR the node's mask for that blob,
 // so two nodes holding the same blob hold different bytes.
 

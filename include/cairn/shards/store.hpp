@@ -1,5 +1,5 @@
 #pragma once
-// The node's persistent store (DESIGN.md section 6): RocksDB with one column
+// The node's persistent store (docs/design.md section 6): RocksDB with one column
 // family per kind of record, every value checksummed, one atomic write batch
 // per blob. Layouts: docs/store-format.md.
 //
@@ -29,7 +29,7 @@ namespace cairn::shards {
 // Persisted format: do not renumber.
 enum class FragmentEncoding : uint8_t {
   plain = 0,   // the erasure-coded fragment exactly as committed
-  sealed = 1,  // fragment XOR the node's replica mask (DESIGN.md section 7)
+  sealed = 1,  // fragment XOR the node's replica mask (docs/design.md section 7)
 };
 
 // What the store knows about one blob. The fragments themselves are stored

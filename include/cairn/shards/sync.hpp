@@ -1,5 +1,5 @@
 #pragma once
-// Shard sync (DESIGN.md section 6): a node that joins a shard, or comes back,
+// Shard sync (docs/design.md section 6): a node that joins a shard, or comes back,
 // fetches every blob the registry lists for the shard that its store lacks,
 // from several peers at once; verifies each blob against its commitment
 // (re-encoding the parity), seals it with the node's identity and stores it.
