@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Usage: deb_package_test.sh BUILD_DIR
 #
-# The Debian package as an operator meets it (docs/operations.md): builds it
-# with cpack from BUILD_DIR, installs it with dpkg -i on this machine, checks
-# the cairn user, /var/lib/cairn, the conffile and the enabled unit, runs the
-# installed /usr/bin/cairn as the cairn user against /etc/cairn/cairn.toml
-# (loopback, kernel-chosen ports) until /v1/status answers, stops it with
-# SIGTERM (exit 0 expected), lints the unit with systemd-analyze verify,
-# purges the package and checks what is left. Everything it created is
-# removed on any exit. Needs root: exits 77 (a ctest skip) otherwise, and
-# when this machine already has a cairn package, user or /var/lib/cairn.
+# The install as an operator meets it (docs/operations.md): stages
+# cmake --install under another prefix and checks what went where; builds the
+# Debian package with cpack from BUILD_DIR, installs it with dpkg -i on this
+# machine, checks the cairn user, /var/lib/cairn, the conffile and the enabled
+# unit, runs the installed /usr/bin/cairn as the cairn user against
+# /etc/cairn/cairn.toml (loopback, kernel-chosen ports) until /v1/status
+# answers, stops it with SIGTERM (exit 0 expected), lints the unit with
+# systemd-analyze verify, purges the package and checks what is left.
+# Everything it created is removed on any exit. Needs root: exits 77 (a ctest
+# skip) otherwise, and when this machine already has a cairn package, user,
+# /etc/cairn or /var/lib/cairn.
 set -euo pipefail
 
 build="$(cd "${1:?usage: deb_package_test.sh BUILD_DIR}" && pwd)"
@@ -52,6 +54,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+
+step "cmake --install --strip --prefix /opt/cairn (DESTDIR)"
+DESTDIR="$work/stage" cmake --install "$build" --strip --prefix /opt/cairn >"$work/install.log" 2>&1 ||
+  { cat "$work/install.log"; fail "cmake --install failed"; }
+for f in opt/cairn/bin/cairn opt/cairn/share/man/man1/cairn.1.gz opt/cairn/share/doc/cairn/README.md \
+  opt/cairn/share/doc/cairn/operations.md etc/cairn/cairn.toml lib/systemd/system/cairn.service; do
+  [ -f "$work/stage/$f" ] || fail "cmake --install did not install /$f"
+done
+grep -qx 'ExecStart=/opt/cairn/bin/cairn node --config /etc/cairn/cairn.toml' \
+  "$work/stage/lib/systemd/system/cairn.service" || fail "the unit does not name the installed binary"
 
 step "cpack -G DEB from $build"
 # The package and cpack's staging tree go to a directory of this test, not
