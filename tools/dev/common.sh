@@ -13,6 +13,8 @@ CAIRN_APT_PACKAGES=(
   libcpp-httplib-dev
   libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The package test (tests/package/): systemd-analyze, curl.
+  systemd curl
 )
 
 cairn_missing_packages() {
