@@ -1,6 +1,7 @@
 // The `cairn` binary's front door, run as a process: a flag beats the
 // environment variable of the same setting in every command family, and
-// argument errors read `cairn <command>: <what was wrong>`.
+// argument errors read `cairn <command>: <what was wrong>` (as JSON with
+// --json), and a name that does not resolve is not "connection refused".
 
 #include <gtest/gtest.h>
 
@@ -78,6 +79,54 @@ TEST(CliFlagsBeatEnv, NodeSettings) {
   EXPECT_NE(r.out.find("127.0.0.1:7001"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("127.0.0.1:7002"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("min_replicas = 2"), std::string::npos) << r.out;
+}
+
+TEST(CliErrors, UnknownCommandSuggestsTheNearest) {
+  auto r = cairn({"sttaus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cairn: unknown command 'sttaus'; did you mean 'status'?"), std::string::npos) << r.err;
+  r = cairn({"localnet", "dwon", "--dir", "x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cairn localnet: unknown command 'dwon'; did you mean 'down'?"), std::string::npos) << r.err;
+  r = cairn({"zzzzzzzz"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cairn: unknown command 'zzzzzzzz' (see cairn --help)"), std::string::npos) << r.err;
+}
+
+TEST(CliErrors, ArgumentErrorsNameTheCommand) {
+  auto r = cairn({"get"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("cairn get: ", 0), 0u) << r.err;
+  r = cairn({"localnet", "kill", "--dir", "x", "0", "--signal", "HUP"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("cairn localnet kill: ", 0), 0u) << r.err;
+  r = cairn({"status", "--no-such-flag"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("cairn status: ", 0), 0u) << r.err;
+  r = cairn({});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("cairn: ", 0), 0u) << r.err;
+}
+
+TEST(CliErrors, WithJsonErrorsAreJsonOnStdout) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(test::free_port());
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"status", "--json", "--node", url},
+                                               std::vector<std::string>{"status", "--json", "--bogus"}}) {
+    auto r = cairn(args);
+    EXPECT_NE(r.exit_code, 0);
+    const auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.out << r.err;
+    EXPECT_EQ(j["error"]["exit_code"], r.exit_code) << r.out;
+    EXPECT_EQ(j["error"]["message"].get<std::string>().rfind("cairn status: ", 0), 0u) << r.out;
+    EXPECT_FALSE(j["error"]["code"].get<std::string>().empty()) << r.out;
+  }
+}
+
+TEST(CliErrors, UnresolvableHostIsNotConnectionRefused) {
+  auto r = cairn({"status", "--node", "http://no-such-host.invalid:8641"});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_NE(r.err.find("cannot resolve host 'no-such-host.invalid'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("connection refused"), std::string::npos) << r.err;
 }
 
 }  // namespace
