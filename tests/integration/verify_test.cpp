@@ -44,6 +44,11 @@ TEST(CairnVerify, MinReplicasDecidesTheExitCode) {
   auto three = run({cairn_binary(), "verify", proof_path(), "--trust", kSequencer, "--min-replicas", "3"});
   EXPECT_EQ(three.exit_code, 1);
   EXPECT_TRUE(contains(three.err, "2 replicas, fewer than --min-replicas 3")) << three.err;
+  // "valid:" is printed only when the command passes.
+  EXPECT_TRUE(contains(two.out, "valid: 2 replicas")) << two.out;
+  EXPECT_FALSE(contains(three.out, "valid:")) << three.out;
+  EXPECT_TRUE(contains(three.out, "too few replicas: 2 replicas of shard 0 at epoch 1, fewer than --min-replicas 3"))
+      << three.out;
   auto json = run({cairn_binary(), "verify", proof_path(), "--trust", kSequencer, "--min-replicas", "3", "--json"});
   EXPECT_EQ(json.exit_code, 1);
   EXPECT_TRUE(contains(json.out, "\"valid\":true") && contains(json.out, "\"ok\":false")) << json.out;

@@ -47,7 +47,7 @@ int run_up(LocalnetFlags& f) {
   return kExitOk;
 }
 
-int run_status(const LocalnetFlags& f) {
+int run_status(LocalnetFlags& f) {
   auto st = localnet::load(f.settings.dir);
   if (!st) return report_error("localnet status", st.error());
   if (f.json) {
@@ -69,7 +69,7 @@ int run_status(const LocalnetFlags& f) {
   return kExitOk;
 }
 
-int run_down(const LocalnetFlags& f) {
+int run_down(LocalnetFlags& f) {
   if (auto r = localnet::down(f.settings.dir, std::chrono::seconds(f.grace_s)); !r) {
     return report_error("localnet down", r.error());
   }
@@ -90,7 +90,7 @@ Result<Target> target(const LocalnetFlags& f) {
   return Target{std::move(*st), *i};
 }
 
-int run_kill(const LocalnetFlags& f) {
+int run_kill(LocalnetFlags& f) {
   auto t = target(f);
   if (!t) return report_error("localnet kill", t.error());
   const int sig = f.signal == "TERM" ? SIGTERM : f.signal == "INT" ? SIGINT : SIGKILL;
@@ -99,7 +99,7 @@ int run_kill(const LocalnetFlags& f) {
   return kExitOk;
 }
 
-int run_restart(const LocalnetFlags& f) {
+int run_restart(LocalnetFlags& f) {
   auto t = target(f);
   if (!t) return report_error("localnet restart", t.error());
   auto after = localnet::restart_node(f.settings.dir, t->node, std::chrono::seconds(f.timeout_s));
@@ -108,14 +108,14 @@ int run_restart(const LocalnetFlags& f) {
   return kExitOk;
 }
 
-int run_url(const LocalnetFlags& f) {
+int run_url(LocalnetFlags& f) {
   auto t = target(f);
   if (!t) return report_error("localnet url", t.error());
   std::cout << t->state.nodes[t->node].api_url() << "\n";
   return kExitOk;
 }
 
-int run_trust(const LocalnetFlags& f) {
+int run_trust(LocalnetFlags& f) {
   auto st = localnet::load(f.settings.dir);
   if (!st) return report_error("localnet trust", st.error());
   if (st->sequencer.empty()) {
@@ -126,10 +126,20 @@ int run_trust(const LocalnetFlags& f) {
   return kExitOk;
 }
 
-CLI::App* with_dir(CLI::App* cmd, LocalnetFlags& f) {
-  cmd->add_option("--dir", f.settings.dir, "Localnet directory (state, data, configs, logs)")
+// Adds --dir (or $CAIRN_LOCALNET_DIR) to a localnet subcommand that runs
+// `run` when selected. Each subcommand keeps its own copy of the flag: CLI11
+// reads the environment into the options of every subcommand, selected or
+// not, so a variable they shared would let $CAIRN_LOCALNET_DIR beat --dir.
+CLI::App* with_dir(CLI::App* cmd, const std::shared_ptr<LocalnetFlags>& f, int& exit_code,
+                   int (*run)(LocalnetFlags&)) {
+  auto dir = std::make_shared<std::filesystem::path>();
+  cmd->add_option("--dir", *dir, "Localnet directory (state, data, configs, logs)")
       ->required()
       ->envname("CAIRN_LOCALNET_DIR");
+  cmd->callback([f, dir, &exit_code, run] {
+    f->settings.dir = *dir;
+    exit_code = run(*f);
+  });
   return cmd;
 }
 
@@ -140,7 +150,8 @@ void register_localnet(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("localnet", "Run a dev chain and storage nodes on this machine (docs/localnet.md)");
   cmd->require_subcommand(1);
 
-  auto* up = with_dir(cmd->add_subcommand("up", "Start (or restart) a localnet and wait until it is ready"), *f);
+  auto* up = with_dir(cmd->add_subcommand("up", "Start (or restart) a localnet and wait until it is ready"),
+                    f, exit_code, run_up);
   up->add_option("--nodes", f->settings.nodes, "Node processes")->capture_default_str()->check(CLI::Range(1u, 256u));
   up->add_option("--shards", f->settings.shards, "Shards the nodes are spread over (node i serves shard i mod M)")
       ->capture_default_str()
@@ -161,35 +172,33 @@ void register_localnet(CLI::App& app, int& exit_code) {
                  "A node setting KEY=VALUE written into every node's config file (repeatable)");
   up->add_option("--timeout", f->timeout_s, "Seconds to wait for every node to be ready")->capture_default_str();
   up->add_flag("--json", f->json, "Print the network as JSON");
-  up->callback([f, &exit_code] { exit_code = run_up(*f); });
 
-  auto* status = with_dir(cmd->add_subcommand("status", "Show the processes and which nodes are not ready"), *f);
+  auto* status = with_dir(cmd->add_subcommand("status", "Show the processes and which nodes are not ready"),
+                    f, exit_code, run_status);
   status->add_flag("--json", f->json, "Print JSON");
-  status->callback([f, &exit_code] { exit_code = run_status(*f); });
 
-  auto* down = with_dir(cmd->add_subcommand("down", "Stop every process the localnet started (idempotent)"), *f);
+  auto* down = with_dir(cmd->add_subcommand("down", "Stop every process the localnet started (idempotent)"),
+                    f, exit_code, run_down);
   down->add_option("--timeout", f->grace_s, "Seconds each process gets after SIGTERM before SIGKILL")
       ->capture_default_str();
-  down->callback([f, &exit_code] { exit_code = run_down(*f); });
 
-  auto* kill = with_dir(cmd->add_subcommand("kill", "Stop one node (a crash by default)"), *f);
+  auto* kill = with_dir(cmd->add_subcommand("kill", "Stop one node (a crash by default)"),
+                    f, exit_code, run_kill);
   kill->add_option("NODE", f->node, "node3 or 3")->required();
   kill->add_option("--signal", f->signal, "KILL (default), TERM or INT")->check(CLI::IsMember({"KILL", "TERM", "INT"}));
-  kill->callback([f, &exit_code] { exit_code = run_kill(*f); });
 
-  auto* restart = with_dir(cmd->add_subcommand("restart", "Start one node again and wait until it is ready"), *f);
+  auto* restart = with_dir(cmd->add_subcommand("restart", "Start one node again and wait until it is ready"),
+                    f, exit_code, run_restart);
   restart->add_option("NODE", f->node, "node3 or 3")->required();
   restart->add_option("--timeout", f->timeout_s, "Seconds to wait for the node to be ready")->capture_default_str();
   restart->add_flag("--json", f->json, "Print the network as JSON");
-  restart->callback([f, &exit_code] { exit_code = run_restart(*f); });
 
-  auto* url = with_dir(cmd->add_subcommand("url", "Print a node's HTTP API URL (for --node)"), *f);
+  auto* url = with_dir(cmd->add_subcommand("url", "Print a node's HTTP API URL (for --node)"),
+                    f, exit_code, run_url);
   url->add_option("NODE", f->node, "node3 or 3")->required();
-  url->callback([f, &exit_code] { exit_code = run_url(*f); });
 
-  auto* trust =
-      with_dir(cmd->add_subcommand("trust", "Print the dev chain's sequencer key (for cairn verify --trust)"), *f);
-  trust->callback([f, &exit_code] { exit_code = run_trust(*f); });
+  with_dir(cmd->add_subcommand("trust", "Print the dev chain's sequencer key (for cairn verify --trust)"), f,
+           exit_code, run_trust);
 }
 
 }  // namespace cairn::tools

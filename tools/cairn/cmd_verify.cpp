@@ -127,8 +127,11 @@ int run_verify(const VerifySettings& s) {
                      .dump()
               << "\n";
   } else {
-    std::cout << "valid: " << r.replicas() << " replica" << (r.replicas() == 1 ? "" : "s") << " of shard "
-              << r.shard.value << " at epoch " << r.epoch.value << "\n"
+    // "valid:" only when the command succeeds: a script that greps for it
+    // must not read a proof below --min-replicas as a pass.
+    std::cout << (enough ? "valid: " : "too few replicas: ") << r.replicas() << " replica"
+              << (r.replicas() == 1 ? "" : "s") << " of shard " << r.shard.value << " at epoch " << r.epoch.value
+              << (enough ? "" : ", fewer than --min-replicas " + std::to_string(s.min_replicas)) << "\n"
               << "  blobs      " << r.first_blob.value << ".." << last_blob << " (" << r.blob_count
               << " challenged at block " << r.start_block.value << ")\n"
               << "  responses  " << r.responses << " in the proof, " << r.replicas() << " distinct nodes\n"

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <httplib.h>
+#include <netdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,7 +68,32 @@ Error api_error(int status, const std::string& body, const std::string& url) {
   return Error{errc, message + " (HTTP " + std::to_string(status) + " from " + url + ")"};
 }
 
+// The host of an http://HOST:PORT/... URL ("" when there is none).
+std::string url_host(const std::string& url) {
+  size_t b = url.find("://");
+  b = b == std::string::npos ? 0 : b + 3;
+  if (b < url.size() && url[b] == '[') {
+    const size_t e = url.find(']', b);
+    return e == std::string::npos ? "" : url.substr(b + 1, e - b - 1);
+  }
+  return url.substr(b, url.find_first_of(":/", b) - b);
+}
+
 Error transport_error(httplib::Error e, const std::string& url) {
+  if (e == httplib::Error::Connection) {
+    // httplib reports a name that does not resolve as a failed connection:
+    // resolve it here to tell the two apart.
+    const std::string host = url_host(url);
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = host.empty() ? EAI_NONAME : ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (found != nullptr) ::freeaddrinfo(found);
+    if (rc != 0) {
+      return Error{Errc::timeout, "cannot resolve host '" + host + "' of " + url + " (" + ::gai_strerror(rc) +
+                                      "): check --node or CAIRN_NODE"};
+    }
+  }
   switch (e) {
     case httplib::Error::Connection:
     case httplib::Error::ConnectionTimeout:
