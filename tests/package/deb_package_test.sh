@@ -32,6 +32,21 @@ getent passwd cairn >/dev/null && skip "a cairn user exists on this machine"
 [ -e /var/lib/cairn ] && skip "/var/lib/cairn exists on this machine"
 [ -e /etc/cairn ] && skip "/etc/cairn exists on this machine"
 
+# dpkg with its arguments, waiting up to 2 minutes while another apt or dpkg
+# run holds the dpkg lock (the machine's own package installs).
+dpkg_waiting() {
+  local log
+  log="$(mktemp)"
+  for _ in $(seq 1 120); do
+    if dpkg "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
+    grep -q "lock" "$log" || { cat "$log" >&2; rm -f "$log"; return 1; }
+    sleep 1
+  done
+  cat "$log" >&2
+  rm -f "$log"
+  return 1
+}
+
 work="$(mktemp -d /tmp/cairn-package-test.XXXXXX)"
 node_pid=""
 cleanup() {
@@ -42,7 +57,7 @@ cleanup() {
     wait "$node_pid" 2>/dev/null
   fi
   if dpkg-query -W -f='${Status}' cairn 2>/dev/null | grep -q "installed\|config-files"; then
-    dpkg --purge cairn >/dev/null 2>&1
+    dpkg_waiting --purge cairn >/dev/null 2>&1
   fi
   # Purge keeps the data directory and the user (as Debian does): this test
   # made them, so it removes them.
@@ -78,7 +93,7 @@ echo "installed /usr/bin/cairn: $size bytes"
 [ "$size" -lt 40000000 ] || fail "/usr/bin/cairn is $size bytes: not stripped"
 
 step "dpkg -i"
-dpkg -i "$deb" >"$work/dpkg-install.log" 2>&1 || { cat "$work/dpkg-install.log"; fail "dpkg -i failed"; }
+dpkg_waiting -i "$deb" || fail "dpkg -i failed"
 
 step "user, directories, conffile, unit"
 IFS=: read -r _ _ uid _ _ home shell < <(getent passwd cairn) || fail "no cairn user"
@@ -100,6 +115,12 @@ unit=/lib/systemd/system/cairn.service
 [ -f "$unit" ] || fail "$unit missing"
 grep -qx 'ExecStart=/usr/bin/cairn node --config /etc/cairn/cairn.toml' "$unit" || fail "unit's ExecStart"
 [ -L /etc/systemd/system/multi-user.target.wants/cairn.service ] || fail "cairn.service is not enabled"
+# systemd must wait longer than the node's own stop budget before SIGKILL.
+stop_ms="$(sed -nE 's|^# stop_timeout_ms = ([0-9]+)$|\1|p' /etc/cairn/cairn.toml)"
+stop_unit_s="$(sed -nE 's|^TimeoutStopSec=([0-9]+)s$|\1|p' "$unit")"
+[ -n "$stop_ms" ] && [ -n "$stop_unit_s" ] || fail "no stop_timeout_ms default or TimeoutStopSec"
+[ "$((stop_unit_s * 1000))" -gt "$stop_ms" ] ||
+  fail "TimeoutStopSec=${stop_unit_s}s is not above the node's stop_timeout_ms ($stop_ms)"
 if pgrep -u cairn >/dev/null; then fail "something runs as cairn right after install (the unit must not start)"; fi
 
 step "the installed cairn as the cairn user against /etc/cairn/cairn.toml"
@@ -147,7 +168,7 @@ systemd-analyze verify "${man_check[@]}" "$unit" 2>&1 | tee "$work/verify.log"
 [ ! -s "$work/verify.log" ] || fail "systemd-analyze verify warned"
 
 step "dpkg --purge"
-dpkg --purge cairn >"$work/dpkg-purge.log" 2>&1 || { cat "$work/dpkg-purge.log"; fail "dpkg --purge failed"; }
+dpkg_waiting --purge cairn || fail "dpkg --purge failed"
 if dpkg-query -W -f='${Status}' cairn 2>/dev/null | grep -q "installed\|config-files"; then
   fail "cairn still known to dpkg after purge"
 fi
