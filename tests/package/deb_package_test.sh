@@ -121,7 +121,20 @@ stop_unit_s="$(sed -nE 's|^TimeoutStopSec=([0-9]+)s$|\1|p' "$unit")"
 [ -n "$stop_ms" ] && [ -n "$stop_unit_s" ] || fail "no stop_timeout_ms default or TimeoutStopSec"
 [ "$((stop_unit_s * 1000))" -gt "$stop_ms" ] ||
   fail "TimeoutStopSec=${stop_unit_s}s is not above the node's stop_timeout_ms ($stop_ms)"
-if pgrep -u cairn >/dev/null; then fail "something runs as cairn right after install (the unit must not start)"; fi
+# Nothing runs as cairn: the unit is enabled, not started (/proc, as procps
+# need not be installed).
+cairn_uid="$(id -u cairn)"
+for p in /proc/[0-9]*; do
+  [ "$(stat -c %u "$p" 2>/dev/null)" != "$cairn_uid" ] ||
+    fail "process ${p#/proc/} runs as cairn right after install (the unit must not start)"
+done
+
+step "dpkg -i again (an upgrade in place) keeps an edited conffile"
+sed -i 's|^# listen = .*|listen = "127.0.0.1:0"|' /etc/cairn/cairn.toml
+dpkg_waiting -i "$deb" || fail "dpkg -i over the installed package failed"
+grep -qx 'listen = "127.0.0.1:0"' /etc/cairn/cairn.toml || fail "reinstalling replaced the edited cairn.toml"
+[ "$(id -u cairn)" = "$cairn_uid" ] || fail "reinstalling changed the cairn user"
+[ "$(stat -c '%U:%G %a' /var/lib/cairn)" = "cairn:cairn 750" ] || fail "reinstalling changed /var/lib/cairn"
 
 step "the installed cairn as the cairn user against /etc/cairn/cairn.toml"
 (cd / && exec env -i PATH=/usr/bin:/bin HOME=/var/lib/cairn \
