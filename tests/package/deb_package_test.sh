@@ -114,6 +114,8 @@ zcat /usr/share/man/man1/cairn.1.gz | grep -q '^\.SS "cairn localnet up"' || fai
 unit=/lib/systemd/system/cairn.service
 [ -f "$unit" ] || fail "$unit missing"
 grep -qx 'ExecStart=/usr/bin/cairn node --config /etc/cairn/cairn.toml' "$unit" || fail "unit's ExecStart"
+doc="$(sed -nE 's|^Documentation=.*file://([^ ]+).*|\1|p' "$unit")"
+[ -n "$doc" ] && [ -f "$doc" ] || fail "the unit's Documentation= names '$doc', not an installed file"
 [ -L /etc/systemd/system/multi-user.target.wants/cairn.service ] || fail "cairn.service is not enabled"
 # systemd must wait longer than the node's own stop budget before SIGKILL.
 stop_ms="$(sed -nE 's|^# stop_timeout_ms = ([0-9]+)$|\1|p' /etc/cairn/cairn.toml)"
