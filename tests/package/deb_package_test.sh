@@ -131,6 +131,12 @@ for p in /proc/[0-9]*; do
     fail "process ${p#/proc/} runs as cairn right after install (the unit must not start)"
 done
 
+# The packaged file parses and holds exactly the node's defaults (data_dir
+# aside): the commented lines change nothing.
+diff <(env -i /usr/bin/cairn node --config /etc/cairn/cairn.toml --print-config) \
+  <(env -i /usr/bin/cairn node --data-dir /var/lib/cairn --print-config) ||
+  fail "cairn.toml's settings differ from the node's defaults"
+
 step "dpkg -i again (an upgrade in place) keeps an edited conffile"
 sed -i 's|^# listen = .*|listen = "127.0.0.1:0"|' /etc/cairn/cairn.toml
 dpkg_waiting -i "$deb" || fail "dpkg -i over the installed package failed"
