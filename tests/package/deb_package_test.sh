@@ -21,9 +21,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (dpkg -i, a system user); run tools/run-tests as root"
-for tool in cpack dpkg dpkg-deb setpriv curl systemd-analyze; do
+for tool in cpack dpkg dpkg-deb setpriv flock curl systemd-analyze; do
   command -v "$tool" >/dev/null || skip "$tool not found (CAIRN_APT_PACKAGES in tools/dev/common.sh)"
 done
+# One run per machine: runs from other build trees (another checkout's
+# ctest) install and purge the same package, user and directories.
+exec 9>/run/lock/cairn-package-test.lock
+flock -w 120 9 || fail "another package test held /run/lock/cairn-package-test.lock for 2 minutes"
 # Never touch a real installation.
 if dpkg-query -W -f='${Status}' cairn 2>/dev/null | grep -q "installed"; then
   skip "a cairn package is installed on this machine"
@@ -38,7 +42,7 @@ dpkg_waiting() {
   local log
   log="$(mktemp)"
   for _ in $(seq 1 120); do
-    if dpkg "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
+    if dpkg "$@" >"$log" 2>&1; then cat "$log" >&2; rm -f "$log"; return 0; fi
     grep -q "lock" "$log" || { cat "$log" >&2; rm -f "$log"; return 1; }
     sleep 1
   done
@@ -93,10 +97,12 @@ echo "installed /usr/bin/cairn: $size bytes"
 [ "$size" -lt 40000000 ] || fail "/usr/bin/cairn is $size bytes: not stripped"
 
 step "dpkg -i"
-dpkg_waiting -i "$deb" || fail "dpkg -i failed"
+dpkg_waiting -i "$deb" 2>"$work/dpkg-i.log" || { cat "$work/dpkg-i.log"; fail "dpkg -i failed"; }
 
 step "user, directories, conffile, unit"
-IFS=: read -r _ _ uid _ _ home shell < <(getent passwd cairn) || fail "no cairn user"
+passwd_line="$(getent passwd cairn)" ||
+  { cat "$work/dpkg-i.log" 2>/dev/null; fail "no cairn user after dpkg -i"; }
+IFS=: read -r _ _ uid _ _ home shell <<<"$passwd_line"
 [ "$uid" -lt 1000 ] || fail "cairn is not a system user (uid $uid)"
 [ "$home" = /var/lib/cairn ] || fail "cairn's home is $home"
 [ "$shell" = /usr/sbin/nologin ] || fail "cairn's shell is $shell"
@@ -148,7 +154,7 @@ step "the installed cairn as the cairn user against /etc/cairn/cairn.toml"
 (cd / && exec env -i PATH=/usr/bin:/bin HOME=/var/lib/cairn \
   setpriv --reuid=cairn --regid=cairn --init-groups \
   /usr/bin/cairn node --config /etc/cairn/cairn.toml --listen 127.0.0.1:0 --api 127.0.0.1:0) \
-  >"$work/node.log" 2>&1 &
+  >"$work/node.log" 2>&1 9>&- &
 node_pid=$!
 api=""
 for _ in $(seq 1 300); do
