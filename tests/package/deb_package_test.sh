@@ -21,9 +21,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (dpkg -i, a system user); run tools/run-tests as root"
-for tool in cpack dpkg dpkg-deb setpriv curl systemd-analyze; do
+for tool in cpack dpkg dpkg-deb setpriv flock curl systemd-analyze; do
   command -v "$tool" >/dev/null || skip "$tool not found (CAIRN_APT_PACKAGES in tools/dev/common.sh)"
 done
+# One run per machine: runs from other build trees (another checkout's
+# ctest) install and purge the same package, user and directories.
+exec 9>/run/lock/cairn-package-test.lock
+flock -w 120 9 || fail "another package test held /run/lock/cairn-package-test.lock for 2 minutes"
 # Never touch a real installation.
 if dpkg-query -W -f='${Status}' cairn 2>/dev/null | grep -q "installed"; then
   skip "a cairn package is installed on this machine"
@@ -31,6 +35,21 @@ fi
 getent passwd cairn >/dev/null && skip "a cairn user exists on this machine"
 [ -e /var/lib/cairn ] && skip "/var/lib/cairn exists on this machine"
 [ -e /etc/cairn ] && skip "/etc/cairn exists on this machine"
+
+# dpkg with its arguments, waiting up to 2 minutes while another apt or dpkg
+# run holds the dpkg lock (the machine's own package installs).
+dpkg_waiting() {
+  local log
+  log="$(mktemp)"
+  for _ in $(seq 1 120); do
+    if dpkg "$@" >"$log" 2>&1; then cat "$log" >&2; rm -f "$log"; return 0; fi
+    grep -q "lock" "$log" || { cat "$log" >&2; rm -f "$log"; return 1; }
+    sleep 1
+  done
+  cat "$log" >&2
+  rm -f "$log"
+  return 1
+}
 
 work="$(mktemp -d /tmp/cairn-package-test.XXXXXX)"
 node_pid=""
@@ -42,7 +61,7 @@ cleanup() {
     wait "$node_pid" 2>/dev/null
   fi
   if dpkg-query -W -f='${Status}' cairn 2>/dev/null | grep -q "installed\|config-files"; then
-    dpkg --purge cairn >/dev/null 2>&1
+    dpkg_waiting --purge cairn >/dev/null 2>&1
   fi
   # Purge keeps the data directory and the user (as Debian does): this test
   # made them, so it removes them.
@@ -78,10 +97,12 @@ echo "installed /usr/bin/cairn: $size bytes"
 [ "$size" -lt 40000000 ] || fail "/usr/bin/cairn is $size bytes: not stripped"
 
 step "dpkg -i"
-dpkg -i "$deb" >"$work/dpkg-install.log" 2>&1 || { cat "$work/dpkg-install.log"; fail "dpkg -i failed"; }
+dpkg_waiting -i "$deb" 2>"$work/dpkg-i.log" || { cat "$work/dpkg-i.log"; fail "dpkg -i failed"; }
 
 step "user, directories, conffile, unit"
-IFS=: read -r _ _ uid _ _ home shell < <(getent passwd cairn) || fail "no cairn user"
+passwd_line="$(getent passwd cairn)" ||
+  { cat "$work/dpkg-i.log" 2>/dev/null; fail "no cairn user after dpkg -i"; }
+IFS=: read -r _ _ uid _ _ home shell <<<"$passwd_line"
 [ "$uid" -lt 1000 ] || fail "cairn is not a system user (uid $uid)"
 [ "$home" = /var/lib/cairn ] || fail "cairn's home is $home"
 [ "$shell" = /usr/sbin/nologin ] || fail "cairn's shell is $shell"
@@ -99,14 +120,41 @@ zcat /usr/share/man/man1/cairn.1.gz | grep -q '^\.SS "cairn localnet up"' || fai
 unit=/lib/systemd/system/cairn.service
 [ -f "$unit" ] || fail "$unit missing"
 grep -qx 'ExecStart=/usr/bin/cairn node --config /etc/cairn/cairn.toml' "$unit" || fail "unit's ExecStart"
+doc="$(sed -nE 's|^Documentation=.*file://([^ ]+).*|\1|p' "$unit")"
+[ -n "$doc" ] && [ -f "$doc" ] || fail "the unit's Documentation= names '$doc', not an installed file"
 [ -L /etc/systemd/system/multi-user.target.wants/cairn.service ] || fail "cairn.service is not enabled"
-if pgrep -u cairn >/dev/null; then fail "something runs as cairn right after install (the unit must not start)"; fi
+# systemd must wait longer than the node's own stop budget before SIGKILL.
+stop_ms="$(sed -nE 's|^# stop_timeout_ms = ([0-9]+)$|\1|p' /etc/cairn/cairn.toml)"
+stop_unit_s="$(sed -nE 's|^TimeoutStopSec=([0-9]+)s$|\1|p' "$unit")"
+[ -n "$stop_ms" ] && [ -n "$stop_unit_s" ] || fail "no stop_timeout_ms default or TimeoutStopSec"
+[ "$((stop_unit_s * 1000))" -gt "$stop_ms" ] ||
+  fail "TimeoutStopSec=${stop_unit_s}s is not above the node's stop_timeout_ms ($stop_ms)"
+# Nothing runs as cairn: the unit is enabled, not started (/proc, as procps
+# need not be installed).
+cairn_uid="$(id -u cairn)"
+for p in /proc/[0-9]*; do
+  [ "$(stat -c %u "$p" 2>/dev/null)" != "$cairn_uid" ] ||
+    fail "process ${p#/proc/} runs as cairn right after install (the unit must not start)"
+done
+
+# The packaged file parses and holds exactly the node's defaults (data_dir
+# aside): the commented lines change nothing.
+diff <(env -i /usr/bin/cairn node --config /etc/cairn/cairn.toml --print-config) \
+  <(env -i /usr/bin/cairn node --data-dir /var/lib/cairn --print-config) ||
+  fail "cairn.toml's settings differ from the node's defaults"
+
+step "dpkg -i again (an upgrade in place) keeps an edited conffile"
+sed -i 's|^# listen = .*|listen = "127.0.0.1:0"|' /etc/cairn/cairn.toml
+dpkg_waiting -i "$deb" || fail "dpkg -i over the installed package failed"
+grep -qx 'listen = "127.0.0.1:0"' /etc/cairn/cairn.toml || fail "reinstalling replaced the edited cairn.toml"
+[ "$(id -u cairn)" = "$cairn_uid" ] || fail "reinstalling changed the cairn user"
+[ "$(stat -c '%U:%G %a' /var/lib/cairn)" = "cairn:cairn 750" ] || fail "reinstalling changed /var/lib/cairn"
 
 step "the installed cairn as the cairn user against /etc/cairn/cairn.toml"
 (cd / && exec env -i PATH=/usr/bin:/bin HOME=/var/lib/cairn \
   setpriv --reuid=cairn --regid=cairn --init-groups \
   /usr/bin/cairn node --config /etc/cairn/cairn.toml --listen 127.0.0.1:0 --api 127.0.0.1:0) \
-  >"$work/node.log" 2>&1 &
+  >"$work/node.log" 2>&1 9>&- &
 node_pid=$!
 api=""
 for _ in $(seq 1 300); do
@@ -147,7 +195,7 @@ systemd-analyze verify "${man_check[@]}" "$unit" 2>&1 | tee "$work/verify.log"
 [ ! -s "$work/verify.log" ] || fail "systemd-analyze verify warned"
 
 step "dpkg --purge"
-dpkg --purge cairn >"$work/dpkg-purge.log" 2>&1 || { cat "$work/dpkg-purge.log"; fail "dpkg --purge failed"; }
+dpkg_waiting --purge cairn || fail "dpkg --purge failed"
 if dpkg-query -W -f='${Status}' cairn 2>/dev/null | grep -q "installed\|config-files"; then
   fail "cairn still known to dpkg after purge"
 fi
