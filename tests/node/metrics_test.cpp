@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -104,6 +106,57 @@ TEST(Metrics, ConcurrentUpdatesAreNotLost) {
   EXPECT_EQ(c.value(), 400000u);
   EXPECT_EQ(h.snapshot().count, 400000u);
   EXPECT_EQ(g.value(), 400000.0);
+}
+
+// The value of the unlabelled series `name` in an exposition, or -1 if absent.
+double series_value(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const auto at = text.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + key.size()));
+}
+
+TEST(Metrics, ProcessSeriesDescribeThisProcess) {
+  Registry r;
+  register_process_metrics(r);
+  // Burn a little CPU and hold an extra descriptor so both show.
+  volatile double sink = 0;
+  for (int i = 0; i < 20'000'000; ++i) sink = sink + i * 0.5;
+  const std::string before = r.render();
+  FILE* extra = std::fopen("/proc/self/stat", "r");
+  ASSERT_NE(extra, nullptr);
+  const std::string after = r.render();
+  std::fclose(extra);
+
+  EXPECT_NE(before.find("# TYPE process_cpu_seconds_total counter\n"), std::string::npos) << before;
+  EXPECT_GT(series_value(before, "process_cpu_seconds_total"), 0.0) << before;
+  // Resident memory of a running test binary: more than 1 MiB, less than virtual.
+  const double rss = series_value(before, "process_resident_memory_bytes");
+  EXPECT_GT(rss, 1 << 20);
+  EXPECT_GT(series_value(before, "process_virtual_memory_bytes"), rss);
+  EXPECT_GE(series_value(before, "process_open_fds"), 3.0);  // stdin, stdout, stderr
+  EXPECT_EQ(series_value(after, "process_open_fds"), series_value(before, "process_open_fds") + 1);
+  EXPECT_GT(series_value(before, "process_max_fds"), series_value(before, "process_open_fds"));
+  // Started within the last hour, not in the future (Unix seconds).
+  const double start = series_value(before, "process_start_time_seconds");
+  const double now = static_cast<double>(std::time(nullptr));
+  EXPECT_LE(start, now + 1);
+  EXPECT_GT(start, now - 3600);
+}
+
+TEST(Metrics, DiskSeriesDescribeTheDataDirFilesystem) {
+  Registry r;
+  register_disk_metrics(r, "/");
+  const std::string text = r.render();
+  const double total = series_value(text, "cairn_store_disk_total_bytes");
+  const double free = series_value(text, "cairn_store_disk_free_bytes");
+  EXPECT_GT(total, 0.0) << text;
+  EXPECT_GE(free, 0.0);
+  EXPECT_LE(free, total);
+
+  Registry missing;
+  register_disk_metrics(missing, "/nonexistent/cairn-data");
+  EXPECT_EQ(series_value(missing.render(), "cairn_store_disk_total_bytes"), 0.0);
 }
 
 }  // namespace

@@ -2,6 +2,10 @@
 // replication and fetch protocols end to end.
 
 #include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <ctime>
+#include <regex>
 
 #include "cairn/erasure/commitment.hpp"
 #include "cairn/erasure/file.hpp"
@@ -83,6 +87,61 @@ TEST(Node, LoneNodeStoresAndReadsBlobsAndFiles) {
   const std::string metrics = svc.metrics_text();
   EXPECT_NE(metrics.find("cairn_upload_blobs_acknowledged_total"), std::string::npos);
   EXPECT_NE(metrics.find("cairn_store_blobs 6"), std::string::npos) << metrics;
+}
+
+// What an operator's Prometheus sees of a node: who it is, its peers per
+// served shard, its chain head's age, its disk; and metrics.listen serves
+// the same exposition on its own port.
+TEST(Node, MetricsNameTheNodeItsShardsAndServeOnTheirOwnListener) {
+  Cluster net;
+  Node& a = net.add([](NodeSettings& s) { s.metrics.listen = "127.0.0.1:0"; });
+  Node& b = net.add();
+  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
+  EXPECT_TRUE(b.metrics_address().empty());
+  ASSERT_FALSE(a.metrics_address().empty());
+
+  // One peer (b) in a's shard, counted per shard once the tick samples it.
+  const std::regex shard_peers(R"(\ncairn_p2p_shard_peers\{shard="[0-9]+"\} 1\n)");
+  const std::regex mesh_peers(R"(\ncairn_gossip_mesh_peers\{shard="[0-9]+"\} [0-9]+\n)");
+  std::string m;
+  ASSERT_TRUE(eventually([&] {
+    m = a.service().metrics_text();
+    return std::regex_search(m, shard_peers);
+  })) << m;
+  EXPECT_TRUE(std::regex_search(m, mesh_peers)) << m;
+  EXPECT_NE(m.find("cairn_build_info{version=\"" CAIRN_VERSION "\",node_id=\"" + a.id().hex() + "\"} 1\n"),
+            std::string::npos)
+      << m;
+  const double now = static_cast<double>(std::time(nullptr));
+  EXPECT_NEAR(metric(m, "cairn_chain_head_timestamp_seconds"), now, 60.0) << m;
+  EXPECT_GT(metric(m, "cairn_store_disk_total_bytes"), 0.0);
+  EXPECT_GT(metric(m, "process_resident_memory_bytes"), 0.0);
+  // The sync rate is rate(cairn_sync_bytes_fetched_total), not a gauge.
+  EXPECT_EQ(m.find("cairn_sync_bytes_per_second"), std::string::npos);
+  EXPECT_NE(m.find("# TYPE cairn_sync_bytes_fetched_total counter"), std::string::npos);
+
+  const auto colon = a.metrics_address().rfind(':');
+  httplib::Client c("127.0.0.1", std::stoi(a.metrics_address().substr(colon + 1)));
+  auto r = c.Get("/metrics");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->get_header_value("Content-Type").find("version=0.0.4"), std::string::npos);
+  EXPECT_NE(r->body.find("cairn_build_info{"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("process_cpu_seconds_total "), std::string::npos);
+  // Only /metrics: the API's routes are not reachable through this port.
+  auto status = c.Get("/v1/status");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->status, 404);
+}
+
+TEST(Node, AMalformedMetricsListenIsRefusedAtStart) {
+  Cluster net;
+  try {
+    net.add([](NodeSettings& s) { s.metrics.listen = "no-port"; });
+    FAIL() << "a node started with metrics.listen = \"no-port\"";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("metrics.listen"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Node, EmptyFileAndOversizeBlob) {

@@ -86,6 +86,7 @@ int run_node(const NodeFlags& flags) {
             << "  p2p       " << n.p2p_address() << "\n"
             << "  api       " << (n.api_address().empty() ? std::string("off") : "http://" + n.api_address())
             << "\n"
+            << (n.metrics_address().empty() ? std::string() : "  metrics   http://" + n.metrics_address() + "/metrics\n")
             << "  shards    " << (settings->shards ? std::to_string(settings->shards->size()) + " listed" : "auto (all)")
             << "\n"
             << "running; press Ctrl-C to stop" << std::endl;

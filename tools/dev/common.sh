@@ -15,6 +15,8 @@ CAIRN_APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # The package test (tests/package/): systemd-analyze, curl.
   systemd curl
+  # The dashboard and alert-rules test (tests/prometheus/).
+  prometheus python3
 )
 
 cairn_missing_packages() {

@@ -40,6 +40,8 @@ ChainLink::ChainLink(std::shared_ptr<contracts::Chain> chain, const SigningKey& 
       blobs_registered_(metrics.counter("cairn_chain_blob_registrations_total",
                                         "Blob registrations (PutBlob) this node saw resolve to an index.")),
       head_gauge_(metrics.gauge("cairn_chain_head", "Number of the latest block seen.")),
+      head_time_gauge_(metrics.gauge("cairn_chain_head_timestamp_seconds",
+                                     "Sequencer timestamp of the latest block seen, Unix seconds (time() minus it is the head's age).")),
       register_latency_(metrics.histogram("cairn_chain_register_seconds",
                                           "Time from asking to register a blob to knowing its index.",
                                           metrics::Histogram::latency_buckets())) {}
@@ -56,6 +58,7 @@ Status ChainLink::start() {
     head_ = *head;
     next_nonce_ = *nonce;
     head_gauge_.set(static_cast<double>(head->number.value));
+    head_time_gauge_.set(static_cast<double>(head->timestamp_ms) / 1000.0);
   }
   refresh_registry();
   head_sub_ = chain_->subscribe_heads([this](const contracts::BlockHeader& h) {
@@ -270,6 +273,7 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
     head_ = header;
   }
   head_gauge_.set(static_cast<double>(header.number.value));
+  head_time_gauge_.set(static_cast<double>(header.timestamp_ms) / 1000.0);
   if (const uint32_t open = open_shards(); open != last_open_) {
     // A shard opened: its node list matters now (replica caps, reads).
     last_open_ = open;

@@ -170,6 +170,7 @@ class ChainLink final : public p2p::EndpointSource {
   metrics::Counter& txs_failed_;
   metrics::Counter& blobs_registered_;
   metrics::Gauge& head_gauge_;
+  metrics::Gauge& head_time_gauge_;  // the head block's sequencer timestamp, Unix seconds
   metrics::Histogram& register_latency_;
 };
 

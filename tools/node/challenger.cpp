@@ -89,6 +89,13 @@ Challenger::Challenger(NodeContext& ctx)
                                             "Time to verify one peer's response (chain reads included).",
                                             metrics::Histogram::latency_buckets())),
       own_pool_(shards::WorkerPoolSettings{1, kMaxOwnPhases}) {
+  // Fixed by the chain's genesis: what a dashboard draws the walk time against.
+  const double block_seconds = static_cast<double>(ctx.params.block_time_ms) / 1000.0;
+  ctx.metrics.gauge("cairn_challenge_deadline_seconds",
+                    "Time an epoch's response has to be anchored in (deadline_blocks x block time).")
+      .set(static_cast<double>(ctx.params.deadline_blocks) * block_seconds);
+  ctx.metrics.gauge("cairn_challenge_epoch_seconds", "Length of a challenge epoch (epoch_blocks x block time).")
+      .set(static_cast<double>(epoch_blocks_) * block_seconds);
   ctx.metrics.gauge_fn("cairn_challenge_verify_queue", "Peers' responses waiting for or under verification.",
                        [this] {
                          std::lock_guard lock(mu_);

@@ -74,6 +74,7 @@ std::vector<Field> fields(NodeSettings& s) {
       {"api.read_timeout_ms", &s.api.read_timeout},
       {"api.token_file", &s.api.token_file},
       {"api.max_pending_connections", &s.api.max_pending_connections},
+      {"metrics.listen", &s.metrics.listen},
 
       {"upload.min_replicas", &s.upload.min_replicas},
       {"upload.ack_timeout_ms", &s.upload.ack_timeout},

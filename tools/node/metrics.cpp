@@ -5,7 +5,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 namespace cairn::node::metrics {
 namespace {
@@ -264,6 +272,94 @@ std::string format_value(double v) {
   char buf[32];
   const auto r = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, r.ptr);
+}
+
+namespace {
+
+// Fields of /proc/self/stat after the command name (which may hold spaces and
+// parentheses, so parsing starts after the last ')'). Field 3 (state) is
+// index 0 here; utime is field 14, stime 15, starttime 22, vsize 23, rss 24.
+std::vector<std::string> proc_stat_fields() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  if (!std::getline(in, line)) return {};
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream rest(line.substr(close + 1));
+  std::vector<std::string> fields;
+  for (std::string f; rest >> f;) fields.push_back(f);
+  return fields;
+}
+
+double stat_field(const std::vector<std::string>& fields, size_t field_number) {
+  const size_t i = field_number - 3;
+  if (i >= fields.size()) return 0;
+  double v = 0;
+  const auto& f = fields[i];
+  std::from_chars(f.data(), f.data() + f.size(), v);
+  return v;
+}
+
+double boot_time_seconds() {
+  std::ifstream in("/proc/stat");
+  for (std::string key; in >> key;) {
+    if (key == "btime") {
+      double v = 0;
+      in >> v;
+      return v;
+    }
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
+}
+
+double open_fds() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return 0;
+  double n = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(dir);
+  return n - 1;  // the descriptor opendir itself holds
+}
+
+}  // namespace
+
+void register_process_metrics(Registry& registry) {
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  // The start time never changes: read it once.
+  const double start = boot_time_seconds() + stat_field(proc_stat_fields(), 22) / ticks;
+  registry.counter_fn("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", [ticks] {
+    const auto f = proc_stat_fields();
+    return (stat_field(f, 14) + stat_field(f, 15)) / ticks;
+  });
+  registry.gauge_fn("process_resident_memory_bytes", "Resident memory size in bytes.",
+                    [page] { return stat_field(proc_stat_fields(), 24) * page; });
+  registry.gauge_fn("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                    [] { return stat_field(proc_stat_fields(), 23); });
+  registry.gauge_fn("process_open_fds", "Number of open file descriptors.", [] { return open_fds(); });
+  registry.gauge_fn("process_max_fds", "Maximum number of open file descriptors.", [] {
+    rlimit r{};
+    if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return 0.0;
+    return static_cast<double>(r.rlim_cur);
+  });
+  registry.gauge_fn("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                    [start] { return start; });
+}
+
+void register_disk_metrics(Registry& registry, const std::string& path) {
+  const auto read = [path](bool total) {
+    struct statvfs v {};
+    if (::statvfs(path.c_str(), &v) != 0) return 0.0;
+    const double unit = static_cast<double>(v.f_frsize);
+    return unit * static_cast<double>(total ? v.f_blocks : v.f_bavail);
+  };
+  registry.gauge_fn("cairn_store_disk_free_bytes", "Bytes still free to the node on the data dir's filesystem.",
+                    [read] { return read(false); });
+  registry.gauge_fn("cairn_store_disk_total_bytes", "Size of the data dir's filesystem in bytes.",
+                    [read] { return read(true); });
 }
 
 }  // namespace cairn::node::metrics

@@ -138,4 +138,16 @@ class Registry {
 std::string escape_label_value(std::string_view v);
 std::string format_value(double v);
 
+// The process_* series Prometheus client libraries export on Linux
+// (process_cpu_seconds_total, process_resident_memory_bytes,
+// process_virtual_memory_bytes, process_open_fds, process_max_fds,
+// process_start_time_seconds), read from /proc/self when rendered. A file
+// that cannot be read renders as 0 (not a scrape failure).
+void register_process_metrics(Registry& registry);
+
+// cairn_store_disk_free_bytes / cairn_store_disk_total_bytes of the
+// filesystem holding `path` (statvfs when rendered; free counts the bytes an
+// unprivileged process may still use). 0 when statvfs fails.
+void register_disk_metrics(Registry& registry, const std::string& path);
+
 }  // namespace cairn::node::metrics

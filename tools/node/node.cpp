@@ -8,11 +8,13 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "cairn/contracts/devchain.hpp"
@@ -33,6 +35,7 @@
 #include "node/config.hpp"
 #include "node/context.hpp"
 #include "node/fetcher.hpp"
+#include "node/metrics_server.hpp"
 #include "node/notices.hpp"
 #include "node/reader.hpp"
 #include "node/replicator.hpp"
@@ -117,7 +120,8 @@ struct Node::Impl final : NodeService {
   std::vector<ShardId> subscribed;
 
   std::unique_ptr<ApiServer> api;
-  std::string p2p_address, api_address;
+  std::string p2p_address, api_address, metrics_address;
+  std::unique_ptr<MetricsServer> metrics_server;
   std::string endpoint;  // registered on the chain; set before network_up
   std::atomic<bool> network_up{false};
   bool started = false;
@@ -125,6 +129,11 @@ struct Node::Impl final : NodeService {
   std::atomic<bool> stopping{false};
   SteadyClock::time_point start_time = SteadyClock::now();
   std::atomic<uint64_t> peer_count{0};
+  struct ShardPeerGauges {
+    metrics::Gauge* topic = nullptr;
+    metrics::Gauge* mesh = nullptr;
+  };
+  std::map<uint32_t, ShardPeerGauges> shard_peer_gauges;  // network thread only
 
   Impl(NodeSettings s, NodeOptions o) : settings(std::move(s)), options(std::move(o)) {}
   ~Impl() override {
@@ -311,8 +320,6 @@ struct Node::Impl final : NodeService {
                      progress_sum(&shards::SyncProgress::held));
     metrics.gauge_fn("cairn_sync_blobs_remaining", "Registered blobs of the served shards not held yet.",
                      progress_sum(&shards::SyncProgress::remaining));
-    metrics.gauge_fn("cairn_sync_bytes_per_second", "Payload bytes per second shard sync stores (5 s average).",
-                     progress_sum(&shards::SyncProgress::bytes_per_second));
 
     const auto scrub_stat = [this](uint64_t shards::ScrubStats::*field) {
       return [this, field] { return static_cast<double>(scrubber->stats().*field); };
@@ -347,6 +354,11 @@ struct Node::Impl final : NodeService {
     metrics.counter_fn("cairn_workers_rejected_total", "Jobs refused because the worker pool queue was full.",
                        [this] { return static_cast<double>(pool->stats().rejected); });
     metrics.gauge_fn("cairn_p2p_peers", "Connected peers.", [this] { return static_cast<double>(peer_count.load()); });
+    metrics.gauge("cairn_build_info", "Always 1; labels name this node's version and node id.",
+                  {{"version", CAIRN_VERSION}, {"node_id", identity->public_key().hex()}})
+        .set(1);
+    metrics::register_process_metrics(metrics);
+    metrics::register_disk_metrics(metrics, data_dir.string());
     metrics.gauge_fn("cairn_node_uptime_seconds", "Seconds since the node opened.", [this] {
       return std::chrono::duration<double>(SteadyClock::now() - start_time).count();
     });
@@ -407,6 +419,12 @@ struct Node::Impl final : NodeService {
       if (!server) return tl::unexpected(with_context(server.error(), "starting the HTTP API on " + settings.api.listen));
       api = std::move(*server);
       api_address = api->address();
+    }
+    if (!settings.metrics.listen.empty()) {
+      auto server = MetricsServer::start(settings.metrics.listen, metrics);
+      if (!server) return tl::unexpected(with_context(server.error(), "starting the metrics listener"));
+      metrics_server = std::move(*server);
+      metrics_address = metrics_server->address();
     }
     return {};
   }
@@ -469,11 +487,32 @@ struct Node::Impl final : NodeService {
     });
   }
 
+  // Network thread (the gossip router's state lives there). Shards are only
+  // ever added to `subscribed`, so each series, once registered, stays.
+  void update_shard_peer_metrics() {
+    const auto& router = gossip->router();
+    for (ShardId shard : subscribed) {
+      auto it = shard_peer_gauges.find(shard.value);
+      if (it == shard_peer_gauges.end()) {
+        const metrics::Labels labels{{"shard", std::to_string(shard.value)}};
+        ShardPeerGauges g{&metrics.gauge("cairn_p2p_shard_peers", "Connected peers that announced the shard.", labels),
+                          &metrics.gauge("cairn_gossip_mesh_peers",
+                                         "Peers in the shard's gossip mesh (alert below D_low).", labels)};
+        it = shard_peer_gauges.emplace(shard.value, g).first;
+      }
+      it->second.topic->set(static_cast<double>(router.topic_peers(shard).size()));
+      it->second.mesh->set(static_cast<double>(router.mesh(shard).size()));
+    }
+  }
+
   void arm_tick() {
     tick_timer->expires_after(kTickInterval);
     tick_timer->async_wait([this](const std::error_code& ec) {
       if (ec || stopping.load()) return;
-      if (gossip) peer_count.store(gossip->host().peer_count());
+      if (gossip) {
+        peer_count.store(gossip->host().peer_count());
+        update_shard_peer_metrics();
+      }
       uploader->tick();
       arm_tick();
     });
@@ -486,6 +525,7 @@ struct Node::Impl final : NodeService {
     stopped = true;
     stopping.store(true);
     if (api) api->stop();
+    if (metrics_server) metrics_server->stop();
     if (challenger) challenger->stop();
     // Sync and scrub cancel their fetches, whose completions arrive on the
     // network thread: stop them while it still runs.
@@ -737,5 +777,6 @@ bool Node::identity_created() const noexcept { return impl_->identity_created; }
 const NodeSettings& Node::settings() const noexcept { return impl_->settings; }
 std::string Node::p2p_address() const { return impl_->p2p_address; }
 std::string Node::api_address() const { return impl_->api_address; }
+std::string Node::metrics_address() const { return impl_->metrics_address; }
 
 }  // namespace cairn::node

@@ -99,6 +99,8 @@ class Node {
   // Bound addresses ("" before start / without API).
   std::string p2p_address() const;
   std::string api_address() const;
+  // "host:port" of the metrics listener (metrics.listen); empty when off.
+  std::string metrics_address() const;
 
  private:
   struct Impl;

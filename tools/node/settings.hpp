@@ -160,6 +160,13 @@ struct NodeChainSettings {
   contracts::ChainSettings chain;
 };
 
+struct MetricsSettings {
+  // "HOST:PORT" of a listener serving only GET /metrics, besides the API's
+  // /metrics; port 0 picks a free one. Default empty: no separate listener.
+  // Read-only, so it needs no token on any address.
+  std::string listen;
+};
+
 struct NodeSettings {
   // Identity key (identity.key), store (store/), embedded chain (devchain/),
   // pending uploads. Default: $CAIRN_DATA_DIR, else $XDG_DATA_HOME/cairn,
@@ -179,6 +186,7 @@ struct NodeSettings {
 
   NodeChainSettings chain;
   ApiSettings api;
+  MetricsSettings metrics;
   UploadSettings upload;
   FetchSettings fetch;
   ChallengeSettings challenge;
