@@ -82,6 +82,24 @@ TEST(CliFlagsBeatEnv, NodeSettings) {
   EXPECT_NE(r.out.find("min_replicas = 2"), std::string::npos) << r.out;
 }
 
+TEST(CliFlagsBeatEnv, DevchainDataDir) {
+  // Both directories hold a sequencer key that is refused (mode 0644): the
+  // error names the directory that was used.
+  test::TempDir dir;
+  const auto from_env = dir.path() / "from-env";
+  const auto from_flag = dir.path() / "from-flag";
+  for (const auto& d : {from_env, from_flag}) {
+    std::filesystem::create_directories(d);
+    ASSERT_EQ(cairn({"keygen", (d / "sequencer.key").string()}).exit_code, 0);
+    ::chmod((d / "sequencer.key").c_str(), 0644);
+  }
+  auto r = cairn({"devchain", "--data-dir", from_flag.string(), "--listen", "127.0.0.1:0"},
+                 {"CAIRN_DEVCHAIN_DIR=" + from_env.string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(mentions(r, from_flag.string())) << r.err;
+  EXPECT_FALSE(mentions(r, from_env.string())) << r.err;
+}
+
 TEST(CliErrors, UnknownCommandSuggestsTheNearest) {
   auto r = cairn({"sttaus"});
   EXPECT_EQ(r.exit_code, 2);
