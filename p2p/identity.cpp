@@ -41,7 +41,8 @@ Result<SigningKey> load_identity(const std::filesystem::path& path) {
     return make_error(Errc::io_error, "cannot stat " + path.string() + ": " + std::strerror(errno));
   }
   if ((st.st_mode & 077) != 0) {
-    return make_error(Errc::verification_failed,
+    // A local environment problem (exit 3 from the CLI), not a bad key.
+    return make_error(Errc::io_error,
                       "identity file " + path.string() +
                           " is readable by group or others; run: chmod 600 " + path.string());
   }

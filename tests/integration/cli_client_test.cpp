@@ -60,6 +60,60 @@ class CliClient : public ::testing::Test {
   std::string url_;
 };
 
+// `cairn ARGS --node URL` with stdout on a terminal (a pty from script(1),
+// util-linux, in every Debian install); what it printed comes back in out.
+test::RunResult on_terminal(const std::vector<std::string>& args, const std::string& url) {
+  std::string command = test::cairn_binary();
+  for (const auto& a : args) command += " '" + a + "'";
+  command += " --node " + url;
+  return test::run({"/usr/bin/script", "-qec", command, "/dev/null"}, 60s);
+}
+
+TEST_F(CliClient, BinaryIsNotWrittenToATerminalUnlessAskedFor) {
+  auto rng = test::seeded_rng(23);
+  const std::string id = put_file("t.bin", test::random_bytes(rng, 5000));
+  for (const std::string cmd : {"get", "proof"}) {
+    auto r = on_terminal({cmd, id}, url_);
+    EXPECT_EQ(r.exit_code, 2) << cmd << ": " << r.out;
+    EXPECT_NE(r.out.find("cairn " + cmd + ": the "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("is binary and stdout is a terminal"), std::string::npos) << r.out;
+  }
+  // -o - asks for it: the bytes are printed.
+  const auto text = as_bytes("plain text for the terminal\n");
+  test::write_file(dir_ / "t.txt", text);
+  auto put = cli({"put", "--json", (dir_ / "t.txt").string()});
+  const std::string text_id = json::parse(put.out, nullptr, false).value("id", "");
+  auto r = on_terminal({"get", text_id, "-o", "-", "-q"}, url_);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("plain text for the terminal"), std::string::npos) << r.out;
+  // A pipe is not a terminal.
+  r = cli({"get", text_id});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "plain text for the terminal\n");
+}
+
+TEST_F(CliClient, GetIntoADirectoryWritesDirSlashIdAndKeepsAnExistingOne) {
+  auto rng = test::seeded_rng(24);
+  const Bytes content = test::random_bytes(rng, 70000);
+  const std::string id = put_file("d.bin", content);
+  const auto out_dir = dir_ / "downloads";
+  std::filesystem::create_directories(out_dir);
+  auto r = cli({"get", id, "-o", out_dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(out_dir / id), content);
+
+  // Already there: refused before downloading, the file is left as it was.
+  test::write_file(out_dir / id, as_bytes("previous"));
+  r = cli({"get", id, "-o", out_dir.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cairn get: " + (out_dir / id).string() + " exists; give --force"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(test::read_file(out_dir / id), Bytes(as_bytes("previous").begin(), as_bytes("previous").end()));
+  r = cli({"get", id, "-o", out_dir.string(), "--force"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(out_dir / id), content);
+}
+
 TEST_F(CliClient, GetRefusesBytesThatDoNotMatchTheFileAndLeavesNoFile) {
   auto rng = test::seeded_rng(21);
   const std::string id = put_file("a.bin", test::random_bytes(rng, 200000));

@@ -4,6 +4,7 @@
 // --json), and a name that does not resolve is not "connection refused".
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -81,6 +82,24 @@ TEST(CliFlagsBeatEnv, NodeSettings) {
   EXPECT_NE(r.out.find("min_replicas = 2"), std::string::npos) << r.out;
 }
 
+TEST(CliFlagsBeatEnv, DevchainDataDir) {
+  // Both directories hold a sequencer key that is refused (mode 0644): the
+  // error names the directory that was used.
+  test::TempDir dir;
+  const auto from_env = dir.path() / "from-env";
+  const auto from_flag = dir.path() / "from-flag";
+  for (const auto& d : {from_env, from_flag}) {
+    std::filesystem::create_directories(d);
+    ASSERT_EQ(cairn({"keygen", (d / "sequencer.key").string()}).exit_code, 0);
+    ::chmod((d / "sequencer.key").c_str(), 0644);
+  }
+  auto r = cairn({"devchain", "--data-dir", from_flag.string(), "--listen", "127.0.0.1:0"},
+                 {"CAIRN_DEVCHAIN_DIR=" + from_env.string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(mentions(r, from_flag.string())) << r.err;
+  EXPECT_FALSE(mentions(r, from_env.string())) << r.err;
+}
+
 TEST(CliErrors, UnknownCommandSuggestsTheNearest) {
   auto r = cairn({"sttaus"});
   EXPECT_EQ(r.exit_code, 2);
@@ -127,6 +146,42 @@ TEST(CliErrors, UnresolvableHostIsNotConnectionRefused) {
   EXPECT_EQ(r.exit_code, 5);
   EXPECT_NE(r.err.find("cannot resolve host 'no-such-host.invalid'"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("connection refused"), std::string::npos) << r.err;
+}
+
+// A secret key file readable by group or others is a local environment
+// problem: exit 3 with the chmod that fixes it, for every command that reads
+// one (docs/cli.md).
+TEST(CliErrors, KeyFilesReadableByOthersExit3) {
+  test::TempDir dir;
+  const auto data = dir.path() / "node";
+  std::filesystem::create_directories(data);
+  ASSERT_EQ(cairn({"keygen", (data / "identity.key").string()}).exit_code, 0);
+  for (const mode_t mode : {mode_t{0644}, mode_t{0640}}) {
+    ::chmod((data / "identity.key").c_str(), mode);
+    auto r = cairn({"node", "--data-dir", data.string(), "--listen", "127.0.0.1:0", "--api", ""});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("cairn node: identity file"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("chmod 600"), std::string::npos) << r.err;
+  }
+
+  const auto chain = dir.path() / "chain";
+  std::filesystem::create_directories(chain);
+  ASSERT_EQ(cairn({"keygen", (chain / "sequencer.key").string()}).exit_code, 0);
+  ::chmod((chain / "sequencer.key").c_str(), 0644);
+  auto r = cairn({"devchain", "--data-dir", chain.string(), "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("chmod 600"), std::string::npos) << r.err;
+
+  // The API token file of a node.
+  const auto token = dir.path() / "api.token";
+  test::write_file(token, as_bytes("secret\n"));
+  ::chmod(token.c_str(), 0644);
+  ::chmod((data / "identity.key").c_str(), 0600);
+  r = cairn({"node", "--data-dir", data.string(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--set",
+             "api.token_file=" + token.string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("api.token_file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("chmod 600"), std::string::npos) << r.err;
 }
 
 }  // namespace

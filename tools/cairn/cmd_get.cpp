@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "cairn/erasure/commitment.hpp"
@@ -112,18 +113,23 @@ void register_get(CLI::App& app, int& exit_code) {
     std::string output;
     std::string node;
     bool quiet = false;
+    bool force = false;
   };
   auto settings = std::make_shared<Settings>();
   auto* cmd = app.add_subcommand(
       "get", "Download a file or blob by id and check it end to end (SHA-256 of a file, commitment of a blob)");
   add_id_argument(cmd, settings->id);
   cmd->add_option("-o,--output", settings->output,
-                  "Write to FILE (replaced only once the download is complete and checked); "
-                  "default: stdout");
+                  "Write to FILE (replaced only once the download is complete and checked), or to DIR/<id> "
+                  "for a directory; - or none: stdout (not a terminal unless -o -)");
+  cmd->add_flag("-f,--force", settings->force, "Replace DIR/<id> when -o names a directory where it exists");
   add_node_option(cmd, settings->node);
   cmd->add_flag("-q,--quiet", settings->quiet, "No progress bar");
   cmd->callback([settings, &exit_code] {
     auto fail = [&](const Error& e) { exit_code = report_error("get", e); };
+    if (auto allowed = binary_output_allowed(settings->output, "the download"); !allowed) {
+      return fail(allowed.error());
+    }
     auto target = stat_object(settings->node, settings->id);
     if (!target) return fail(target.error());
     NodeClient& client = *target->client;
@@ -131,6 +137,17 @@ void register_get(CLI::App& app, int& exit_code) {
     const json& info = target->info;
     const bool is_file = str_field(info, "kind") == "file";
     const uint64_t size = u64_field(info, "size");
+    // -o DIR: the object goes to DIR/<id> (neither the manifest nor the
+    // node's stat knows a file name), refused before downloading when it
+    // exists and --force is not given.
+    std::error_code ec;
+    if (settings->output != "-" && std::filesystem::is_directory(settings->output, ec)) {
+      settings->output = (std::filesystem::path(settings->output) / id.hex()).string();
+      if (std::filesystem::exists(settings->output, ec) && !settings->force) {
+        return fail(Error{Errc::invalid_argument,
+                          settings->output + " exists; give --force to replace it, or -o another path"});
+      }
+    }
     auto out = Output::open(settings->output);
     if (!out) return fail(out.error());
 

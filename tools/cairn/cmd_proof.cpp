@@ -37,7 +37,7 @@ void register_proof(CLI::App& app, int& exit_code) {
   shard->needs(epoch);
   epoch->needs(shard);
   add_node_option(cmd, settings->node);
-  cmd->add_option("-o,--output", settings->output, "Write the proof here (default: stdout, unless a terminal)");
+  cmd->add_option("-o,--output", settings->output, "Write the proof here; - or none: stdout (not a terminal unless -o -)");
   cmd->callback([settings, &exit_code] {
     auto fail = [&](const Error& e) { exit_code = report_error("proof", e); };
     std::string path;
@@ -58,11 +58,7 @@ void register_proof(CLI::App& app, int& exit_code) {
       if (!id) return fail(id.error());
       path = "/v1/proofs/latest?blob=" + id->hex();
     }
-    if (settings->output.empty() && ::isatty(STDOUT_FILENO)) {
-      std::cerr << "cairn proof: the proof is binary; give -o FILE or redirect stdout\n";
-      exit_code = kExitUsage;
-      return;
-    }
+    if (auto allowed = binary_output_allowed(settings->output, "the proof"); !allowed) return fail(allowed.error());
     auto client = NodeClient::create(settings->node);
     if (!client) return fail(client.error());
     Bytes proof;
@@ -78,7 +74,7 @@ void register_proof(CLI::App& app, int& exit_code) {
     if (!decoded) {
       return fail(Error{Errc::corruption, "the node sent a proof that does not decode: " + decoded.error().message});
     }
-    if (settings->output.empty()) {
+    if (settings->output.empty() || settings->output == "-") {
       std::cout.write(reinterpret_cast<const char*>(proof.data()), static_cast<std::streamsize>(proof.size()));
       std::cout.flush();
     } else {
@@ -91,7 +87,7 @@ void register_proof(CLI::App& app, int& exit_code) {
     for (const auto& e : decoded->entries) nodes.insert(e.response.node);
     std::cerr << "proof of shard " << decoded->shard.value << " epoch " << decoded->epoch.value << ": "
               << nodes.size() << " replica(s) claimed, " << proof.size() << " bytes"
-              << (settings->output.empty() ? "" : " -> " + settings->output)
+              << (settings->output.empty() || settings->output == "-" ? "" : " -> " + settings->output)
               << " (check it with cairn verify --trust <sequencer key>)\n";
     exit_code = kExitOk;
   });

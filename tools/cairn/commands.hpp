@@ -41,6 +41,12 @@ void register_status(CLI::App& app, int& exit_code);
 void register_proof(CLI::App& app, int& exit_code);
 void register_localnet(CLI::App& app, int& exit_code);
 
+// Whether a command may write binary output to `output` (its -o value):
+// ok for a file, for "-" (stdout, asked for explicitly) and for stdout that
+// is not a terminal; invalid_argument saying how to get the bytes when
+// `output` is empty and stdout is a terminal, where binary would scramble it.
+Status binary_output_allowed(const std::string& output, const std::string& what);
+
 // Default data directory: $CAIRN_DATA_DIR, else $XDG_DATA_HOME/cairn, else
 // $HOME/.local/share/cairn, else ./cairn-data.
 std::string default_data_dir();

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -39,6 +40,13 @@ int report_error(const std::string& command, const Error& e) {
     std::cerr << where << ": " << e.message << "\n";
   }
   return exit_code_for(e);
+}
+
+Status binary_output_allowed(const std::string& output, const std::string& what) {
+  if (!output.empty() || ::isatty(STDOUT_FILENO) == 0) return {};
+  return make_error(Errc::invalid_argument,
+                    what + " is binary and stdout is a terminal; give -o FILE, redirect stdout, or -o - to print it "
+                           "anyway");
 }
 
 std::string default_data_dir() {

@@ -861,8 +861,8 @@ Result<std::string> read_token_file(const std::string& path) {
     return make_error(Errc::io_error, "api.token_file " + path + ": " + std::strerror(errno));
   }
   if ((st.st_mode & 077) != 0) {
-    return make_error(Errc::invalid_argument, "api.token_file " + path +
-                                                  " is readable by group or others; run: chmod 600 " + path);
+    return make_error(Errc::io_error, "api.token_file " + path +
+                                          " is readable by group or others; run: chmod 600 " + path);
   }
   std::ifstream f(path);
   std::string line;

@@ -21,8 +21,8 @@ inline constexpr const char* kIdentityHeader = "cairn-ed25519-v1";
 Status save_identity(const SigningKey& key, const std::filesystem::path& path, bool overwrite);
 
 // Reads an identity file. Errc::not_found when missing; invalid_argument when
-// malformed; verification_failed when group or others can read it (like ssh,
-// a readable secret key is refused: `chmod 600 FILE`).
+// malformed; io_error when group or others can read it (like ssh, a
+// readable secret key is refused: `chmod 600 FILE`).
 Result<SigningKey> load_identity(const std::filesystem::path& path);
 
 // Short printable form of a node id for logs and tables: the first 8 bytes
