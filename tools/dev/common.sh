@@ -13,6 +13,7 @@ CAIRN_APT_PACKAGES=(
   libcpp-httplib-dev
   libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  chromium
 )
 
 cairn_missing_packages() {
