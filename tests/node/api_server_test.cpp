@@ -681,5 +681,19 @@ TEST_F(ApiServerTest, TheTokenCanComeFromAPrivateFile) {
   EXPECT_EQ(good->status, 201) << good->body;
 }
 
+TEST_F(ApiServerTest, RootServesTheHtmlStatusPageAndAnswersHead) {
+  auto c = client();
+  auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  const json status = body_json(c.Get("/v1/status"));
+  EXPECT_NE(page->body.find(status["id"].get<std::string>()), std::string::npos);
+  auto head = c.Head("/");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+}
+
 }  // namespace
 }  // namespace cairn::node

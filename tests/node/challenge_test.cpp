@@ -91,6 +91,20 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
   EXPECT_TRUE(full->invalid.empty());
   EXPECT_GE(full->blob_count, blobs);
   EXPECT_GT(full->walk_seconds, 0);
+  // The status model keeps the shard's finished epochs, oldest first, the
+  // latest of them also in `challenges`.
+  ASSERT_TRUE(eventually([&] { return net.node(0).service().status()->challenge_history.size() >= 2; }, 30s));
+  {
+    const auto st = net.node(0).service().status();
+    ASSERT_TRUE(st);
+    const auto& history = st->challenge_history;
+    EXPECT_LE(history.size(), kChallengeHistoryEpochs);
+    for (size_t i = 1; i < history.size(); ++i) EXPECT_LT(history[i - 1].epoch.value, history[i].epoch.value);
+    ASSERT_EQ(st->challenges.size(), 1u);
+    EXPECT_EQ(history.back().epoch, st->challenges[0].epoch);
+    EXPECT_TRUE(std::any_of(history.begin(), history.end(),
+                            [&](const EpochChallengeStatus& c) { return c.epoch == full->epoch && c.valid == 3; }));
+  }
   for (size_t i = 0; i < 3; ++i) {
     auto proof = net.node(i).service().replica_proof(ShardId{0}, full->epoch);
     ASSERT_TRUE(proof) << "node " << i << ": " << proof.error().to_string();

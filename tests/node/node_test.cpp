@@ -63,6 +63,17 @@ TEST(Node, LoneNodeStoresAndReadsBlobsAndFiles) {
   ASSERT_TRUE(blob_info);
   EXPECT_EQ(blob_info->kind, ObjectKind::blob);
 
+  // Both uploads are in the status model's recent uploads, newest first.
+  auto st = svc.status();
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->recent_uploads.size(), 2u);
+  EXPECT_EQ(st->recent_uploads[0].id, pf->id);
+  EXPECT_EQ(st->recent_uploads[0].kind, ObjectKind::file);
+  EXPECT_EQ(st->recent_uploads[0].size, file.size());
+  EXPECT_EQ(st->recent_uploads[1].id, put->id);
+  EXPECT_EQ(st->recent_uploads[1].kind, ObjectKind::blob);
+  EXPECT_EQ(st->recent_uploads[1].replicas, 1u);
+
   // A range across a blob boundary.
   Bytes part;
   ASSERT_TRUE(svc.read(pf->id, {131000, 1000}, [&](ByteSpan b) -> Status {

@@ -17,6 +17,8 @@ CAIRN_APT_PACKAGES=(
   systemd curl
   # The dashboard and alert-rules test (tests/prometheus/).
   prometheus python3
+  # The status page test in headless Chromium (tests/integration/).
+  chromium
 )
 
 cairn_missing_packages() {

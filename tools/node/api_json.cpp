@@ -123,6 +123,14 @@ json node_status(const NodeStatus& s) {
                         {"bytes_per_second", y.bytes_per_second},
                         {"last_error", y.last_error}});
   }
+  json uploads = json::array();
+  for (const RecentUpload& u : s.recent_uploads) {
+    uploads.push_back(json{{"id", u.id.hex()},
+                           {"kind", u.kind == ObjectKind::file ? "file" : "blob"},
+                           {"size", u.size},
+                           {"unix_ms", u.unix_ms},
+                           {"replicas", u.replicas}});
+  }
   const ChainStatus& c = s.chain;
   return json{
       {"id", s.id.hex()},
@@ -169,6 +177,8 @@ json node_status(const NodeStatus& s) {
             {"bytes_checked", s.scrub.bytes_checked},
             {"records_corrupt", s.scrub.records_corrupt}}},
       {"challenges", challenges(s.challenges)},
+      {"challenge_history", challenges(s.challenge_history)},
+      {"recent_uploads", std::move(uploads)},
       {"stopping", s.stopping}};
 }
 

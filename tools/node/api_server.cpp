@@ -25,6 +25,7 @@
 #include "cairn/p2p/tcp_address.hpp"
 #include "node/api_json.hpp"
 #include "node/http_range.hpp"
+#include "node/status_page.hpp"
 
 namespace cairn::node {
 namespace {
@@ -313,6 +314,7 @@ class HttpApiServer final : public ApiServer {
   void stat(const Request& req, Response& res);
   void blob_status(const Request& req, Response& res);
   void node_status(Response& res);
+  void status_page(Response& res);
   void proof(const Request& req, Response& res);
   void proof_latest(const Request& req, Response& res);
   void wrong_route(const Request& req, Response& res);
@@ -694,6 +696,21 @@ void HttpApiServer::blob_status(const Request& req, Response& res) {
 
 void HttpApiServer::node_status(Response& res) { answer(res, service_.status(), api_json::node_status); }
 
+// The HTML page is rendered from the same status() answer /v1/status
+// encodes: no work beyond it per request. Errors answer as on every route.
+void HttpApiServer::status_page(Response& res) {
+  auto status = service_.status();
+  if (!status) {
+    send_error(res, from_error(status.error()));
+    return;
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  res.status = 200;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(render_status_page(*status, static_cast<uint64_t>(now.count())), "text/html; charset=utf-8");
+}
+
 namespace {
 
 // A proof file: the bytes, what they prove in headers, and a file name.
@@ -799,9 +816,7 @@ void HttpApiServer::install_routes() {
   http_.set_expect_100_continue_handler(
       [this](const Request& req, Response& res) { return expect_continue(req, res); });
 
-  http_.Get("/", [](const Request&, Response& res) {
-    send_json(res, 200, json{{"service", "cairn"}, {"version", CAIRN_VERSION}, {"api", "v1"}});
-  });
+  http_.Get("/", [this](const Request&, Response& res) { status_page(res); });
   http_.Post("/v1/files", [this](const Request& req, Response& res, const ContentReader& reader) {
     put_file(req, res, reader);
   });

@@ -838,7 +838,9 @@ void Challenger::evaluate(ShardId shard, Epoch epoch) {
                                                << st.invalid.size() << " invalid, " << st.missing.size()
                                                << " missing; own " << st.own);
   std::lock_guard lock(mu_);
-  last_[shard.value] = std::move(st);
+  auto& history = history_[shard.value];
+  history.push_back(std::move(st));
+  while (history.size() > kChallengeHistoryEpochs) history.pop_front();
 }
 
 void Challenger::prune(ShardId shard, Epoch current) {
@@ -859,7 +861,16 @@ void Challenger::prune(ShardId shard, Epoch current) {
 std::vector<EpochChallengeStatus> Challenger::status() const {
   std::lock_guard lock(mu_);
   std::vector<EpochChallengeStatus> out;
-  for (const auto& [shard, st] : last_) out.push_back(st);
+  for (const auto& [shard, history] : history_) {
+    if (!history.empty()) out.push_back(history.back());
+  }
+  return out;
+}
+
+std::vector<EpochChallengeStatus> Challenger::history() const {
+  std::lock_guard lock(mu_);
+  std::vector<EpochChallengeStatus> out;
+  for (const auto& [shard, history] : history_) out.insert(out.end(), history.begin(), history.end());
   return out;
 }
 

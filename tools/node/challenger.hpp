@@ -74,6 +74,9 @@ class Challenger {
 
   // The latest recorded epoch of every served shard, by shard.
   std::vector<EpochChallengeStatus> status() const;
+  // The last kChallengeHistoryEpochs recorded epochs of every served shard,
+  // by shard, oldest first within a shard (NodeStatus::challenge_history).
+  std::vector<EpochChallengeStatus> history() const;
   // NodeService::replica_proof / latest_proof. Blocking.
   Result<ProofFile> proof(ShardId shard, Epoch epoch);
   Result<ProofFile> latest_proof(const BlobId& id);
@@ -142,7 +145,8 @@ class Challenger {
   std::deque<std::pair<std::shared_ptr<sampling::Response>, Done>> waiting_;
   size_t verifying_ = 0;  // queued, running or waiting verifications
   std::map<uint32_t, uint64_t> evaluated_;  // shard -> last recorded epoch
-  std::map<uint32_t, EpochChallengeStatus> last_;
+  // shard -> its finished epochs, oldest first, at most kChallengeHistoryEpochs.
+  std::map<uint32_t, std::deque<EpochChallengeStatus>> history_;
 
   metrics::Counter& produced_;
   metrics::Counter& anchored_;

@@ -11,11 +11,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <map>
+#include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/rpc.hpp"
@@ -127,6 +131,9 @@ struct Node::Impl final : NodeService {
   bool started = false;
   bool stopped = false;
   std::atomic<bool> stopping{false};
+  // The newest successful uploads, newest first (at most kRecentUploads).
+  std::mutex recent_mu;
+  std::deque<RecentUpload> recent_uploads_log;
   SteadyClock::time_point start_time = SteadyClock::now();
   std::atomic<uint64_t> peer_count{0};
   struct ShardPeerGauges {
@@ -594,19 +601,37 @@ struct Node::Impl final : NodeService {
 
   Result<PutFileResult> put_file(ByteSpan content, const PutOptions& options_) override {
     CAIRN_TRY_STATUS(callable("put_file"));
-    return uploader->put_file(content, options_);
+    return remember_upload(uploader->put_file(content, options_));
   }
 
   Result<PutFileResult> put_file(const fs::path& path, const PutOptions& options_) override {
     CAIRN_TRY_STATUS(callable("put_file"));
     auto file = tools::MappedFile::open(path);
     if (!file) return tl::unexpected(file.error());
-    return uploader->put_file((*file)->bytes(), options_);
+    return remember_upload(uploader->put_file((*file)->bytes(), options_));
   }
 
   Result<PutBlobResult> put_blob(ByteSpan payload, const PutOptions& options_) override {
     CAIRN_TRY_STATUS(callable("put_blob"));
-    return uploader->put_blob(payload, options_);
+    return remember_upload(uploader->put_blob(payload, options_));
+  }
+
+  // Records a successful upload in recent_uploads_log and passes the result on.
+  template <class R>
+  Result<R> remember_upload(Result<R> r) {
+    if (!r) return r;
+    RecentUpload u;
+    u.id = r->id;
+    u.kind = std::is_same_v<R, PutFileResult> ? ObjectKind::file : ObjectKind::blob;
+    u.size = r->size;
+    u.unix_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+    u.replicas = r->replicas;
+    std::lock_guard lock(recent_mu);
+    recent_uploads_log.push_front(u);
+    while (recent_uploads_log.size() > kRecentUploads) recent_uploads_log.pop_back();
+    return r;
   }
 
   Result<ObjectInfo> stat(const BlobId& id) override {
@@ -731,6 +756,11 @@ struct Node::Impl final : NodeService {
     s.scrub.bytes_checked = sc.bytes_scrubbed;
     s.scrub.records_corrupt = sc.records_corrupt;
     s.challenges = challenger->status();
+    s.challenge_history = challenger->history();
+    {
+      std::lock_guard lock(recent_mu);
+      s.recent_uploads.assign(recent_uploads_log.begin(), recent_uploads_log.end());
+    }
     s.stopping = stopping.load();
     return s;
   }

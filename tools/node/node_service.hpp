@@ -235,6 +235,12 @@ struct EpochChallengeStatus {
   std::vector<PeerChallengeResult> missing;  // no valid anchored response reached this node
 };
 
+// Finished epochs kept per shard in NodeStatus::challenge_history: 32
+// epochs of 8 blocks at 1 s cover the last ~4 minutes of a dev chain and a
+// few hours of a real one; each entry lists at most the shard's registered
+// nodes, so the history stays small.
+inline constexpr size_t kChallengeHistoryEpochs = 32;
+
 // A replica-count proof file (docs/proof-format.md) as the node serves it.
 struct ProofFile {
   ShardId shard;
@@ -242,6 +248,18 @@ struct ProofFile {
   uint32_t replicas = 0;  // distinct nodes counted
   Bytes bytes;            // the encoded proof (cairn verify reads it)
 };
+
+// One successful upload through this node's API (NodeStatus::recent_uploads).
+struct RecentUpload {
+  BlobId id;                         // the file id (root manifest) or the blob id
+  ObjectKind kind = ObjectKind::file;
+  uint64_t size = 0;                 // original bytes (files) or payload bytes (blobs)
+  uint64_t unix_ms = 0;              // when the upload returned
+  uint32_t replicas = 0;             // confirmed replicas when it returned
+};
+
+// Uploads kept in NodeStatus::recent_uploads (the newest; older ones drop).
+inline constexpr size_t kRecentUploads = 20;
 
 struct NodeStatus {
   NodeId id;
@@ -261,6 +279,13 @@ struct NodeStatus {
   // The latest finished epoch of every served shard with blobs (empty before
   // the first one ends).
   std::vector<EpochChallengeStatus> challenges;
+  // The last kChallengeHistoryEpochs finished epochs of every served shard
+  // with blobs, by shard, oldest first within a shard (the latest of each is
+  // also in `challenges`).
+  std::vector<EpochChallengeStatus> challenge_history;
+  // The last kRecentUploads successful uploads through this node, newest
+  // first (kept in memory: empty after a restart).
+  std::vector<RecentUpload> recent_uploads;
   bool stopping = false;
 };
 
