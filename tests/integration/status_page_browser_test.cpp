@@ -64,7 +64,7 @@ TEST(StatusPageBrowser, ChromiumShowsTheNodeItsShardPeersUploadsAndChallengeEpoc
         status = net.status(0);
         if (status.is_null()) return false;
         size_t full = 0;
-        for (const auto& e : status["challenge_history"]) full += e.value("valid", 0) == 3 ? 1 : 0;
+        for (const auto& e : status["challenge_history"]) if (e.value("valid", 0) == 3) ++full;
         return full >= 2;
       },
       60s))
