@@ -138,5 +138,79 @@ TEST(NodeSync, ScrubRepairsDamageFoundAfterARestart) {
   EXPECT_TRUE(health->bad.empty()) << "the repaired fragments are on disk";
 }
 
+// The only peer of a syncing node holds one blob with a damaged data
+// fragment (wrong bytes, valid store checksum) and does not scrub it away.
+// The sync asks for the k data fragments with at_least = k, so the peer must
+// substitute a parity fragment for the damaged one: the late node ends up
+// with every blob, verified, from that one peer.
+TEST(NodeSync, APeerWithADamagedDataFragmentSubstitutesParity) {
+  const auto no_scrub = [](NodeSettings& s) {
+    fast_maintenance(s);
+    s.storage.scrub.enabled = false;  // the damage must still be there when the late node asks
+  };
+  Cluster net;
+  net.add(no_scrub);
+  auto rng = cairn::test::seeded_rng(33);
+  std::vector<std::pair<BlobId, Bytes>> blobs;
+  for (int i = 0; i < 4; ++i) {
+    Bytes payload = cairn::test::random_bytes(rng, 60000 + 1000 * size_t(i));
+    auto put = net.node(0).service().put_blob(payload, {});
+    ASSERT_TRUE(put) << put.error().to_string();
+    blobs.emplace_back(put->id, std::move(payload));
+  }
+  net.remove(0);
+
+  const auto params = net.chain().info().params;
+  const FragmentIndex damaged_fragment{2};  // a data fragment: 2 < k
+  ASSERT_LT(damaged_fragment.value, params.data_fragments);
+  BlobIndex damaged;
+  {
+    auto store = shards::Store::open(net.dir(0) / "store", params);
+    ASSERT_TRUE(store) << store.error().to_string();
+    auto rec = (*store)->get_blob(blobs[1].first);
+    ASSERT_TRUE(rec);
+    damaged = rec->index;
+    ASSERT_TRUE((*store)->put_fragment(damaged, damaged_fragment,
+                                       cairn::test::random_bytes(rng, params.fragment_size())));
+    ASSERT_TRUE((*store)->close());
+  }
+  Node& holder = net.add([&](NodeSettings& s) {
+    no_scrub(s);
+    s.data_dir = (std::filesystem::path(s.data_dir).parent_path() / "node0").string();  // the same node again
+  });
+  const NodeId holder_id = holder.id();
+
+  Node& late = net.add(no_scrub);
+  const bool synced = eventually([&] {
+    auto s = shard_sync(late, ShardId{0});
+    return s && s->state == "synced" && s->held == blobs.size();
+  }, 30s);
+  const auto s = shard_sync(late, ShardId{0});
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(synced) << "state " << s->state << ", held " << s->held << " of " << blobs.size()
+                      << ", last error: " << s->last_error;
+  EXPECT_EQ(s->held, blobs.size()) << "the blob with a damaged data fragment was not synced from its one holder";
+  EXPECT_EQ(s->fetched, blobs.size());
+  EXPECT_EQ(metric(late.service().metrics_text(), "cairn_sync_invalid_replies_total"), 0.0);
+  // The late node holds complete, verified replicas: reads are local.
+  const double remote_before = metric(late.service().metrics_text(), "cairn_fetch_remote_total");
+  for (const auto& [id, payload] : blobs) {
+    auto got = late.service().read_blob(id);
+    ASSERT_TRUE(got) << got.error().to_string();
+    EXPECT_EQ(*got, payload);
+  }
+  EXPECT_EQ(metric(late.service().metrics_text(), "cairn_fetch_remote_total"), remote_before);
+
+  // The holder still has its damage: parity was substituted, nothing repaired.
+  net.remove(2);
+  net.remove(1);
+  auto store = shards::Store::open(net.dir(0) / "store", params);
+  ASSERT_TRUE(store) << store.error().to_string();
+  shards::SealingTransform seal(params, holder_id);
+  auto health = shards::check_blob(**store, damaged, &seal);
+  ASSERT_TRUE(health) << health.error().to_string();
+  EXPECT_EQ(health->bad, std::vector<FragmentIndex>{damaged_fragment});
+}
+
 }  // namespace
 }  // namespace cairn::node::test
