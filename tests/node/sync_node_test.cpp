@@ -4,10 +4,23 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/any_io_executor.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include <future>
+#include <thread>
+
+#include "cairn/erasure/commitment.hpp"
+#include "cairn/p2p/host.hpp"
+#include "cairn/p2p/request.hpp"
+#include "cairn/p2p/transport.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/seal_transform.hpp"
 #include "cairn/shards/store.hpp"
 #include "node/cluster.hpp"
+#include "node/wire.hpp"
 
 namespace cairn::node::test {
 namespace {
@@ -25,6 +38,89 @@ std::optional<ShardSyncStatus> shard_sync(Node& n, ShardId shard) {
     if (s.shard == shard) return s;
   }
   return std::nullopt;
+}
+
+// A bare p2p peer (no node behind it) on its own thread that dials one node
+// and sends it raw fragments requests: what any asker, of any version, puts
+// on the wire.
+class RawAsker {
+ public:
+  RawAsker(contracts::Chain& chain, const std::string& address) : work_(io_.get_executor()) {
+    thread_ = std::thread([this] { io_.run(); });
+    std::promise<Result<NodeId>> connected;
+    run([&] {
+      const asio::any_io_executor ex = io_.get_executor();
+      transport_ = p2p::make_tcp_transport(ex);
+      p2p::P2pSettings s;
+      s.network_id = chain.info().chain_id;
+      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(), SigningKey::generate(), s, 9);
+      rr_ = std::make_unique<p2p::RequestResponse>(*host_);
+      host_->connect(address, {}, [&connected](Result<NodeId> id) { connected.set_value(std::move(id)); });
+    });
+    auto id = connected.get_future().get();
+    if (!id) throw std::runtime_error("dialing " + address + ": " + id.error().to_string());
+    peer_ = *id;
+  }
+  ~RawAsker() {
+    run([&] {
+      rr_.reset();
+      host_->shutdown();
+    });
+    run([&] { host_.reset(); });
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  // The answer's body to a fragments_request with `payload`.
+  Result<Bytes> ask(const Bytes& payload) {
+    std::promise<Result<Bytes>> answer;
+    run([&] {
+      auto rid = rr_->request(peer_, p2p::MessageType::fragments_request, payload,
+                              [&answer](Result<Bytes> body) { answer.set_value(std::move(body)); });
+      if (!rid) answer.set_value(tl::unexpected(rid.error()));
+    });
+    return answer.get_future().get();
+  }
+
+ private:
+  void run(const std::function<void()>& fn) {
+    std::promise<void> done;
+    asio::post(io_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::unique_ptr<p2p::Transport> transport_;
+  std::unique_ptr<p2p::Host> host_;
+  std::unique_ptr<p2p::RequestResponse> rr_;
+  NodeId peer_;
+};
+
+// The fragment numbers of a fragments response whose fragments all match
+// roots that commit to `id` (empty and a failure otherwise).
+std::vector<uint8_t> verified_fragments(const Result<Bytes>& body, const BlobId& id,
+                                        const erasure::NetworkParams& params) {
+  std::vector<uint8_t> out;
+  if (!body) {
+    ADD_FAILURE() << "fragments request failed: " << body.error().to_string();
+    return out;
+  }
+  auto resp = wire::decode_fragments_response(*body, params);
+  if (!resp) {
+    ADD_FAILURE() << resp.error().to_string();
+    return out;
+  }
+  EXPECT_TRUE(wire::verify_roots(id, resp->roots));
+  for (const auto& f : resp->fragments) {
+    EXPECT_EQ(erasure::fragment_root(f.bytes, params.chunk_size), resp->roots[f.index]) << "fragment " << int(f.index);
+    out.push_back(f.index);
+  }
+  return out;
 }
 
 void fast_maintenance(NodeSettings& s) {
@@ -179,6 +275,39 @@ TEST(NodeSync, APeerWithADamagedDataFragmentSubstitutesParity) {
     s.data_dir = (std::filesystem::path(s.data_dir).parent_path() / "node0").string();  // the same node again
   });
   const NodeId holder_id = holder.id();
+
+  // On the wire: the k data fragments with at_least = k come back as k good
+  // fragments, the first parity fragment in place of the damaged one; an
+  // asker without at_least (request version 1) gets the k - 1 good ones.
+  {
+    RawAsker asker(net.chain(), holder.p2p_address());
+    wire::FragmentsRequest req{blobs[1].first, {}, 0};
+    for (uint32_t f = 0; f < params.data_fragments; ++f) req.fragments.push_back(static_cast<uint8_t>(f));
+    std::vector<uint8_t> expected;
+    for (uint32_t f = 0; f < params.data_fragments; ++f) {
+      if (f != damaged_fragment.value) expected.push_back(static_cast<uint8_t>(f));
+    }
+    EXPECT_EQ(verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params), expected);
+    req.at_least = static_cast<uint8_t>(params.data_fragments);
+    expected.push_back(static_cast<uint8_t>(params.data_fragments));  // fragment k, the first parity one
+    EXPECT_EQ(verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params), expected);
+    // at_least alone: any k good fragments.
+    EXPECT_EQ(verified_fragments(asker.ask(wire::encode_fragments_request({blobs[1].first, {}, req.at_least})),
+                                 blobs[1].first, params),
+              expected);
+    // More good fragments than the blob has left: not_found ("too damaged to serve").
+    auto all = asker.ask(wire::encode_fragments_request({blobs[1].first, {}, static_cast<uint8_t>(params.total_fragments())}));
+    ASSERT_FALSE(all);
+    EXPECT_EQ(all.error().code, Errc::not_found) << all.error().to_string();
+    // A malformed at_least is refused with invalid_request, and the session survives it.
+    Bytes bad = wire::encode_fragments_request(req);
+    bad[33] = static_cast<uint8_t>(params.total_fragments() + 1);
+    auto refused = asker.ask(bad);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument) << refused.error().to_string();
+    EXPECT_NE(refused.error().message.find("at_least"), std::string::npos) << refused.error().message;
+    EXPECT_EQ(verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params), expected);
+  }
 
   Node& late = net.add(no_scrub);
   const bool synced = eventually([&] {
