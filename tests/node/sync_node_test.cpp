@@ -9,9 +9,12 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
+#include "cairn/contracts/tx.hpp"
+#include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 #include "cairn/p2p/host.hpp"
 #include "cairn/p2p/request.hpp"
@@ -99,6 +102,94 @@ class RawAsker {
   std::unique_ptr<p2p::Host> host_;
   std::unique_ptr<p2p::RequestResponse> rr_;
   NodeId peer_;
+};
+
+// A p2p host registered on the chain for shard 0 that serves fragments the
+// way a node speaking only fragments request version 1 does: version 2 is
+// refused with invalid_request (the version 1 decoder's answer), version 1
+// is served from blobs given to it in memory.
+class VersionOneHolder {
+ public:
+  VersionOneHolder(contracts::Chain& chain, std::vector<erasure::CommittedBlob> blobs)
+      : key_(SigningKey::generate()), blobs_(std::move(blobs)), work_(io_.get_executor()) {
+    thread_ = std::thread([this] { io_.run(); });
+    run([&] {
+      const asio::any_io_executor ex = io_.get_executor();
+      transport_ = p2p::make_tcp_transport(ex);
+      p2p::P2pSettings s;
+      s.network_id = chain.info().chain_id;
+      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(), key_, s, 11);
+      rr_ = std::make_unique<p2p::RequestResponse>(*host_);
+      const erasure::NetworkParams params = chain.info().params;
+      (void)rr_->handle(p2p::MessageType::fragments_request,
+                        [this, params](const NodeId&, ByteSpan payload, p2p::Responder r) {
+                          versions_.push_back(payload.empty() ? 0 : payload[0]);
+                          if (payload.empty() || payload[0] != wire::kFragmentsRequestV1) {
+                            (void)r.fail(p2p::ResponseStatus::invalid_request,
+                                         "fragments request: version " + std::to_string(versions_.back()));
+                            return;
+                          }
+                          auto req = wire::decode_fragments_request(payload, params.total_fragments());
+                          if (!req) {
+                            (void)r.fail(p2p::ResponseStatus::invalid_request, req.error().message);
+                            return;
+                          }
+                          for (const auto& b : blobs_) {
+                            if (b.commitment.id != req->id) continue;
+                            std::vector<wire::FragmentView> views;
+                            for (uint8_t f : req->fragments) views.push_back({f, b.encoded.fragment(f)});
+                            Bytes out;
+                            wire::encode_fragments_response(out, b.encoded.length, params.fragment_size(),
+                                                            b.commitment.fragment_roots, views);
+                            (void)r.respond(out);
+                            return;
+                          }
+                          (void)r.fail(p2p::ResponseStatus::not_found, "not held");
+                        });
+      address_ = *host_->listen("127.0.0.1:0");
+    });
+    auto nonce = chain.next_nonce(key_.public_key());
+    auto tx = contracts::make_register_node(key_, chain.info().chain_id, *nonce, address_, {ShardId{0}});
+    auto receipt = chain.submit_and_wait(tx, std::chrono::seconds(10));
+    EXPECT_TRUE(receipt && receipt->ok());
+  }
+  ~VersionOneHolder() {
+    run([&] {
+      rr_.reset();
+      host_->shutdown();
+    });
+    run([&] { host_.reset(); });
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  // The version byte of every fragments request received, in order.
+  std::vector<uint8_t> versions() {
+    std::vector<uint8_t> v;
+    run([&] { v = versions_; });
+    return v;
+  }
+
+ private:
+  void run(const std::function<void()>& fn) {
+    std::promise<void> done;
+    asio::post(io_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  SigningKey key_;
+  std::vector<erasure::CommittedBlob> blobs_;
+  std::vector<uint8_t> versions_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::unique_ptr<p2p::Transport> transport_;
+  std::unique_ptr<p2p::Host> host_;
+  std::unique_ptr<p2p::RequestResponse> rr_;
+  std::string address_;
 };
 
 // The fragment numbers of a fragments response whose fragments all match
@@ -339,6 +430,56 @@ TEST(NodeSync, APeerWithADamagedDataFragmentSubstitutesParity) {
   auto health = shards::check_blob(**store, damaged, &seal);
   ASSERT_TRUE(health) << health.error().to_string();
   EXPECT_EQ(health->bad, std::vector<FragmentIndex>{damaged_fragment});
+}
+
+// A syncing node whose only live peer speaks fragments request version 1:
+// the version 2 request (at_least = k) is refused, and the node asks that
+// peer again without at_least, and only so from then on. The blobs sync.
+TEST(NodeSync, APeerSpeakingOnlyRequestVersion1IsAskedWithoutAtLeast) {
+  Cluster net;
+  net.add(fast_maintenance);
+  const auto params = net.chain().info().params;
+  auto codec = erasure::Codec::create(params);
+  ASSERT_TRUE(codec);
+  auto rng = cairn::test::seeded_rng(34);
+  std::vector<std::pair<BlobId, Bytes>> blobs;
+  std::vector<erasure::CommittedBlob> encoded;
+  for (int i = 0; i < 12; ++i) {
+    Bytes payload = cairn::test::random_bytes(rng, 20000 + 1000 * size_t(i));
+    auto put = net.node(0).service().put_blob(payload, {});
+    ASSERT_TRUE(put) << put.error().to_string();
+    auto blob = erasure::encode_and_commit(**codec, payload);
+    ASSERT_TRUE(blob);
+    ASSERT_EQ(blob->commitment.id, put->id);
+    encoded.push_back(std::move(*blob));
+    blobs.emplace_back(put->id, std::move(payload));
+  }
+  VersionOneHolder old_peer(net.chain(), std::move(encoded));
+  net.remove(0);  // the version 1 peer is the only one left that holds the blobs
+
+  Node& late = net.add(fast_maintenance);
+  const bool synced = eventually([&] {
+    auto s = shard_sync(late, ShardId{0});
+    return s && s->state == "synced" && s->held == blobs.size();
+  }, 30s);
+  const auto s = shard_sync(late, ShardId{0});
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(synced) << "state " << s->state << ", held " << s->held << " of " << blobs.size()
+                      << ", last error: " << s->last_error;
+  EXPECT_EQ(metric(late.service().metrics_text(), "cairn_sync_invalid_replies_total"), 0.0)
+      << "refusing version 2 is not bad data";
+  const std::vector<uint8_t> versions = old_peer.versions();
+  const auto first_v1 = std::find(versions.begin(), versions.end(), wire::kFragmentsRequestV1);
+  ASSERT_NE(first_v1, versions.end());
+  EXPECT_GE(first_v1 - versions.begin(), 1) << "the first request carries at_least (version 2)";
+  EXPECT_EQ(std::count(first_v1, versions.end(), wire::kFragmentsRequestV2), 0)
+      << "after the refusal every request to that peer is version 1";
+  EXPECT_GE(std::count(first_v1, versions.end(), wire::kFragmentsRequestV1), std::ptrdiff_t(blobs.size()));
+  for (const auto& [id, payload] : blobs) {
+    auto got = late.service().read_blob(id);
+    ASSERT_TRUE(got) << got.error().to_string();
+    EXPECT_EQ(*got, payload);
+  }
 }
 
 }  // namespace
