@@ -7,7 +7,9 @@
 // fragments response) and, for notices, the topic (b / 3), then the bytes.
 // Decoders must not crash; the harness aborts when one breaks its
 // contract: a request or response it accepts must re-encode to exactly the
-// input (one encoding), and a notice it accepts must stay within its limits.
+// input (one encoding; for requests, version 1 or version 2 with at_least),
+// a request's at_least must be at most n, and a notice it accepts must stay
+// within its limits.
 
 #include <cstdint>
 #include <cstdlib>
@@ -37,6 +39,7 @@ inline int wire_one_input(const uint8_t* data, size_t size) {
     }
     case 1: {
       auto r = wire::decode_fragments_request(in, params.total_fragments());
+      if (r && r->at_least > params.total_fragments()) std::abort();
       if (r && wire::encode_fragments_request(*r) != Bytes(in.begin(), in.end())) std::abort();
       break;
     }

@@ -114,6 +114,58 @@ TEST(NodeWire, FragmentsRequestsAndResponsesHaveOneEncoding) {
   EXPECT_FALSE(decode_fragments_response(cut, kParams));
 }
 
+TEST(NodeWire, FragmentsRequestsCarryAtLeastInVersion2) {
+  auto rng = cairn::test::seeded_rng(65);
+  const BlobId id = some_id(rng);
+  // at_least 0: version 1, byte for byte what version 1 nodes send and read.
+  const Bytes v1 = encode_fragments_request({id, {0, 1, 2}});
+  ASSERT_EQ(v1.size(), 1u + 32 + 1 + 3);
+  EXPECT_EQ(v1[0], kFragmentsRequestV1);
+  EXPECT_EQ(v1[33], 3);
+  EXPECT_EQ(decode_fragments_request(v1, 12)->at_least, 0);
+
+  // at_least > 0: version 2, the byte after the blob id.
+  const FragmentsRequest sync{id, {0, 1, 2, 3, 4, 5, 6, 7}, 8};
+  const Bytes v2 = encode_fragments_request(sync);
+  ASSERT_EQ(v2.size(), 1u + 32 + 1 + 1 + 8);
+  EXPECT_EQ(v2[0], kFragmentsRequestV2);
+  EXPECT_EQ(v2[33], 8);
+  EXPECT_EQ(v2[34], 8);
+  auto back = decode_fragments_request(v2, 12);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(*back, sync);
+  // Only at_least, no list: "any 8 fragments".
+  const FragmentsRequest any{id, {}, 8};
+  EXPECT_EQ(*decode_fragments_request(encode_fragments_request(any), 12), any);
+  // at_least may be all n, never more.
+  EXPECT_TRUE(decode_fragments_request(encode_fragments_request({id, {}, 12}), 12));
+  auto over = decode_fragments_request(encode_fragments_request({id, {}, 13}), 12);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, Errc::invalid_argument);
+  EXPECT_NE(over.error().message.find("at_least 13"), std::string::npos) << over.error().message;
+  Bytes top = v2;
+  top[33] = 255;
+  EXPECT_EQ(decode_fragments_request(top, 12).error().code, Errc::invalid_argument);
+  // Version 2 with at_least 0 is version 1's value in another encoding: refused.
+  Bytes zero = v2;
+  zero[33] = 0;
+  EXPECT_EQ(decode_fragments_request(zero, 12).error().code, Errc::invalid_argument);
+  // Truncated anywhere, or extended: refused, never read past the end.
+  for (size_t len = 0; len < v2.size(); ++len) {
+    EXPECT_FALSE(decode_fragments_request(ByteSpan(v2).first(len), 12)) << "length " << len;
+  }
+  Bytes longer = v2;
+  longer.push_back(9);
+  EXPECT_FALSE(decode_fragments_request(longer, 12));
+  // The fragment list is checked as in version 1.
+  EXPECT_FALSE(decode_fragments_request(encode_fragments_request({id, {2, 2}, 8}), 12));
+  EXPECT_FALSE(decode_fragments_request(encode_fragments_request({id, {12}, 8}), 12));
+  // A later version is unsupported, not malformed.
+  Bytes newer = v2;
+  newer[0] = 3;
+  EXPECT_EQ(decode_fragments_request(newer, 12).error().code, Errc::unsupported);
+}
+
 TEST(NodeWireFuzzCorpus, EveryCorpusInputDecodesSafely) {
   const std::filesystem::path dir = std::filesystem::path(CAIRN_FUZZ_CORPUS_DIR) / "node_wire";
   ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir;
@@ -130,7 +182,9 @@ TEST(NodeWireFuzzCorpus, RandomInputsDecodeSafely) {
   auto rng = cairn::test::seeded_rng(64);
   for (int i = 0; i < 3000; ++i) {
     Bytes input = cairn::test::random_bytes(rng, rng() % 600);
-    if (input.size() > 2) input[1] = 1;  // the version byte, so decoders get past it
+    // The version byte, so decoders get past it: 1, or 2 for half the
+    // fragments requests (the version that carries at_least).
+    if (input.size() > 2) input[1] = (input[0] % 3 == 1 && i % 2 == 1) ? 2 : 1;
     EXPECT_EQ(fuzz::wire_one_input(input.data(), input.size()), 0);
   }
 }

@@ -553,17 +553,28 @@ void Fetcher::serve(const NodeId& from, ByteSpan payload, p2p::Responder respond
     return;
   }
   served_requests_.inc();
-  // As many fragments as fit one frame; the asker requests the rest.
-  size_t count = req->fragments.size();
-  while (count > 0 && wire::fragments_response_size(ctx_.params, count) + kFrameSlack > ctx_.settings.p2p.max_frame_payload) {
-    --count;
+  // As many fragments as fit one frame; the asker requests the rest. at_least
+  // is capped the same way: a frame's worth is all one answer can carry.
+  size_t fit = std::max<size_t>(req->fragments.size(), req->at_least);
+  while (fit > 0 && wire::fragments_response_size(ctx_.params, fit) + kFrameSlack > ctx_.settings.p2p.max_frame_payload) {
+    --fit;
   }
-  req->fragments.resize(count);
+  if (req->fragments.size() > fit) req->fragments.resize(fit);
+  req->at_least = static_cast<uint8_t>(std::min<size_t>(req->at_least, fit));
   const uint32_t fs = ctx_.params.fragment_size();
 
   if (auto blob = uploader_.find(req->id)) {
+    // In memory every fragment is good: substitutes only top up a request
+    // that asked for fewer than at_least.
     std::vector<wire::FragmentView> views;
-    for (uint8_t f : req->fragments) views.push_back({f, blob->encoded.fragment(f)});
+    std::vector<bool> asked(n, false);
+    for (uint8_t f : req->fragments) {
+      views.push_back({f, blob->encoded.fragment(f)});
+      asked[f] = true;
+    }
+    for (uint32_t f = 0; f < n && views.size() < req->at_least; ++f) {
+      if (!asked[f]) views.push_back({static_cast<uint8_t>(f), blob->encoded.fragment(f)});
+    }
     Bytes out;
     wire::encode_fragments_response(out, blob->encoded.length, fs, blob->commitment.fragment_roots, views);
     served_bytes_.inc(out.size());
@@ -578,12 +589,13 @@ void Fetcher::serve(const NodeId& from, ByteSpan payload, p2p::Responder respond
       auto rec = ctx_.store.get_blob(req.id);
       if (!rec) return tl::unexpected(rec.error());
       Bytes out;
-      if (req.fragments.empty()) {
+      if (req.fragments.empty() && req.at_least == 0) {
         // A probe: the roots say "held here".
         wire::encode_fragments_response(out, rec->length, fs, rec->fragment_roots, {});
         return out;
       }
-      shards::FragmentRequest request{req.id, rec->index, {}, 0};
+      // With at_least, good fragments stand in for damaged requested ones.
+      shards::FragmentRequest request{req.id, rec->index, {}, req.at_least};
       for (uint8_t f : req.fragments) request.fragments.push_back(FragmentIndex{f});
       auto reply = shards::serve_fragments(ctx_.store, request, ctx_.sealer.get());
       if (!reply) return tl::unexpected(reply.error());

@@ -1,9 +1,12 @@
 #include "node/sync_link.hpp"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
+#include "cairn/core/log.hpp"
 #include "cairn/p2p/gossip_node.hpp"
+#include "cairn/p2p/identity.hpp"
 #include "cairn/p2p/host.hpp"
 #include "cairn/p2p/request.hpp"
 #include "node/wire.hpp"
@@ -65,9 +68,9 @@ Result<BlockNumber> ChainRegistry::head() {
 
 struct PeerFragments::Pending {
   NodeId peer;
-  Bytes payload;
+  wire::FragmentsRequest request;  // encoded when sent: the version depends on the peer
   shards::FetchCallback done;
-  p2p::RequestId request = 0;
+  p2p::RequestId rid = 0;
   bool sent = false;
   bool cancelled = false;
 };
@@ -94,12 +97,18 @@ std::vector<NodeId> PeerFragments::peers(ShardId shard) {
 Result<shards::FetchHandle> PeerFragments::fetch(const NodeId& peer, const shards::FragmentRequest& request,
                                                  shards::FetchCallback done) {
   if (ctx_.io_stopped.load()) return make_error(Errc::cancelled, "the node's network thread has stopped");
-  wire::FragmentsRequest wr;
-  wr.id = request.id;
-  for (FragmentIndex f : request.fragments) wr.fragments.push_back(f.value);
+  const uint32_t n = ctx_.params.total_fragments();
+  if (request.at_least > n || request.fragments.size() > n) {
+    return make_error(Errc::invalid_argument, "fragments request for blob " + request.id.hex() + " asks for " +
+                                                  std::to_string(std::max<size_t>(request.at_least,
+                                                                                  request.fragments.size())) +
+                                                  " fragments; a blob has " + std::to_string(n));
+  }
   auto p = std::make_shared<Pending>();
   p->peer = peer;
-  p->payload = wire::encode_fragments_request(wr);
+  p->request.id = request.id;
+  for (FragmentIndex f : request.fragments) p->request.fragments.push_back(f.value);
+  p->request.at_least = static_cast<uint8_t>(request.at_least);  // <= n <= 255
   p->done = std::move(done);
   const shards::FetchHandle h = next_.fetch_add(1);
   {
@@ -156,8 +165,23 @@ void PeerFragments::send(shards::FetchHandle h) {
     return;
   }
   const erasure::NetworkParams& params = ctx_.params;
+  wire::FragmentsRequest wr = p->request;
+  if (v1_only_.count(p->peer) != 0) wr.at_least = 0;
+  const bool v2 = wr.at_least > 0;
   auto sent = ctx_.rr->request(
-      p->peer, p2p::MessageType::fragments_request, p->payload, [finish, &params](Result<Bytes> body) {
+      p->peer, p2p::MessageType::fragments_request, wire::encode_fragments_request(wr),
+      [this, h, v2, peer = p->peer, finish, &params](Result<Bytes> body) {
+        if (!body && v2 && body.error().code == Errc::invalid_argument) {
+          // A node that speaks only version 1 refuses version 2 as invalid:
+          // ask it again without at_least (it cannot substitute parity).
+          CAIRN_LOG(log::Level::info, "node", "peer " << p2p::short_id(peer)
+                                                      << " refused a version 2 fragments request ("
+                                                      << body.error().message
+                                                      << "): asking it without at_least from now on");
+          v1_only_.insert(peer);
+          send(h);
+          return;
+        }
         if (!body) {
           finish(tl::unexpected(body.error()));
           return;
@@ -186,7 +210,7 @@ void PeerFragments::send(shards::FetchHandle h) {
     return;
   }
   std::lock_guard lock(mu_);
-  p->request = *sent;
+  p->rid = *sent;
   p->sent = true;
 }
 
@@ -214,12 +238,11 @@ void PeerFragments::cancel(shards::FetchHandle h) {
       auto it = pending_.find(h);
       if (it == pending_.end()) return;
       p = it->second;
-      if (!p->sent) {
-        p->cancelled = true;
-        return;
-      }
+      // Also stops a version 1 retry of a refused version 2 request.
+      p->cancelled = true;
+      if (!p->sent) return;
     }
-    if (ctx_.rr != nullptr) ctx_.rr->cancel(p->request);
+    if (ctx_.rr != nullptr) ctx_.rr->cancel(p->rid);
   });
 }
 

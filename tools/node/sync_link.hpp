@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cairn/shards/registry.hpp"
@@ -45,10 +46,14 @@ class PeerFragments final : public shards::RemoteFragments {
 
   // Nodes the chain registry lists for `shard`, except this one.
   std::vector<NodeId> peers(ShardId shard) override;
-  // Errc::cancelled at once when the network thread is gone. A registered
-  // peer without a session is dialed first (one dial per peer, the fetches
-  // for it wait); an unreachable peer answers io_error, a peer without the
-  // blob not_found.
+  // Errc::cancelled at once when the network thread is gone, invalid_argument
+  // when the request asks for more than the n fragments a blob has. A
+  // registered peer without a session is dialed first (one dial per peer,
+  // the fetches for it wait); an unreachable peer answers io_error, a peer
+  // without the blob not_found. request.at_least travels in a version 2
+  // fragments request; a peer that refuses version 2 (invalid_request: a
+  // node speaking only version 1) gets the request again as version 1,
+  // without at_least, and every later one too (docs/node-protocol.md 5).
   Result<shards::FetchHandle> fetch(const NodeId& peer, const shards::FragmentRequest& request,
                                     shards::FetchCallback done) override;
   void cancel(shards::FetchHandle handle) override;
@@ -62,6 +67,9 @@ class PeerFragments final : public shards::RemoteFragments {
   NodeContext& ctx_;
   // Fetches waiting for a dial to their peer (network thread only).
   std::unordered_map<NodeId, std::vector<shards::FetchHandle>> dialing_;
+  // Peers that refused a version 2 fragments request, for this node's
+  // lifetime (network thread only). Bounded by the registered nodes.
+  std::unordered_set<NodeId> v1_only_;
   std::atomic<shards::FetchHandle> next_{1};
   std::mutex mu_;
   std::unordered_map<shards::FetchHandle, std::shared_ptr<Pending>> pending_;

@@ -116,10 +116,12 @@ Result<Notice> decode_notice(ByteSpan data, ShardId topic, const erasure::Networ
 }
 
 Bytes encode_fragments_request(const FragmentsRequest& request) {
+  const bool v2 = request.at_least > 0;
   Bytes out;
-  out.reserve(1 + 32 + 1 + request.fragments.size());
-  out.push_back(kNodeWireVersion);
+  out.reserve(1 + 32 + 1 + 1 + request.fragments.size());
+  out.push_back(v2 ? kFragmentsRequestV2 : kFragmentsRequestV1);
   append(out, request.id.bytes);
+  if (v2) out.push_back(request.at_least);
   out.push_back(static_cast<uint8_t>(request.fragments.size()));
   append(out, request.fragments);
   return out;
@@ -130,11 +132,20 @@ Result<FragmentsRequest> decode_fragments_request(ByteSpan data, uint32_t total_
     ByteReader r(data);
     uint8_t version = 0, count = 0;
     FragmentsRequest req;
-    if (!r.read_be(version) || !r.read(req.id.bytes) || !r.read_be(count)) {
+    if (!r.read_be(version)) return make_error(Errc::invalid_argument, "fragments request: empty");
+    if (version != kFragmentsRequestV1 && version != kFragmentsRequestV2) {
+      return make_error(Errc::unsupported, "fragments request: version " + std::to_string(version) +
+                                               " (this build speaks 1 and 2)");
+    }
+    if (!r.read(req.id.bytes) || (version == kFragmentsRequestV2 && !r.read_be(req.at_least)) ||
+        !r.read_be(count)) {
       return make_error(Errc::invalid_argument, "fragments request: truncated");
     }
-    if (version != kNodeWireVersion) {
-      return make_error(Errc::unsupported, "fragments request: version " + std::to_string(version));
+    // Version 2 exists to carry a non-zero at_least: 0 there is version 1's
+    // encoding, so it is refused (one encoding per request).
+    if (version == kFragmentsRequestV2 && (req.at_least == 0 || req.at_least > total_fragments)) {
+      return make_error(Errc::invalid_argument, "fragments request: at_least " + std::to_string(req.at_least) +
+                                                    " (1.." + std::to_string(total_fragments) + ")");
     }
     if (r.remaining() != count || count > total_fragments) {
       return make_error(Errc::invalid_argument, "fragments request: bad fragment count");

@@ -7,7 +7,8 @@
 // Decoders take untrusted bytes: they are noexcept, bound every length
 // before allocating, and accept exactly one encoding.
 //
-// Wire format: do not change version 1; bump kNodeWireVersion.
+// Wire format: do not change version 1; bump kNodeWireVersion (fragments
+// requests carry their own version, kFragmentsRequestV1/V2).
 
 #include <cstdint>
 #include <span>
@@ -89,17 +90,31 @@ Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic,
 
 // ---- fragments request / response (p2p kind fragments_request) ----
 
-// Ask for fragments of `id`. An empty list asks only whether the peer holds
-// the blob (answered with the roots and no fragment).
+// Versions of the fragments request (its first byte). Version 1 has no
+// at_least; version 2 adds it and is sent only when at_least > 0, so probes
+// and plain requests stay readable by nodes that speak only version 1.
+// Wire format: do not renumber.
+inline constexpr uint8_t kFragmentsRequestV1 = 1;
+inline constexpr uint8_t kFragmentsRequestV2 = 2;
+
+// Ask for fragments of `id`. An empty list with at_least 0 asks only whether
+// the peer holds the blob (answered with the roots and no fragment).
 struct FragmentsRequest {
   BlobId id;
-  std::vector<uint8_t> fragments;  // distinct, < n
+  std::vector<uint8_t> fragments;  // distinct, < n, in order of preference
+  // When non-zero, the responder substitutes other good fragments of the
+  // blob for requested ones it cannot serve, so that the answer carries at
+  // least this many (shards::FragmentRequest::at_least); <= n.
+  uint8_t at_least = 0;
   bool operator==(const FragmentsRequest&) const = default;
 };
 
+// Version 1 when at_least is 0, version 2 otherwise (one encoding per value).
 Bytes encode_fragments_request(const FragmentsRequest& request);
 // invalid_argument unless the bytes are exactly one request with distinct
-// fragment numbers below `total_fragments`.
+// fragment numbers below `total_fragments` and, in version 2, 1 <= at_least
+// <= `total_fragments` (version 1 decodes with at_least 0); unsupported for
+// another version.
 Result<FragmentsRequest> decode_fragments_request(ByteSpan data, uint32_t total_fragments) noexcept;
 
 // One fragment in a response: a view into the response buffer.
