@@ -23,7 +23,7 @@ std::string upload_phase_text(const json& event) {
   // Short: at 60 columns the status shares the line with the file name.
   if (name == "received") return "received, encoding";
   if (name == "registering") {
-    if (!event.value("encoded", false)) return "encoding: " + blobs + " blobs";
+    if (!event.value("encoded", false)) return "encoding: " + blobs + (blobs == "1" ? " blob" : " blobs");
     return "registering " + std::to_string(count_field(event, "registered")) + "/" + blobs + " blobs";
   }
   const std::string replicas =
