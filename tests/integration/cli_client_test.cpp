@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -90,6 +92,54 @@ TEST_F(CliClient, BinaryIsNotWrittenToATerminalUnlessAskedFor) {
   r = cli({"get", text_id});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "plain text for the terminal\n");
+}
+
+// Every stretch of `out` between carriage returns and newlines, with the
+// erase-line sequence the progress bar sends removed: what a terminal shows
+// on one row when each is drawn.
+std::vector<std::string> terminal_rows(const std::string& out) {
+  std::vector<std::string> rows;
+  std::string row;
+  for (size_t i = 0; i <= out.size(); ++i) {
+    if (i == out.size() || out[i] == '\r' || out[i] == '\n') {
+      if (!row.empty()) rows.push_back(row);
+      row.clear();
+    } else if (out.compare(i, 3, "\033[K") == 0) {
+      i += 2;
+    } else {
+      row += out[i];
+    }
+  }
+  return rows;
+}
+
+TEST_F(CliClient, PutProgressFitsA60ColumnTerminalAndShowsTheNodesPhases) {
+  auto rng = test::seeded_rng(25);
+  const auto file = dir_ / "a-file-name-long-enough-to-need-shortening-on-a-narrow-terminal.bin";
+  test::write_file(file, test::random_bytes(rng, 3 << 20));
+  // stderr (the progress) on a 60-column pty; stdout, the id line, elsewhere.
+  const std::string command = "stty cols 60 && " + test::cairn_binary() + " put '" + file.string() +
+                              "' --node " + url_ + " > /dev/null";
+  auto r = test::run({"/usr/bin/script", "-qec", command, "/dev/null"}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto rows = terminal_rows(r.out);
+  ASSERT_FALSE(rows.empty()) << "no progress drawn on a terminal";
+  for (const auto& row : rows) EXPECT_LE(row.size(), 59u) << "'" << row << "'";
+  const auto shown = [&](const std::string& part) {
+    return std::any_of(rows.begin(), rows.end(), [&](const std::string& row) { return row.find(part) != std::string::npos; });
+  };
+  EXPECT_TRUE(shown("...")) << "the long file name is shortened: " << r.out;
+  EXPECT_TRUE(shown("narrow-terminal.bin")) << "to its end: " << r.out;
+  EXPECT_TRUE(shown("100%")) << r.out;
+  // The in-memory node reports its phases (registered, then acknowledged).
+  EXPECT_TRUE(shown("replicas 0/1, blobs 0/25 done")) << r.out;
+  EXPECT_TRUE(shown("acknowledged, replicas 1/1")) << r.out;
+
+  // Not a terminal: nothing but the answer.
+  auto piped = cli({"put", file.string()});
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.err, "");
+  EXPECT_EQ(piped.out.find('\r'), std::string::npos);
 }
 
 TEST_F(CliClient, GetIntoADirectoryWritesDirSlashIdAndKeepsAnExistingOne) {

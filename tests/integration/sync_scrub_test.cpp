@@ -101,7 +101,7 @@ TEST(SyncProcess, AFourthNodeJoinsTheShardAndSyncsEveryBlob) {
   const std::string m = net.metrics(3);
   ASSERT_FALSE(m.empty());
   EXPECT_EQ(test::metric_value(m, "cairn_sync_blobs_fetched_total"), sync["fetched"].get<double>());
-  EXPECT_EQ(test::metric_value(m, "cairn_sync_blobs_remaining"), 0.0);
+  EXPECT_EQ(test::metric_value(m, "cairn_sync_blobs_remaining{shard=\"0\"}"), 0.0);
   EXPECT_EQ(test::metric_value(m, "cairn_sync_invalid_replies_total"), 0.0);
 
   // Its copies are its own: with every other node gone, it serves every file.

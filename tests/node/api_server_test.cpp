@@ -465,6 +465,55 @@ TEST_F(ApiServerTest, NodeErrorsMapToStatusCodes) {
   node_.fail_with(std::nullopt);
 }
 
+// The lines of a streamed upload answer, each parsed.
+std::vector<json> ndjson_lines(const std::string& body) {
+  std::vector<json> out;
+  size_t at = 0;
+  for (size_t nl; (nl = body.find('\n', at)) != std::string::npos; at = nl + 1) {
+    out.push_back(json::parse(body.substr(at, nl - at), nullptr, /*allow_exceptions=*/false));
+  }
+  EXPECT_EQ(at, body.size()) << "the stream ends with a newline";
+  return out;
+}
+
+TEST_F(ApiServerTest, AnUploadAskingForNdjsonStreamsItsPhasesThenTheSameAnswer) {
+  auto rng = cairn::test::seeded_rng(41);
+  const Bytes content = cairn::test::random_bytes(rng, 2 * 131072 + 5);
+  const json plain = upload(content);  // the unchanged answer: 201, one JSON object
+  auto r = client().Post("/v1/files", {{"Accept", "application/x-ndjson"}}, as_string(content),
+                         "application/octet-stream");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/x-ndjson");
+  const auto lines = ndjson_lines(r->body);
+  ASSERT_EQ(lines.size(), 4u) << r->body;
+  EXPECT_EQ(lines[0], (json{{"event", "received"}, {"bytes", content.size()}}));
+  EXPECT_EQ(lines[1].value("event", ""), "replicating") << lines[1];
+  EXPECT_EQ(lines[1]["registered"], 4);
+  EXPECT_EQ(lines[1]["blobs"], 4);
+  EXPECT_EQ(lines[2].value("event", ""), "acknowledged") << lines[2];
+  EXPECT_EQ(lines[2]["acknowledged"], 4);
+  EXPECT_EQ(lines[2]["confirmed"], 1);
+  EXPECT_EQ(lines[3], plain) << "the last line is the object a plain upload answers";
+
+  // A failure is the last line, with the status the plain upload would get.
+  node_.fail_with(Error{Errc::timeout, "injected timeout"});
+  r = client().Post("/v1/files", {{"Accept", "application/x-ndjson"}}, "abc", "application/octet-stream");
+  node_.fail_with(std::nullopt);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const auto failed = ndjson_lines(r->body);
+  ASSERT_EQ(failed.size(), 2u) << r->body;
+  EXPECT_EQ(failed[0].value("event", ""), "received");
+  EXPECT_EQ(failed[1].value("error", ""), "timeout");
+  EXPECT_EQ(failed[1].value("status", 0), 504);
+  EXPECT_NE(failed[1].value("message", "").find("injected"), std::string::npos);
+  // Refusals before the body is in keep their status and JSON error.
+  expect_error(client().Post("/v1/files?min_replicas=0", {{"Accept", "application/x-ndjson"}}, "x",
+                             "application/octet-stream"),
+               400, "invalid_argument");
+}
+
 TEST_F(ApiServerTest, AReadFailingMidStreamCutsTheBodyShort) {
   auto rng = cairn::test::seeded_rng(5);
   const Bytes content = cairn::test::random_bytes(rng, 400000);

@@ -62,6 +62,12 @@ class MemoryNode final : public NodeService {
       return Status{};
     });
     if (!summary) return tl::unexpected(summary.error());
+    if (options.phases) {
+      // One replica, this node's: registered, then acknowledged.
+      const uint64_t blobs = summary->data_blobs + summary->manifest_blobs;
+      options.phases(UploadPhase{blobs, true, blobs, 0, 0, 1});
+      options.phases(UploadPhase{blobs, true, blobs, blobs, 1, 1});
+    }
     return put_file_result(*summary, 1);
   }
 
@@ -230,6 +236,7 @@ class MemoryNode final : public NodeService {
     std::lock_guard lock(mu_);
     last_options_ = options;
     last_options_.progress = nullptr;
+    last_options_.phases = nullptr;
   }
   void store(const BlobId& id, ByteSpan payload) {
     std::lock_guard lock(mu_);

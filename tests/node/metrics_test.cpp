@@ -77,6 +77,26 @@ TEST(Metrics, CallbackSeriesAreReadAtRenderTimeAndCanBeRemoved) {
   EXPECT_EQ(r.render().find("cairn_queue_depth"), std::string::npos);
 }
 
+TEST(Metrics, SeriesCallbacksRenderOneLabelledSeriesPerEntry) {
+  Registry r;
+  std::vector<std::pair<Labels, double>> shards;
+  r.gauge_series_fn("cairn_sync_blobs_held", "Held.", [&] { return shards; });
+  EXPECT_EQ(r.render().find("cairn_sync_blobs_held"), std::string::npos) << "no series, no family";
+  shards = {{{{"shard", "1"}}, 7}, {{{"shard", "0"}}, 3}};
+  const std::string text = r.render();
+  EXPECT_NE(text.find("# TYPE cairn_sync_blobs_held gauge\n"
+                      "cairn_sync_blobs_held{shard=\"0\"} 3\n"
+                      "cairn_sync_blobs_held{shard=\"1\"} 7\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("\ncairn_sync_blobs_held "), std::string::npos) << "no unlabelled sum: " << text;
+  shards = {{{{"shard", "2"}}, 1}};
+  EXPECT_NE(r.render().find("cairn_sync_blobs_held{shard=\"2\"} 1\n"), std::string::npos);
+  EXPECT_EQ(r.render().find("shard=\"0\""), std::string::npos) << "a shard no longer served drops out";
+  r.remove_fns("cairn_sync_blobs_held");
+  EXPECT_EQ(r.render().find("cairn_sync_blobs_held"), std::string::npos);
+}
+
 TEST(Metrics, LabelValuesAreEscaped) {
   Registry r;
   r.gauge("cairn_info", "i", {{"path", "a\\b\"c\nd"}}).set(1);

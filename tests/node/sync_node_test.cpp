@@ -251,7 +251,10 @@ TEST(NodeSync, ALateNodeFetchesEveryBlobOfItsShardFromThePeers) {
   EXPECT_GT(s.fetched_bytes, 0u);
   const std::string m = late.service().metrics_text();
   EXPECT_EQ(metric(m, "cairn_sync_blobs_fetched_total"), double(blobs.size()));
-  EXPECT_EQ(metric(m, "cairn_sync_blobs_remaining"), 0.0);
+  EXPECT_EQ(metric(m, "cairn_sync_blobs_remaining{shard=\"0\"}"), 0.0);
+  EXPECT_EQ(metric(m, "cairn_sync_blobs_known{shard=\"0\"}"), double(blobs.size()));
+  EXPECT_EQ(metric(m, "cairn_sync_blobs_held{shard=\"0\"}"), double(blobs.size()));
+  EXPECT_EQ(metric(m, "cairn_sync_blobs_held"), -1.0) << "per-shard series only, no unlabelled sum";
   EXPECT_EQ(metric(m, "cairn_sync_invalid_replies_total"), 0.0);
   EXPECT_EQ(late.service().status()->blobs_stored, blobs.size());
   // Reads are local now.

@@ -8,6 +8,35 @@
 
 namespace cairn::tools {
 
+namespace {
+
+uint64_t count_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+// The bar's status for one upload progress event of the node
+// (docs/http-api.md, "Upload progress"); "" for an event it does not know.
+std::string upload_phase_text(const json& event) {
+  const std::string name = str_field(event, "event");
+  const std::string blobs = std::to_string(count_field(event, "blobs"));
+  // Short: at 60 columns the status shares the line with the file name.
+  if (name == "received") return "received, encoding";
+  if (name == "registering") {
+    if (!event.value("encoded", false)) return "encoding: " + blobs + (blobs == "1" ? " blob" : " blobs");
+    return "registering " + std::to_string(count_field(event, "registered")) + "/" + blobs + " blobs";
+  }
+  const std::string replicas =
+      "replicas " + std::to_string(count_field(event, "confirmed")) + "/" + std::to_string(count_field(event, "need"));
+  if (name == "replicating") {
+    return replicas + ", blobs " + std::to_string(count_field(event, "acknowledged")) + "/" + blobs + " done";
+  }
+  if (name == "acknowledged") return "acknowledged, " + replicas;
+  return {};
+}
+
+}  // namespace
+
 void register_put(CLI::App& app, int& exit_code) {
   struct Settings {
     std::vector<std::string> files;
@@ -48,9 +77,15 @@ void register_put(CLI::App& app, int& exit_code) {
       std::error_code ec;
       const uint64_t size = std::filesystem::file_size(file, ec);
       ProgressBar bar(file, ec ? 0 : size, bars);
+      NodeClient::UploadEvent phases;
+      if (bars) {
+        phases = [&](const json& event) {
+          if (std::string status = upload_phase_text(event); !status.empty()) bar.set_status(std::move(status));
+        };
+      }
       auto put = (*client)->upload(
           path, file, [&](uint64_t sent) { bar.update(sent); },
-          [&] { bar.set_status("sent; the node is storing it"); });
+          [&] { bar.set_status("sent; the node is storing it"); }, phases);
       if (!put) {
         bar.clear();
         exit_code = report_error("put", with_context(put.error(), file));

@@ -27,8 +27,10 @@ constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kIoTimeout = std::chrono::seconds(300);
 // Upload reads from disk and socket writes are this large.
 constexpr size_t kUploadChunk = size_t{1} << 20;
-// Error bodies kept for the message; the rest is dropped.
+// Error bodies kept for the message; the rest is dropped. Also the bound
+// on one line of a streamed upload answer.
 constexpr size_t kMaxErrorBody = 64 * 1024;
+constexpr const char* kNdjson = "application/x-ndjson";
 
 std::optional<Errc> errc_from_name(std::string_view name) {
   for (int i = 0; i <= static_cast<int>(Errc::internal); ++i) {
@@ -222,7 +224,8 @@ Result<json> NodeClient::get_json(const std::string& path) {
 }
 
 Result<json> NodeClient::upload(const std::string& path, const std::filesystem::path& file,
-                                const TransferProgress& sent, const std::function<void()>& all_sent) {
+                                const TransferProgress& sent, const std::function<void()>& all_sent,
+                                const UploadEvent& event) {
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return make_error(errno == ENOENT ? Errc::invalid_argument : Errc::io_error,
@@ -237,38 +240,91 @@ Result<json> NodeClient::upload(const std::string& path, const std::filesystem::
     return make_error(Errc::invalid_argument, file.string() + " is not a regular file");
   }
   const auto size = static_cast<uint64_t>(st.st_size);
-  httplib::Headers headers;
-  if (!impl_->token.empty()) headers.emplace("Authorization", "Bearer " + impl_->token);
 
   std::optional<Error> local;  // a read failure on our side
   std::vector<char> buffer(static_cast<size_t>(std::min<uint64_t>(kUploadChunk, std::max<uint64_t>(size, 1))));
-  httplib::Result res = [&] {
-    if (size == 0) {
-      if (all_sent) all_sent();
-      return impl_->http.Post(impl_->prefix + path, headers, "", 0, "application/octet-stream");
+  httplib::Request req;
+  req.method = "POST";
+  req.path = impl_->prefix + path;
+  if (!impl_->token.empty()) req.headers.emplace("Authorization", "Bearer " + impl_->token);
+  req.headers.emplace("Content-Type", "application/octet-stream");
+  if (event) req.headers.emplace("Accept", std::string(kNdjson) + ", application/json");
+  if (size == 0) {
+    if (all_sent) all_sent();
+  } else {
+    req.content_length_ = static_cast<size_t>(size);
+    req.content_provider_ = [&](size_t offset, size_t length, httplib::DataSink& sink) {
+      const size_t want = std::min(length, buffer.size());
+      const ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
+      if (n <= 0) {
+        local = Error{Errc::io_error, n == 0 ? file.string() + " shrank while it was uploaded"
+                                             : "reading " + file.string() + ": " + std::strerror(errno)};
+        return false;
+      }
+      if (!sink.write(buffer.data(), static_cast<size_t>(n))) return false;
+      const uint64_t done = offset + static_cast<uint64_t>(n);
+      if (sent) sent(done);
+      if (done == size && all_sent) all_sent();
+      return true;
+    };
+  }
+  // The answer: a JSON document, or (streamed) JSON lines of which every
+  // one but the last is an event.
+  int status = 0;
+  bool streamed = false;
+  std::string body;  // the document, or the stream's incomplete last line
+  std::optional<json> answer;
+  std::optional<Error> bad;  // an answer this client cannot read
+  req.response_handler = [&](const httplib::Response& r) {
+    status = r.status;
+    streamed = event && r.status == 200 && r.get_header_value("Content-Type").rfind(kNdjson, 0) == 0;
+    return true;
+  };
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    body.append(data, n);
+    if (!streamed) {
+      if (body.size() > kMaxErrorBody) body.resize(kMaxErrorBody);
+      return true;
     }
-    return impl_->http.Post(
-        impl_->prefix + path, headers, static_cast<size_t>(size),
-        [&](size_t offset, size_t length, httplib::DataSink& sink) {
-          const size_t want = std::min(length, buffer.size());
-          const ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
-          if (n <= 0) {
-            local = Error{Errc::io_error, n == 0 ? file.string() + " shrank while it was uploaded"
-                                                 : "reading " + file.string() + ": " + std::strerror(errno)};
-            return false;
-          }
-          if (!sink.write(buffer.data(), static_cast<size_t>(n))) return false;
-          const uint64_t done = offset + static_cast<uint64_t>(n);
-          if (sent) sent(done);
-          if (done == size && all_sent) all_sent();
-          return true;
-        },
-        "application/octet-stream");
-  }();
+    size_t at = 0;
+    for (size_t nl; (nl = body.find('\n', at)) != std::string::npos; at = nl + 1) {
+      json line = json::parse(body.substr(at, nl - at), nullptr, /*allow_exceptions=*/false);
+      if (!line.is_object()) {
+        bad = Error{Errc::internal, "the node at " + url_ + " sent an upload progress line that is not a JSON object"};
+        return false;
+      }
+      if (line.contains("event")) {
+        event(line);
+      } else {
+        answer = std::move(line);
+      }
+    }
+    body.erase(0, at);
+    if (body.size() > kMaxErrorBody) {
+      bad = Error{Errc::internal, "the node at " + url_ + " sent an upload progress line over " +
+                                      std::to_string(kMaxErrorBody) + " bytes"};
+      return false;
+    }
+    return true;
+  };
+  httplib::Result res = impl_->http.send(req);
   if (local) return tl::unexpected(*local);
+  if (bad) return tl::unexpected(*bad);
   if (!res) return tl::unexpected(transport_error(res.error(), url_));
-  if (res->status != 201 && res->status != 200) return tl::unexpected(api_error(res->status, res->body, url_));
-  json j = json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  if (streamed) {
+    if (!answer) {
+      return make_error(Errc::timeout, "the node at " + url_ +
+                                           " ended the upload's progress stream without an answer; the upload "
+                                           "may still complete there (check with cairn stat once its id is known)");
+    }
+    if (answer->contains("error")) {
+      const int code = answer->value("status", 500);
+      return tl::unexpected(api_error(code, answer->dump(), url_));
+    }
+    return *answer;
+  }
+  if (status != 201 && status != 200) return tl::unexpected(api_error(status, body, url_));
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) {
     return make_error(Errc::internal, "the node at " + url_ + " answered the upload with invalid JSON");
   }

@@ -69,8 +69,18 @@ class NodeClient {
   // disk; `sent` reports bytes written to the socket, `all_sent` runs once
   // the whole body is out (the node then stores and replicates before it
   // answers). Returns the node's JSON answer.
+  //
+  // With `event`, the node is asked to stream its progress
+  // (Accept: application/x-ndjson, docs/http-api.md "Upload progress"):
+  // each event object ("event": "received", "registering", ...) is handed
+  // to `event` as it arrives and the answer is the stream's last line. A
+  // node that does not stream answers as without `event`; a stream that
+  // ends without an answer is Errc::timeout (the upload may still complete
+  // on the node).
+  using UploadEvent = std::function<void(const json&)>;
   Result<json> upload(const std::string& path, const std::filesystem::path& file,
-                      const TransferProgress& sent, const std::function<void()>& all_sent);
+                      const TransferProgress& sent, const std::function<void()>& all_sent,
+                      const UploadEvent& event = {});
 
   // GETs `path` and hands the body to `sink` as it arrives. Checks that the
   // node answered 200 and that exactly Content-Length bytes arrived

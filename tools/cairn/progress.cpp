@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 namespace cairn::tools {
@@ -15,15 +16,82 @@ namespace {
 constexpr auto kRateWindow = std::chrono::seconds(3);
 constexpr auto kRedrawEvery = std::chrono::milliseconds(100);
 
-size_t terminal_columns() {
-  winsize ws{};
-  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
-  return 80;
+// A bar narrower than this says nothing the percentage does not.
+constexpr size_t kMinBar = 10;
+// The label never takes more than half the line while other fields could
+// use it, nor is it cut below this many columns while a field it could
+// replace is still shown.
+constexpr size_t kMinLabel = 12;
+constexpr size_t kSep = 2;  // columns between fields
+
+// `s` cut to at most `n` columns: "..." and its end (the end of a path or
+// name tells files apart), starting at a UTF-8 character boundary.
+std::string shorten(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  if (n <= 3) return std::string(n, '.');
+  size_t from = s.size() - (n - 3);
+  while (from < s.size() && (static_cast<unsigned char>(s[from]) & 0xC0) == 0x80) ++from;
+  return "..." + s.substr(from);
 }
 
 }  // namespace
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+size_t terminal_columns(int fd) {
+  winsize ws{};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* env = std::getenv("COLUMNS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v > 0 && v < 100000) return static_cast<size_t>(v);
+  }
+  return 80;
+}
+
+std::string layout_progress_line(const ProgressLine& line, size_t columns) {
+  const size_t max = columns > 0 ? columns - 1 : 0;
+  const double fraction = std::clamp(line.fraction, 0.0, 1.0);
+  char pct_buf[8];
+  std::snprintf(pct_buf, sizeof pct_buf, "%3d%%", static_cast<int>(fraction * 100));
+  const std::string pct = pct_buf;
+  const size_t label_cap = std::max(kMinLabel, max / 2);
+  const size_t label_want = std::min(line.label.size(), label_cap);
+  // Columns of the label's separator and the optional fields.
+  const auto width_of = [&](bool counts, bool tail) {
+    size_t w = kSep + pct.size();
+    if (counts && !line.counts.empty()) w += kSep + line.counts.size();
+    if (tail && !line.tail.empty()) w += kSep + line.tail.size();
+    return w;
+  };
+  const auto render = [&](size_t label_width, size_t bar_width, bool counts, bool tail) {
+    std::string out = shorten(line.label, label_width) + std::string(kSep, ' ') + pct;
+    if (bar_width > 0) {
+      const auto filled = static_cast<size_t>(fraction * static_cast<double>(bar_width));
+      std::string bar(bar_width, ' ');
+      std::fill_n(bar.begin(), filled, '=');
+      if (filled < bar_width && filled > 0) bar[filled] = '>';
+      out += " [" + bar + "]";
+    }
+    if (counts && !line.counts.empty()) out += std::string(kSep, ' ') + line.counts;
+    if (tail && !line.tail.empty()) out += std::string(kSep, ' ') + line.tail;
+    return out;
+  };
+  // 1. Everything, the bar taking what the label leaves.
+  const size_t full = label_want + width_of(true, true) + 3;  // " [" and "]"
+  if (full + kMinBar <= max) return render(label_want, max - full, true, true);
+  // 2.-4. Without the bar, then without the tail, then without the counts.
+  const size_t label_floor = std::min(line.label.size(), kMinLabel);
+  for (const auto& [counts, tail] : {std::pair{true, true}, std::pair{true, false}, std::pair{false, false}}) {
+    const size_t others = width_of(counts, tail);
+    if (others >= max) continue;
+    const size_t label_width = std::min(label_want, max - others);
+    if (label_width >= label_floor) return render(label_width, 0, counts, tail);
+  }
+  // A very narrow terminal: label and percentage, cut to fit.
+  if (max >= pct.size() + kSep + 1) return render(max - pct.size() - kSep, 0, false, false);
+  return pct.substr(0, max);
+}
 
 std::string format_bytes(uint64_t n) {
   static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
@@ -124,24 +192,12 @@ void ProgressBar::draw(bool final) {
       tail += "  ETA " + format_duration(std::chrono::seconds(static_cast<long long>(eta + 0.5)));
     }
   }
-  char pct[8];
-  std::snprintf(pct, sizeof pct, "%3d%%", static_cast<int>(fraction * 100));
-  const std::string counts = format_bytes(done_) + "/" + format_bytes(total_);
-  const size_t columns = terminal_columns();
-  std::string label = label_;
-  // label, percentage, bar, counts and tail; the bar takes what is left.
-  const size_t fixed = 2 + 5 + 2 + counts.size() + 2 + tail.size() + 3;
-  if (label.size() + fixed + 10 > columns) {
-    const size_t keep = columns > fixed + 13 ? columns - fixed - 13 : 8;
-    if (label.size() > keep) label = "..." + label.substr(label.size() - keep);
-  }
-  const size_t bar_width = columns > label.size() + fixed + 1 ? columns - label.size() - fixed - 1 : 10;
-  const auto filled = static_cast<size_t>(fraction * static_cast<double>(bar_width));
-  std::string bar(bar_width, ' ');
-  std::fill_n(bar.begin(), filled, '=');
-  if (filled < bar_width && filled > 0) bar[filled] = '>';
-  std::cerr << "\r\033[K" << label << "  " << pct << " [" << bar << "]  " << counts << "  " << tail
-            << std::flush;
+  // With a status (the bytes are sent, the node works) the counts say
+  // nothing the percentage does not: the status gets their room.
+  const std::string counts = status_.empty() || final ? format_bytes(done_) + "/" + format_bytes(total_) : "";
+  const std::string text =
+      layout_progress_line(ProgressLine{label_, fraction, counts, tail}, terminal_columns(STDERR_FILENO));
+  std::cerr << "\r\033[K" << text << std::flush;
   open_ = true;
 }
 

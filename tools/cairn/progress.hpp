@@ -5,6 +5,7 @@
 // and logs never see control characters.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -13,6 +14,29 @@ namespace cairn::tools {
 
 // Whether stderr is a terminal (isatty).
 bool stderr_is_terminal();
+
+// Columns of the terminal on `fd` (TIOCGWINSZ), else $COLUMNS when it is a
+// positive number, else 80. Asked again at every redraw, so a resized
+// window is followed at the next one.
+size_t terminal_columns(int fd);
+
+// The parts of one progress line, most important first: label and percent
+// are always shown (the label shortened from the left when needed), then
+// the counts, then the tail (rate and ETA, or a status), then the bar.
+struct ProgressLine {
+  std::string label;    // file name or id
+  double fraction = 0;  // 0..1, drawn as the percentage and the bar
+  std::string counts;   // "1.5 MiB/30.0 MiB"
+  std::string tail;     // "2.0 MiB/s  ETA 0:14", or a status
+};
+
+// The line as drawn on a terminal `columns` wide: at most columns - 1
+// columns (the last column would wrap on some terminals), so it never
+// spills into a staircase. The bar is dropped first, then the tail, then
+// the counts; the label is shortened to "..." and its end. Bytes are
+// counted as columns: labels in UTF-8 only make the line shorter than
+// allowed, never longer, and are cut at a character boundary.
+std::string layout_progress_line(const ProgressLine& line, size_t columns);
 
 // "0 B", "1023 B", "1.5 KiB", "30.0 MiB", ... (binary units, one decimal).
 std::string format_bytes(uint64_t n);

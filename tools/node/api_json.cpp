@@ -37,6 +37,20 @@ json put_blob(const PutBlobResult& r) {
               {"replicas", r.replicas}};
 }
 
+json upload_phase(const UploadPhase& p) {
+  const bool all_registered = p.encoded && p.registered == p.blobs;
+  const char* event = !all_registered                  ? "registering"
+                      : p.acknowledged < p.blobs       ? "replicating"
+                                                       : "acknowledged";
+  return json{{"event", event},
+              {"blobs", p.blobs},
+              {"encoded", p.encoded},
+              {"registered", p.registered},
+              {"acknowledged", p.acknowledged},
+              {"confirmed", p.confirmed},
+              {"need", p.need}};
+}
+
 json object_info(const ObjectInfo& info) {
   json out{{"id", info.id.hex()},
            {"uri", uri(info.id)},

@@ -17,6 +17,10 @@ const char* compression_name(erasure::Compression c);
 
 json put_file(const PutFileResult& r);
 json put_blob(const PutBlobResult& r);
+// One progress event of a streamed upload (docs/http-api.md, "Upload
+// progress"): {"event": "registering" | "replicating" | "acknowledged",
+// and every UploadPhase field}.
+json upload_phase(const UploadPhase& p);
 json object_info(const ObjectInfo& info);
 json blob_status(const BlobStatus& s);
 json node_status(const NodeStatus& s);

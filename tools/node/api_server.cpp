@@ -37,6 +37,9 @@ using httplib::Response;
 
 constexpr const char* kJson = "application/json";
 constexpr const char* kOctets = "application/octet-stream";
+// A file upload asking for this media type in Accept gets its progress as
+// newline-delimited JSON events before the answer (docs/http-api.md).
+constexpr const char* kNdjson = "application/x-ndjson";
 constexpr const char* kLog = "api";
 
 // An early rejection of an upload (bad token, oversize, wrong media type)
@@ -308,6 +311,10 @@ class HttpApiServer final : public ApiServer {
                     const BodyWriter& write);
 
   void put_file(const Request& req, Response& res, const ContentReader& reader);
+  // Answers 200 with a chunked application/x-ndjson body: "received", the
+  // upload's phases, then the object (or error) put_file would answer. The
+  // upload runs in the content provider, on this connection's thread.
+  void stream_put_file(Response& res, SpoolFile spool, Upload upload, uint64_t received);
   void put_blob(const Request& req, Response& res, const ContentReader& reader);
   void get_file(const Request& req, Response& res);
   void get_blob(const Request& req, Response& res);
@@ -581,8 +588,60 @@ void HttpApiServer::put_file(const Request& req, Response& res, const ContentRea
     send_error(res, spool_error("writing " + spool->path()));
     return;
   }
+  if (req.get_header_value("Accept").find(kNdjson) != std::string::npos) {
+    std::error_code ec;
+    const uint64_t received = std::filesystem::file_size(spool->path(), ec);
+    stream_put_file(res, std::move(*spool), std::move(*upload), ec ? 0 : received);
+    return;
+  }
   created(res, service_.put_file(std::filesystem::path(spool->path()), upload->options), "/v1/files/",
           api_json::put_file);
+}
+
+void HttpApiServer::stream_put_file(Response& res, SpoolFile spool, Upload upload, uint64_t received) {
+  // What the provider needs after this handler returned: the spooled body
+  // (removed when the provider is dropped) and the in-flight count.
+  struct Stream {
+    Stream(SpoolFile s, Upload u, uint64_t r, metrics::Gauge& g)
+        : spool(std::move(s)), upload(std::move(u)), received(r), in_flight(g) {}
+    SpoolFile spool;
+    Upload upload;
+    uint64_t received;
+    InFlight in_flight;
+  };
+  auto stream = std::make_shared<Stream>(std::move(spool), std::move(upload), received, *uploads_in_flight_);
+  res.status = 200;
+  res.set_header("Cache-Control", "no-store");
+  res.set_chunked_content_provider(kNdjson, [this, stream](size_t, httplib::DataSink& sink) {
+    // Each event goes straight to the socket (no queue: the uploader asks
+    // for the latest phase when it is ready for one). A client gone
+    // mid-stream stops the events, not the upload: its blobs are
+    // acknowledged or stay pending exactly as without a stream.
+    bool client_gone = false;
+    const auto send = [&](const json& event) {
+      if (client_gone) return;
+      const std::string line = event.dump() + "\n";
+      if (!sink.write(line.data(), line.size())) client_gone = true;
+    };
+    send(json{{"event", "received"}, {"bytes", stream->received}});
+    PutOptions options = stream->upload.options;
+    options.phases = [&](const UploadPhase& p) { send(api_json::upload_phase(p)); };
+    auto put = service_.put_file(std::filesystem::path(stream->spool.path()), options);
+    if (put) {
+      send(api_json::put_file(*put));
+    } else {
+      const HttpError e = from_error(put.error());
+      send(json{{"error", e.code}, {"message", e.message}, {"status", e.status}});
+    }
+    if (client_gone) {
+      CAIRN_LOG(log::Level::info, kLog, "an upload's client left before its progress stream ended; the upload "
+                                            << (put ? "was acknowledged as " + put->id.hex()
+                                                    : "failed: " + put.error().to_string()));
+      return false;  // httplib closes the connection
+    }
+    sink.done();
+    return true;
+  });
 }
 
 void HttpApiServer::put_blob(const Request& req, Response& res, const ContentReader& reader) {

@@ -4,6 +4,8 @@
 // node status and Prometheus /metrics, over a NodeService. cpp-httplib
 // serves it on a bounded pool of connection threads; every NodeService call
 // runs on one of those threads, never on the node's network thread.
+// A file upload may ask for its progress (Accept: application/x-ndjson):
+// the events are written by the same connection thread while it waits.
 //
 // Writes (uploads) need `Authorization: Bearer <token>` whenever a token is
 // configured, and a token is mandatory when the API listens beyond loopback.

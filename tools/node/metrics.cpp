@@ -40,11 +40,15 @@ bool valid_name(std::string_view s, bool allow_colon) {
   return true;
 }
 
+bool valid_label_name(const std::string& k) { return valid_name(k, false) && k.rfind("__", 0) != 0 && k != "le"; }
+
+bool labels_valid(const Labels& labels) {
+  return std::all_of(labels.begin(), labels.end(), [](const auto& kv) { return valid_label_name(kv.first); });
+}
+
 void check_labels(const Labels& labels, const std::string& metric) {
   for (const auto& [k, v] : labels) {
-    if (!valid_name(k, false) || k.rfind("__", 0) == 0 || k == "le") {
-      throw std::logic_error("metric " + metric + ": invalid label name '" + k + "'");
-    }
+    if (!valid_label_name(k)) throw std::logic_error("metric " + metric + ": invalid label name '" + k + "'");
   }
 }
 
@@ -133,6 +137,7 @@ struct Registry::Family {
   std::map<Labels, std::unique_ptr<Gauge>> gauges;
   std::map<Labels, std::unique_ptr<Histogram>> histograms;
   std::map<Labels, std::function<double()>> fns;
+  SeriesFn series;  // gauge_series_fn; empty when none
 };
 
 Registry::Registry() = default;
@@ -197,10 +202,17 @@ void Registry::counter_fn(const std::string& name, const std::string& help,
   family(name, help, kCounter).fns[labels] = std::move(read);
 }
 
+void Registry::gauge_series_fn(const std::string& name, const std::string& help, SeriesFn read) {
+  std::lock_guard lock(mu_);
+  family(name, help, kGauge).series = std::move(read);
+}
+
 void Registry::remove_fns(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = families_.find(name);
-  if (it != families_.end()) it->second->fns.clear();
+  if (it == families_.end()) return;
+  it->second->fns.clear();
+  it->second->series = nullptr;
 }
 
 std::string Registry::render() const {
@@ -208,7 +220,14 @@ std::string Registry::render() const {
   std::string out;
   out.reserve(families_.size() * 160);
   for (const auto& [name, f] : families_) {
-    if (f->counters.empty() && f->gauges.empty() && f->histograms.empty() && f->fns.empty()) continue;
+    // A series callback may return no series (no shard served yet): the
+    // family is then left out like an empty one.
+    std::vector<std::pair<Labels, double>> computed;
+    if (f->series) computed = f->series();
+    if (f->counters.empty() && f->gauges.empty() && f->histograms.empty() && f->fns.empty() &&
+        computed.empty()) {
+      continue;
+    }
     out += "# HELP " + name + " ";
     // HELP text escapes backslash and newline.
     for (char c : f->help) {
@@ -227,6 +246,10 @@ std::string Registry::render() const {
     }
     for (const auto& [labels, fn] : f->fns) {
       lines[labels] = name + render_labels(labels) + " " + format_value(fn ? fn() : 0.0) + "\n";
+    }
+    for (const auto& [labels, value] : computed) {
+      if (!labels_valid(labels)) continue;
+      lines[labels] = name + render_labels(labels) + " " + format_value(value) + "\n";
     }
     for (const auto& [labels, h] : f->histograms) {
       const auto s = h->snapshot();

@@ -118,8 +118,16 @@ class Registry {
                 Labels labels = {});
   void counter_fn(const std::string& name, const std::string& help, std::function<double()> read,
                   Labels labels = {});
-  // Drops every callback series of `name` (a component going away before the
-  // registry does).
+  // A gauge family whose series and their label sets are both computed when
+  // the metrics are rendered: for a set that changes at run time (one series
+  // per served shard). `read` returns (labels, value) pairs; the same rules
+  // as gauge_fn apply, and a label set it returns twice keeps the last
+  // value. Replaces an earlier series callback of `name`; series registered
+  // with gauge_fn under the same labels are overridden by it.
+  using SeriesFn = std::function<std::vector<std::pair<Labels, double>>()>;
+  void gauge_series_fn(const std::string& name, const std::string& help, SeriesFn read);
+  // Drops every callback series of `name`, gauge_series_fn's included (a
+  // component going away before the registry does).
   void remove_fns(const std::string& name);
 
   // Every family in name order, each series in label order, as Prometheus

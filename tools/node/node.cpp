@@ -314,19 +314,23 @@ struct Node::Impl final : NodeService {
                        sync_stat(&shards::SyncStats::invalid_replies));
     metrics.counter_fn("cairn_sync_already_held_total", "Registered blobs sync found already stored.",
                        sync_stat(&shards::SyncStats::already_held));
-    const auto progress_sum = [this](auto field) {
+    // One series per shard the sync engine follows, labelled shard="N"
+    // (docs/http-api.md): a fleet-wide total is sum by (instance).
+    const auto per_shard = [this](auto field) {
       return [this, field] {
-        double sum = 0;
-        for (const auto& p : sync->progress()) sum += static_cast<double>(p.*field);
-        return sum;
+        std::vector<std::pair<metrics::Labels, double>> out;
+        for (const auto& p : sync->progress()) {
+          out.emplace_back(metrics::Labels{{"shard", std::to_string(p.shard.value)}}, static_cast<double>(p.*field));
+        }
+        return out;
       };
     };
-    metrics.gauge_fn("cairn_sync_blobs_known", "Blobs the registry lists in the served shards.",
-                     progress_sum(&shards::SyncProgress::known));
-    metrics.gauge_fn("cairn_sync_blobs_held", "Registered blobs of the served shards held here.",
-                     progress_sum(&shards::SyncProgress::held));
-    metrics.gauge_fn("cairn_sync_blobs_remaining", "Registered blobs of the served shards not held yet.",
-                     progress_sum(&shards::SyncProgress::remaining));
+    metrics.gauge_series_fn("cairn_sync_blobs_known", "Blobs the registry lists in a served shard.",
+                            per_shard(&shards::SyncProgress::known));
+    metrics.gauge_series_fn("cairn_sync_blobs_held", "Registered blobs of a served shard held here.",
+                            per_shard(&shards::SyncProgress::held));
+    metrics.gauge_series_fn("cairn_sync_blobs_remaining", "Registered blobs of a served shard not held yet.",
+                            per_shard(&shards::SyncProgress::remaining));
 
     const auto scrub_stat = [this](uint64_t shards::ScrubStats::*field) {
       return [this, field] { return static_cast<double>(scrubber->stats().*field); };

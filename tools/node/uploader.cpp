@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "cairn/core/log.hpp"
@@ -22,6 +23,13 @@ struct Uploader::Waiter {
   ProgressFn progress;
   uint64_t total = 0;         // bytes of the original content
   uint64_t done_bytes = 0;    // payload bytes of acknowledged data blobs
+  // PutOptions::phases and what it was last told (caller's thread only).
+  PhaseFn phases;
+  uint64_t admitted = 0;      // admit() calls for this waiter (remaining counts down from it)
+  bool encoded = false;       // every blob is admitted
+  uint32_t need_acked = 0;    // most replicas any acknowledged blob needed
+  std::optional<UploadPhase> last_phase;
+  Clock::time_point last_phase_at{};
 };
 
 struct Uploader::Entry {
@@ -98,13 +106,19 @@ Result<PutFileResult> Uploader::put_file(ByteSpan content, const PutOptions& opt
   auto waiter = std::make_shared<Waiter>();
   waiter->want = std::max<uint32_t>(1, options.min_replicas.value_or(up.min_replicas));
   waiter->progress = options.progress;
+  waiter->phases = options.phases;
   waiter->total = content.size();
 
   erasure::FileOptions fopts;
   fopts.compress = options.compress;
   auto summary = erasure::encode_file(*ctx_.codec, content, fopts, [&](const erasure::BlobPiece& piece) -> Status {
-    return admit(waiter, std::make_shared<erasure::CommittedBlob>(piece.blob), deadline,
-                 /*persisted=*/false, /*is_data=*/!piece.is_manifest);
+    auto st = admit(waiter, std::make_shared<erasure::CommittedBlob>(piece.blob), deadline,
+                    /*persisted=*/false, /*is_data=*/!piece.is_manifest);
+    if (st && waiter->phases) {
+      std::unique_lock lock(mu_);
+      report_phase(waiter, lock, /*force=*/false);
+    }
+    return st;
   });
   if (!summary) {
     upload_failures_.inc();
@@ -113,12 +127,20 @@ Result<PutFileResult> Uploader::put_file(ByteSpan content, const PutOptions& opt
     for (auto& [id, e] : entries_) std::erase(e.waiters, waiter);
     return tl::unexpected(with_context(summary.error(), "uploading a file of " + std::to_string(content.size()) + " bytes"));
   }
+  {
+    std::lock_guard lock(mu_);
+    waiter->encoded = true;
+  }
   auto st = wait(waiter, deadline, "file " + summary->id.hex());
   if (!st) {
     upload_failures_.inc();
     return tl::unexpected(st.error());
   }
   if (waiter->progress) waiter->progress(content.size(), content.size());
+  if (waiter->phases) {
+    std::unique_lock lock(mu_);
+    report_phase(waiter, lock, /*force=*/true);
+  }
   return put_file_result(*summary, waiter->min_confirmed == std::numeric_limits<uint32_t>::max() ? 0
                                                                                              : waiter->min_confirmed);
 }
@@ -138,7 +160,9 @@ Result<PutBlobResult> Uploader::put_blob(ByteSpan payload, const PutOptions& opt
   auto waiter = std::make_shared<Waiter>();
   waiter->want = std::max<uint32_t>(1, options.min_replicas.value_or(up.min_replicas));
   waiter->progress = options.progress;
+  waiter->phases = options.phases;
   waiter->total = payload.size();
+  waiter->encoded = true;  // one blob, admitted next
   if (auto st = admit(waiter, std::move(blob), deadline, /*persisted=*/false, /*is_data=*/true); !st) {
     upload_failures_.inc();
     return tl::unexpected(st.error());
@@ -146,6 +170,10 @@ Result<PutBlobResult> Uploader::put_blob(ByteSpan payload, const PutOptions& opt
   if (auto st = wait(waiter, deadline, "blob " + id.hex()); !st) {
     upload_failures_.inc();
     return tl::unexpected(st.error());
+  }
+  if (waiter->phases) {
+    std::unique_lock lock(mu_);
+    report_phase(waiter, lock, /*force=*/true);
   }
   auto reg = ctx_.chain.lookup_blob(id);
   if (!reg) return tl::unexpected(reg.error());
@@ -160,9 +188,18 @@ Result<PutBlobResult> Uploader::put_blob(ByteSpan payload, const PutOptions& opt
 
 Status Uploader::wait(const std::shared_ptr<Waiter>& waiter, Clock::time_point deadline, const std::string& what) {
   std::unique_lock lock(mu_);
-  const bool finished = waiter->cv.wait_until(lock, deadline, [&] {
-    return waiter->remaining == 0 || waiter->error.has_value() || stopping_;
-  });
+  const auto settled = [&] { return waiter->remaining == 0 || waiter->error.has_value() || stopping_; };
+  bool finished = false;
+  if (waiter->phases) {
+    // Wake every kPhaseInterval to tell the caller how far the blobs got.
+    while (!(finished = settled()) && Clock::now() < deadline) {
+      report_phase(waiter, lock, /*force=*/false);
+      finished = waiter->cv.wait_until(lock, std::min(deadline, Clock::now() + kPhaseInterval), settled);
+      if (finished) break;
+    }
+  } else {
+    finished = waiter->cv.wait_until(lock, deadline, settled);
+  }
   if (waiter->error) return tl::unexpected(*waiter->error);
   if (finished && waiter->remaining == 0) return {};
   // Timed out or stopping: the blobs stay pending and keep replicating.
@@ -202,6 +239,7 @@ Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<er
     if (waiter) {
       e.waiters.push_back(waiter);
       ++waiter->remaining;
+      ++waiter->admitted;
       e.requested = std::max(e.requested, waiter->want);
     }
     if (!inserted) return {};
@@ -388,6 +426,7 @@ void Uploader::check_done_locked(const BlobId& id, std::vector<std::function<voi
   if (confirmed < e.want) return;
   for (auto& w : e.waiters) {
     w->min_confirmed = std::min(w->min_confirmed, confirmed);
+    w->need_acked = std::max(w->need_acked, e.want);
     if (e.is_data) w->done_bytes += e.size;
     if (--w->remaining == 0) w->cv.notify_all();
     if (w->progress) {
@@ -420,6 +459,44 @@ void Uploader::fail_locked(const BlobId& id, const Error& error, std::vector<std
   after.push_back([this, id] {
     (void)ctx_.submit([this, id] { (void)ctx_.store.erase_pending(id); });
   });
+}
+
+UploadPhase Uploader::phase_locked(const Waiter& waiter) const {
+  UploadPhase p;
+  p.blobs = waiter.admitted;
+  p.encoded = waiter.encoded;
+  p.acknowledged = waiter.admitted - waiter.remaining;
+  p.registered = p.acknowledged;
+  p.need = waiter.need_acked;
+  uint32_t fewest = waiter.min_confirmed;
+  std::map<uint32_t, uint32_t> caps;  // shard -> replica_cap, asked once per shard
+  for (const auto& [id, e] : entries_) {
+    const auto n = static_cast<uint64_t>(
+        std::count_if(e.waiters.begin(), e.waiters.end(), [&](const auto& w) { return w.get() == &waiter; }));
+    if (n == 0) continue;
+    fewest = std::min(fewest, static_cast<uint32_t>(std::min<size_t>(e.confirmed.size(), UINT32_MAX)));
+    if (!e.reg) continue;
+    p.registered += n;
+    const ShardId shard = ctx_.params.shard_of(e.reg->index);
+    auto [cap, inserted] = caps.try_emplace(shard.value, 0);
+    if (inserted) cap->second = replica_cap(shard);
+    p.need = std::max(p.need, std::min(e.requested, cap->second));
+  }
+  p.confirmed = fewest == std::numeric_limits<uint32_t>::max() ? 0 : fewest;
+  return p;
+}
+
+void Uploader::report_phase(const std::shared_ptr<Waiter>& waiter, std::unique_lock<std::mutex>& lock, bool force) {
+  const auto now = Clock::now();
+  if (!force && now - waiter->last_phase_at < kPhaseInterval) return;
+  const UploadPhase p = phase_locked(*waiter);
+  if (waiter->last_phase == p) return;
+  waiter->last_phase = p;
+  waiter->last_phase_at = now;
+  // The callback may block (a slow HTTP client): never under mu_.
+  lock.unlock();
+  waiter->phases(p);
+  lock.lock();
 }
 
 void Uploader::tick() {

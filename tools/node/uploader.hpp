@@ -77,6 +77,12 @@ class Uploader {
   void fail_locked(const BlobId& id, const Error& error, std::vector<std::function<void()>>& after);
   Status wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline,
               const std::string& what);
+  // Under mu_: the waiter's blobs, as PutOptions::phases reports them.
+  UploadPhase phase_locked(const Waiter& waiter) const;
+  // Caller's thread, `lock` holding mu_: calls waiter->phases (mu_ released
+  // meanwhile) when the phase changed and kPhaseInterval passed since the
+  // last call, or with `force` whenever it changed.
+  void report_phase(const std::shared_ptr<Waiter>& waiter, std::unique_lock<std::mutex>& lock, bool force);
   void job_started();
   void job_finished();
   uint32_t replica_cap(ShardId shard) const;
