@@ -67,8 +67,18 @@ Output& output() {
   return *o;
 }
 
+// Every snapshot ever published, kept reachable so leak checkers do not
+// report the retired ones.
+void retain(const LevelSpec* spec) {
+  static std::mutex mu;
+  static auto* all = new std::vector<const LevelSpec*>;
+  std::lock_guard lock(mu);
+  all->push_back(spec);
+}
+
 void publish(LevelSpec spec) {
   const auto* fresh = new LevelSpec(std::move(spec));  // never freed (see g_spec)
+  retain(fresh);
   g_spec.store(fresh, std::memory_order_release);
   detail::g_minimum.store(static_cast<int>(fresh->minimum()), std::memory_order_relaxed);
 }
@@ -91,6 +101,7 @@ const LevelSpec& current() noexcept {
     const LevelSpec* none = nullptr;
     auto* fresh = new LevelSpec(std::move(spec));
     if (g_spec.compare_exchange_strong(none, fresh, std::memory_order_acq_rel)) {
+      retain(fresh);
       detail::g_minimum.store(static_cast<int>(fresh->minimum()), std::memory_order_relaxed);
     } else {
       delete fresh;  // set_levels() won the race; nobody saw `fresh`
