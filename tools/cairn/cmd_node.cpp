@@ -83,11 +83,16 @@ void reload_logging(const NodeFlags& flags) {
   }
   const log::LevelSpec next = *log::parse_level_spec(settings->log.level);
   const log::LevelSpec previous = log::set_levels(next);
+  // The output is chosen at start; say so rather than ignore an edit.
+  const bool output_changed = settings->log.file != log::file() ||
+                              *log::parse_format(settings->log.format) != log::format();
+  const char* later = output_changed ? "; the new log.file / log.format take effect at the next start" : "";
   if (previous == next) {
-    CAIRN_LOG(log::Level::info, "node", "SIGHUP: " << reopened << "log level unchanged (" << next.to_string() << ")");
+    CAIRN_LOG(log::Level::info, "node",
+              "SIGHUP: " << reopened << "log level unchanged (" << next.to_string() << ")" << later);
   } else {
     CAIRN_LOG(log::Level::info, "node", "SIGHUP: " << reopened << "log level " << previous.to_string() << " -> "
-                                                   << next.to_string());
+                                                   << next.to_string() << later);
   }
 }
 

@@ -789,8 +789,8 @@ void Challenger::evaluate(ShardId shard, Epoch epoch) {
   }
   std::map<NodeId, std::string> invalid;
   // For the log line: ok (anchored and opened), failed (tried and did not
-  // make it; the reason was logged at warn), none (challenges off, or the
-  // node was not running when the epoch began).
+  // make it; the line gives the reason), none (challenges off, or the node
+  // was not running when the epoch began).
   const char* own_result = "none";
   {
     std::lock_guard lock(mu_);
