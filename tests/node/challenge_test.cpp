@@ -10,7 +10,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "cairn/core/log.hpp"
 
 #include "cairn/sampling/proof.hpp"
 #include "cairn/shards/store.hpp"
@@ -250,6 +257,73 @@ TEST(Challenge, ANodeThatMissedTheGossipFetchesResponsesAndChargesAnInvalidOne) 
   const auto peer = std::find_if(st->peers.begin(), st->peers.end(), [&](const PeerStatus& p) { return p.id == cheat; });
   ASSERT_NE(peer, st->peers.end());
   EXPECT_LT(peer->score, 0) << "the node that signed an invalid response was not charged";
+}
+
+// What an operator reads at the default level: one info line per epoch of a
+// served shard, with the epoch's counts, the node's own result and its walk
+// time against the deadline; the per-step lines (walk, anchor) are debug.
+TEST(Challenge, LogsOneInfoSummaryPerEpochAndTheStepsAtDebug) {
+  struct Line {
+    log::Level level;
+    std::string message;
+  };
+  std::mutex mu;
+  std::vector<Line> lines;
+  const log::LevelSpec previous_levels = log::set_levels(*log::parse_level_spec("debug"));
+  log::Sink previous_sink = log::set_sink([&](log::Level l, std::string_view module, std::string_view msg) {
+    if (module != "challenge") return;
+    std::lock_guard lock(mu);
+    lines.push_back({l, std::string(msg)});
+  });
+  struct Undo {
+    log::LevelSpec levels;
+    log::Sink& sink;
+    ~Undo() {
+      log::set_sink(std::move(sink));
+      log::set_levels(levels);
+    }
+  } undo{previous_levels, previous_sink};
+
+  Cluster net(challenge_params());
+  (void)mesh_and_upload(net, 1, 100 * 1024, 9);
+  const uint64_t uploaded_at = head_of(net);
+  // Three recorded epochs after the upload.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto st = net.node(0).service().status();
+        if (!st) return false;
+        return std::count_if(st->challenge_history.begin(), st->challenge_history.end(),
+                             [&](const EpochChallengeStatus& c) { return c.start_block.value > uploaded_at; }) >= 3;
+      },
+      30s));
+  net.remove(0);
+
+  std::lock_guard lock(mu);
+  const std::regex summary(
+      R"(^shard 0 epoch (\d+): 1 responses counted, 0 invalid, 0 missing; own ok; walk \d+ ms of a 400 ms deadline$)");
+  std::map<uint64_t, int> info_per_epoch;
+  size_t walked_debug = 0;
+  for (const auto& line : lines) {
+    if (line.level == log::Level::info) {
+      std::smatch m;
+      ASSERT_TRUE(std::regex_match(line.message, m, std::regex(R"(^shard 0 epoch (\d+): .*)")))
+          << "an info line that is not an epoch summary: " << line.message;
+      const uint64_t epoch = std::stoull(m[1].str());
+      ++info_per_epoch[epoch];
+      if (epoch * 10 > uploaded_at) {
+        EXPECT_TRUE(std::regex_match(line.message, summary)) << line.message;
+      }
+    } else if (line.level == log::Level::debug && line.message.find(": walked ") != std::string::npos) {
+      ++walked_debug;
+    }
+  }
+  size_t after_upload = 0;
+  for (const auto& [epoch, count] : info_per_epoch) {
+    EXPECT_EQ(count, 1) << "epoch " << epoch << " has " << count << " info lines";
+    if (epoch * 10 > uploaded_at) ++after_upload;
+  }
+  EXPECT_GE(after_upload, 3u);
+  EXPECT_GE(walked_debug, 3u) << "the walks are no longer logged at debug";
 }
 
 }  // namespace

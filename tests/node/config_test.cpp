@@ -101,6 +101,58 @@ TEST(Config, MistakesAreNamed) {
   EXPECT_FALSE(validate(v));
 }
 
+TEST(Config, LogLevelComesFromCairnLogAndBadLevelsAreNamed) {
+  NodeSettings s;
+  s.data_dir = "/tmp/x";
+  EXPECT_EQ(env_name("log.level"), "CAIRN_LOG");
+  EXPECT_EQ(env_name("log.format"), "CAIRN_LOG_FORMAT");
+  ASSERT_TRUE(apply_toml(s, "[log]\nlevel = \"warn\"\nformat = \"json\"\nfile = \"/var/log/cairn/cairn.log\"\n"));
+  EXPECT_EQ(s.log.level, "warn");
+  EXPECT_EQ(s.log.format, "json");
+  EXPECT_EQ(s.log.file, "/var/log/cairn/cairn.log");
+  ASSERT_TRUE(apply_env(s, [](const char* name) -> const char* {
+    return std::string(name) == "CAIRN_LOG" ? "info,p2p=debug" : nullptr;
+  }));
+  EXPECT_EQ(s.log.level, "info,p2p=debug");  // the environment beats the file
+  EXPECT_TRUE(validate(s));
+
+  auto env = apply_env(s, [](const char* name) -> const char* {
+    return std::string(name) == "CAIRN_LOG" ? "verbose" : nullptr;
+  });
+  ASSERT_FALSE(env);
+  EXPECT_EQ(env.error().code, Errc::invalid_argument);
+  EXPECT_EQ(env.error().message.rfind("invalid log level 'verbose' in environment CAIRN_LOG: unknown level 'verbose'", 0),
+            0u)
+      << env.error().message;
+  auto file = apply_toml(s, "[log]\nlevel = \"info,p2p=\"\n", "node.toml");
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().message.rfind("invalid log level 'info,p2p=' in node.toml: ", 0), 0u) << file.error().message;
+  auto flag = set_key(s, "log.level", "info,,", "--log-level");
+  ASSERT_FALSE(flag);
+  EXPECT_NE(flag.error().message.find("in --log-level"), std::string::npos) << flag.error().message;
+  auto format = set_key(s, "log.format", "xml", "--log-format");
+  ASSERT_FALSE(format);
+  EXPECT_NE(format.error().message.find("invalid log format in --log-format: unknown log format 'xml'"),
+            std::string::npos)
+      << format.error().message;
+}
+
+TEST(Config, PrintedSettingsHideTheApiToken) {
+  NodeSettings s;
+  s.data_dir = "/tmp/x";
+  EXPECT_NE(to_toml(s).find("\ntoken = \"\"\n"), std::string::npos);
+  s.api.token = "hunter2-secret";
+  const std::string printed = to_toml(s);
+  EXPECT_EQ(printed.find("hunter2-secret"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("\ntoken = \"<redacted>\"\n"), std::string::npos) << printed;
+  // Fed back, the placeholder is refused rather than used as the token.
+  NodeSettings back;
+  ASSERT_TRUE(apply_toml(back, printed));
+  auto st = validate(back);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("api.token"), std::string::npos) << st.error().message;
+}
+
 TEST(Config, EveryKeyIsDocumented) {
   std::ifstream in(std::string(CAIRN_SOURCE_DIR) + "/docs/config.md");
   ASSERT_TRUE(in) << "docs/config.md missing";

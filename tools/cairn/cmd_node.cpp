@@ -5,6 +5,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cairn/core/log.hpp"
 #include "commands.hpp"
 #include "node/api_server.hpp"
 #include "node/config.hpp"
@@ -16,6 +17,7 @@ namespace {
 // Flags as given; applied after the config file and the environment.
 struct NodeFlags {
   std::optional<std::string> data_dir, listen, advertise, api, chain, shards, network, config;
+  std::optional<std::string> log_level, log_format, log_file;
   std::optional<uint32_t> min_replicas, block_time_ms;
   std::vector<std::string> bootstrap;
   std::vector<std::string> sets;
@@ -38,6 +40,9 @@ Result<node::NodeSettings> settings_from(const NodeFlags& f) {
   CAIRN_TRY_STATUS(set("chain.backend", f.chain, "--chain"));
   CAIRN_TRY_STATUS(set("shards", f.shards, "--shards"));
   CAIRN_TRY_STATUS(set("chain.network", f.network, "--network"));
+  CAIRN_TRY_STATUS(set("log.level", f.log_level, "--log-level"));
+  CAIRN_TRY_STATUS(set("log.format", f.log_format, "--log-format"));
+  CAIRN_TRY_STATUS(set("log.file", f.log_file, "--log-file"));
   if (f.min_replicas) s.upload.min_replicas = *f.min_replicas;
   if (f.block_time_ms) s.chain.block_time_ms = *f.block_time_ms;
   if (!f.bootstrap.empty()) s.bootstrap = f.bootstrap;
@@ -52,13 +57,53 @@ Result<node::NodeSettings> settings_from(const NodeFlags& f) {
   return s;
 }
 
+// Points the logger at log.file / log.format / log.level (validated).
+Status start_logging(const node::NodeSettings& s) {
+  log::set_format(*log::parse_format(s.log.format));
+  CAIRN_TRY_STATUS(log::set_file(s.log.file));
+  log::set_levels(*log::parse_level_spec(s.log.level));
+  return {};
+}
+
+// SIGHUP: reopen the log file (logrotate moved it) and apply log.level as
+// the config file, environment and flags now give it. Any error is logged
+// and the running levels stay; the node keeps running either way.
+void reload_logging(const NodeFlags& flags) {
+  std::string reopened;
+  if (auto st = log::reopen(); !st) {
+    CAIRN_LOG(log::Level::error, "node", "SIGHUP: " << st.error().message << "; still writing the old file");
+  } else if (!log::file().empty()) {
+    reopened = "reopened " + log::file() + "; ";
+  }
+  auto settings = settings_from(flags);
+  if (!settings) {
+    CAIRN_LOG(log::Level::error, "node", "SIGHUP: " << settings.error().message << "; keeping log level "
+                                                    << log::levels().to_string());
+    return;
+  }
+  const log::LevelSpec next = *log::parse_level_spec(settings->log.level);
+  const log::LevelSpec previous = log::set_levels(next);
+  // The output is chosen at start; say so rather than ignore an edit.
+  const bool output_changed = settings->log.file != log::file() ||
+                              *log::parse_format(settings->log.format) != log::format();
+  const char* later = output_changed ? "; the new log.file / log.format take effect at the next start" : "";
+  if (previous == next) {
+    CAIRN_LOG(log::Level::info, "node",
+              "SIGHUP: " << reopened << "log level unchanged (" << next.to_string() << ")" << later);
+  } else {
+    CAIRN_LOG(log::Level::info, "node", "SIGHUP: " << reopened << "log level " << previous.to_string() << " -> "
+                                                   << next.to_string() << later);
+  }
+}
+
 int run_node(const NodeFlags& flags) {
-  // Block the stop signals before any thread starts (threads inherit the
-  // mask); the main thread takes them with sigwait.
+  // Block the stop and reload signals before any thread starts (threads
+  // inherit the mask); the main thread takes them with sigwait.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   auto settings = settings_from(flags);
@@ -67,6 +112,7 @@ int run_node(const NodeFlags& flags) {
     std::cout << node::to_toml(*settings);
     return kExitOk;
   }
+  if (auto st = start_logging(*settings); !st) return report_error("node", st.error());
   node::NodeOptions options;
   // Upload bodies are spooled next to the store (same filesystem, same owner).
   options.api = node::api_server_factory(std::filesystem::path(settings->data_dir) / "spool");
@@ -91,7 +137,7 @@ int run_node(const NodeFlags& flags) {
             << "\n"
             << "running; press Ctrl-C to stop" << std::endl;
   int sig = 0;
-  sigwait(&set, &sig);
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) reload_logging(flags);
   std::cout << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
   if (auto st = n.stop(); !st) return report_error("node", st.error());
   std::cout << "stopped" << std::endl;
@@ -116,6 +162,11 @@ void register_node(CLI::App& app, int& exit_code) {
   cmd->add_option("--bootstrap", f->bootstrap, "Peer HOST:PORT to dial at start (repeatable)");
   cmd->add_option("--min-replicas", f->min_replicas, "Confirmed replicas before an upload is acknowledged")
       ->check(CLI::Range(1u, 255u));
+  cmd->add_option("--log-level", f->log_level,
+                  "Log levels LEVEL[,MODULE=LEVEL...], LEVEL debug|info|warn|error|off (default $CAIRN_LOG, "
+                  "else info)");
+  cmd->add_option("--log-format", f->log_format, "Log lines as text (default) or json (one object per line)");
+  cmd->add_option("--log-file", f->log_file, "Append the log to FILE instead of stderr; SIGHUP reopens it");
   cmd->add_option("--config", f->config, "TOML configuration file (flags and CAIRN_* variables override it)");
   cmd->add_option("--set", f->sets, "Any setting as KEY=VALUE, e.g. upload.min_replicas=3 (repeatable)");
   cmd->add_flag("--print-config", f->print_config, "Print the effective settings as TOML and exit");

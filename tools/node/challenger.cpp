@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <future>
 
 #include "cairn/contracts/chain.hpp"
@@ -322,7 +323,7 @@ void Challenger::walk(const std::shared_ptr<Own>& own) {
   produced_.inc();
   auto shared = std::make_shared<sampling::WalkTranscript>(std::move(*transcript));
   const Hash32 commitment = shared->commitment();
-  CAIRN_LOG(log::Level::info, "challenge", epoch_name(own->shard, own->epoch) << ": walked "
+  CAIRN_LOG(log::Level::debug, "challenge", epoch_name(own->shard, own->epoch) << ": walked "
                                                << challenge->blob_count << " blob(s) in " << secs * 1000
                                                << " ms; anchoring " << to_hex(commitment).substr(0, 16));
   {
@@ -459,8 +460,8 @@ void Challenger::open(const std::shared_ptr<Own>& own) {
     own->phase = Own::Phase::done;
     own->transcript.reset();
   }
-  CAIRN_LOG(log::Level::info, "challenge", epoch_name(own->shard, own->epoch)
-                                               << ": response anchored in block " << own->anchored_in.value
+  CAIRN_LOG(log::Level::debug, "challenge", epoch_name(own->shard, own->epoch)
+                                                << ": response anchored in block " << own->anchored_in.value
                                                << ", opened and gossiped");
   publish(own->shard, wire::encode_response_message(*response));
 }
@@ -787,6 +788,10 @@ void Challenger::evaluate(ShardId shard, Epoch epoch) {
     for (const auto& r : *on_chain) anchored.insert(r.node_id);
   }
   std::map<NodeId, std::string> invalid;
+  // For the log line: ok (anchored and opened), failed (tried and did not
+  // make it; the line gives the reason), none (challenges off, or the node
+  // was not running when the epoch began).
+  const char* own_result = "none";
   {
     std::lock_guard lock(mu_);
     if (auto v = verdicts_.find(key); v != verdicts_.end()) invalid = v->second.invalid;
@@ -801,8 +806,10 @@ void Challenger::evaluate(ShardId shard, Epoch epoch) {
       st.anchored_in = own.anchored_in;
       if (own.phase == Own::Phase::done) {
         st.own = "anchored";
+        own_result = "ok";
       } else {
         st.own = "failed";
+        own_result = "failed";
         st.own_detail = own.phase == Own::Phase::failed ? own.detail : "not finished when the epoch settled";
       }
     }
@@ -834,9 +841,16 @@ void Challenger::evaluate(ShardId shard, Epoch epoch) {
     st.missing.push_back({node, endpoint, std::move(why)});
   }
   missing_.inc(st.missing.size());
-  CAIRN_LOG(log::Level::info, "challenge", epoch_name(shard, epoch) << ": " << st.valid << " valid, "
-                                               << st.invalid.size() << " invalid, " << st.missing.size()
-                                               << " missing; own " << st.own);
+  // The epoch's one info line; everything per response or step is debug.
+  CAIRN_LOG(log::Level::info, "challenge",
+            epoch_name(shard, epoch) << ": " << st.valid << " responses counted, " << st.invalid.size()
+                                     << " invalid, " << st.missing.size() << " missing; own " << own_result
+                                     << (std::string_view(own_result) == "failed" ? " (" + st.own_detail + ")" : "")
+                                     << "; walk "
+                                     << (st.walk_seconds > 0 ? std::to_string(std::llround(st.walk_seconds * 1000))
+                                                             : std::string("-"))
+                                     << " ms of a " << deadline_blocks_ * ctx_.params.block_time_ms
+                                     << " ms deadline");
   std::lock_guard lock(mu_);
   auto& history = history_[shard.value];
   history.push_back(std::move(st));

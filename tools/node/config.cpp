@@ -11,6 +11,8 @@
 #include <sstream>
 #include <variant>
 
+#include "cairn/core/log.hpp"
+
 namespace cairn::node {
 namespace {
 
@@ -205,7 +207,31 @@ std::vector<Field> fields(NodeSettings& s) {
       {"discovery.bootstrap_refresh_ms", &d.bootstrap_refresh},
       {"discovery.chain_refresh_ms", &d.chain_refresh},
       {"discovery.unrelated_grace_ms", &d.unrelated_grace},
+
+      {"log.level", &s.log.level},
+      {"log.format", &s.log.format},
+      {"log.file", &s.log.file},
   };
+}
+
+// Keys whose value is a secret: --print-config shows kRedacted instead.
+bool is_secret(std::string_view key) { return key == "api.token"; }
+
+// Keys whose text has a syntax of its own, checked where they are set so
+// the error names the source (file, variable, flag).
+Status check_syntax(const NodeSettings& s, std::string_view key, std::string_view source) {
+  if (key == "log.level") {
+    if (auto spec = log::parse_level_spec(s.log.level); !spec) {
+      return make_error(Errc::invalid_argument, "invalid log level '" + s.log.level + "' in " + std::string(source) +
+                                                    ": " + spec.error().message);
+    }
+  } else if (key == "log.format") {
+    if (auto f = log::parse_format(s.log.format); !f) {
+      return make_error(Errc::invalid_argument, "invalid log format in " + std::string(source) + ": " +
+                                                    f.error().message);
+    }
+  }
+  return {};
 }
 
 Status bad(std::string_view source, std::string_view key, const std::string& why) {
@@ -452,6 +478,8 @@ std::vector<std::string> config_keys() {
 }
 
 std::string env_name(std::string_view key) {
+  // The logger reads CAIRN_LOG on its own too (tests, other commands).
+  if (key == "log.level") return "CAIRN_LOG";
   std::string out = "CAIRN_";
   for (char ch : key) out += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return out;
@@ -462,7 +490,7 @@ Status set_key(NodeSettings& settings, std::string_view key, std::string_view va
     if (key == f.key) {
       auto st = set_text(f.ref, value);
       if (!st) return bad(source, key, st.error().message);
-      return {};
+      return check_syntax(settings, key, source);
     }
   }
   return bad(source, key, "no such setting (cairn node --print-config lists them)");
@@ -485,6 +513,7 @@ Status apply_toml(NodeSettings& settings, std::string_view toml_text, std::strin
     if (it == all.end()) return bad(source, key, "no such setting (cairn node --print-config lists them)");
     auto st = set_toml(it->ref, *node);
     if (!st) return bad(source, key, st.error().message);
+    CAIRN_TRY_STATUS(check_syntax(settings, key, source));
   }
   return {};
 }
@@ -508,6 +537,7 @@ Status apply_env(NodeSettings& settings, const std::function<const char*(const c
     if (v == nullptr) continue;
     auto st = set_text(f.ref, v);
     if (!st) return bad("environment " + name, f.key, st.error().message);
+    CAIRN_TRY_STATUS(check_syntax(settings, f.key, "environment " + name));
   }
   return {};
 }
@@ -525,13 +555,21 @@ std::string to_toml(const NodeSettings& settings) {
       out += "\n[" + table + "]\n";
       section = table;
     }
-    out += name + " = " + to_text(f.ref) + "\n";
+    const bool redact = is_secret(key) && to_text(f.ref) != "\"\"";  // an unset secret prints as empty
+    out += name + " = " + (redact ? "\"" + std::string(kRedacted) + "\"" : to_text(f.ref)) + "\n";
   }
   return out;
 }
 
 Status validate(const NodeSettings& s) {
   if (s.data_dir.empty()) return bad("settings", "data_dir", "empty");
+  CAIRN_TRY_STATUS(check_syntax(s, "log.level", "settings"));
+  CAIRN_TRY_STATUS(check_syntax(s, "log.format", "settings"));
+  if (s.api.token == kRedacted) {
+    return bad("settings", "api.token",
+               "\"" + std::string(kRedacted) + "\" is what --print-config shows instead of the token: set the real "
+               "token, or use api.token_file");
+  }
   if (s.listen.empty()) return bad("settings", "listen", "empty (HOST:PORT)");
   if (s.challenge.retain_epochs == 0) return bad("settings", "challenge.retain_epochs", "must be at least 1");
   if (s.challenge.max_verify_queue == 0) return bad("settings", "challenge.max_verify_queue", "must be at least 1");

@@ -10,7 +10,8 @@
 // Durations are integers in the unit their key ends with (_ms, _s).
 //
 // Errors are Errc::invalid_argument naming the source, the key and what
-// was wrong (unknown key, wrong type, out of range).
+// was wrong (unknown key, wrong type, out of range); a bad log.level reads
+// "invalid log level '...' in <source>: <why>".
 
 #include <filesystem>
 #include <functional>
@@ -28,8 +29,9 @@ Status apply_toml(NodeSettings& settings, std::string_view toml, std::string_vie
 Status apply_toml_file(NodeSettings& settings, const std::filesystem::path& path);
 
 // Applies every CAIRN_<KEY> variable that names a key (`getenv` is
-// injectable for tests). CAIRN_* variables that name no key are ignored:
-// other tools share the prefix (CAIRN_LOG, CAIRN_TEST_SEED).
+// injectable for tests); log.level's variable is CAIRN_LOG. CAIRN_*
+// variables that name no key are ignored: other tools share the prefix
+// (CAIRN_TEST_SEED).
 Status apply_env(NodeSettings& settings,
                  const std::function<const char*(const char*)>& getenv = nullptr);
 
@@ -42,6 +44,9 @@ std::vector<std::string> config_keys();
 std::string env_name(std::string_view key);
 
 // The settings as a TOML document (every key; `cairn node --print-config`).
+// Secrets (api.token) that are set read kRedacted; validate() refuses that
+// value, so a printed file fed back fails loudly instead of using it.
+inline constexpr std::string_view kRedacted = "<redacted>";
 std::string to_toml(const NodeSettings& settings);
 
 // Validates relations the types cannot express (e.g. empty data dir,

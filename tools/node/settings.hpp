@@ -167,6 +167,23 @@ struct MetricsSettings {
   std::string listen;
 };
 
+// The node's log (include/cairn/core/log.hpp; docs/config.md, "Logs").
+// SIGHUP re-reads `level` and reopens `file`.
+struct LogSettings {
+  // "LEVEL[,MODULE=LEVEL...]" with LEVEL debug, info, warn, error or off,
+  // e.g. "info,p2p=debug,challenge=warn": the default level, then
+  // per-module overrides. Environment: CAIRN_LOG. Default "info". debug is
+  // verbose (every challenge response, gossip and sync step).
+  std::string level = "info";
+  // "text" (one "TIME LEVEL MODULE: MESSAGE" line per record) or "json"
+  // (one {"ts","level","module","msg"} object per line, for log shippers).
+  // Default "text".
+  std::string format = "text";
+  // File the log is appended to (created mode 0640). Default empty: stderr
+  // (the journal under systemd). SIGHUP reopens it after logrotate.
+  std::string file;
+};
+
 struct NodeSettings {
   // Identity key (identity.key), store (store/), embedded chain (devchain/),
   // pending uploads. Default: $CAIRN_DATA_DIR, else $XDG_DATA_HOME/cairn,
@@ -195,6 +212,7 @@ struct NodeSettings {
   p2p::P2pSettings p2p;
   p2p::GossipSettings gossip;
   p2p::DiscoverySettings discovery;
+  LogSettings log;
 
   // Graceful stop: how long in-flight writes may take to finish after
   // SIGINT/SIGTERM before the node gives up on them (they stay pending and
