@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "sha256_batch.hpp"
+#include "commitment/sha256_batch.hpp"
 
 namespace cairn::erasure {
 namespace {

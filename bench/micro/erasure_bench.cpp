@@ -8,6 +8,7 @@
 #include <random>
 
 #include "cairn/erasure/checksum.hpp"
+#include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 #include "cairn/erasure/sha256.hpp"
 

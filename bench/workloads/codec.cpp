@@ -22,6 +22,7 @@
 #include <random>
 
 #include "bench.hpp"
+#include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 
 namespace cairn::bench {

@@ -19,6 +19,7 @@
 #include "mask_checks.hpp"
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/tx.hpp"
+#include "cairn/erasure/codec.hpp"
 #include "cairn/sampling/assemble.hpp"
 #include "cairn/sampling/memory_replica.hpp"
 #include "cairn/sampling/seal.hpp"

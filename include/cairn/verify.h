@@ -4,8 +4,8 @@
  * Checks a replica-count proof file (docs/proof-format.md) against the dev
  * chain's trust root and reports the shard, epoch, challenged blob range and
  * the number of distinct replicas. Link libcairn_verify (with
- * libcairn_chainverify, libcairn_erasure, libsodium, libcrypto, libisal and
- * the C++ runtime); it needs neither Asio nor RocksDB.
+ * libcairn_chainverify, libcairn_commitment, libsodium, libcrypto and the
+ * C++ runtime); it needs neither Asio, RocksDB, ISA-L nor zstd.
  *
  * Thread-safety: every function may be called from any thread, concurrently.
  * No function keeps a pointer it was given after it returns. Nothing throws.

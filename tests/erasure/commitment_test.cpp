@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/sha256.hpp"
 #include "erasure/test_params.hpp"
 #include "support/test_util.hpp"

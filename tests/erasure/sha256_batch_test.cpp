@@ -1,4 +1,4 @@
-#include "sha256_batch.hpp"
+#include "commitment/sha256_batch.hpp"
 
 #include <gtest/gtest.h>
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 #include "fuzz/node_wire_fuzz.hpp"
 #include "support/test_util.hpp"

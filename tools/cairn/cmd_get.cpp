@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 #include "cairn/erasure/params.hpp"
 #include "cairn/erasure/sha256.hpp"

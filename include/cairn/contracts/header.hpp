@@ -4,7 +4,7 @@
 // block randomness, and inclusion of a blob commitment in `blobs_root` or of
 // an anchored response in `responses_root`.
 //
-// This piece links only cairn_erasure (SHA-256, Merkle) and libsodium: no
+// This piece links only cairn_commitment (SHA-256, Merkle) and libsodium: no
 // RocksDB, no HTTP, so the replica-count proof verifier can embed it.
 // Byte layouts are documented in docs/chain.md.
 

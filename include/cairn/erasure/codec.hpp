@@ -9,32 +9,23 @@
 // polynomial 0x11D), so any k of the n rows are invertible and any k
 // fragments rebuild the blob. The matrix is part of the blob format
 // (docs/blob-format.md): parity bytes, and therefore blob ids, depend on it.
+//
+// Library cairn_erasure. The commitments (commitment.hpp) are in the smaller
+// cairn_commitment, which the proof verifier links without ISA-L; what needs
+// both a codec and a commitment is declared at the end of this header.
 
 #include <cstdint>
 #include <memory>
 #include <span>
 
 #include "cairn/core/bytes.hpp"
+#include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/erasure/commitment.hpp"
+#include "cairn/erasure/encoded_blob.hpp"
 #include "cairn/erasure/params.hpp"
 
 namespace cairn::erasure {
-
-// A blob after encoding: n fragments of fragment_size bytes, stored
-// contiguously (fragment i at [i * fragment_size, (i+1) * fragment_size)).
-struct EncodedBlob {
-  Bytes data;
-  uint32_t fragment_size = 0;
-  uint32_t fragments = 0;
-  uint32_t length = 0;  // payload bytes before zero padding
-
-  ByteSpan fragment(uint32_t i) const noexcept {
-    return ByteSpan(data).subspan(size_t{i} * fragment_size, fragment_size);
-  }
-  MutableByteSpan fragment(uint32_t i) noexcept {
-    return MutableByteSpan(data).subspan(size_t{i} * fragment_size, fragment_size);
-  }
-};
 
 // One fragment available for decoding.
 struct FragmentRef {
@@ -94,5 +85,19 @@ class Codec {
 
   virtual CodecStats stats() const = 0;
 };
+
+// Encodes and commits a payload in one call (what an uploader does).
+Result<CommittedBlob> encode_and_commit(const Codec& codec, ByteSpan payload);
+// Same, into `out`, reusing its buffers (what a loop over many blobs uses).
+// invalid_argument when payload exceeds blob_size; `out` is then unchanged.
+Status encode_and_commit_into(const Codec& codec, ByteSpan payload, CommittedBlob& out);
+
+// What a node does when it receives all k data fragments of a blob: re-encode
+// the parity, recompute the commitment and compare with `id`.
+// Errc::verification_failed when the bytes do not commit to `id`, when the
+// given parity differs from the re-encoded parity, or when the padding after
+// `blob.length` is not zero (only zero padding is canonical, so one payload
+// has one id). invalid_argument when `blob` does not have the codec's shape.
+Status verify_blob(const Codec& codec, const EncodedBlob& blob, const BlobId& id);
 
 }  // namespace cairn::erasure

@@ -3,14 +3,22 @@
 //   fragment_root(f) = merkle_root(leaf hashes of f's chunks)
 //   commitment      = merkle_root(leaf hashes of the n fragment roots)
 // The blob id is the commitment; the length travels beside it.
+//
+// Library cairn_commitment (erasure/commitment/, with sha256.hpp, merkle.hpp
+// and params.hpp): SHA-256 over OpenSSL and nothing else, so the proof
+// verifier embeds it without ISA-L or zstd. Encoding and committing in one
+// call, and checking a received blob's parity, need a Codec: codec.hpp.
 
+#include <cstdint>
 #include <span>
 #include <vector>
 
+#include "cairn/core/bytes.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
-#include "cairn/erasure/codec.hpp"
+#include "cairn/erasure/encoded_blob.hpp"
 #include "cairn/erasure/merkle.hpp"
+#include "cairn/erasure/params.hpp"
 
 namespace cairn::erasure {
 
@@ -33,15 +41,12 @@ void commit_into(const EncodedBlob& blob, uint32_t chunk_size, BlobCommitment& o
 // Commitment over given fragment roots.
 BlobId commitment_from_roots(std::span<const Hash32> fragment_roots);
 
-// Encodes and commits a payload in one call (what an uploader does).
+// An encoded blob with its commitment (what encode_and_commit() in codec.hpp
+// returns).
 struct CommittedBlob {
   EncodedBlob encoded;
   BlobCommitment commitment;
 };
-Result<CommittedBlob> encode_and_commit(const Codec& codec, ByteSpan payload);
-// Same, into `out`, reusing its buffers (what a loop over many blobs uses).
-// invalid_argument when payload exceeds blob_size; `out` is then unchanged.
-Status encode_and_commit_into(const Codec& codec, ByteSpan payload, CommittedBlob& out);
 
 // Proof that fragment `index` with root `fragment_root` belongs to commitment `id`.
 // invalid_argument when index >= n.
@@ -77,13 +82,5 @@ Result<ChunkProof> prove_chunk(const EncodedBlob& blob, const BlobCommitment& c,
 // fragment `index` of blob `id`, with tree sizes taken from `params`.
 bool verify_chunk(const NetworkParams& params, const BlobId& id, uint32_t index, uint32_t chunk,
                   ByteSpan chunk_bytes, const ChunkProof& proof);
-
-// What a node does when it receives all k data fragments of a blob: re-encode
-// the parity, recompute the commitment and compare with `id`.
-// Errc::verification_failed when the bytes do not commit to `id`, when the
-// given parity differs from the re-encoded parity, or when the padding after
-// `blob.length` is not zero (only zero padding is canonical, so one payload
-// has one id). invalid_argument when `blob` does not have the codec's shape.
-Status verify_blob(const Codec& codec, const EncodedBlob& blob, const BlobId& id);
 
 }  // namespace cairn::erasure

@@ -10,6 +10,7 @@
 
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 
 namespace cairn::erasure {
