@@ -34,6 +34,7 @@ struct Replica {
   std::vector<bool> good;
   uint32_t good_count = 0;
   uint64_t bytes_read = 0;
+  std::vector<FragmentIndex> unreadable;  // reads that failed with an I/O error
 };
 
 Status check_transform(const BlobRecord& record, const ReplicaTransform* transform) {
@@ -64,7 +65,16 @@ Result<Replica> load_replica(const Store& store, const BlobRecord& record, const
   for (uint32_t f = 0; f < n; ++f) {
     auto bytes = store.get_fragment(record.index, FragmentIndex{static_cast<uint8_t>(f)});
     if (!bytes) {
-      if (bytes.error().code != Errc::corruption && bytes.error().code != Errc::not_found) {
+      const Errc code = bytes.error().code;
+      if (code == Errc::io_error) {
+        // The disk could not read it (EIO): judged bad like a corrupt value,
+        // so repair rewrites it (to a new place in a new file) when it can.
+        CAIRN_LOG(log::Level::error, kLog, "scrubbing " << blob_context(record.index) << ": fragment " << f
+                                                        << " is unreadable: " << bytes.error().to_string());
+        r.unreadable.push_back(FragmentIndex{static_cast<uint8_t>(f)});
+        continue;
+      }
+      if (code != Errc::corruption && code != Errc::not_found) {
         return tl::unexpected(with_context(bytes.error(), "scrubbing " + blob_context(record.index)));
       }
       CAIRN_LOG(log::Level::debug, kLog, bytes.error().to_string());
@@ -96,6 +106,7 @@ BlobHealth health_of(const BlobRecord& record, const Replica& r) {
   }
   h.good = r.good_count;
   h.bytes_checked = r.bytes_read;
+  h.unreadable = r.unreadable;
   return h;
 }
 

@@ -1,6 +1,8 @@
 #include "cairn/shards/store.hpp"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/write_batch.h>
@@ -49,6 +51,9 @@ struct Store::Impl {
   std::filesystem::path dir;
   erasure::NetworkParams params;
   DbLayout layout;
+  // The Env over an injected file system (StoreOptions); null for the
+  // default one. Declared before `db`, which uses it until closed.
+  std::unique_ptr<rocksdb::Env> env;
   std::unique_ptr<rocksdb::DB> db;
   std::array<rocksdb::ColumnFamilyHandle*, format::kFamilyCount> handles{};
   std::atomic<uint64_t> blob_count{0};
@@ -105,7 +110,18 @@ struct Store::Impl {
   Status write(rocksdb::WriteBatch& batch, const std::string& what) {
     CAIRN_TRY_STATUS(check_open());
     const rocksdb::Status s = db->Write(layout.write, &batch);
-    if (!s.ok()) return tl::unexpected(rocksdb_error(s, "store " + dir.string() + ": " + what));
+    if (!s.ok()) {
+      // What RocksDB 7.8 does next (docs/store-format.md, "Write, sync and
+      // read failures"), so the operator knows whether to wait or restart.
+      std::string next;
+      if (s.IsNoSpace()) {
+        next = " (disk full: writes resume once space is freed)";
+      } else if (s.IsIOError()) {
+        next = " (after a failed log write or sync the store takes no more writes until it is reopened: "
+               "restart the node once the disk is healthy)";
+      }
+      return tl::unexpected(rocksdb_error(s, "store " + dir.string() + ": " + what + next));
+    }
     return {};
   }
 
@@ -347,7 +363,8 @@ Store::~Store() {
 
 Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& dir,
                                            const erasure::NetworkParams& params,
-                                           const StoreSettings& settings) {
+                                           const StoreSettings& settings,
+                                           const StoreOptions& options) {
   CAIRN_TRY_STATUS(params.validate());
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -359,6 +376,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& dir,
   impl->dir = dir;
   impl->params = params;
   impl->layout = make_db_layout(settings);
+  if (options.file_system) {
+    impl->env = rocksdb::NewCompositeEnv(options.file_system);
+    impl->layout.db.env = impl->env.get();
+  }
 
   if (std::filesystem::exists(dir / "CURRENT", ec)) {
     // RocksDB refuses to open a database without naming all its families:

@@ -31,12 +31,15 @@ namespace cairn::shards {
 // The verdict on one stored blob: which fragments are good.
 struct BlobHealth {
   BlobRecord record;
-  std::vector<FragmentIndex> bad;  // fail their checksum, are missing or mismatch their root
+  std::vector<FragmentIndex> bad;  // fail their checksum, are missing, unreadable or mismatch their root
+  std::vector<FragmentIndex> unreadable;  // of `bad`: the disk failed to read them (I/O error)
   uint32_t good = 0;               // n - bad.size()
   uint64_t bytes_checked = 0;      // stored fragment bytes read
 };
 
-// Checks every fragment of the blob at `index` (one unseal). Errc::not_found
+// Checks every fragment of the blob at `index` (one unseal). A fragment the
+// disk fails to read (Errc::io_error from the store) is bad and listed in
+// `unreadable`; it does not fail the check. Errc::not_found
 // when nothing is stored there; Errc::corruption when the blob record itself
 // is unreadable or its roots do not commit to its id (no fragment can then
 // be judged); Errc::invalid_argument when the blob is sealed and no matching

@@ -22,6 +22,7 @@
 #include "cairn/erasure/params.hpp"
 #include "cairn/shards/geometry.hpp"
 #include "cairn/shards/settings.hpp"
+#include "cairn/shards/store_options.hpp"
 
 namespace cairn::shards {
 
@@ -95,10 +96,12 @@ class Store {
   // blobs_per_shard): opening it with different parameters is Errc::conflict.
   // Errc::io_error when the directory cannot be used or another process
   // holds the store; Errc::unsupported when it was written by a newer format;
-  // Errc::corruption when its metadata fails a checksum.
+  // Errc::corruption when its metadata fails a checksum. `options` may
+  // inject the file system RocksDB works on (fault-injection tests).
   static Result<std::unique_ptr<Store>> open(const std::filesystem::path& dir,
                                              const erasure::NetworkParams& params,
-                                             const StoreSettings& settings = {});
+                                             const StoreSettings& settings = {},
+                                             const StoreOptions& options = {});
 
   // Closes the store if close() was not called (errors are then dropped).
   ~Store();
