@@ -191,6 +191,19 @@ TEST(NodeLog, AnInvalidLevelStopsTheNodeWithExit2) {
   EXPECT_FALSE(std::filesystem::exists(tmp / "data" / "identity.key")) << "a refused node created its identity";
 }
 
+TEST(NodeLog, EveryCommandRefusesAnInvalidCairnLog) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"status", "--node", "127.0.0.1:1"}, std::vector<std::string>{"version"}}) {
+    auto r = test::run(cairn_argv(args, {"CAIRN_LOG=verbose"}), 30s);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("cairn " + args[0] + ": invalid log level 'verbose' in environment CAIRN_LOG"),
+              std::string::npos)
+        << r.err;
+  }
+  auto ok = test::run(cairn_argv({"version"}, {"CAIRN_LOG=warn,node=debug"}), 30s);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 TEST(NodeLog, PrintConfigDoesNotShowTheApiToken) {
   test::TempDir tmp;
   const std::string secret = "s3cret-t0ken-value";

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include "cairn/core/log.hpp"
 #include "commands.hpp"
 
 namespace cairn::tools {
@@ -161,6 +162,19 @@ int main(int argc, char** argv) {
                                               "unknown command '" + selected.unknown + "'" +
                                                   suggestion(*selected.app, selected.unknown) + " (see cairn " +
                                                   (selected.path.empty() ? "" : selected.path + " ") + "--help)"});
+  }
+  // Every command logs through CAIRN_LOG: a value the logger cannot read is
+  // a usage error, not a silent "info". `cairn node` checks it with its
+  // other settings (where --log-level may override it).
+  if (const char* spec = std::getenv("CAIRN_LOG");
+      spec != nullptr && selected.path.rfind("node", 0) != 0) {
+    auto levels = log::parse_level_spec(spec);
+    if (!levels) {
+      return report_error(selected.path, Error{Errc::invalid_argument, "invalid log level '" + std::string(spec) +
+                                                                           "' in environment CAIRN_LOG: " +
+                                                                           levels.error().message});
+    }
+    log::set_levels(std::move(*levels));
   }
   try {
     app.parse(argc, argv);

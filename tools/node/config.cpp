@@ -509,7 +509,10 @@ Status apply_toml(NodeSettings& settings, std::string_view toml_text, std::strin
   collect_leaves(table, "", leaves);
   auto all = fields(settings);
   for (const auto& [key, node] : leaves) {
-    auto it = std::find_if(all.begin(), all.end(), [&](const Field& f) { return key == f.key; });
+    // A named reference for the lambda: clang before 16 cannot capture a
+    // structured binding, and the fuzz build uses clang 14.
+    const std::string& name = key;
+    auto it = std::find_if(all.begin(), all.end(), [&](const Field& f) { return name == f.key; });
     if (it == all.end()) return bad(source, key, "no such setting (cairn node --print-config lists them)");
     auto st = set_toml(it->ref, *node);
     if (!st) return bad(source, key, st.error().message);
