@@ -504,6 +504,22 @@ Result<std::optional<BlobRecord>> DevChain::blob_by_index(BlobIndex index) {
   return impl_->state.blob_by_index(index);
 }
 
+Result<std::vector<BlobRecord>> DevChain::blobs(BlobIndex from, uint32_t count) {
+  if (count > kMaxBlobRange) {
+    return make_error(Errc::invalid_argument, "a blob range holds at most " + std::to_string(kMaxBlobRange) +
+                                                  " blobs; asked for " + std::to_string(count));
+  }
+  std::vector<BlobRecord> out;
+  std::shared_lock lock(impl_->state_mu);
+  const uint64_t end = impl_->state.blob_count();
+  for (uint64_t i = from.value; i < end && out.size() < count; ++i) {
+    auto rec = impl_->state.blob_by_index(BlobIndex{i});
+    if (!rec) break;
+    out.push_back(std::move(*rec));
+  }
+  return out;
+}
+
 Result<uint64_t> DevChain::blob_count() {
   std::shared_lock lock(impl_->state_mu);
   return impl_->state.blob_count();

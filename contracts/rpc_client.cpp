@@ -312,6 +312,21 @@ class DevChainClient final : public Chain {
   Result<std::optional<BlobRecord>> blob_by_index(BlobIndex index) override {
     return optional_blob(calls_.call("cairn_getBlobByIndex", json::array({jc::quantity(index.value)})));
   }
+  Result<std::vector<BlobRecord>> blobs(BlobIndex from, uint32_t count) override {
+    if (count > kMaxBlobRange) {
+      return make_error(Errc::invalid_argument, "a blob range holds at most " + std::to_string(kMaxBlobRange) +
+                                                    " blobs; asked for " + std::to_string(count));
+    }
+    auto list = list_of(calls_.call("cairn_getBlobs", json::array({jc::quantity(from.value), jc::quantity(count)})),
+                        jc::blob_from_json);
+    if (!list) return list;
+    // The answer must be the range asked for: consecutive from `from`.
+    if (list->size() > count) return bad_answer("cairn_getBlobs");
+    for (size_t i = 0; i < list->size(); ++i) {
+      if ((*list)[i].index.value != from.value + i) return bad_answer("cairn_getBlobs");
+    }
+    return list;
+  }
   Result<uint64_t> blob_count() override {
     return quantity_result(calls_.call("cairn_blobCount", json::array()), "cairn_blobCount");
   }

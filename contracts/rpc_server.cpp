@@ -5,7 +5,9 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/http.hpp"
@@ -208,6 +210,16 @@ void RpcServer::Impl::register_methods() {
     auto b = value_or_throw(chain.blob_by_index(BlobIndex{p.quantity(0, "index")}));
     if (!b) return nullptr;
     return jc::blob_to_json(*b, params);
+  });
+  d.add("cairn_getBlobs", [this, params](const Params& p) -> json {
+    p.expect(2, 2);
+    // Beyond kMaxBlobRange the chain answers invalid_argument (invalid params).
+    const auto count = static_cast<uint32_t>(std::min<uint64_t>(p.quantity(1, "count"), UINT32_MAX));
+    json out = json::array();
+    for (const BlobRecord& b : value_or_throw(chain.blobs(BlobIndex{p.quantity(0, "from")}, count))) {
+      out.push_back(jc::blob_to_json(b, params));
+    }
+    return out;
   });
   d.add("cairn_blobCount", [this](const Params& p) -> json {
     p.expect(0, 1);

@@ -295,6 +295,16 @@ TEST_F(RpcTest, ChainClientMatchesTheChainAndChecksHeaders) {
   EXPECT_FALSE(*client.blob_by_index(BlobIndex{6}));
   EXPECT_EQ(*client.blob_count(), 6u);
   EXPECT_EQ(*client.blob_count(ShardId{1}), 2u);
+  // Ranges: consecutive from `from`, short where the registry ends, bounded.
+  auto range = client.blobs(BlobIndex{2}, 3);
+  ASSERT_TRUE(range) << range.error().to_string();
+  ASSERT_EQ(range->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*range)[i], **chain->blob_by_index(BlobIndex{2 + i}));
+  EXPECT_EQ(client.blobs(BlobIndex{4}, 100)->size(), 2u);
+  EXPECT_TRUE(client.blobs(BlobIndex{6}, 10)->empty());
+  EXPECT_EQ(client.blobs(BlobIndex{0}, Chain::kMaxBlobRange + 1).error().code, Errc::invalid_argument);
+  json too_many = call("cairn_getBlobs", {"0x0", "0x401"});
+  EXPECT_EQ(too_many["error"]["code"], -32602) << too_many.dump();
   EXPECT_EQ(*client.nodes(ShardId{0}), *chain->nodes(ShardId{0}));
   EXPECT_EQ(*client.events(b1.number), *chain->events(b1.number));
   auto inc = client.blob_inclusion(BlobIndex{3}, b1.number);

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "cairn/contracts/header.hpp"
 #include "cairn/core/log.hpp"
 #include "cairn/p2p/gossip_node.hpp"
 #include "cairn/p2p/identity.hpp"
@@ -19,40 +20,34 @@ ChainRegistry::ChainRegistry(ChainLink& chain, const erasure::NetworkParams& par
     : chain_(chain), params_(params), settle_blocks_(settle_blocks) {}
 
 Result<uint64_t> ChainRegistry::blob_count(ShardId shard) {
-  auto count = chain_.chain().blob_count(shard);
-  if (!count) return tl::unexpected(count.error());
-  if (settle_blocks_ == 0 || *count == 0) return count;
+  if (settle_blocks_ == 0) return chain_.chain().blob_count(shard);
   auto head = this->head();
   if (!head) return tl::unexpected(head.error());
   if (head->value < settle_blocks_) return uint64_t{0};
-  const uint64_t settled_at = head->value - settle_blocks_;
-  // Indexes are assigned in registration order, so registration blocks rise
-  // with the index: binary search for the first blob registered too late.
-  const uint64_t first = params_.first_index(shard).value;
-  uint64_t lo = 0, hi = *count;
-  while (lo < hi) {
-    const uint64_t mid = lo + (hi - lo) / 2;
-    auto rec = chain_.chain().blob_by_index(BlobIndex{first + mid});
-    if (!rec) return tl::unexpected(rec.error());
-    if (*rec && (*rec)->registered_in.value <= settled_at) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
+  // A header carries the registry's size after its block, and indexes are
+  // assigned in registration order: the settled blobs are those counted by
+  // the header settle_blocks back (one chain call).
+  auto settled = chain_.chain().header(BlockNumber{head->value - settle_blocks_});
+  if (!settled) return tl::unexpected(settled.error());
+  return contracts::shard_blob_count(*settled, params_, shard);
 }
 
 Result<std::vector<shards::RegisteredBlob>> ChainRegistry::blobs(ShardId shard, BlobIndex from, size_t limit) {
   auto count = blob_count(shard);
   if (!count) return tl::unexpected(count.error());
-  const uint64_t end = params_.first_index(shard).value + *count;
+  const uint64_t first = params_.first_index(shard).value;
+  const uint64_t end = first + *count;
   std::vector<shards::RegisteredBlob> out;
-  for (uint64_t i = std::max(from.value, params_.first_index(shard).value); i < end && out.size() < limit; ++i) {
-    auto rec = chain_.chain().blob_by_index(BlobIndex{i});
-    if (!rec) return tl::unexpected(rec.error());
-    if (!*rec) break;
-    out.push_back(shards::RegisteredBlob{(*rec)->index, (*rec)->commitment, (*rec)->size});
+  uint64_t next = std::max(from.value, first);
+  while (next < end && out.size() < limit) {
+    const uint64_t want = std::min<uint64_t>({end - next, limit - out.size(), contracts::Chain::kMaxBlobRange});
+    auto range = chain_.chain().blobs(BlobIndex{next}, static_cast<uint32_t>(want));
+    if (!range) return tl::unexpected(range.error());
+    for (const contracts::BlobRecord& rec : *range) {
+      out.push_back(shards::RegisteredBlob{rec.index, rec.commitment, rec.size});
+    }
+    if (range->size() < want) break;  // the registry ends here
+    next += want;
   }
   return out;
 }

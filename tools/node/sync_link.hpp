@@ -29,7 +29,8 @@ class ChainRegistry final : public shards::Registry {
   ChainRegistry(ChainLink& chain, const erasure::NetworkParams& params, uint32_t settle_blocks);
 
   Result<uint64_t> blob_count(ShardId shard) override;
-  // One chain lookup per blob (blob_by_index).
+  // One chain call per Chain::kMaxBlobRange blobs, plus one for the settled
+  // count.
   Result<std::vector<shards::RegisteredBlob>> blobs(ShardId shard, BlobIndex from, size_t limit) override;
   Result<BlockNumber> head() override;
 

@@ -92,6 +92,12 @@ class Chain : public ConsensusClock {
   // Registry queries (the state after the head block).
   virtual Result<std::optional<BlobRecord>> blob_by_id(const BlobId& commitment) = 0;
   virtual Result<std::optional<BlobRecord>> blob_by_index(BlobIndex index) = 0;
+  // Up to `count` registered blobs with index >= `from`, ascending and
+  // consecutive: fewer (or none) where the registry ends. One call for a
+  // range, so a follower reads a shard's registry in batches instead of one
+  // round trip per blob. invalid_argument when count > kMaxBlobRange.
+  static constexpr uint32_t kMaxBlobRange = 1024;
+  virtual Result<std::vector<BlobRecord>> blobs(BlobIndex from, uint32_t count) = 0;
   virtual Result<uint64_t> blob_count() = 0;
   virtual Result<uint64_t> blob_count(ShardId shard) = 0;
   virtual Result<std::vector<NodeRecord>> nodes(ShardId shard) = 0;

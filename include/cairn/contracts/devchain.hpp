@@ -89,6 +89,7 @@ class DevChain final : public Chain {
   Result<uint64_t> next_nonce(const NodeId& sender) override;
   Result<std::optional<BlobRecord>> blob_by_id(const BlobId& commitment) override;
   Result<std::optional<BlobRecord>> blob_by_index(BlobIndex index) override;
+  Result<std::vector<BlobRecord>> blobs(BlobIndex from, uint32_t count) override;
   Result<uint64_t> blob_count() override;
   Result<uint64_t> blob_count(ShardId shard) override;
   Result<std::vector<NodeRecord>> nodes(ShardId shard) override;
