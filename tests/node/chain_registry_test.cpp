@@ -9,8 +9,7 @@
 
 #include "../contracts/chain_test_util.hpp"
 #include "cairn/contracts/devchain.hpp"
-#include "node/chain_link.hpp"
-#include "node/metrics.hpp"
+#include "cairn/contracts/chain_client.hpp"
 #include "node/sync_link.hpp"
 
 namespace cairn::node {
@@ -99,7 +98,6 @@ class ChainRegistryTest : public ::testing::Test {
   erasure::NetworkParams params = contracts::test::small_params();
   std::unique_ptr<contracts::DevChain> dev;
   std::shared_ptr<CountingChain> counting;
-  metrics::Registry metrics;
 };
 
 TEST_F(ChainRegistryTest, SettledCountsAndRangesCostAFewChainCallsPerShard) {
@@ -110,7 +108,7 @@ TEST_F(ChainRegistryTest, SettledCountsAndRangesCostAFewChainCallsPerShard) {
   for (const BlobId& id : register_block(500)) ids.push_back(id);
   ASSERT_TRUE(dev->produce_block());
 
-  ChainLink link(counting, contracts::test::key_from(rng), ChainLinkSettings{}, metrics);
+  contracts::ChainClient link(counting, contracts::test::key_from(rng), contracts::ChainClientSettings{});
   ASSERT_TRUE(link.start());
   ChainRegistry registry(link, params, /*settle_blocks=*/2);
   // Head is block 4: blocks up to 2 are settled (all of shard 0), shard 1's

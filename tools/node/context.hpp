@@ -23,7 +23,7 @@
 #include "cairn/p2p/asio_fwd.hpp"
 #include "cairn/shards/store.hpp"
 #include "cairn/shards/worker_pool.hpp"
-#include "node/chain_link.hpp"
+#include "cairn/contracts/chain_client.hpp"
 #include "node/metrics.hpp"
 #include "cairn/shards/seal_transform.hpp"
 #include "node/settings.hpp"
@@ -85,7 +85,7 @@ struct NodeContext {
   shards::Store& store;
   shards::WorkerPool& pool;
   std::shared_ptr<const shards::SealingTransform> sealer;
-  ChainLink& chain;
+  contracts::ChainClient& chain;
   metrics::Registry& metrics;
   asio::io_context& io;
   ServedShards& served;

@@ -34,7 +34,7 @@
 #include "cairn/shards/sync.hpp"
 #include "cairn/shards/worker_pool.hpp"
 #include "cairn/mapped_file.hpp"
-#include "node/chain_link.hpp"
+#include "cairn/contracts/chain_client.hpp"
 #include "node/challenger.hpp"
 #include "node/config.hpp"
 #include "node/context.hpp"
@@ -94,7 +94,9 @@ struct Node::Impl final : NodeService {
   std::unique_ptr<shards::Store> store;
   std::unique_ptr<shards::WorkerPool> pool;
   std::shared_ptr<shards::SealingTransform> sealer;
-  std::unique_ptr<ChainLink> chain_link;
+  std::unique_ptr<ChainMetrics> chain_metrics;
+  std::unique_ptr<contracts::ChainClient> chain_client;
+  std::unique_ptr<RegistryEndpoints> registry_endpoints;
   std::unique_ptr<ServedShards> served;
   HolderCache holders;
 
@@ -191,15 +193,17 @@ struct Node::Impl final : NodeService {
     store = std::move(*st);
     pool = std::make_unique<shards::WorkerPool>(settings.storage.workers);
     sealer = std::make_shared<shards::SealingTransform>(params, identity->public_key());
-    ChainLinkSettings cls;
+    contracts::ChainClientSettings cls;
     cls.register_batch = std::max<uint32_t>(1, settings.upload.register_batch);
     cls.registry_refresh = settings.chain.registry_refresh;
     cls.refresh_ahead_shards = ServedShards::kAutoLookahead;
-    chain_link = std::make_unique<ChainLink>(chain, *identity, cls, metrics);
+    chain_metrics = std::make_unique<ChainMetrics>(metrics);
+    chain_client = std::make_unique<contracts::ChainClient>(chain, *identity, cls, chain_metrics.get());
+    registry_endpoints = std::make_unique<RegistryEndpoints>(*chain_client);
     served = std::make_unique<ServedShards>(settings.shards);
 
     ctx = std::unique_ptr<NodeContext>(new NodeContext{settings, params, codec, *identity, identity->public_key(),
-                                                       *store, *pool, sealer, *chain_link, metrics, io, *served,
+                                                       *store, *pool, sealer, *chain_client, metrics, io, *served,
                                                        holders});
     notices = std::make_unique<Notices>(*ctx);
     uploader = std::make_unique<Uploader>(*ctx, *notices);
@@ -272,7 +276,7 @@ struct Node::Impl final : NodeService {
 
   void open_sync() {
     const shards::ShardsSettings& st = settings.storage;
-    registry_view = std::make_unique<ChainRegistry>(*chain_link, params, st.sync.settle_blocks);
+    registry_view = std::make_unique<ChainRegistry>(*chain_client, params, st.sync.settle_blocks);
     peer_fragments = std::make_unique<PeerFragments>(*ctx);
     sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments,
                                                 st.sync);
@@ -287,7 +291,7 @@ struct Node::Impl final : NodeService {
   // Starts syncing every open served shard not synced yet (idempotent).
   // Auto nodes also register shards that have not opened: nothing to sync there yet.
   void sync_served_shards() {
-    const uint32_t open = chain_link->open_shards();
+    const uint32_t open = chain_client->open_shards();
     for (ShardId s : served->current(open)) {
       if (s.value >= open) continue;
       if (auto r = sync->add_shard(s); !r) return;  // stopping
@@ -382,24 +386,24 @@ struct Node::Impl final : NodeService {
     started = true;
     // Every block: the registry may have grown (sync plans again) and, in
     // auto mode, a shard may have opened.
-    chain_link->on_head([this](const contracts::BlockHeader&) {
+    chain_client->on_head([this](const contracts::BlockHeader&) {
       if (!network_up.load() || stopping.load()) return;
       sync_served_shards();
       sync->registry_changed();
     });
     // The storage challenge runs on the chain clock (its driver only
     // schedules pool work from here).
-    chain_link->on_head([this](const contracts::BlockHeader& h) {
+    chain_client->on_head([this](const contracts::BlockHeader& h) {
       if (!network_up.load() || stopping.load()) return;
       challenger->on_head(h);
     });
     if (served->automatic()) {
       // New shards open as the index space grows: serve and register them.
       // (Listeners must be added before the link starts.)
-      chain_link->on_head([this](const contracts::BlockHeader&) {
+      chain_client->on_head([this](const contracts::BlockHeader&) {
         if (!network_up.load()) return;
-        const auto shards = served->current(chain_link->open_shards());
-        chain_link->set_registration(endpoint, shards);
+        const auto shards = served->current(chain_client->open_shards());
+        chain_client->set_registration(endpoint, shards);
         ctx->post([this, shards] {
           if (!gossip) return;
           for (ShardId s : shards) {
@@ -411,7 +415,7 @@ struct Node::Impl final : NodeService {
         });
       });
     }
-    CAIRN_TRY_STATUS(chain_link->start());
+    CAIRN_TRY_STATUS(chain_client->start());
     work.emplace(io.get_executor());
     io_thread = std::thread([this] { io.run(); });
 
@@ -421,7 +425,7 @@ struct Node::Impl final : NodeService {
     if (!net) return net;
 
     endpoint = settings.advertise.empty() ? p2p_address : settings.advertise;
-    chain_link->set_registration(endpoint, served->current(chain_link->open_shards()));
+    chain_client->set_registration(endpoint, served->current(chain_client->open_shards()));
     network_up.store(true);
     sync_served_shards();
     CAIRN_TRY_STATUS(uploader->resume());
@@ -450,7 +454,7 @@ struct Node::Impl final : NodeService {
     gs.discovery = settings.discovery;
     for (const auto& b : settings.bootstrap) gs.discovery.bootstrap.push_back(b);
     gs.listen_address = settings.listen;
-    subscribed = served->current(chain_link->open_shards());
+    subscribed = served->current(chain_client->open_shards());
     gs.shards = subscribed;
     uint64_t seed = options.seed;
     if (seed == 0) {
@@ -458,7 +462,7 @@ struct Node::Impl final : NodeService {
     }
     gossip = std::make_unique<p2p::GossipNode>(io.get_executor(), p2p::make_tcp_transport(io.get_executor()),
                                                p2p::steady_clock(), *identity, std::move(gs), seed,
-                                               chain_link.get());
+                                               registry_endpoints.get());
     rr = std::make_unique<p2p::RequestResponse>(gossip->host());
     ctx->gossip = gossip.get();
     ctx->rr = rr.get();
@@ -578,7 +582,7 @@ struct Node::Impl final : NodeService {
       ctx->io_stopped.store(true);
     }
     if (pool) (void)pool->shutdown(shards::WorkerPool::Shutdown::drain);
-    if (chain_link) chain_link->stop();
+    if (chain_client) chain_client->stop();
     Status result;
     if (store) {
       if (auto f = store->flush(); !f) result = f;
@@ -655,7 +659,7 @@ struct Node::Impl final : NodeService {
 
   Result<BlobStatus> blob_status(const BlobId& id) override {
     CAIRN_TRY_STATUS(callable("blob_status"));
-    auto reg = chain_link->lookup_blob(id);
+    auto reg = chain_client->lookup_blob(id);
     if (!reg) return tl::unexpected(reg.error());
     BlobStatus s;
     s.id = id;
@@ -681,7 +685,7 @@ struct Node::Impl final : NodeService {
       h.local = n == identity->public_key();
       if (h.local) {
         h.endpoint = settings.advertise.empty() ? p2p_address : settings.advertise;
-      } else if (auto rec = chain_link->node(n)) {
+      } else if (auto rec = chain_client->node(n)) {
         h.endpoint = rec->endpoint;
       }
       s.holders.push_back(std::move(h));
@@ -703,16 +707,16 @@ struct Node::Impl final : NodeService {
     s.chain.chain_id = chain->info().chain_id;
     s.chain.sequencer = chain->info().sequencer;
     s.chain.params = params;
-    if (auto h = chain_link->head()) {
+    if (auto h = chain_client->head()) {
       s.chain.head = h->number.value;
       s.chain.head_hash = h->hash();
       s.chain.head_timestamp_ms = h->timestamp_ms;
       s.chain.blob_count = h->blob_count;
     }
-    s.chain.registered = chain_link->registered();
+    s.chain.registered = chain_client->registered();
     // Open shards only: an auto node also registers shards that have not
     // opened yet (ServedShards::kAutoLookahead).
-    const uint32_t open = chain_link->open_shards();
+    const uint32_t open = chain_client->open_shards();
     for (ShardId sh : served->current(open)) {
       if (sh.value < open || !served->automatic()) s.shards.push_back(sh);
     }

@@ -16,7 +16,7 @@ namespace cairn::node {
 
 // ---- ChainRegistry ----
 
-ChainRegistry::ChainRegistry(ChainLink& chain, const erasure::NetworkParams& params, uint32_t settle_blocks)
+ChainRegistry::ChainRegistry(contracts::ChainClient& chain, const erasure::NetworkParams& params, uint32_t settle_blocks)
     : chain_(chain), params_(params), settle_blocks_(settle_blocks) {}
 
 Result<uint64_t> ChainRegistry::blob_count(ShardId shard) {
@@ -57,6 +57,42 @@ Result<BlockNumber> ChainRegistry::head() {
   auto h = chain_.chain().head();
   if (!h) return tl::unexpected(h.error());
   return h->number;
+}
+
+// ---- RegistryEndpoints ----
+
+Result<std::vector<p2p::PeerRecord>> RegistryEndpoints::endpoints_for_shard(ShardId shard) {
+  std::vector<p2p::PeerRecord> out;
+  for (const contracts::NodeRecord& n : chain_.nodes(shard)) {
+    if (n.node_id == chain_.self() || n.endpoint.empty()) continue;
+    std::vector<ShardId> shards = n.shards;
+    if (shards.size() > p2p::kMaxPxShards) shards.resize(p2p::kMaxPxShards);
+    out.push_back(p2p::PeerRecord{n.node_id, n.endpoint, std::move(shards)});
+  }
+  if (out.empty()) return make_error(Errc::not_found, "no node registered for shard " + std::to_string(shard.value));
+  return out;
+}
+
+// ---- ChainMetrics ----
+
+ChainMetrics::ChainMetrics(metrics::Registry& metrics)
+    : txs_submitted_(metrics.counter("cairn_chain_txs_submitted_total",
+                                     "Transactions this node submitted to the chain.")),
+      txs_failed_(metrics.counter("cairn_chain_txs_failed_total",
+                                  "Transactions refused at admission or rejected by the contract.")),
+      blobs_registered_(metrics.counter("cairn_chain_blob_registrations_total",
+                                        "Blob registrations (PutBlob) this node saw resolve to an index.")),
+      head_gauge_(metrics.gauge("cairn_chain_head", "Number of the latest block seen.")),
+      head_time_gauge_(metrics.gauge("cairn_chain_head_timestamp_seconds",
+                                     "Sequencer timestamp of the latest block seen, Unix seconds (time() minus it "
+                                     "is the head's age).")),
+      register_latency_(metrics.histogram("cairn_chain_register_seconds",
+                                          "Time from asking to register a blob to knowing its index.",
+                                          metrics::Histogram::latency_buckets())) {}
+
+void ChainMetrics::head(const contracts::BlockHeader& header) {
+  head_gauge_.set(static_cast<double>(header.number.value));
+  head_time_gauge_.set(static_cast<double>(header.timestamp_ms) / 1000.0);
 }
 
 // ---- PeerFragments ----

@@ -1,12 +1,15 @@
 #pragma once
-// The node side of shard sync and scrub (docs/sync-and-scrub.md): the
-// chain registry as a shards::Registry, and peers' fragments over p2p
+// The node's adapters between the chain client and the engines' ports: the
+// chain registry as a shards::Registry (shard sync and scrub,
+// docs/sync-and-scrub.md) and as the p2p layer's EndpointSource, the chain
+// client's observer as metrics, and peers' fragments over p2p
 // request/response (fragments_request, docs/node-protocol.md) as a
 // shards::RemoteFragments.
 //
 // Threading: ChainRegistry blocks (chain queries): the engines call it on
-// the worker pool. PeerFragments never blocks: fetches are posted to the
-// network thread, and their completions run there.
+// the worker pool. RegistryEndpoints answers from the client's memory.
+// PeerFragments never blocks: fetches are posted to the network thread, and
+// their completions run there.
 
 #include <atomic>
 #include <cstdint>
@@ -16,6 +19,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cairn/contracts/chain_client.hpp"
+#include "cairn/p2p/discovery.hpp"
 #include "cairn/shards/registry.hpp"
 #include "cairn/shards/remote.hpp"
 #include "node/context.hpp"
@@ -26,7 +31,7 @@ class ChainRegistry final : public shards::Registry {
  public:
   // Blobs registered in the last `settle_blocks` blocks are not listed yet
   // (SyncSettings::settle_blocks).
-  ChainRegistry(ChainLink& chain, const erasure::NetworkParams& params, uint32_t settle_blocks);
+  ChainRegistry(contracts::ChainClient& chain, const erasure::NetworkParams& params, uint32_t settle_blocks);
 
   Result<uint64_t> blob_count(ShardId shard) override;
   // One chain call per Chain::kMaxBlobRange blobs, plus one for the settled
@@ -35,9 +40,42 @@ class ChainRegistry final : public shards::Registry {
   Result<BlockNumber> head() override;
 
  private:
-  ChainLink& chain_;
+  contracts::ChainClient& chain_;
   erasure::NetworkParams params_;
   uint32_t settle_blocks_;
+};
+
+// The registered nodes of a shard as peers to dial (never blocks).
+class RegistryEndpoints final : public p2p::EndpointSource {
+ public:
+  explicit RegistryEndpoints(contracts::ChainClient& chain) : chain_(chain) {}
+  // The shard's registered nodes with an endpoint, except this one;
+  // not_found when there are none.
+  Result<std::vector<p2p::PeerRecord>> endpoints_for_shard(ShardId shard) override;
+
+ private:
+  contracts::ChainClient& chain_;
+};
+
+// The chain client's reports as the cairn_chain_* metrics.
+class ChainMetrics final : public contracts::ChainClientObserver {
+ public:
+  explicit ChainMetrics(metrics::Registry& metrics);
+  void txs_submitted(size_t count) override { txs_submitted_.inc(count); }
+  void tx_failed() override { txs_failed_.inc(); }
+  void blob_registered(double seconds) override {
+    blobs_registered_.inc();
+    register_latency_.observe(seconds);
+  }
+  void head(const contracts::BlockHeader& header) override;
+
+ private:
+  metrics::Counter& txs_submitted_;
+  metrics::Counter& txs_failed_;
+  metrics::Counter& blobs_registered_;
+  metrics::Gauge& head_gauge_;
+  metrics::Gauge& head_time_gauge_;  // the head block's sequencer timestamp, Unix seconds
+  metrics::Histogram& register_latency_;
 };
 
 class PeerFragments final : public shards::RemoteFragments {

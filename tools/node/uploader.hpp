@@ -3,7 +3,7 @@
 // "Upload"). For every blob of an upload:
 //   1. persist the payload in the store's pending column family (so a
 //      registered blob is never only in memory),
-//   2. register it on the chain (PutBlob, batched by the ChainLink),
+//   2. register it on the chain (PutBlob, batched by the chain client),
 //   3. once its index is known: store this node's own sealed replica when
 //      it serves the shard (that is a confirmation), and announce the blob
 //      on the shard's subnet, serving its fragments from memory,
@@ -69,7 +69,7 @@ class Uploader {
   Status admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<erasure::CommittedBlob> blob,
                std::chrono::steady_clock::time_point deadline, bool persisted, bool is_data);
   void persist_and_register(const BlobId& id);
-  void on_registered(const BlobId& id, Result<RegisteredBlob> reg);
+  void on_registered(const BlobId& id, Result<contracts::BlobRecord> reg);
   void store_locally(const BlobId& id);
   void confirm(const BlobId& id, const NodeId& node);
   // Under mu_: acknowledges and drops `id` when it has enough confirmations.

@@ -1,9 +1,9 @@
 #pragma once
-// ChainLink: the node's one connection to consensus. It owns a thread that
-// makes every blocking Chain call (the network thread never does), and
-// keeps in memory what other components must answer without blocking:
-//   - the registry of nodes per shard (the p2p EndpointSource, min_replicas
-//     caps, blob holders' endpoints), refreshed periodically and on
+// ChainClient: a node's one connection to consensus. It owns a thread that
+// makes every blocking Chain call (a network thread never does), and keeps
+// in memory what other components must answer without blocking:
+//   - the registry of nodes per shard (peer endpoints, min_replicas caps,
+//     blob holders' endpoints), refreshed periodically and on
 //     NodeRegistered events;
 //   - recent blob registrations (id -> index, size), learned from each
 //     block's events;
@@ -12,8 +12,9 @@
 // to its index from block events or receipts, resubmits lost ones, and
 // keeps this node's RegisterNode current.
 //
-// Threading: every public method is thread-safe. Callbacks run on the chain
-// thread: keep them short and never wait for the chain there.
+// Threading: every public method is thread-safe. Callbacks (listeners, the
+// observer, RegisterDone) run on the client's thread: keep them short and
+// never wait for the chain there.
 
 #include <chrono>
 #include <condition_variable>
@@ -31,20 +32,10 @@
 
 #include "cairn/contracts/chain.hpp"
 #include "cairn/core/ed25519.hpp"
-#include "cairn/p2p/discovery.hpp"
-#include "node/metrics.hpp"
 
-namespace cairn::node {
+namespace cairn::contracts {
 
-// What the chain registry says about one blob.
-struct RegisteredBlob {
-  BlobId id;
-  BlobIndex index;
-  uint32_t size = 0;
-  BlockNumber registered_in;
-};
-
-struct ChainLinkSettings {
+struct ChainClientSettings {
   // PutBlob transactions per submit_many call.
   uint32_t register_batch = 256;
   // Registry (nodes per shard) refresh period.
@@ -53,21 +44,37 @@ struct ChainLinkSettings {
   // (with a fresh nonce). Default 8.
   uint64_t resubmit_after_blocks = 8;
   // Shards beyond the open ones whose node lists are kept too (auto nodes
-  // register them ahead: ServedShards::kAutoLookahead).
+  // register them ahead).
   uint32_t refresh_ahead_shards = 8;
 };
 
-class ChainLink final : public p2p::EndpointSource {
+// What the client reports as it works, for metrics. Runs on the client's
+// thread; the defaults ignore everything.
+class ChainClientObserver {
  public:
-  using RegisterDone = std::function<void(Result<RegisteredBlob>)>;
-  using HeadListener = std::function<void(const contracts::BlockHeader&)>;
+  virtual ~ChainClientObserver() = default;
+  // Transactions handed to the chain (admitted or not).
+  virtual void txs_submitted(size_t /*count*/) {}
+  // A transaction refused at admission or rejected by the contract.
+  virtual void tx_failed() {}
+  // A registration resolved to its index, `seconds` after it was asked for.
+  virtual void blob_registered(double /*seconds*/) {}
+  // The newest head seen (at start and then once per block).
+  virtual void head(const BlockHeader& /*header*/) {}
+};
 
-  // `chain` must outlive the link. Call start() to begin.
-  ChainLink(std::shared_ptr<contracts::Chain> chain, const SigningKey& identity,
-            ChainLinkSettings settings, metrics::Registry& metrics);
-  ~ChainLink() override;  // stop()
-  ChainLink(const ChainLink&) = delete;
-  ChainLink& operator=(const ChainLink&) = delete;
+class ChainClient final {
+ public:
+  using RegisterDone = std::function<void(Result<BlobRecord>)>;
+  using HeadListener = std::function<void(const BlockHeader&)>;
+
+  // `chain` must outlive the client, `observer` (optional) too. Call
+  // start() to begin.
+  ChainClient(std::shared_ptr<Chain> chain, const SigningKey& identity, ChainClientSettings settings,
+              ChainClientObserver* observer = nullptr);
+  ~ChainClient();  // stop()
+  ChainClient(const ChainClient&) = delete;
+  ChainClient& operator=(const ChainClient&) = delete;
 
   // Reads the head, our nonce and the registry, subscribes to heads and
   // starts the thread. Errors of the first chain calls are returned.
@@ -75,8 +82,10 @@ class ChainLink final : public p2p::EndpointSource {
   // Stops the thread; outstanding registrations get Errc::cancelled.
   void stop();
 
-  contracts::Chain& chain() noexcept { return *chain_; }
-  const contracts::ChainInfo& info() const { return chain_->info(); }
+  Chain& chain() noexcept { return *chain_; }
+  // The identity the client transacts as.
+  NodeId self() const { return identity_.public_key(); }
+  const ChainInfo& info() const { return chain_->info(); }
 
   // Registers a blob (PutBlob) unless the registry already lists it; `done`
   // runs once on the chain thread with the registry entry or the error
@@ -96,27 +105,25 @@ class ChainLink final : public p2p::EndpointSource {
   bool registered() const;
 
   // Registry answers from memory. Nodes exclude none (callers filter self).
-  std::vector<contracts::NodeRecord> nodes(ShardId shard) const;
-  std::optional<contracts::NodeRecord> node(const NodeId& id) const;
+  std::vector<NodeRecord> nodes(ShardId shard) const;
+  std::optional<NodeRecord> node(const NodeId& id) const;
   // Nodes the registry lists for `shard`, counting `self` once when
   // `self_serves` even if its registration is not in yet.
   size_t serving_count(ShardId shard, const NodeId& self, bool self_serves) const;
   // A recently registered blob, from memory; nullopt when not seen recently.
-  std::optional<RegisteredBlob> recent_blob(const BlobId& id) const;
+  std::optional<BlobRecord> recent_blob(const BlobId& id) const;
   // The registry entry of `id`, from memory or (blocking) from the chain.
   // not_found when the chain has no such blob. Never call on the network thread.
-  Result<RegisteredBlob> lookup_blob(const BlobId& id);
-  Result<RegisteredBlob> lookup_index(BlobIndex index);
+  Result<BlobRecord> lookup_blob(const BlobId& id);
+  Result<BlobRecord> lookup_index(BlobIndex index);
 
-  std::optional<contracts::BlockHeader> head() const;
+  std::optional<BlockHeader> head() const;
   // Shards open now: 0 .. (blob_count / blobs_per_shard), inclusive.
   uint32_t open_shards() const;
 
-  // Listeners (add before start()); run on the chain thread, in block order.
+  // Listeners (add before start()); run on the client's thread, in block
+  // order.
   void on_head(HeadListener listener);
-
-  // p2p::EndpointSource: answered from memory (never blocks).
-  Result<std::vector<p2p::PeerRecord>> endpoints_for_shard(ShardId shard) override;
 
  private:
   struct Waiting {
@@ -130,32 +137,33 @@ class ChainLink final : public p2p::EndpointSource {
 
   void run();
   void post(std::function<void()> task);
-  void process_head(const contracts::BlockHeader& header);
+  void process_head(const BlockHeader& header);
   void submit_registrations();
   void refresh_registry();
   void submit_node_registration();
-  void remember_blob(const RegisteredBlob& blob);
-  void resolve(const BlobId& id, Result<RegisteredBlob> result);
+  void remember_blob(const BlobRecord& blob);
+  void resolve(const BlobId& id, Result<BlobRecord> result);
 
-  std::shared_ptr<contracts::Chain> chain_;
+  std::shared_ptr<Chain> chain_;
   SigningKey identity_;
-  ChainLinkSettings settings_;
+  ChainClientSettings settings_;
+  ChainClientObserver* observer_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
   std::thread thread_;
-  contracts::Subscription head_sub_;
+  Subscription head_sub_;
 
   // chain-thread state (guarded by mu_ where also read by other threads)
   uint64_t next_nonce_ = 0;
   std::map<BlobId, Waiting> waiting_;        // registrations in progress
   std::vector<BlobId> to_submit_;            // ids in waiting_ without a tx yet
-  std::map<uint32_t, std::vector<contracts::NodeRecord>> shard_nodes_;
-  std::unordered_map<BlobId, RegisteredBlob> recent_;
+  std::map<uint32_t, std::vector<NodeRecord>> shard_nodes_;
+  std::unordered_map<BlobId, BlobRecord> recent_;
   std::deque<BlobId> recent_order_;
-  std::optional<contracts::BlockHeader> head_;
+  std::optional<BlockHeader> head_;
   std::string reg_endpoint_;
   std::vector<ShardId> reg_shards_;
   bool reg_wanted_ = false;
@@ -165,13 +173,6 @@ class ChainLink final : public p2p::EndpointSource {
   uint32_t last_open_ = 0;  // open shards at the last head
   std::chrono::steady_clock::time_point next_refresh_{};
   std::vector<HeadListener> head_listeners_;
-
-  metrics::Counter& txs_submitted_;
-  metrics::Counter& txs_failed_;
-  metrics::Counter& blobs_registered_;
-  metrics::Gauge& head_gauge_;
-  metrics::Gauge& head_time_gauge_;  // the head block's sequencer timestamp, Unix seconds
-  metrics::Histogram& register_latency_;
 };
 
-}  // namespace cairn::node
+}  // namespace cairn::contracts

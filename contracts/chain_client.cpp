@@ -1,12 +1,11 @@
-#include "node/chain_link.hpp"
+#include "cairn/contracts/chain_client.hpp"
 
 #include <algorithm>
 #include <variant>
 
 #include "cairn/core/log.hpp"
-#include "cairn/p2p/identity.hpp"
 
-namespace cairn::node {
+namespace cairn::contracts {
 namespace {
 
 // Recent registrations kept in memory (id -> index, size): 256 Ki entries of
@@ -22,33 +21,22 @@ constexpr auto kBatchDelay = std::chrono::milliseconds(2);
 // registrations resolve from receipts at a later head instead.
 constexpr size_t kMaxQueuedHeads = 256;
 
-std::string tx_error_message(const contracts::Receipt& r) {
-  return std::string(contracts::tx_status_name(r.status)) + ": " + r.detail;
+std::string tx_error_message(const Receipt& r) {
+  return std::string(tx_status_name(r.status)) + ": " + r.detail;
 }
 
 }  // namespace
 
-ChainLink::ChainLink(std::shared_ptr<contracts::Chain> chain, const SigningKey& identity,
-                     ChainLinkSettings settings, metrics::Registry& metrics)
-    : chain_(std::move(chain)),
-      identity_(identity),
-      settings_(settings),
-      txs_submitted_(metrics.counter("cairn_chain_txs_submitted_total",
-                                     "Transactions this node submitted to the chain.")),
-      txs_failed_(metrics.counter("cairn_chain_txs_failed_total",
-                                  "Transactions refused at admission or rejected by the contract.")),
-      blobs_registered_(metrics.counter("cairn_chain_blob_registrations_total",
-                                        "Blob registrations (PutBlob) this node saw resolve to an index.")),
-      head_gauge_(metrics.gauge("cairn_chain_head", "Number of the latest block seen.")),
-      head_time_gauge_(metrics.gauge("cairn_chain_head_timestamp_seconds",
-                                     "Sequencer timestamp of the latest block seen, Unix seconds (time() minus it is the head's age).")),
-      register_latency_(metrics.histogram("cairn_chain_register_seconds",
-                                          "Time from asking to register a blob to knowing its index.",
-                                          metrics::Histogram::latency_buckets())) {}
+ChainClient::ChainClient(std::shared_ptr<Chain> chain, const SigningKey& identity, ChainClientSettings settings,
+                         ChainClientObserver* observer)
+    : chain_(std::move(chain)), identity_(identity), settings_(settings), observer_(observer) {
+  static ChainClientObserver ignore_all;
+  if (!observer_) observer_ = &ignore_all;
+}
 
-ChainLink::~ChainLink() { stop(); }
+ChainClient::~ChainClient() { stop(); }
 
-Status ChainLink::start() {
+Status ChainClient::start() {
   auto head = chain_->head();
   if (!head) return tl::unexpected(with_context(head.error(), "reading the chain head"));
   auto nonce = chain_->next_nonce(identity_.public_key());
@@ -57,15 +45,14 @@ Status ChainLink::start() {
     std::lock_guard lock(mu_);
     head_ = *head;
     next_nonce_ = *nonce;
-    head_gauge_.set(static_cast<double>(head->number.value));
-    head_time_gauge_.set(static_cast<double>(head->timestamp_ms) / 1000.0);
   }
+  observer_->head(*head);
   refresh_registry();
-  head_sub_ = chain_->subscribe_heads([this](const contracts::BlockHeader& h) {
+  head_sub_ = chain_->subscribe_heads([this](const BlockHeader& h) {
     {
       std::lock_guard lock(mu_);
       if (tasks_.size() >= kMaxQueuedHeads) {
-        CAIRN_LOG(log::Level::warn, "node", "chain thread behind: skipping block " << h.number.value);
+        CAIRN_LOG(log::Level::warn, "chain", "chain thread behind: skipping block " << h.number.value);
         return;
       }
     }
@@ -75,7 +62,7 @@ Status ChainLink::start() {
   return {};
 }
 
-void ChainLink::stop() {
+void ChainClient::stop() {
   head_sub_.reset();
   {
     std::lock_guard lock(mu_);
@@ -97,7 +84,7 @@ void ChainLink::stop() {
   }
 }
 
-void ChainLink::post(std::function<void()> task) {
+void ChainClient::post(std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
@@ -106,7 +93,7 @@ void ChainLink::post(std::function<void()> task) {
   cv_.notify_all();
 }
 
-void ChainLink::run() {
+void ChainClient::run() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     const bool reg_due = reg_wanted_ && !reg_tx_;
@@ -149,7 +136,7 @@ void ChainLink::run() {
   }
 }
 
-void ChainLink::register_blob(const BlobId& id, uint32_t size, RegisterDone done) {
+void ChainClient::register_blob(const BlobId& id, uint32_t size, RegisterDone done) {
   if (auto known = recent_blob(id)) {
     if (known->size == size) {
       done(*known);
@@ -181,7 +168,7 @@ void ChainLink::register_blob(const BlobId& id, uint32_t size, RegisterDone done
   if (wake) cv_.notify_all();
 }
 
-void ChainLink::submit_registrations() {
+void ChainClient::submit_registrations() {
   std::vector<std::pair<BlobId, uint32_t>> batch;
   {
     std::lock_guard lock(mu_);
@@ -197,10 +184,10 @@ void ChainLink::submit_registrations() {
   std::vector<Bytes> txs;
   txs.reserve(batch.size());
   for (const auto& [id, size] : batch) {
-    txs.push_back(contracts::make_put_blob(identity_, chain_id, next_nonce_++, id, size));
+    txs.push_back(make_put_blob(identity_, chain_id, next_nonce_++, id, size));
   }
   auto results = chain_->submit_many(txs);
-  txs_submitted_.inc(batch.size());
+  observer_->txs_submitted(batch.size());
   std::vector<std::pair<BlobId, Error>> failed;
   bool refetch_nonce = false;
   {
@@ -229,32 +216,30 @@ void ChainLink::submit_registrations() {
     if (auto n = chain_->next_nonce(identity_.public_key()); n) next_nonce_ = std::max(next_nonce_, *n);
   }
   for (auto& [id, err] : failed) {
-    txs_failed_.inc();
+    observer_->tx_failed();
     resolve(id, tl::unexpected(with_context(err, "registering blob " + id.hex())));
   }
 }
 
-void ChainLink::resolve(const BlobId& id, Result<RegisteredBlob> result) {
+void ChainClient::resolve(const BlobId& id, Result<BlobRecord> result) {
   std::vector<RegisterDone> done;
+  double seconds = 0;
   {
     std::lock_guard lock(mu_);
     auto it = waiting_.find(id);
     if (it == waiting_.end()) return;
     done = std::move(it->second.done);
-    if (result) {
-      register_latency_.observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.since).count());
-    }
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.since).count();
     waiting_.erase(it);
   }
-  if (result) blobs_registered_.inc();
+  if (result) observer_->blob_registered(seconds);
   for (auto& d : done) d(result);
 }
 
-void ChainLink::remember_blob(const RegisteredBlob& blob) {
+void ChainClient::remember_blob(const BlobRecord& blob) {
   std::lock_guard lock(mu_);
-  if (recent_.emplace(blob.id, blob).second) {
-    recent_order_.push_back(blob.id);
+  if (recent_.emplace(blob.commitment, blob).second) {
+    recent_order_.push_back(blob.commitment);
     if (recent_order_.size() > kRecentBlobs) {
       recent_.erase(recent_order_.front());
       recent_order_.pop_front();
@@ -262,7 +247,7 @@ void ChainLink::remember_blob(const RegisteredBlob& blob) {
   }
 }
 
-void ChainLink::process_head(const contracts::BlockHeader& header) {
+void ChainClient::process_head(const BlockHeader& header) {
   {
     std::lock_guard lock(mu_);
     if (head_ && header.number <= head_->number && header.number.value != 0) {
@@ -272,8 +257,7 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
     }
     head_ = header;
   }
-  head_gauge_.set(static_cast<double>(header.number.value));
-  head_time_gauge_.set(static_cast<double>(header.timestamp_ms) / 1000.0);
+  observer_->head(header);
   if (const uint32_t open = open_shards(); open != last_open_) {
     // A shard opened: its node list matters now (replica caps, reads).
     last_open_ = open;
@@ -283,15 +267,15 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
 
   auto events = chain_->events(header.number);
   if (!events) {
-    CAIRN_LOG(log::Level::warn, "node", "reading events of block " << header.number.value << ": "
+    CAIRN_LOG(log::Level::warn, "chain", "reading events of block " << header.number.value << ": "
                                                                      << events.error().to_string());
   } else {
-    for (const contracts::Event& e : *events) {
-      if (const auto* b = std::get_if<contracts::BlobRegistered>(&e)) {
-        RegisteredBlob rb{b->commitment, b->index, b->size, header.number};
+    for (const Event& e : *events) {
+      if (const auto* b = std::get_if<BlobRegistered>(&e)) {
+        BlobRecord rb{b->index, b->commitment, b->size, header.number};
         remember_blob(rb);
-        resolve(rb.id, rb);
-      } else if (const auto* n = std::get_if<contracts::NodeRegistered>(&e)) {
+        resolve(rb.commitment, rb);
+      } else if (const auto* n = std::get_if<NodeRegistered>(&e)) {
         std::lock_guard lock(mu_);
         if (n->node_id == identity_.public_key() && n->endpoint == reg_endpoint_ && n->shards == reg_shards_) {
           registered_ = true;
@@ -324,15 +308,15 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
       }
       continue;
     }
-    const contracts::Receipt& r = **receipt;
+    const Receipt& r = **receipt;
     if (!r.ok() || !r.blob_index) {
-      txs_failed_.inc();
+      observer_->tx_failed();
       resolve(id, make_error(Errc::conflict, "registering blob " + id.hex() + ": " + tx_error_message(r)));
       continue;
     }
     auto rec = chain_->blob_by_index(*r.blob_index);
     if (!rec || !*rec) continue;  // transient: next head
-    RegisteredBlob rb{(*rec)->commitment, (*rec)->index, (*rec)->size, (*rec)->registered_in};
+    const BlobRecord& rb = **rec;
     remember_blob(rb);
     resolve(id, rb);
   }
@@ -350,8 +334,8 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
       if ((*receipt)->ok()) {
         registered_ = true;
       } else {
-        CAIRN_LOG(log::Level::error, "node", "RegisterNode rejected: " << tx_error_message(**receipt));
-        txs_failed_.inc();
+        CAIRN_LOG(log::Level::error, "chain", "RegisterNode rejected: " << tx_error_message(**receipt));
+        observer_->tx_failed();
         reg_wanted_ = false;
       }
     } else if (receipt) {
@@ -362,7 +346,7 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
   for (auto& l : head_listeners_) l(header);
 }
 
-void ChainLink::set_registration(std::string endpoint, std::vector<ShardId> shards) {
+void ChainClient::set_registration(std::string endpoint, std::vector<ShardId> shards) {
   std::sort(shards.begin(), shards.end());
   shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
   {
@@ -377,12 +361,12 @@ void ChainLink::set_registration(std::string endpoint, std::vector<ShardId> shar
   cv_.notify_all();
 }
 
-bool ChainLink::registered() const {
+bool ChainClient::registered() const {
   std::lock_guard lock(mu_);
   return registered_;
 }
 
-void ChainLink::submit_tx(TxBuilder build, std::function<void(Result<Hash32>)> done) {
+void ChainClient::submit_tx(TxBuilder build, std::function<void(Result<Hash32>)> done) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -393,9 +377,9 @@ void ChainLink::submit_tx(TxBuilder build, std::function<void(Result<Hash32>)> d
   post([this, build = std::move(build), done = std::move(done)] {
     const Bytes tx = build(next_nonce_++);
     auto r = chain_->submit(tx);
-    txs_submitted_.inc();
+    observer_->txs_submitted(1);
     if (!r) {
-      txs_failed_.inc();
+      observer_->tx_failed();
       if (r.error().code == Errc::conflict) {
         if (auto n = chain_->next_nonce(identity_.public_key()); n) next_nonce_ = std::max(next_nonce_, *n);
       }
@@ -404,7 +388,7 @@ void ChainLink::submit_tx(TxBuilder build, std::function<void(Result<Hash32>)> d
   });
 }
 
-void ChainLink::submit_node_registration() {
+void ChainClient::submit_node_registration() {
   std::string endpoint;
   std::vector<ShardId> shards;
   {
@@ -420,12 +404,12 @@ void ChainLink::submit_node_registration() {
     reg_tx_ = Hash32{};
     return;
   }
-  Bytes tx = contracts::make_register_node(identity_, chain_->info().chain_id, next_nonce_++, endpoint, shards);
+  Bytes tx = make_register_node(identity_, chain_->info().chain_id, next_nonce_++, endpoint, shards);
   auto r = chain_->submit(tx);
-  txs_submitted_.inc();
+  observer_->txs_submitted(1);
   if (!r) {
-    txs_failed_.inc();
-    CAIRN_LOG(log::Level::warn, "node", "RegisterNode not admitted (retrying): " << r.error().to_string());
+    observer_->tx_failed();
+    CAIRN_LOG(log::Level::warn, "chain", "RegisterNode not admitted (retrying): " << r.error().to_string());
     if (r.error().code == Errc::conflict) {
       if (auto n = chain_->next_nonce(identity_.public_key()); n) next_nonce_ = std::max(next_nonce_, *n);
     }
@@ -434,7 +418,7 @@ void ChainLink::submit_node_registration() {
   if (r) {
     reg_tx_ = *r;
     reg_submitted_at_ = head_ ? head_->number.value : 0;
-    CAIRN_LOG(log::Level::info, "node", "RegisterNode submitted: endpoint " << endpoint << ", "
+    CAIRN_LOG(log::Level::info, "chain", "RegisterNode submitted: endpoint " << endpoint << ", "
                                                                             << shards.size() << " shard(s)");
   } else {
     // The all-zero hash marks "not admitted": refresh_registry() clears it,
@@ -445,14 +429,14 @@ void ChainLink::submit_node_registration() {
   }
 }
 
-void ChainLink::refresh_registry() {
+void ChainClient::refresh_registry() {
   const uint64_t open = open_shards();
   const uint64_t end = std::min<uint64_t>(open + settings_.refresh_ahead_shards, kMaxRefreshShards);
-  std::map<uint32_t, std::vector<contracts::NodeRecord>> fresh;
+  std::map<uint32_t, std::vector<NodeRecord>> fresh;
   for (uint32_t s = 0; s < end; ++s) {
     auto nodes = chain_->nodes(ShardId{s});
     if (!nodes) {
-      CAIRN_LOG(log::Level::warn, "node", "refreshing the node registry: " << nodes.error().to_string());
+      CAIRN_LOG(log::Level::warn, "chain", "refreshing the node registry: " << nodes.error().to_string());
       break;
     }
     fresh[s] = std::move(*nodes);
@@ -464,13 +448,13 @@ void ChainLink::refresh_registry() {
   if (reg_wanted_ && reg_tx_ && *reg_tx_ == Hash32{} && !registered_) reg_tx_.reset();
 }
 
-std::vector<contracts::NodeRecord> ChainLink::nodes(ShardId shard) const {
+std::vector<NodeRecord> ChainClient::nodes(ShardId shard) const {
   std::lock_guard lock(mu_);
   auto it = shard_nodes_.find(shard.value);
-  return it == shard_nodes_.end() ? std::vector<contracts::NodeRecord>{} : it->second;
+  return it == shard_nodes_.end() ? std::vector<NodeRecord>{} : it->second;
 }
 
-size_t ChainLink::serving_count(ShardId shard, const NodeId& self, bool self_serves) const {
+size_t ChainClient::serving_count(ShardId shard, const NodeId& self, bool self_serves) const {
   std::lock_guard lock(mu_);
   size_t count = 0;
   bool self_listed = false;
@@ -481,7 +465,7 @@ size_t ChainLink::serving_count(ShardId shard, const NodeId& self, bool self_ser
   return count + (self_serves && !self_listed ? 1 : 0);
 }
 
-std::optional<contracts::NodeRecord> ChainLink::node(const NodeId& id) const {
+std::optional<NodeRecord> ChainClient::node(const NodeId& id) const {
   std::lock_guard lock(mu_);
   for (const auto& [s, list] : shard_nodes_) {
     for (const auto& n : list) {
@@ -491,62 +475,44 @@ std::optional<contracts::NodeRecord> ChainLink::node(const NodeId& id) const {
   return std::nullopt;
 }
 
-std::optional<RegisteredBlob> ChainLink::recent_blob(const BlobId& id) const {
+std::optional<BlobRecord> ChainClient::recent_blob(const BlobId& id) const {
   std::lock_guard lock(mu_);
   auto it = recent_.find(id);
   if (it == recent_.end()) return std::nullopt;
   return it->second;
 }
 
-Result<RegisteredBlob> ChainLink::lookup_blob(const BlobId& id) {
+Result<BlobRecord> ChainClient::lookup_blob(const BlobId& id) {
   if (auto known = recent_blob(id)) return *known;
   auto rec = chain_->blob_by_id(id);
   if (!rec) return tl::unexpected(with_context(rec.error(), "looking up blob " + id.hex() + " on the chain"));
   if (!*rec) return make_error(Errc::not_found, "blob " + id.hex() + " is not registered on the chain");
-  RegisteredBlob rb{(*rec)->commitment, (*rec)->index, (*rec)->size, (*rec)->registered_in};
+  const BlobRecord& rb = **rec;
   remember_blob(rb);
   return rb;
 }
 
-Result<RegisteredBlob> ChainLink::lookup_index(BlobIndex index) {
+Result<BlobRecord> ChainClient::lookup_index(BlobIndex index) {
   auto rec = chain_->blob_by_index(index);
   if (!rec) return tl::unexpected(with_context(rec.error(), "looking up blob index " + std::to_string(index.value)));
   if (!*rec) return make_error(Errc::not_found, "no blob registered at index " + std::to_string(index.value));
-  RegisteredBlob rb{(*rec)->commitment, (*rec)->index, (*rec)->size, (*rec)->registered_in};
+  const BlobRecord& rb = **rec;
   remember_blob(rb);
   return rb;
 }
 
-std::optional<contracts::BlockHeader> ChainLink::head() const {
+std::optional<BlockHeader> ChainClient::head() const {
   std::lock_guard lock(mu_);
   return head_;
 }
 
-uint32_t ChainLink::open_shards() const {
+uint32_t ChainClient::open_shards() const {
   std::lock_guard lock(mu_);
   const uint64_t count = head_ ? head_->blob_count : 0;
   const uint64_t per = std::max<uint64_t>(1, chain_->info().params.blobs_per_shard);
   return static_cast<uint32_t>(std::min<uint64_t>(count / per + 1, UINT32_MAX));
 }
 
-void ChainLink::on_head(HeadListener listener) { head_listeners_.push_back(std::move(listener)); }
+void ChainClient::on_head(HeadListener listener) { head_listeners_.push_back(std::move(listener)); }
 
-Result<std::vector<p2p::PeerRecord>> ChainLink::endpoints_for_shard(ShardId shard) {
-  std::vector<p2p::PeerRecord> out;
-  {
-    std::lock_guard lock(mu_);
-    auto it = shard_nodes_.find(shard.value);
-    if (it != shard_nodes_.end()) {
-      for (const auto& n : it->second) {
-        if (n.node_id == identity_.public_key() || n.endpoint.empty()) continue;
-        std::vector<ShardId> shards = n.shards;
-        if (shards.size() > p2p::kMaxPxShards) shards.resize(p2p::kMaxPxShards);
-        out.push_back(p2p::PeerRecord{n.node_id, n.endpoint, std::move(shards)});
-      }
-    }
-  }
-  if (out.empty()) return make_error(Errc::not_found, "no node registered for shard " + std::to_string(shard.value));
-  return out;
-}
-
-}  // namespace cairn::node
+}  // namespace cairn::contracts
