@@ -1,6 +1,10 @@
 #include "cairn/contracts/chain_client.hpp"
 
+#include <asio/any_io_executor.hpp>
+#include <asio/post.hpp>
+
 #include <algorithm>
+#include <condition_variable>
 #include <variant>
 
 #include "cairn/core/log.hpp"
@@ -16,7 +20,7 @@ constexpr size_t kRecentBlobs = size_t{1} << 18;
 constexpr uint32_t kMaxRefreshShards = 1024;
 // A pause that lets registrations arriving together share one batch.
 constexpr auto kBatchDelay = std::chrono::milliseconds(2);
-// Heads waiting for the chain thread. A thread that falls further behind
+// Heads waiting for the client's executor. A client that falls further behind
 // (a slow JSON-RPC chain) skips heads: their events are then missed, and
 // registrations resolve from receipts at a later head instead.
 constexpr size_t kMaxQueuedHeads = 256;
@@ -27,9 +31,57 @@ std::string tx_error_message(const Receipt& r) {
 
 }  // namespace
 
+// Runs the client's work on its executor: a drain of the task queue when
+// tasks are posted, the batch and refresh timers. `life` outlives the client
+// in handlers still queued on the executor; after stop() none of them
+// touches the client.
+struct ChainClient::Runner {
+  struct Life {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stopped = false;
+    int running = 0;
+  };
+
+  Runner(const asio::any_io_executor& ex, Clock& clock)
+      : executor(ex), batch_timer(clock.make_timer(ex)), refresh_timer(clock.make_timer(ex)) {}
+
+  // Runs `fn` on the executor unless the client stopped first.
+  void post(std::function<void()> fn) {
+    asio::post(executor, [life = life, fn = std::move(fn)] {
+      {
+        std::lock_guard lock(life->mu);
+        if (life->stopped) return;
+        ++life->running;
+      }
+      fn();
+      std::lock_guard lock(life->mu);
+      --life->running;
+      life->cv.notify_all();
+    });
+  }
+
+  // Marks the client stopped and waits for a handler that is running.
+  void stop() {
+    std::unique_lock lock(life->mu);
+    life->stopped = true;
+    life->cv.wait(lock, [&] { return life->running == 0; });
+  }
+
+  asio::any_io_executor executor;
+  std::shared_ptr<Life> life = std::make_shared<Life>();
+  std::unique_ptr<Timer> batch_timer;    // executor only
+  std::unique_ptr<Timer> refresh_timer;  // executor only
+};
+
 ChainClient::ChainClient(std::shared_ptr<Chain> chain, const SigningKey& identity, ChainClientSettings settings,
-                         ChainClientObserver* observer)
-    : chain_(std::move(chain)), identity_(identity), settings_(settings), observer_(observer) {
+                         const asio::any_io_executor& executor, Clock& clock, ChainClientObserver* observer)
+    : chain_(std::move(chain)),
+      identity_(identity),
+      settings_(settings),
+      clock_(clock),
+      observer_(observer),
+      runner_(std::make_unique<Runner>(executor, clock)) {
   static ChainClientObserver ignore_all;
   if (!observer_) observer_ = &ignore_all;
 }
@@ -51,14 +103,21 @@ Status ChainClient::start() {
   head_sub_ = chain_->subscribe_heads([this](const BlockHeader& h) {
     {
       std::lock_guard lock(mu_);
-      if (tasks_.size() >= kMaxQueuedHeads) {
-        CAIRN_LOG(log::Level::warn, "chain", "chain thread behind: skipping block " << h.number.value);
+      if (queued_heads_ >= kMaxQueuedHeads) {
+        CAIRN_LOG(log::Level::warn, "chain", "chain client behind: skipping block " << h.number.value);
         return;
       }
+      ++queued_heads_;
     }
-    post([this, h] { process_head(h); });
+    post([this, h] {
+      {
+        std::lock_guard lock(mu_);
+        --queued_heads_;
+      }
+      process_head(h);
+    });
   });
-  thread_ = std::thread([this] { run(); });
+  post([this] { arm_refresh(settings_.registry_refresh); });
   return {};
 }
 
@@ -66,18 +125,20 @@ void ChainClient::stop() {
   head_sub_.reset();
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
+    if (stopping_) return;
     stopping_ = true;
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  runner_->stop();
+  // No handler runs any more: the timers may go (the caller is the
+  // executor's thread or no thread runs it, see the header).
+  runner_->batch_timer.reset();
+  runner_->refresh_timer.reset();
   // Whatever still waits is told so, outside the lock.
   std::map<BlobId, Waiting> left;
   {
     std::lock_guard lock(mu_);
     left.swap(waiting_);
     to_submit_.clear();
-    tasks_.clear();
   }
   for (auto& [id, w] : left) {
     for (auto& d : w.done) d(make_error(Errc::cancelled, "node stopping: registration of blob " + id.hex() + " abandoned"));
@@ -88,51 +149,55 @@ void ChainClient::post(std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
-    tasks_.push_back(std::move(task));
   }
-  cv_.notify_all();
+  runner_->post([this, task = std::move(task)] {
+    task();
+    schedule();
+  });
 }
 
-void ChainClient::run() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    const bool reg_due = reg_wanted_ && !reg_tx_;
-    if (tasks_.empty() && to_submit_.empty() && !reg_due) {
-      cv_.wait_until(lock, next_refresh_, [&] {
-        return stopping_ || !tasks_.empty() || !to_submit_.empty() || (reg_wanted_ && !reg_tx_);
-      });
-      if (stopping_) break;
+void ChainClient::arm_refresh(Duration delay) {
+  if (!runner_->refresh_timer) return;
+  runner_->refresh_timer->expires_after(delay, [this] {
+    refresh_registry();
+    schedule();
+    arm_refresh(settings_.registry_refresh);
+  });
+}
+
+// Executor. What is due after a task: a full batch goes at once, a partial
+// one after kBatchDelay (so a burst shares one submit_many), then this
+// node's RegisterNode, then a registry refresh that a block asked for.
+void ChainClient::schedule() {
+  for (;;) {
+    size_t queued = 0;
+    bool reg_due = false;
+    bool refresh = false;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      queued = to_submit_.size();
+      reg_due = reg_wanted_ && !reg_tx_;
+      refresh = refresh_wanted_;
+      refresh_wanted_ = false;
     }
-    if (!tasks_.empty()) {
-      auto tasks = std::move(tasks_);
-      tasks_.clear();
-      lock.unlock();
-      for (auto& t : tasks) t();
-      lock.lock();
-      continue;  // heads first: they resolve waiting registrations
-    }
-    if (!to_submit_.empty()) {
-      // Let a burst gather into one batch unless the batch is already full.
-      if (to_submit_.size() < settings_.register_batch) {
-        cv_.wait_for(lock, kBatchDelay, [&] { return stopping_ || to_submit_.size() >= settings_.register_batch; });
-        if (stopping_) break;
-      }
-      lock.unlock();
+    if (queued >= settings_.register_batch) {
       submit_registrations();
-      lock.lock();
       continue;
     }
-    if (reg_wanted_ && !reg_tx_) {
-      lock.unlock();
-      submit_node_registration();
-      lock.lock();
-      continue;
+    if (queued > 0 && runner_->batch_timer && !runner_->batch_timer->armed()) {
+      runner_->batch_timer->expires_after(kBatchDelay, [this] {
+        submit_registrations();
+        schedule();
+      });
     }
-    if (std::chrono::steady_clock::now() >= next_refresh_) {
-      lock.unlock();
+    if (reg_due) submit_node_registration();
+    if (refresh) {
+      // Now, and the periodic one counts again from here.
       refresh_registry();
-      lock.lock();
+      arm_refresh(settings_.registry_refresh);
     }
+    return;
   }
 }
 
@@ -154,9 +219,11 @@ void ChainClient::register_blob(const BlobId& id, uint32_t size, RegisterDone do
       if (inserted) {
         it->second.id = id;
         it->second.size = size;
-        it->second.since = std::chrono::steady_clock::now();
+        it->second.since = clock_.now();
         to_submit_.push_back(id);
-        wake = true;
+        // The executor hears of the first of a batch (arms the batch
+        // timer) and of a full batch (submitted at once).
+        wake = to_submit_.size() == 1 || to_submit_.size() == settings_.register_batch;
       }
       done = nullptr;
     }
@@ -165,7 +232,7 @@ void ChainClient::register_blob(const BlobId& id, uint32_t size, RegisterDone do
     done(make_error(Errc::cancelled, "node stopping: cannot register blob " + id.hex()));
     return;
   }
-  if (wake) cv_.notify_all();
+  if (wake) post([] {});
 }
 
 void ChainClient::submit_registrations() {
@@ -229,7 +296,7 @@ void ChainClient::resolve(const BlobId& id, Result<BlobRecord> result) {
     auto it = waiting_.find(id);
     if (it == waiting_.end()) return;
     done = std::move(it->second.done);
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.since).count();
+    seconds = std::chrono::duration<double>(clock_.now() - it->second.since).count();
     waiting_.erase(it);
   }
   if (result) observer_->blob_registered(seconds);
@@ -262,7 +329,7 @@ void ChainClient::process_head(const BlockHeader& header) {
     // A shard opened: its node list matters now (replica caps, reads).
     last_open_ = open;
     std::lock_guard lock(mu_);
-    next_refresh_ = {};
+    refresh_wanted_ = true;
   }
 
   auto events = chain_->events(header.number);
@@ -280,7 +347,7 @@ void ChainClient::process_head(const BlockHeader& header) {
         if (n->node_id == identity_.public_key() && n->endpoint == reg_endpoint_ && n->shards == reg_shards_) {
           registered_ = true;
         }
-        next_refresh_ = {};  // refresh the registry at the next idle moment
+        refresh_wanted_ = true;  // refresh the registry after this head
       }
     }
   }
@@ -358,7 +425,7 @@ void ChainClient::set_registration(std::string endpoint, std::vector<ShardId> sh
     reg_tx_.reset();
     registered_ = false;
   }
-  cv_.notify_all();
+  post([] {});
 }
 
 bool ChainClient::registered() const {
@@ -443,7 +510,6 @@ void ChainClient::refresh_registry() {
   }
   std::lock_guard lock(mu_);
   for (auto& [s, list] : fresh) shard_nodes_[s] = std::move(list);
-  next_refresh_ = std::chrono::steady_clock::now() + settings_.registry_refresh;
   // A failed RegisterNode submission is retried here.
   if (reg_wanted_ && reg_tx_ && *reg_tx_ == Hash32{} && !registered_) reg_tx_.reset();
 }

@@ -4,11 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/any_io_executor.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
 #include <atomic>
 #include <random>
+#include <thread>
 
 #include "../contracts/chain_test_util.hpp"
 #include "cairn/contracts/devchain.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "cairn/contracts/chain_client.hpp"
 #include "node/sync_link.hpp"
 
@@ -62,6 +68,19 @@ class CountingChain final : public contracts::Chain {
   contracts::Chain& inner_;
 };
 
+// One thread running an io_context, joined on destruction.
+struct ExecutorThread {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  std::thread thread{[this] { io.run(); }};
+  void join() {
+    work.reset();
+    io.stop();
+    if (thread.joinable()) thread.join();
+  }
+  ~ExecutorThread() { join(); }
+};
+
 class ChainRegistryTest : public ::testing::Test {
  protected:
   static constexpr uint32_t kPerShard = 3000;
@@ -108,7 +127,9 @@ TEST_F(ChainRegistryTest, SettledCountsAndRangesCostAFewChainCallsPerShard) {
   for (const BlobId& id : register_block(500)) ids.push_back(id);
   ASSERT_TRUE(dev->produce_block());
 
-  contracts::ChainClient link(counting, contracts::test::key_from(rng), contracts::ChainClientSettings{});
+  ExecutorThread executor;
+  contracts::ChainClient link(counting, contracts::test::key_from(rng), contracts::ChainClientSettings{},
+                              executor.io.get_executor(), p2p::steady_clock());
   ASSERT_TRUE(link.start());
   ChainRegistry registry(link, params, /*settle_blocks=*/2);
   // Head is block 4: blocks up to 2 are settled (all of shard 0), shard 1's
@@ -148,6 +169,7 @@ TEST_F(ChainRegistryTest, SettledCountsAndRangesCostAFewChainCallsPerShard) {
   ASSERT_EQ(shard1->size(), 500u);
   EXPECT_EQ(shard1->front().index.value, kPerShard);
   EXPECT_EQ(shard1->back().id, ids.back());
+  executor.join();
   link.stop();
 }
 

@@ -18,7 +18,7 @@ namespace {
 
 using Ms = std::chrono::milliseconds;
 using Sec = std::chrono::seconds;
-using Ns = p2p::Duration;
+using Ns = cairn::Duration;
 using ShardList = std::optional<std::vector<ShardId>>;
 using Ref = std::variant<bool*, int*, uint16_t*, uint32_t*, uint64_t*, double*, std::string*, Ms*, Sec*, Ns*,
                          std::vector<std::string>*, ShardList*>;

@@ -20,7 +20,7 @@
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/erasure/codec.hpp"
-#include "cairn/p2p/asio_fwd.hpp"
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/shards/store.hpp"
 #include "cairn/shards/worker_pool.hpp"
 #include "cairn/contracts/chain_client.hpp"

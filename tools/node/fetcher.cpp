@@ -182,8 +182,8 @@ std::vector<NodeId> Fetcher::candidates(const BlobId& id, ShardId shard) const {
     auto pa = host.peer(a), pb = host.peer(b);
     if (pa.has_value() != pb.has_value()) return pa.has_value();
     if (!pa) return false;
-    const auto ra = pa->rtt.count() > 0 ? pa->rtt : p2p::Duration::max();
-    const auto rb = pb->rtt.count() > 0 ? pb->rtt : p2p::Duration::max();
+    const auto ra = pa->rtt.count() > 0 ? pa->rtt : cairn::Duration::max();
+    const auto rb = pb->rtt.count() > 0 ? pb->rtt : cairn::Duration::max();
     return ra < rb;
   });
   return out;
@@ -323,7 +323,7 @@ void Fetcher::plan(const std::shared_ptr<Gather>& g) {
   for (auto& [peer, frags] : assign) {
     const uint64_t num = g->next_ask++;
     p2p::RequestOptions opts;
-    opts.timeout = std::chrono::duration_cast<p2p::Duration>(ctx_.settings.fetch.request_timeout);
+    opts.timeout = std::chrono::duration_cast<cairn::Duration>(ctx_.settings.fetch.request_timeout);
     std::weak_ptr<bool> alive = alive_;
     const NodeId p = peer;
     auto rid = ctx_.rr->request(
@@ -514,7 +514,7 @@ std::vector<NodeId> Fetcher::probe(const BlobId& id, ShardId shard, std::chrono:
     for (const NodeId& peer : candidates(id, shard)) {
       if (!host.is_connected(peer)) continue;
       p2p::RequestOptions opts;
-      opts.timeout = std::chrono::duration_cast<p2p::Duration>(timeout);
+      opts.timeout = std::chrono::duration_cast<cairn::Duration>(timeout);
       auto rid = ctx_.rr->request(
           peer, p2p::MessageType::fragments_request, wire::encode_fragments_request({id, {}}),
           [this, st, peer, id](Result<Bytes> body) {

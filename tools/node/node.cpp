@@ -25,6 +25,7 @@
 #include "cairn/contracts/rpc.hpp"
 #include "cairn/core/log.hpp"
 #include "cairn/erasure/codec.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/gossip_node.hpp"
 #include "cairn/p2p/host.hpp"
 #include "cairn/p2p/identity.hpp"
@@ -103,6 +104,10 @@ struct Node::Impl final : NodeService {
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread io_thread;
+  // The chain client's executor: one thread that may block on chain calls.
+  asio::io_context chain_io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> chain_work;
+  std::thread chain_thread;
 
   std::unique_ptr<NodeContext> ctx;
   std::unique_ptr<Notices> notices;
@@ -145,6 +150,8 @@ struct Node::Impl final : NodeService {
   std::map<uint32_t, ShardPeerGauges> shard_peer_gauges;  // network thread only
 
   Impl(NodeSettings s, NodeOptions o) : settings(std::move(s)), options(std::move(o)) {}
+
+  Clock& clock() const { return options.clock ? *options.clock : p2p::steady_clock(); }
   ~Impl() override {
     if (lock_fd >= 0) ::close(lock_fd);
   }
@@ -198,7 +205,8 @@ struct Node::Impl final : NodeService {
     cls.registry_refresh = settings.chain.registry_refresh;
     cls.refresh_ahead_shards = ServedShards::kAutoLookahead;
     chain_metrics = std::make_unique<ChainMetrics>(metrics);
-    chain_client = std::make_unique<contracts::ChainClient>(chain, *identity, cls, chain_metrics.get());
+    chain_client = std::make_unique<contracts::ChainClient>(chain, *identity, cls, chain_io.get_executor(), clock(),
+                                                            chain_metrics.get());
     registry_endpoints = std::make_unique<RegistryEndpoints>(*chain_client);
     served = std::make_unique<ServedShards>(settings.shards);
 
@@ -415,6 +423,8 @@ struct Node::Impl final : NodeService {
         });
       });
     }
+    chain_work.emplace(chain_io.get_executor());
+    chain_thread = std::thread([this] { chain_io.run(); });
     CAIRN_TRY_STATUS(chain_client->start());
     work.emplace(io.get_executor());
     io_thread = std::thread([this] { io.run(); });
@@ -461,7 +471,7 @@ struct Node::Impl final : NodeService {
       for (int i = 0; i < 8; ++i) seed = (seed << 8) | identity->public_key().bytes[static_cast<size_t>(i)];
     }
     gossip = std::make_unique<p2p::GossipNode>(io.get_executor(), p2p::make_tcp_transport(io.get_executor()),
-                                               p2p::steady_clock(), *identity, std::move(gs), seed,
+                                               clock(), *identity, std::move(gs), seed,
                                                registry_endpoints.get());
     rr = std::make_unique<p2p::RequestResponse>(gossip->host());
     ctx->gossip = gossip.get();
@@ -582,6 +592,11 @@ struct Node::Impl final : NodeService {
       ctx->io_stopped.store(true);
     }
     if (pool) (void)pool->shutdown(shards::WorkerPool::Shutdown::drain);
+    if (chain_thread.joinable()) {
+      chain_work.reset();
+      chain_io.stop();
+      chain_thread.join();
+    }
     if (chain_client) chain_client->stop();
     Status result;
     if (store) {

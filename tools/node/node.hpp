@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "cairn/core/clock.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "node/metrics.hpp"
@@ -59,6 +60,9 @@ struct NodeOptions {
   ApiServerFactory api;
   // Seed for p2p random choices; 0 derives one from the node id.
   uint64_t seed = 0;
+  // Time and timers of the p2p layer and the chain client; real time when
+  // null. Must outlive the Node.
+  Clock* clock = nullptr;
 };
 
 class Node {

@@ -156,7 +156,7 @@ void Replicator::request(const std::shared_ptr<Pull>& pull) {
     wire::FragmentsRequest req{pull->id, {}};
     for (uint32_t f = 0; f < ctx_.params.data_fragments; ++f) req.fragments.push_back(static_cast<uint8_t>(f));
     p2p::RequestOptions opts;
-    opts.timeout = std::chrono::duration_cast<p2p::Duration>(ctx_.settings.upload.pull_timeout);
+    opts.timeout = std::chrono::duration_cast<cairn::Duration>(ctx_.settings.upload.pull_timeout);
     std::weak_ptr<bool> alive = alive_;
     auto id = ctx_.rr->request(
         peer, p2p::MessageType::fragments_request, wire::encode_fragments_request(req),

@@ -1,6 +1,6 @@
 #pragma once
-// ChainClient: a node's one connection to consensus. It owns a thread that
-// makes every blocking Chain call (a network thread never does), and keeps
+// ChainClient: a node's one connection to consensus. It makes, on its own
+// executor, every blocking Chain call (a network thread never does), and keeps
 // in memory what other components must answer without blocking:
 //   - the registry of nodes per shard (peer endpoints, min_replicas caps,
 //     blob holders' endpoints), refreshed periodically and on
@@ -12,12 +12,15 @@
 // to its index from block events or receipts, resubmits lost ones, and
 // keeps this node's RegisterNode current.
 //
-// Threading: every public method is thread-safe. Callbacks (listeners, the
-// observer, RegisterDone) run on the client's thread: keep them short and
-// never wait for the chain there.
+// Threading: the client's work (head processing, submissions, refreshes)
+// runs on the executor it is given, which must be serial (one thread, or a
+// strand) and may block on chain calls: never a network thread. Time and
+// timers come from the injected Clock, so a test can run the client on a
+// manual clock. Every public method is thread-safe. Callbacks (listeners,
+// the observer, RegisterDone) run on the executor: keep them short and never
+// wait for the chain there.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -26,11 +29,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "cairn/contracts/chain.hpp"
+#include "cairn/core/asio_fwd.hpp"
+#include "cairn/core/clock.hpp"
 #include "cairn/core/ed25519.hpp"
 
 namespace cairn::contracts {
@@ -49,7 +53,7 @@ struct ChainClientSettings {
 };
 
 // What the client reports as it works, for metrics. Runs on the client's
-// thread; the defaults ignore everything.
+// executor; the defaults ignore everything.
 class ChainClientObserver {
  public:
   virtual ~ChainClientObserver() = default;
@@ -68,18 +72,22 @@ class ChainClient final {
   using RegisterDone = std::function<void(Result<BlobRecord>)>;
   using HeadListener = std::function<void(const BlockHeader&)>;
 
-  // `chain` must outlive the client, `observer` (optional) too. Call
-  // start() to begin.
+  // `chain`, `clock` and `observer` (optional) must outlive the client.
+  // Call start() to begin.
   ChainClient(std::shared_ptr<Chain> chain, const SigningKey& identity, ChainClientSettings settings,
-              ChainClientObserver* observer = nullptr);
+              const asio::any_io_executor& executor, Clock& clock, ChainClientObserver* observer = nullptr);
   ~ChainClient();  // stop()
   ChainClient(const ChainClient&) = delete;
   ChainClient& operator=(const ChainClient&) = delete;
 
-  // Reads the head, our nonce and the registry, subscribes to heads and
-  // starts the thread. Errors of the first chain calls are returned.
+  // Reads the head, our nonce and the registry (blocking, on the caller's
+  // thread), then subscribes to heads. Errors of the first chain calls are
+  // returned.
   Status start();
-  // Stops the thread; outstanding registrations get Errc::cancelled.
+  // Waits for a task running on the executor, then nothing of the client
+  // runs there any more; outstanding registrations get Errc::cancelled.
+  // Call it from the executor's thread outside the client's callbacks, or
+  // when no thread runs the executor (its timers are destroyed here).
   void stop();
 
   Chain& chain() noexcept { return *chain_; }
@@ -88,12 +96,12 @@ class ChainClient final {
   const ChainInfo& info() const { return chain_->info(); }
 
   // Registers a blob (PutBlob) unless the registry already lists it; `done`
-  // runs once on the chain thread with the registry entry or the error
+  // runs once on the executor with the registry entry or the error
   // (the contract's rejection reason, cancelled on stop).
   void register_blob(const BlobId& id, uint32_t size, RegisterDone done);
 
   // Builds one transaction with this node's next nonce and submits it, on
-  // the chain thread (the one owner of the nonce); `done` runs there with
+  // the executor (the one owner of the nonce); `done` runs there with
   // the transaction hash or the admission error (cancelled when stopping).
   // A conflict (nonce race) refreshes the nonce for the next transaction.
   using TxBuilder = std::function<Bytes(uint64_t nonce)>;
@@ -121,7 +129,7 @@ class ChainClient final {
   // Shards open now: 0 .. (blob_count / blobs_per_shard), inclusive.
   uint32_t open_shards() const;
 
-  // Listeners (add before start()); run on the client's thread, in block
+  // Listeners (add before start()); run on the executor, in block
   // order.
   void on_head(HeadListener listener);
 
@@ -131,12 +139,15 @@ class ChainClient final {
     uint32_t size = 0;
     std::optional<Hash32> tx;
     uint64_t submitted_at = 0;  // head number when submitted
-    std::chrono::steady_clock::time_point since;  // first asked
+    TimePoint since;  // first asked
     std::vector<RegisterDone> done;
   };
 
-  void run();
+  struct Runner;
+  // Runs `task` on the executor, then schedule() (any thread).
   void post(std::function<void()> task);
+  void schedule();
+  void arm_refresh(Duration delay);
   void process_head(const BlockHeader& header);
   void submit_registrations();
   void refresh_registry();
@@ -147,16 +158,17 @@ class ChainClient final {
   std::shared_ptr<Chain> chain_;
   SigningKey identity_;
   ChainClientSettings settings_;
+  Clock& clock_;
   ChainClientObserver* observer_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
-  std::thread thread_;
+  size_t queued_heads_ = 0;
+  bool refresh_wanted_ = false;  // a block asked for a registry refresh
+  std::unique_ptr<Runner> runner_;
   Subscription head_sub_;
 
-  // chain-thread state (guarded by mu_ where also read by other threads)
+  // executor state (guarded by mu_ where also read by other threads)
   uint64_t next_nonce_ = 0;
   std::map<BlobId, Waiting> waiting_;        // registrations in progress
   std::vector<BlobId> to_submit_;            // ids in waiting_ without a tx yet
@@ -171,7 +183,6 @@ class ChainClient final {
   uint64_t reg_submitted_at_ = 0;
   bool registered_ = false;
   uint32_t last_open_ = 0;  // open shards at the last head
-  std::chrono::steady_clock::time_point next_refresh_{};
   std::vector<HeadListener> head_listeners_;
 };
 

@@ -25,7 +25,7 @@
 
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/result.hpp"
-#include "cairn/p2p/asio_fwd.hpp"
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/discovery.hpp"
 #include "cairn/p2p/gossip.hpp"

@@ -24,7 +24,7 @@
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/core/subscription.hpp"
-#include "cairn/p2p/asio_fwd.hpp"
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/message_types.hpp"
 #include "cairn/p2p/settings.hpp"

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "cairn/p2p/asio_fwd.hpp"
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/transport.hpp"
 

@@ -19,7 +19,7 @@
 
 #include "cairn/core/bytes.hpp"
 #include "cairn/core/result.hpp"
-#include "cairn/p2p/asio_fwd.hpp"
+#include "cairn/core/asio_fwd.hpp"
 
 namespace cairn::p2p {
 

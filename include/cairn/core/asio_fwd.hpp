@@ -1,7 +1,9 @@
 #pragma once
-// Forward declarations of the two Asio types that appear in cairn's public p2p
-// headers, so that including a p2p header does not pull in Asio. Only p2p/,
-// tools/, bench/ and tests include <asio.hpp> itself.
+// Forward declarations of the two Asio types that appear in cairn's public
+// headers (the clock's timers, the p2p layer, the chain client), so that
+// including one does not pull in Asio. Asio's own headers are included only
+// by .cpp files of p2p/, contracts/ (the chain client), tools/, bench/ and
+// tests.
 //
 // An executor is passed by const reference and copied inside the library.
 // When the io_context runs on more than one thread, pass a strand
