@@ -186,7 +186,7 @@ struct Node::Impl final : NodeService {
     auto c = erasure::Codec::create(params);
     if (!c) return tl::unexpected(c.error());
     codec = *c;
-    auto st = shards::Store::open(data_dir / "store", params, settings.storage.store);
+    auto st = shards::Store::open(data_dir / "store", params, settings.storage.store, options.store);
     if (!st) return tl::unexpected(st.error());
     store = std::move(*st);
     pool = std::make_unique<shards::WorkerPool>(settings.storage.workers);

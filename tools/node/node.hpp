@@ -22,6 +22,7 @@
 
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/shards/store_options.hpp"
 #include "node/metrics.hpp"
 #include "node/node_service.hpp"
 #include "node/settings.hpp"
@@ -59,6 +60,11 @@ struct NodeOptions {
   ApiServerFactory api;
   // Seed for p2p random choices; 0 derives one from the node id.
   uint64_t seed = 0;
+  // Passed to shards::Store::open for DATA_DIR/store: the file system the
+  // store's RocksDB files go through. Default: the operating system's.
+  // Tests inject one that fails writes, syncs or reads
+  // (tests/support/fault_fs.hpp); it must outlive the Node.
+  shards::StoreOptions store;
 };
 
 class Node {
