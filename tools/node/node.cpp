@@ -341,6 +341,9 @@ struct Node::Impl final : NodeService {
                        scrub_stat(&shards::ScrubStats::bytes_scrubbed));
     metrics.counter_fn("cairn_scrub_fragments_bad_total", "Bad fragments found (checksum or commitment).",
                        scrub_stat(&shards::ScrubStats::fragments_bad));
+    metrics.counter_fn("cairn_scrub_fragments_unreadable_total",
+                       "Of the bad fragments found, those the disk failed to read (I/O error).",
+                       scrub_stat(&shards::ScrubStats::fragments_unreadable));
     metrics.counter_fn("cairn_scrub_repaired_local_total", "Fragments rebuilt from local parity.",
                        scrub_stat(&shards::ScrubStats::fragments_repaired_local));
     metrics.counter_fn("cairn_scrub_repaired_remote_total", "Fragments rebuilt with fragments from peers.",
