@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "cairn/erasure/codec.hpp"
 #include "node/cluster.hpp"
 #include "support/fault_fs.hpp"
@@ -127,6 +129,51 @@ TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartSt
   ASSERT_TRUE(got_b) << got_b.error().to_string();
   EXPECT_EQ(*got_b, b);
   EXPECT_EQ(fs->failed(FaultOp::write), fs->failed_total());
+}
+
+TEST(NodeStoreFaults, AnUploadWhoseOwnReplicaWriteFailsIsNotAcknowledgedAndResumesAfterARestart) {
+  auto fs = std::make_shared<FaultInjectionFs>();
+  Cluster net;
+  Node* n = &net.add({}, on(fs));
+  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
+  auto rng = cairn::test::seeded_rng(74);
+  const Bytes payload = cairn::test::random_bytes(rng, 4000);
+  const BlobId id = id_of(net.chain().info().params, payload);
+
+  // Hold the chain so the upload stops between its pending-copy write and
+  // its registration, then fail the store's writes: the pending copy is on
+  // disk, the node's own replica (written once the blob is registered) is not.
+  net.chain().stop();
+  PutOptions opts;
+  opts.timeout = 4s;
+  auto upload = std::async(std::launch::async, [&] { return n->service().put_blob(payload, opts); });
+  ASSERT_TRUE(eventually([&] { return net.chain().mempool_size() > 0; }, 10s)) << "the blob was never submitted";
+  fs->inject(fail_log_writes());
+  net.chain().start();
+  auto put = upload.get();
+  ASSERT_FALSE(put) << "acknowledged without any stored replica";
+  EXPECT_EQ(put.error().code, Errc::timeout) << put.error().to_string();
+  EXPECT_NE(put.error().message.find("could not store its own replica"), std::string::npos)
+      << put.error().to_string();
+  EXPECT_NE(put.error().message.find("injected fault"), std::string::npos) << put.error().to_string();
+  EXPECT_GE(metric(n->service().metrics_text(), "cairn_upload_local_store_failures_total"), 1.0);
+  auto st = n->service().blob_status(id);
+  ASSERT_TRUE(st) << st.error().to_string();  // registered on the chain, but held by nobody
+  EXPECT_FALSE(st->stored_locally);
+  EXPECT_TRUE(st->holders.empty());
+
+  // The pending copy was acknowledged by the store: after a restart the
+  // node resumes the upload and stores its replica.
+  fs->clear();
+  (void)net.stop(0);
+  n = &net.add(same_dir(net, 0), on(fs));
+  ASSERT_TRUE(eventually([&] {
+    auto s = n->service().blob_status(id);
+    return s && s->stored_locally && !s->pending;
+  })) << "the pending upload did not resume";
+  auto got = n->service().read_blob(id);
+  ASSERT_TRUE(got) << got.error().to_string();
+  EXPECT_EQ(*got, payload);
 }
 
 TEST(NodeStoreFaults, AReplicaWhoseStoreWriteFailsIsNeitherConfirmedNorCounted) {
