@@ -363,6 +363,9 @@ struct Node::Impl final : NodeService {
     metrics.gauge_fn("cairn_store_bytes", "Sealed fragment bytes held (n x fragment_size per blob).", [this] {
       return static_cast<double>(store->blob_count()) * params.total_fragments() * params.fragment_size();
     });
+    metrics.counter_fn("cairn_store_write_failures_total",
+                       "Store writes that failed (after an I/O error every write fails until a restart).",
+                       [this] { return static_cast<double>(store->write_failures()); });
     metrics.gauge_fn("cairn_workers_queued", "Jobs waiting for the worker pool.",
                      [this] { return static_cast<double>(pool->queued()); });
     metrics.counter_fn("cairn_workers_rejected_total", "Jobs refused because the worker pool queue was full.",
