@@ -92,6 +92,7 @@ TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartSt
   EXPECT_NE(put_b.error().message.find("restart the node"), std::string::npos) << put_b.error().to_string();
   EXPECT_GE(fs->failed(FaultOp::write), 1u);
   EXPECT_EQ(metric(n->service().metrics_text(), "cairn_upload_failures_total"), failures_before + 1);
+  EXPECT_GE(metric(n->service().metrics_text(), "cairn_store_write_failures_total"), 1.0);
   // Not registered on the chain, not held, not pending: nobody was told it is stored.
   EXPECT_FALSE(net.chain().blob_by_id(b_id).value_or(std::nullopt).has_value());
   EXPECT_EQ(n->service().blob_status(b_id).error().code, Errc::not_found);
@@ -111,8 +112,14 @@ TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartSt
   ASSERT_TRUE(status) << status.error().to_string();
   EXPECT_EQ(status->blobs_stored, 1u);
 
-  // It stops without crashing (the final flush may report the same error).
-  (void)net.stop(0);
+  // It stops without crashing; the final flush reports the store's error
+  // ("io_error: flushing store ...: IO error: ...").
+  const double write_failures = metric(n->service().metrics_text(), "cairn_store_write_failures_total");
+  EXPECT_GE(write_failures, 2.0);
+  auto stopped = net.stop(0);
+  if (!stopped) {
+    EXPECT_EQ(stopped.error().code, Errc::io_error) << stopped.error().to_string();
+  }
   n = &net.add(same_dir(net, 0), on(fs));
   ASSERT_TRUE(eventually([&] { return net.meshed(); }));
   got_a = n->service().read_blob(put_a->id);
@@ -129,6 +136,7 @@ TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartSt
   ASSERT_TRUE(got_b) << got_b.error().to_string();
   EXPECT_EQ(*got_b, b);
   EXPECT_EQ(fs->failed(FaultOp::write), fs->failed_total());
+  EXPECT_EQ(metric(n->service().metrics_text(), "cairn_store_write_failures_total"), 0);  // counted per open
 }
 
 TEST(NodeStoreFaults, AnUploadWhoseOwnReplicaWriteFailsIsNotAcknowledgedAndResumesAfterARestart) {
