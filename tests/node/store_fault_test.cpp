@@ -8,10 +8,12 @@
 // operator sees: docs/operations.md, "Disk failures".
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <future>
 
 #include "cairn/erasure/codec.hpp"
+#include "node/api_server.hpp"
 #include "node/cluster.hpp"
 #include "support/fault_fs.hpp"
 
@@ -69,7 +71,12 @@ std::function<void(NodeSettings&)> same_dir(const Cluster& net, size_t i,
 TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartStoresItAgain) {
   auto fs = std::make_shared<FaultInjectionFs>();
   Cluster net;
-  Node* n = &net.add({}, on(fs));
+  const auto with_api = [](NodeSettings& s) { s.api.listen = "127.0.0.1:0"; };
+  const auto api_on_fs = [&](NodeOptions& o) {
+    on(fs)(o);
+    o.api = api_server_factory(net.dir(0) / "spool");
+  };
+  Node* n = &net.add(with_api, api_on_fs);
   ASSERT_TRUE(eventually([&] { return net.meshed(); }));
   auto rng = cairn::test::seeded_rng(71);
   const auto params = net.chain().info().params;
@@ -93,6 +100,16 @@ TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartSt
   EXPECT_GE(fs->failed(FaultOp::write), 1u);
   EXPECT_EQ(metric(n->service().metrics_text(), "cairn_upload_failures_total"), failures_before + 1);
   EXPECT_GE(metric(n->service().metrics_text(), "cairn_store_write_failures_total"), 1.0);
+  // Over HTTP: 500 io_error with the same message.
+  {
+    httplib::Client http("http://" + n->api_address());
+    http.set_read_timeout(10, 0);
+    auto r = http.Post("/v1/blobs", std::string(b.begin(), b.end()), "application/octet-stream");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 500) << r->body;
+    EXPECT_NE(r->body.find("\"error\":\"io_error\""), std::string::npos) << r->body;
+    EXPECT_NE(r->body.find("restart the node"), std::string::npos) << r->body;
+  }
   // Not registered on the chain, not held, not pending: nobody was told it is stored.
   EXPECT_FALSE(net.chain().blob_by_id(b_id).value_or(std::nullopt).has_value());
   EXPECT_EQ(n->service().blob_status(b_id).error().code, Errc::not_found);
