@@ -219,6 +219,11 @@ TEST(NodeStoreFaults, AReplicaWhoseStoreWriteFailsIsNeitherConfirmedNorCounted) 
   EXPECT_EQ(put.error().code, Errc::timeout) << put.error().to_string();
   const BlobId id = id_of(net.chain().info().params, payload);
   EXPECT_GE(fs->failed(FaultOp::write), 1u) << "the failing node never tried to store the replica";
+  // Its own store failed, not the uploader: counted as such, not as a bad pull.
+  const std::string m = b.service().metrics_text();
+  EXPECT_GE(metric(m, "cairn_replicate_store_failures_total"), 1.0);
+  EXPECT_EQ(metric(m, "cairn_replicate_pull_failures_total"), 0);
+  EXPECT_EQ(metric(m, "cairn_replicate_stored_total"), 0);
 
   // Only the uploader holds it; the failing node says it does not.
   auto st = a.service().blob_status(id);
