@@ -238,6 +238,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     uint64_t fragments = 0;
     uint64_t bytes = 0;
     uint64_t bad = 0;
+    uint64_t unreadable = 0;
     uint64_t repaired = 0;
     uint64_t unrepairable = 0;
     uint64_t records_corrupt = 0;
@@ -329,6 +330,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     BlobHealth health = health_of(record, *replica);
     if (health.bad.empty()) return;
     out.bad += health.bad.size();
+    out.unreadable += health.unreadable.size();
     CAIRN_LOG(log::Level::warn, kLog, blob_context(record.index) << ": " << health.bad.size()
                                                                  << " bad fragment(s), " << health.good << " good");
     if (health.good >= record.data_fragments) {
@@ -356,6 +358,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     stats.fragments_checked += r.fragments;
     stats.bytes_scrubbed += r.bytes;
     stats.fragments_bad += r.bad;
+    stats.fragments_unreadable += r.unreadable;
     stats.fragments_repaired_local += r.repaired;
     stats.fragments_unrepairable += r.unrepairable;
     stats.records_corrupt += r.records_corrupt;

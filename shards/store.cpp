@@ -57,6 +57,7 @@ struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::array<rocksdb::ColumnFamilyHandle*, format::kFamilyCount> handles{};
   std::atomic<uint64_t> blob_count{0};
+  std::atomic<uint64_t> write_failures{0};
   mutable std::array<std::mutex, kLockStripes> stripes;
 
   // Releases the column family handles before the DB (RocksDB requires it),
@@ -111,6 +112,7 @@ struct Store::Impl {
     CAIRN_TRY_STATUS(check_open());
     const rocksdb::Status s = db->Write(layout.write, &batch);
     if (!s.ok()) {
+      write_failures.fetch_add(1, std::memory_order_relaxed);
       // What RocksDB 7.8 does next (docs/store-format.md, "Write, sync and
       // read failures"), so the operator knows whether to wait or restart.
       std::string next;
@@ -432,6 +434,8 @@ Status Store::flush() {
 const erasure::NetworkParams& Store::params() const noexcept { return impl_->params; }
 const std::filesystem::path& Store::path() const noexcept { return impl_->dir; }
 uint64_t Store::blob_count() const noexcept { return impl_->blob_count.load(); }
+
+uint64_t Store::write_failures() const noexcept { return impl_->write_failures.load(std::memory_order_relaxed); }
 
 Result<PutOutcome> Store::put_blob(const BlobRecord& record, std::span<const ByteSpan> fragments) {
   CAIRN_TRY_STATUS(impl_->check_open());

@@ -50,18 +50,22 @@ class Cluster {
   // Starts a node; later nodes bootstrap from the first live one. Tests
   // write many small stores at once: no fsync per batch (a crashed test
   // process is not a power loss).
-  Node& add(const std::function<void(NodeSettings&)>& tweak = {}) {
+  Node& add(const std::function<void(NodeSettings&)>& tweak = {},
+            const std::function<void(NodeOptions&)>& inject = {}) {
     auto n = net_->add([&](NodeSettings& s) {
       s.upload.ack_timeout = 30s;
       s.storage.store.sync_writes = false;
       s.storage.store.write_buffer_bytes = 8u << 20;
       if (tweak) tweak(s);
-    });
+    }, inject);
     if (!n) throw std::runtime_error(n.error().to_string());
     return **n;
   }
 
   void remove(size_t i) { EXPECT_TRUE(net_->remove(i)); }
+  // Stops node `i` and returns what its stop returned (the final flush
+  // fails on a store that took a write error).
+  Status stop(size_t i) { return net_->remove(i); }
   bool meshed() { return net_->meshed(); }
 
  private:

@@ -41,7 +41,8 @@ LocalNetwork::~LocalNetwork() {
 
 std::filesystem::path LocalNetwork::dir(size_t i) const { return dir_ / ("node" + std::to_string(i)); }
 
-Result<Node*> LocalNetwork::add(const std::function<void(NodeSettings&)>& tweak) {
+Result<Node*> LocalNetwork::add(const std::function<void(NodeSettings&)>& tweak,
+                                const std::function<void(NodeOptions&)>& inject) {
   const size_t i = nodes_.size();
   auto s = node_settings(dir(i));
   for (const auto& n : nodes_) {
@@ -54,6 +55,7 @@ Result<Node*> LocalNetwork::add(const std::function<void(NodeSettings&)>& tweak)
   NodeOptions o;
   o.chain = chain_;
   o.seed = 1000 + i;
+  if (inject) inject(o);
   auto n = Node::open(s, o);
   if (!n) return tl::unexpected(with_context(n.error(), "opening local node " + std::to_string(i)));
   if (auto st = (*n)->start(); !st) return tl::unexpected(with_context(st.error(), "starting local node " + std::to_string(i)));

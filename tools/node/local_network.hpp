@@ -34,8 +34,11 @@ class LocalNetwork {
   LocalNetwork& operator=(const LocalNetwork&) = delete;
 
   // Opens and starts one more node (data dir DIR/node<i>), bootstrapping
-  // from the first live node. `tweak` may change its settings first.
-  Result<Node*> add(const std::function<void(NodeSettings&)>& tweak = {});
+  // from the first live node. `tweak` may change its settings first, and
+  // `inject` its options (after the shared chain and the seed are set: a
+  // store file system that fails on demand, say).
+  Result<Node*> add(const std::function<void(NodeSettings&)>& tweak = {},
+                    const std::function<void(NodeOptions&)>& inject = {});
   // Stops node `i` (its slot stays, empty). No-op when already stopped.
   Status remove(size_t i);
 

@@ -195,7 +195,7 @@ struct Node::Impl final : NodeService {
     auto c = erasure::Codec::create(params);
     if (!c) return tl::unexpected(c.error());
     codec = *c;
-    auto st = shards::Store::open(data_dir / "store", params, settings.storage.store);
+    auto st = shards::Store::open(data_dir / "store", params, settings.storage.store, options.store);
     if (!st) return tl::unexpected(st.error());
     store = std::move(*st);
     pool = std::make_unique<shards::WorkerPool>(settings.storage.workers);
@@ -353,6 +353,9 @@ struct Node::Impl final : NodeService {
                        scrub_stat(&shards::ScrubStats::bytes_scrubbed));
     metrics.counter_fn("cairn_scrub_fragments_bad_total", "Bad fragments found (checksum or commitment).",
                        scrub_stat(&shards::ScrubStats::fragments_bad));
+    metrics.counter_fn("cairn_scrub_fragments_unreadable_total",
+                       "Of the bad fragments found, those the disk failed to read (I/O error).",
+                       scrub_stat(&shards::ScrubStats::fragments_unreadable));
     metrics.counter_fn("cairn_scrub_repaired_local_total", "Fragments rebuilt from local parity.",
                        scrub_stat(&shards::ScrubStats::fragments_repaired_local));
     metrics.counter_fn("cairn_scrub_repaired_remote_total", "Fragments rebuilt with fragments from peers.",
@@ -372,6 +375,9 @@ struct Node::Impl final : NodeService {
     metrics.gauge_fn("cairn_store_bytes", "Sealed fragment bytes held (n x fragment_size per blob).", [this] {
       return static_cast<double>(store->blob_count()) * params.total_fragments() * params.fragment_size();
     });
+    metrics.counter_fn("cairn_store_write_failures_total",
+                       "Store writes that failed (after an I/O error every write fails until a restart).",
+                       [this] { return static_cast<double>(store->write_failures()); });
     metrics.gauge_fn("cairn_workers_queued", "Jobs waiting for the worker pool.",
                      [this] { return static_cast<double>(pool->queued()); });
     metrics.counter_fn("cairn_workers_rejected_total", "Jobs refused because the worker pool queue was full.",

@@ -23,6 +23,7 @@
 #include "cairn/core/clock.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/shards/store_options.hpp"
 #include "node/metrics.hpp"
 #include "node/node_service.hpp"
 #include "node/settings.hpp"
@@ -63,6 +64,11 @@ struct NodeOptions {
   // Time and timers of the p2p layer and the chain client; real time when
   // null. Must outlive the Node.
   Clock* clock = nullptr;
+  // Passed to shards::Store::open for DATA_DIR/store: the file system the
+  // store's RocksDB files go through. Default: the operating system's.
+  // Tests inject one that fails writes, syncs or reads
+  // (tests/support/fault_fs.hpp); it must outlive the Node.
+  shards::StoreOptions store;
 };
 
 class Node {

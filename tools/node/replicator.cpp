@@ -64,6 +64,8 @@ Replicator::Replicator(NodeContext& ctx, Notices& notices, Uploader& uploader)
                                          "Fragment pulls that failed (peer error, timeout, bad data).")),
       bad_fragments_(ctx.metrics.counter("cairn_replicate_bad_fragments_total",
                                          "Pulls whose fragments did not match the blob id or registry.")),
+      store_failures_(ctx.metrics.counter("cairn_replicate_store_failures_total",
+                                          "Pulled and verified replicas this node's store failed to write.")),
       dropped_(ctx.metrics.counter("cairn_replicate_dropped_total",
                                    "Announced blobs given up on (queue full or no holder answered).")),
       bytes_pulled_(ctx.metrics.counter("cairn_replicate_bytes_total", "Fragment bytes received by pulls.")),
@@ -185,6 +187,7 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
   std::weak_ptr<bool> alive = alive_;
   auto st = ctx_.submit([this, pull, peer, shared_body, alive] {
     // Verify against the registry and the id, then seal and store.
+    bool store_failed = false;  // the fragments were good; this node's store refused them
     Status outcome = [&]() -> Status {
       auto resp = wire::decode_fragments_response(*shared_body, ctx_.params);
       if (!resp) return tl::unexpected(resp.error());
@@ -199,10 +202,13 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
                                          wire::to_reply(*resp, ctx_.params.fragment_size()));
       if (!blob) return tl::unexpected(blob.error());
       auto stored = shards::ingest_committed(ctx_.store, pull->index, std::move(*blob), ctx_.sealer.get());
-      if (!stored) return tl::unexpected(stored.error());
+      if (!stored) {
+        store_failed = true;
+        return tl::unexpected(with_context(stored.error(), "storing the pulled replica here"));
+      }
       return {};
     }();
-    ctx_.post([this, pull, peer, outcome, alive] {
+    ctx_.post([this, pull, peer, outcome, store_failed, alive] {
       if (alive.expired() || !*alive.lock()) return;
       if (outcome) {
         pulled_.inc();
@@ -210,6 +216,16 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
         ctx_.holders.add(pull->id, ctx_.self);
         notices_.stored(ctx_.params.shard_of(pull->index), wire::NoticeEntry{pull->id, pull->index, 0});
         finish(pull, true);
+        return;
+      }
+      if (store_failed) {
+        // Not the peer's fault: asking other holders would only fetch the
+        // same fragments again. Retry later (a full disk recovers by
+        // itself; after an I/O error only a restart does, and sync fetches
+        // what the retries gave up on).
+        store_failures_.inc();
+        CAIRN_LOG(log::Level::warn, "node", "pull of blob " << pull->id.hex() << ": " << outcome.error().to_string());
+        retry_later(pull, "this node's store failed to write it");
         return;
       }
       pull_failures_.inc();

@@ -56,6 +56,7 @@ class Replicator {
   metrics::Counter& already_held_;
   metrics::Counter& pull_failures_;
   metrics::Counter& bad_fragments_;
+  metrics::Counter& store_failures_;
   metrics::Counter& dropped_;
   metrics::Counter& bytes_pulled_;
   metrics::Histogram& pull_latency_;

@@ -43,6 +43,7 @@ struct Uploader::Entry {
   bool registering = false;
   bool local_running = false;
   bool local_failed = false;
+  std::optional<Error> local_error;  // the latest failure to store this node's own replica
   Clock::time_point created;
   Clock::time_point last_progress;
   std::vector<std::shared_ptr<Waiter>> waiters;
@@ -204,8 +205,12 @@ Status Uploader::wait(const std::shared_ptr<Waiter>& waiter, Clock::time_point d
   if (finished && waiter->remaining == 0) return {};
   // Timed out or stopping: the blobs stay pending and keep replicating.
   size_t left = 0;
+  std::optional<Error> local_error;  // why this node holds no replica of one of them
   for (auto& [id, e] : entries_) {
-    if (std::erase(e.waiters, waiter) > 0) ++left;
+    if (std::erase(e.waiters, waiter) > 0) {
+      ++left;
+      if (!local_error && e.local_error) local_error = e.local_error;
+    }
   }
   if (stopping_) {
     return make_error(Errc::cancelled, "uploading " + what + ": the node is stopping; " + std::to_string(left) +
@@ -213,7 +218,10 @@ Status Uploader::wait(const std::shared_ptr<Waiter>& waiter, Clock::time_point d
   }
   return make_error(Errc::timeout, "uploading " + what + ": " + std::to_string(left) +
                                        " blob(s) did not reach " + std::to_string(waiter->want) +
-                                       " confirmed replica(s) in time; they stay pending and keep replicating");
+                                       " confirmed replica(s) in time; they stay pending and keep replicating" +
+                                       (local_error ? "; this node could not store its own replica: " +
+                                                          local_error->to_string()
+                                                    : std::string()));
 }
 
 Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<erasure::CommittedBlob> blob,
@@ -341,7 +349,9 @@ void Uploader::store_locally(const BlobId& id) {
     // serving pulls.
     auto stored = shards::ingest_committed(ctx_.store, index, *blob, ctx_.sealer.get());
     bool ok = static_cast<bool>(stored);
+    std::optional<Error> error;
     if (!ok) {
+      error = stored.error();
       local_failures_.inc();
       CAIRN_LOG(log::Level::warn, "node", "storing own replica of blob " << id.hex() << " at index " << index.value
                                                                           << ": " << stored.error().to_string());
@@ -354,6 +364,7 @@ void Uploader::store_locally(const BlobId& id) {
         if (it != entries_.end()) {
           it->second.local_running = false;
           it->second.local_failed = !ok;
+          it->second.local_error = error;
           // Remote confirmations may have been waiting for this write.
           if (!ok) check_done_locked(id, after);
         }

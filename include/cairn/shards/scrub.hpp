@@ -70,6 +70,7 @@ struct ScrubStats {
   BlobIndex position;                 // next index the scan looks at
   uint64_t fragments_checked = 0;     // fragments judged (n per blob scrubbed)
   uint64_t last_pass_unix_ms = 0;     // wall clock at the end of the last pass; 0 before
+  uint64_t fragments_unreadable = 0;  // of fragments_bad: the disk failed to read them (I/O error)
 };
 
 class Scrubber {

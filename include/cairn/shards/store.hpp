@@ -125,6 +125,12 @@ class Store {
   // Number of blobs held (exact; counted at open, maintained on writes).
   uint64_t blob_count() const noexcept;
 
+  // Writes (of any kind) that failed since open. After a failed log write
+  // or sync (I/O error) every later write fails too until the store is
+  // reopened, so a count that keeps rising means "restart once the disk is
+  // healthy" (docs/store-format.md, "Write, sync and read failures").
+  uint64_t write_failures() const noexcept;
+
   // ---- blobs and fragments ----
 
   // Writes `record` and its fragments (exactly record.total_fragments()
