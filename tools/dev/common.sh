@@ -93,6 +93,9 @@ cairn_install_ganache() {
 CAIRN_SANITIZER_LABELS='^(unit|sim)'
 # Build and link checks, the same in every tree: the main run has them.
 CAIRN_SANITIZER_EXCLUDE='^(HeaderCheck\.|verify_links_)'
+# Tests left out of the TSan tree only, each for a stated reason (too slow
+# under TSan's 5-15x); a race is never a reason: fix it.
+CAIRN_TSAN_EXCLUDE=()
 
 cairn_sanitizer_tests() {
   local which="${CAIRN_SANITIZERS:-asan tsan}"
@@ -105,11 +108,14 @@ cairn_sanitizer_tests() {
     python3 -c 'import json, os, sys
 print(" ".join(sorted({os.path.basename(t["command"][0]) for t in json.load(sys.stdin)["tests"]})))')"
   [ -n "$targets" ] || { echo "cairn: no tests match $CAIRN_SANITIZER_LABELS in $CAIRN_BUILD" >&2; return 1; }
-  local failed=0 name sanitize dir start
+  local failed=0 name sanitize exclude dir start
   for name in $which; do
     case "$name" in
-      asan) sanitize=address,undefined ;;
-      tsan) sanitize=thread ;;
+      asan) sanitize=address,undefined; exclude="$CAIRN_SANITIZER_EXCLUDE" ;;
+      tsan) sanitize=thread; exclude="$CAIRN_SANITIZER_EXCLUDE"
+        if [ "${#CAIRN_TSAN_EXCLUDE[@]}" -gt 0 ]; then
+          exclude+="|^($(IFS='|'; echo "${CAIRN_TSAN_EXCLUDE[*]}"))\$"
+        fi ;;
       *) echo "cairn: CAIRN_SANITIZERS: unknown tree '$name' (asan, tsan or 0)" >&2; return 2 ;;
     esac
     dir="$CAIRN_BUILD-$name"
@@ -129,7 +135,7 @@ print(" ".join(sorted({os.path.basename(t["command"][0]) for t in json.load(sys.
     echo "cairn: $name tree: built in $((SECONDS - start)) s" >&2
     start=$SECONDS
     ctest --test-dir "$dir" --output-on-failure --timeout 900 -j "${CAIRN_TEST_JOBS:-2}" \
-      -L "$CAIRN_SANITIZER_LABELS" -E "$CAIRN_SANITIZER_EXCLUDE" || failed=1
+      -L "$CAIRN_SANITIZER_LABELS" -E "$exclude" || failed=1
     echo "cairn: $name tree: tests took $((SECONDS - start)) s" >&2
   done
   return "$failed"
