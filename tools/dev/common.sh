@@ -46,15 +46,19 @@ cairn_install_deps() {
   fi
 }
 
-cairn_build() {
-  local werror=OFF
-  [ "${CI:-}" = "true" ] && werror=ON
-  local jobs="${CAIRN_JOBS:-$(nproc)}"
+cairn_ccache_env() {
   export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
   export CCACHE_BASEDIR="$CAIRN_ROOT"
   # Build directories differ between clones and worktrees: keep the working
   # directory out of the hash so they share one cache.
   export CCACHE_NOHASHDIR=true
+}
+
+cairn_build() {
+  local werror=OFF
+  [ "${CI:-}" = "true" ] && werror=ON
+  local jobs="${CAIRN_JOBS:-$(nproc)}"
+  cairn_ccache_env
   cmake -S "$CAIRN_ROOT" -B "$CAIRN_BUILD" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_WERROR="$werror" "$@" >&2
   cmake --build "$CAIRN_BUILD" -j "$jobs" >&2
@@ -72,4 +76,67 @@ cairn_install_ganache() {
   echo "cairn: installing ganache@7 into $CAIRN_BUILD/npm for the ethereum tests" >&2
   npm install --prefix "$CAIRN_BUILD/npm" --no-audit --no-fund --loglevel=error ganache@7 >&2 ||
     echo "cairn: installing ganache failed; the ethereum-labelled tests will be skipped" >&2
+}
+
+# The sanitizer trees of tools/run-tests' default run. Each tree rebuilds the
+# tests that ctest selects with CAIRN_SANITIZER_LABELS (the unit tests, and the
+# simulations once tests are labelled "sim...") minus CAIRN_SANITIZER_EXCLUDE,
+# with CMake's CAIRN_SANITIZE, and runs them there; the runtime options and
+# suppressions come from tests/sanitizers/ (ctest sets them). Which targets to
+# build is read from the main tree's ctest listing (the executable each
+# selected test runs), so a new test binary joins without a list to update,
+# and no tree builds the cairn binary, the benches or the header checks.
+#
+# CAIRN_SANITIZERS picks the trees: "asan tsan" (default), "asan", "tsan", or
+# 0 for none. Needs the main tree ($CAIRN_BUILD) built. Runs every tree even
+# after a failure; returns 1 if any build or test failed.
+CAIRN_SANITIZER_LABELS='^(unit|sim)'
+# Build and link checks, the same in every tree: the main run has them.
+CAIRN_SANITIZER_EXCLUDE='^(HeaderCheck\.|verify_links_)'
+# Tests left out of the TSan tree only, each for a stated reason (too slow
+# under TSan's 5-15x); a race is never a reason: fix it.
+CAIRN_TSAN_EXCLUDE=()
+
+cairn_sanitizer_tests() {
+  local which="${CAIRN_SANITIZERS:-asan tsan}"
+  [ "$which" = "0" ] && return 0
+  local jobs="${CAIRN_JOBS:-$(nproc)}"
+  cairn_ccache_env
+  local targets
+  targets="$(ctest --test-dir "$CAIRN_BUILD" -N --show-only=json-v1 \
+      -L "$CAIRN_SANITIZER_LABELS" -E "$CAIRN_SANITIZER_EXCLUDE" |
+    python3 -c 'import json, os, sys
+print(" ".join(sorted({os.path.basename(t["command"][0]) for t in json.load(sys.stdin)["tests"]})))')"
+  [ -n "$targets" ] || { echo "cairn: no tests match $CAIRN_SANITIZER_LABELS in $CAIRN_BUILD" >&2; return 1; }
+  local failed=0 name sanitize exclude dir start
+  for name in $which; do
+    case "$name" in
+      asan) sanitize=address,undefined; exclude="$CAIRN_SANITIZER_EXCLUDE" ;;
+      tsan) sanitize=thread; exclude="$CAIRN_SANITIZER_EXCLUDE"
+        if [ "${#CAIRN_TSAN_EXCLUDE[@]}" -gt 0 ]; then
+          exclude+="|^($(IFS='|'; echo "${CAIRN_TSAN_EXCLUDE[*]}"))\$"
+        fi ;;
+      *) echo "cairn: CAIRN_SANITIZERS: unknown tree '$name' (asan, tsan or 0)" >&2; return 2 ;;
+    esac
+    dir="$CAIRN_BUILD-$name"
+    echo "cairn: $name tree ($dir): -fsanitize=$sanitize; building $targets" >&2
+    start=$SECONDS
+    # Warnings stay warnings here: the instrumentation changes what gcc
+    # inlines, and its flow warnings (-Wmaybe-uninitialized in libstdc++'s
+    # <regex>, ...) then fire on library code. The main tree has -Werror.
+    # shellcheck disable=SC2086
+    if ! { cmake -S "$CAIRN_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+             -DCAIRN_SANITIZE="$sanitize" -DCAIRN_WERROR=OFF -DCAIRN_BUILD_BENCH=OFF >&2 &&
+           cmake --build "$dir" -j "$jobs" --target $targets >&2; }; then
+      echo "cairn: $name tree: build failed" >&2
+      failed=1
+      continue
+    fi
+    echo "cairn: $name tree: built in $((SECONDS - start)) s" >&2
+    start=$SECONDS
+    ctest --test-dir "$dir" --output-on-failure --timeout 900 -j "${CAIRN_TEST_JOBS:-2}" \
+      -L "$CAIRN_SANITIZER_LABELS" -E "$exclude" || failed=1
+    echo "cairn: $name tree: tests took $((SECONDS - start)) s" >&2
+  done
+  return "$failed"
 }
