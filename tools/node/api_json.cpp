@@ -1,5 +1,7 @@
 #include "node/api_json.hpp"
 
+#include "cairn/contracts/params_json.hpp"
+
 namespace cairn::node::api_json {
 namespace {
 
@@ -162,18 +164,7 @@ json node_status(const NodeStatus& s) {
             {"head_timestamp_ms", c.head_timestamp_ms},
             {"blob_count", c.blob_count},
             {"registered", c.registered},
-            {"params",
-             json{{"blob_size", c.params.blob_size},
-                  {"data_fragments", c.params.data_fragments},
-                  {"parity_fragments", c.params.parity_fragments},
-                  {"chunk_size", c.params.chunk_size},
-                  {"blobs_per_shard", c.params.blobs_per_shard},
-                  {"block_time_ms", c.params.block_time_ms},
-                  {"epoch_blocks", c.params.epoch_blocks},
-                  {"deadline_blocks", c.params.deadline_blocks},
-                  {"walk_steps", c.params.walk_steps},
-                  {"openings", c.params.openings},
-                  {"seal_cost", c.params.seal_cost}}}}},
+            {"params", contracts::params_to_json(c.params)}}},
       {"shards", shard_list(s.shards)},
       {"peers", std::move(peers)},
       {"blobs_stored", s.blobs_stored},
