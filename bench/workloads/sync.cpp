@@ -135,7 +135,7 @@ Result<nlohmann::json> run_sync(const Options& opts) {
     const shards::SyncSettings sync_settings = node::NodeSettings{}.storage.sync;
     report["max_in_flight"] = sync_settings.max_in_flight;
     report["max_in_flight_per_peer"] = sync_settings.max_in_flight_per_peer;
-    report["worker_threads"] = shards::WorkerPoolSettings{}.threads;
+    report["worker_threads"] = WorkerPoolSettings{}.threads;
     report["hardware_threads"] = std::thread::hardware_concurrency();
     const PathSteps steps{2, 1, 0,
                           "every synced blob costs one mask on the holder (unseal) and one on the joiner (seal), "

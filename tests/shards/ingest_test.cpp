@@ -12,7 +12,7 @@
 #include "cairn/erasure/commitment.hpp"
 #include "cairn/sampling/seal.hpp"
 #include "cairn/shards/ingest.hpp"
-#include "cairn/shards/worker_pool.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "shards/store_testing.hpp"
 #include "support/test_util.hpp"
 

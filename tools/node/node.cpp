@@ -32,7 +32,7 @@
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/store.hpp"
 #include "cairn/shards/sync.hpp"
-#include "cairn/shards/worker_pool.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/mapped_file.hpp"
 #include "node/chain_link.hpp"
 #include "node/challenger.hpp"
@@ -92,7 +92,7 @@ struct Node::Impl final : NodeService {
   erasure::NetworkParams params;
   std::shared_ptr<const erasure::Codec> codec;
   std::unique_ptr<shards::Store> store;
-  std::unique_ptr<shards::WorkerPool> pool;
+  std::unique_ptr<WorkerPool> pool;
   std::shared_ptr<shards::SealingTransform> sealer;
   std::unique_ptr<ChainLink> chain_link;
   std::unique_ptr<ServedShards> served;
@@ -189,7 +189,7 @@ struct Node::Impl final : NodeService {
     auto st = shards::Store::open(data_dir / "store", params, settings.storage.store);
     if (!st) return tl::unexpected(st.error());
     store = std::move(*st);
-    pool = std::make_unique<shards::WorkerPool>(settings.storage.workers);
+    pool = std::make_unique<WorkerPool>(settings.storage.workers);
     sealer = std::make_shared<shards::SealingTransform>(params, identity->public_key());
     ChainLinkSettings cls;
     cls.register_batch = std::max<uint32_t>(1, settings.upload.register_batch);
@@ -562,7 +562,7 @@ struct Node::Impl final : NodeService {
       gone_future.wait_for(kNetworkStopTimeout);
       // Queued store writes (own replicas, pulled replicas, pending
       // uploads) finish before the store closes.
-      if (pool) (void)pool->shutdown(shards::WorkerPool::Shutdown::drain);
+      if (pool) (void)pool->shutdown(WorkerPool::Shutdown::drain);
       (void)ctx->run_on_io([&] {
         ctx->rr = nullptr;
         ctx->gossip = nullptr;
@@ -577,7 +577,7 @@ struct Node::Impl final : NodeService {
       io_thread.join();
       ctx->io_stopped.store(true);
     }
-    if (pool) (void)pool->shutdown(shards::WorkerPool::Shutdown::drain);
+    if (pool) (void)pool->shutdown(WorkerPool::Shutdown::drain);
     if (chain_link) chain_link->stop();
     Status result;
     if (store) {
