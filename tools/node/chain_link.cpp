@@ -234,7 +234,7 @@ void ChainLink::submit_registrations() {
   }
 }
 
-void ChainLink::resolve(const BlobId& id, Result<RegisteredBlob> result) {
+void ChainLink::resolve(const BlobId& id, Result<contracts::BlobRecord> result) {
   std::vector<RegisterDone> done;
   {
     std::lock_guard lock(mu_);
@@ -251,10 +251,10 @@ void ChainLink::resolve(const BlobId& id, Result<RegisteredBlob> result) {
   for (auto& d : done) d(result);
 }
 
-void ChainLink::remember_blob(const RegisteredBlob& blob) {
+void ChainLink::remember_blob(const contracts::BlobRecord& blob) {
   std::lock_guard lock(mu_);
-  if (recent_.emplace(blob.id, blob).second) {
-    recent_order_.push_back(blob.id);
+  if (recent_.emplace(blob.commitment, blob).second) {
+    recent_order_.push_back(blob.commitment);
     if (recent_order_.size() > kRecentBlobs) {
       recent_.erase(recent_order_.front());
       recent_order_.pop_front();
@@ -288,9 +288,9 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
   } else {
     for (const contracts::Event& e : *events) {
       if (const auto* b = std::get_if<contracts::BlobRegistered>(&e)) {
-        RegisteredBlob rb{b->commitment, b->index, b->size, header.number};
+        contracts::BlobRecord rb{b->index, b->commitment, b->size, header.number};
         remember_blob(rb);
-        resolve(rb.id, rb);
+        resolve(rb.commitment, rb);
       } else if (const auto* n = std::get_if<contracts::NodeRegistered>(&e)) {
         std::lock_guard lock(mu_);
         if (n->node_id == identity_.public_key() && n->endpoint == reg_endpoint_ && n->shards == reg_shards_) {
@@ -332,7 +332,7 @@ void ChainLink::process_head(const contracts::BlockHeader& header) {
     }
     auto rec = chain_->blob_by_index(*r.blob_index);
     if (!rec || !*rec) continue;  // transient: next head
-    RegisteredBlob rb{(*rec)->commitment, (*rec)->index, (*rec)->size, (*rec)->registered_in};
+    contracts::BlobRecord rb = **rec;
     remember_blob(rb);
     resolve(id, rb);
   }
@@ -491,28 +491,28 @@ std::optional<contracts::NodeRecord> ChainLink::node(const NodeId& id) const {
   return std::nullopt;
 }
 
-std::optional<RegisteredBlob> ChainLink::recent_blob(const BlobId& id) const {
+std::optional<contracts::BlobRecord> ChainLink::recent_blob(const BlobId& id) const {
   std::lock_guard lock(mu_);
   auto it = recent_.find(id);
   if (it == recent_.end()) return std::nullopt;
   return it->second;
 }
 
-Result<RegisteredBlob> ChainLink::lookup_blob(const BlobId& id) {
+Result<contracts::BlobRecord> ChainLink::lookup_blob(const BlobId& id) {
   if (auto known = recent_blob(id)) return *known;
   auto rec = chain_->blob_by_id(id);
   if (!rec) return tl::unexpected(with_context(rec.error(), "looking up blob " + id.hex() + " on the chain"));
   if (!*rec) return make_error(Errc::not_found, "blob " + id.hex() + " is not registered on the chain");
-  RegisteredBlob rb{(*rec)->commitment, (*rec)->index, (*rec)->size, (*rec)->registered_in};
+  contracts::BlobRecord rb = **rec;
   remember_blob(rb);
   return rb;
 }
 
-Result<RegisteredBlob> ChainLink::lookup_index(BlobIndex index) {
+Result<contracts::BlobRecord> ChainLink::lookup_index(BlobIndex index) {
   auto rec = chain_->blob_by_index(index);
   if (!rec) return tl::unexpected(with_context(rec.error(), "looking up blob index " + std::to_string(index.value)));
   if (!*rec) return make_error(Errc::not_found, "no blob registered at index " + std::to_string(index.value));
-  RegisteredBlob rb{(*rec)->commitment, (*rec)->index, (*rec)->size, (*rec)->registered_in};
+  contracts::BlobRecord rb = **rec;
   remember_blob(rb);
   return rb;
 }

@@ -36,14 +36,6 @@
 
 namespace cairn::node {
 
-// What the chain registry says about one blob.
-struct RegisteredBlob {
-  BlobId id;
-  BlobIndex index;
-  uint32_t size = 0;
-  BlockNumber registered_in;
-};
-
 struct ChainLinkSettings {
   // PutBlob transactions per submit_many call.
   uint32_t register_batch = 256;
@@ -59,7 +51,7 @@ struct ChainLinkSettings {
 
 class ChainLink final : public p2p::EndpointSource {
  public:
-  using RegisterDone = std::function<void(Result<RegisteredBlob>)>;
+  using RegisterDone = std::function<void(Result<contracts::BlobRecord>)>;
   using HeadListener = std::function<void(const contracts::BlockHeader&)>;
 
   // `chain` must outlive the link. Call start() to begin.
@@ -102,11 +94,11 @@ class ChainLink final : public p2p::EndpointSource {
   // `self_serves` even if its registration is not in yet.
   size_t serving_count(ShardId shard, const NodeId& self, bool self_serves) const;
   // A recently registered blob, from memory; nullopt when not seen recently.
-  std::optional<RegisteredBlob> recent_blob(const BlobId& id) const;
+  std::optional<contracts::BlobRecord> recent_blob(const BlobId& id) const;
   // The registry entry of `id`, from memory or (blocking) from the chain.
   // not_found when the chain has no such blob. Never call on the network thread.
-  Result<RegisteredBlob> lookup_blob(const BlobId& id);
-  Result<RegisteredBlob> lookup_index(BlobIndex index);
+  Result<contracts::BlobRecord> lookup_blob(const BlobId& id);
+  Result<contracts::BlobRecord> lookup_index(BlobIndex index);
 
   std::optional<contracts::BlockHeader> head() const;
   // Shards open now: 0 .. (blob_count / blobs_per_shard), inclusive.
@@ -134,8 +126,8 @@ class ChainLink final : public p2p::EndpointSource {
   void submit_registrations();
   void refresh_registry();
   void submit_node_registration();
-  void remember_blob(const RegisteredBlob& blob);
-  void resolve(const BlobId& id, Result<RegisteredBlob> result);
+  void remember_blob(const contracts::BlobRecord& blob);
+  void resolve(const BlobId& id, Result<contracts::BlobRecord> result);
 
   std::shared_ptr<contracts::Chain> chain_;
   SigningKey identity_;
@@ -153,7 +145,7 @@ class ChainLink final : public p2p::EndpointSource {
   std::map<BlobId, Waiting> waiting_;        // registrations in progress
   std::vector<BlobId> to_submit_;            // ids in waiting_ without a tx yet
   std::map<uint32_t, std::vector<contracts::NodeRecord>> shard_nodes_;
-  std::unordered_map<BlobId, RegisteredBlob> recent_;
+  std::unordered_map<BlobId, contracts::BlobRecord> recent_;
   std::deque<BlobId> recent_order_;
   std::optional<contracts::BlockHeader> head_;
   std::string reg_endpoint_;

@@ -48,7 +48,7 @@ struct Fetcher::Gather {
   explicit Gather(asio::io_context& io) : hedge(io), deadline(io), retry(io) {}
 
   BlobId id;
-  RegisteredBlob reg;
+  contracts::BlobRecord reg;
   Done done;
   std::vector<NodeId> peers;  // candidates, in preference order
   std::set<NodeId> failed;            // not asked again for this blob
@@ -150,7 +150,7 @@ void Fetcher::fetch_local(const BlobId& id, Done done) {
   }
 }
 
-void Fetcher::fetch_remote(const BlobId& id, const RegisteredBlob& reg, Done done) {
+void Fetcher::fetch_remote(const BlobId& id, const contracts::BlobRecord& reg, Done done) {
   auto g = std::make_shared<Gather>(ctx_.io);
   g->id = id;
   g->reg = reg;

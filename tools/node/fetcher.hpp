@@ -58,7 +58,7 @@ class Fetcher {
  private:
   struct Gather;
   void fetch_local(const BlobId& id, Done done);
-  void fetch_remote(const BlobId& id, const RegisteredBlob& reg, Done done);  // any thread
+  void fetch_remote(const BlobId& id, const contracts::BlobRecord& reg, Done done);  // any thread
   void start_gather(const std::shared_ptr<Gather>& g);  // network thread
   void plan(const std::shared_ptr<Gather>& g);
   void on_answer(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer, Result<Bytes> body);

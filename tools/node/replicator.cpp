@@ -195,7 +195,7 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
                                                          std::to_string(reg->index.value) + ", size " +
                                                          std::to_string(reg->size) + ")");
       }
-      auto blob = shards::verify_fetched(*ctx_.codec, shards::RegisteredBlob{reg->index, reg->id, reg->size},
+      auto blob = shards::verify_fetched(*ctx_.codec, shards::RegisteredBlob{reg->index, reg->commitment, reg->size},
                                          wire::to_reply(*resp, ctx_.params.fragment_size()));
       if (!blob) return tl::unexpected(blob.error());
       auto stored = shards::ingest_committed(ctx_.store, pull->index, std::move(*blob), ctx_.sealer.get());

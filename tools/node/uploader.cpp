@@ -36,7 +36,7 @@ struct Uploader::Entry {
   std::shared_ptr<erasure::CommittedBlob> blob;  // plain; shared with readers via find()
   uint32_t size = 0;
   bool is_data = true;  // counts toward progress
-  std::optional<RegisteredBlob> reg;
+  std::optional<contracts::BlobRecord> reg;
   uint32_t requested = 1;  // most replicas any waiter asked for
   uint32_t want = 1;       // requested, capped by the shard's registered nodes
   std::set<NodeId> confirmed;
@@ -252,7 +252,7 @@ Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<er
   blobs_accepted_.inc();
   bytes_accepted_.inc(size);
   if (persisted) {
-    ctx_.chain.register_blob(id, size, [this, id](Result<RegisteredBlob> r) { on_registered(id, std::move(r)); });
+    ctx_.chain.register_blob(id, size, [this, id](Result<contracts::BlobRecord> r) { on_registered(id, std::move(r)); });
     return {};
   }
   // Persist off the caller's thread when the pool has room (fsyncs of
@@ -289,10 +289,10 @@ void Uploader::persist_and_register(const BlobId& id) {
     for (auto& f : after) f();
     return;
   }
-  ctx_.chain.register_blob(id, size, [this, id](Result<RegisteredBlob> r) { on_registered(id, std::move(r)); });
+  ctx_.chain.register_blob(id, size, [this, id](Result<contracts::BlobRecord> r) { on_registered(id, std::move(r)); });
 }
 
-void Uploader::on_registered(const BlobId& id, Result<RegisteredBlob> reg) {
+void Uploader::on_registered(const BlobId& id, Result<contracts::BlobRecord> reg) {
   std::vector<std::function<void()>> after;
   bool serve = false;
   ShardId shard;

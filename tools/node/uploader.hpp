@@ -69,7 +69,7 @@ class Uploader {
   Status admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<erasure::CommittedBlob> blob,
                std::chrono::steady_clock::time_point deadline, bool persisted, bool is_data);
   void persist_and_register(const BlobId& id);
-  void on_registered(const BlobId& id, Result<RegisteredBlob> reg);
+  void on_registered(const BlobId& id, Result<contracts::BlobRecord> reg);
   void store_locally(const BlobId& id);
   void confirm(const BlobId& id, const NodeId& node);
   // Under mu_: acknowledges and drops `id` when it has enough confirmations.
