@@ -11,6 +11,11 @@ json shard_list(const std::vector<ShardId>& shards) {
   return out;
 }
 
+// The status JSON's "active": a sync pass is running now.
+bool sync_active(shards::SyncState s) {
+  return s == shards::SyncState::fetching || s == shards::SyncState::starting;
+}
+
 }  // namespace
 
 std::string uri(const BlobId& id) { return "cairn://" + id.hex(); }
@@ -124,15 +129,15 @@ json node_status(const NodeStatus& s) {
                          {"shards", shard_list(p.shards)}});
   }
   json sync = json::array();
-  for (const ShardSyncStatus& y : s.sync) {
+  for (const shards::SyncProgress& y : s.sync) {
     sync.push_back(json{{"shard", y.shard.value},
-                        {"registered", y.registered},
+                        {"registered", y.known},
                         {"held", y.held},
-                        {"next_index", y.next_index},
-                        {"fetched", y.fetched},
-                        {"failed", y.failed},
-                        {"active", y.active},
-                        {"state", y.state},
+                        {"next_index", y.cursor.value},
+                        {"fetched", y.fetched_blobs},
+                        {"failed", y.fetches_failed},
+                        {"active", sync_active(y.state)},
+                        {"state", std::string(shards::sync_state_name(y.state))},
                         {"remaining", y.remaining},
                         {"conflicts", y.conflicts},
                         {"fetched_bytes", y.fetched_bytes},
@@ -175,11 +180,11 @@ json node_status(const NodeStatus& s) {
        json{{"passes", s.scrub.passes},
             {"fragments_checked", s.scrub.fragments_checked},
             {"fragments_bad", s.scrub.fragments_bad},
-            {"repaired_local", s.scrub.repaired_local},
-            {"repaired_remote", s.scrub.repaired_remote},
-            {"unrepairable", s.scrub.unrepairable},
+            {"repaired_local", s.scrub.fragments_repaired_local},
+            {"repaired_remote", s.scrub.fragments_repaired_remote},
+            {"unrepairable", s.scrub.fragments_unrepairable},
             {"last_pass_unix_ms", s.scrub.last_pass_unix_ms},
-            {"bytes_checked", s.scrub.bytes_checked},
+            {"bytes_checked", s.scrub.bytes_scrubbed},
             {"records_corrupt", s.scrub.records_corrupt}}},
       {"challenges", challenges(s.challenges)},
       {"challenge_history", challenges(s.challenge_history)},

@@ -732,33 +732,8 @@ struct Node::Impl final : NodeService {
     s.blobs_stored = store->blob_count();
     s.bytes_stored = s.blobs_stored * params.total_fragments() * params.fragment_size();
     s.pending_uploads = uploader->in_flight();
-    for (const shards::SyncProgress& p : sync->progress()) {
-      ShardSyncStatus ss;
-      ss.shard = p.shard;
-      ss.registered = p.known;
-      ss.held = p.held;
-      ss.next_index = p.cursor.value;
-      ss.fetched = p.fetched_blobs;
-      ss.failed = p.fetches_failed;
-      ss.active = p.state == shards::SyncState::fetching || p.state == shards::SyncState::starting;
-      ss.remaining = p.remaining;
-      ss.conflicts = p.conflicts;
-      ss.fetched_bytes = p.fetched_bytes;
-      ss.bytes_per_second = p.bytes_per_second;
-      ss.state = std::string(shards::sync_state_name(p.state));
-      ss.last_error = p.last_error;
-      s.sync.push_back(std::move(ss));
-    }
-    const shards::ScrubStats sc = scrubber->stats();
-    s.scrub.passes = sc.passes;
-    s.scrub.fragments_checked = sc.fragments_checked;
-    s.scrub.fragments_bad = sc.fragments_bad;
-    s.scrub.repaired_local = sc.fragments_repaired_local;
-    s.scrub.repaired_remote = sc.fragments_repaired_remote;
-    s.scrub.unrepairable = sc.fragments_unrepairable;
-    s.scrub.last_pass_unix_ms = sc.last_pass_unix_ms;
-    s.scrub.bytes_checked = sc.bytes_scrubbed;
-    s.scrub.records_corrupt = sc.records_corrupt;
+    s.sync = sync->progress();
+    s.scrub = scrubber->stats();
     s.challenges = challenger->status();
     s.challenge_history = challenger->history();
     {
