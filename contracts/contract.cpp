@@ -13,18 +13,6 @@
 namespace cairn::contracts {
 namespace {
 
-struct BlobEntry {
-  BlobId commitment;
-  uint32_t size = 0;
-  BlockNumber registered_in;
-};
-
-struct NodeEntry {
-  std::string endpoint;
-  std::vector<ShardId> shards;
-  BlockNumber registered_in;
-};
-
 struct ResponseEntry {
   Hash32 response_hash{};
   BlockNumber anchored_in;
@@ -64,11 +52,11 @@ struct ContractState::Impl {
   erasure::NetworkParams params;
   Hash32 chain_id{};
 
-  std::vector<BlobEntry> blobs;  // by index
+  std::vector<BlobRecord> blobs;  // by index
   std::unordered_map<BlobId, uint64_t, KeyedHash> blob_index;
   MerkleLog blob_log;  // leaves blob_leaf(commitment), by index
 
-  std::map<NodeId, NodeEntry> nodes;
+  std::map<NodeId, NodeRecord> nodes;
   std::map<uint32_t, std::set<NodeId>> shard_nodes;
 
   std::map<ShardEpoch, std::map<NodeId, ResponseEntry>> responses;
@@ -179,7 +167,7 @@ Receipt ContractState::Impl::apply_register(Receipt r, const RegisterNode& reg,
       if (sn->second.empty()) shard_nodes.erase(sn);
     }
   }
-  it->second = NodeEntry{reg.endpoint, reg.shards, block.number};
+  it->second = NodeRecord{reg.node_id, reg.endpoint, reg.shards, block.number};
   for (ShardId shard : reg.shards) shard_nodes[shard.value].insert(reg.node_id);
   r.events.emplace_back(NodeRegistered{reg.node_id, reg.endpoint, reg.shards});
   return r;
@@ -193,7 +181,7 @@ Receipt ContractState::Impl::apply_put(Receipt r, const PutBlob& put) {
   }
   auto [it, inserted] = blob_index.try_emplace(put.commitment, blobs.size());
   if (!inserted) {
-    const BlobEntry& existing = blobs[it->second];
+    const BlobRecord& existing = blobs[it->second];
     if (existing.size != put.size) {
       return rejected(std::move(r), TxStatus::size_mismatch,
                       "commitment " + put.commitment.hex() + " is registered as blob " +
@@ -204,7 +192,7 @@ Receipt ContractState::Impl::apply_put(Receipt r, const PutBlob& put) {
     return r;
   }
   const BlobIndex index{blobs.size()};
-  blobs.push_back(BlobEntry{put.commitment, put.size, block.number});
+  blobs.push_back(BlobRecord{index, put.commitment, put.size, block.number});
   blob_log.append(blob_leaf(put.commitment));
   r.blob_index = index;
   r.events.emplace_back(BlobRegistered{index, put.commitment, put.size});
@@ -267,8 +255,7 @@ std::optional<BlobRecord> ContractState::blob_by_id(const BlobId& commitment) co
 
 std::optional<BlobRecord> ContractState::blob_by_index(BlobIndex index) const {
   if (index.value >= impl_->blobs.size()) return std::nullopt;
-  const BlobEntry& e = impl_->blobs[index.value];
-  return BlobRecord{index, e.commitment, e.size, e.registered_in};
+  return impl_->blobs[index.value];
 }
 
 uint64_t ContractState::blob_count() const noexcept { return impl_->blobs.size(); }
@@ -294,7 +281,7 @@ std::vector<NodeRecord> ContractState::nodes(ShardId shard) const {
 std::optional<NodeRecord> ContractState::node(const NodeId& id) const {
   auto it = impl_->nodes.find(id);
   if (it == impl_->nodes.end()) return std::nullopt;
-  return NodeRecord{id, it->second.endpoint, it->second.shards, it->second.registered_in};
+  return it->second;
 }
 
 std::vector<ResponseRecord> ContractState::responses(ShardId shard, Epoch epoch) const {
@@ -353,7 +340,7 @@ Hash32 ContractState::digest() const {
   h.update(s.chain_id);
   u64(s.blobs.size());
   h.update(s.blob_log.root(s.blob_log.size()));
-  for (const BlobEntry& b : s.blobs) {
+  for (const BlobRecord& b : s.blobs) {
     u64(b.size);
     u64(b.registered_in.value);
   }

@@ -75,21 +75,12 @@ std::optional<Hash32> parse_hash(const json& j) noexcept {
   return h;
 }
 
-json params_to_json(const erasure::NetworkParams& p) {
-  return json{{"blobSize", p.blob_size},           {"dataFragments", p.data_fragments},
-              {"parityFragments", p.parity_fragments}, {"chunkSize", p.chunk_size},
-              {"blobsPerShard", p.blobs_per_shard}, {"blockTimeMs", p.block_time_ms},
-              {"epochBlocks", p.epoch_blocks},     {"deadlineBlocks", p.deadline_blocks},
-              {"walkSteps", p.walk_steps},         {"openings", p.openings},
-              {"sealCost", p.seal_cost},           {"maskChecks", p.mask_checks}};
-}
-
 json chain_info_to_json(const ChainInfo& info) {
   return json{{"chainId", hex_data(info.chain_id)},
               {"sequencer", hex_data(info.sequencer.bytes)},
               {"genesisHash", hex_data(info.genesis_hash)},
               {"genesisTimeMs", quantity(info.genesis_time_ms)},
-              {"params", params_to_json(info.params)},
+              {"params", contracts::params_to_json(info.params)},
               {"raw", hex_data(info.encode())}};
 }
 

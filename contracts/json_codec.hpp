@@ -14,6 +14,7 @@
 
 #include "cairn/contracts/chain.hpp"
 #include "cairn/contracts/header.hpp"
+#include "cairn/contracts/params_json.hpp"
 #include "cairn/contracts/records.hpp"
 #include "cairn/contracts/tx.hpp"
 
@@ -31,7 +32,6 @@ std::optional<uint64_t> parse_quantity(const json& j) noexcept;
 std::optional<Bytes> parse_data(const json& j, size_t max_bytes) noexcept;
 std::optional<Hash32> parse_hash(const json& j) noexcept;
 
-json params_to_json(const erasure::NetworkParams& p);
 json chain_info_to_json(const ChainInfo& info);
 Result<ChainInfo> chain_info_from_json(const json& j) noexcept;
 

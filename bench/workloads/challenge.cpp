@@ -29,6 +29,7 @@
 #include <random>
 
 #include "bench.hpp"
+#include "cairn/contracts/params_json.hpp"
 #include "cairn/erasure/sha256.hpp"
 #include "cairn/sampling/memory_replica.hpp"
 #include "cairn/sampling/seal.hpp"
@@ -268,10 +269,7 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
   result["blobs"] = kBlobs;
   result["replica_mib"] = static_cast<double>(kBlobs * replica_bytes) / (1 << 20);
   result["setup_seconds"] = setup_s;
-  result["params"] = {{"walk_steps", params.walk_steps},   {"openings", params.openings},
-                      {"mask_checks", params.mask_checks}, {"seal_cost", params.seal_cost},
-                      {"chunk_size", params.chunk_size},   {"blob_size", params.blob_size},
-                      {"deadline_blocks", params.deadline_blocks}, {"block_time_ms", params.block_time_ms}};
+  result["params"] = contracts::params_to_json(params);
   result["deadline_ms"] = deadline_ms;
   result["honest_walk_ms"] = honest_ms;
   result["honest_over_deadline"] = honest_ms / deadline_ms;

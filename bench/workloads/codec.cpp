@@ -22,6 +22,7 @@
 #include <random>
 
 #include "bench.hpp"
+#include "cairn/contracts/params_json.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 
@@ -122,10 +123,7 @@ Result<nlohmann::json> run_codec(const Options& opts) {
     scale(*s, 1e-6);
   }
   nlohmann::json report = pair_report("codec", "MB/s", ours, ours_stats, baseline, base_stats, opts);
-  report["params"] = {{"blob_size", params.blob_size},
-                      {"data_fragments", k},
-                      {"parity_fragments", m},
-                      {"chunk_size", params.chunk_size}};
+  report["params"] = contracts::params_to_json(params);
   report["blobs_per_second"] = ours_stats.median * 1e6 / static_cast<double>(blob);
   return report;
 }

@@ -37,6 +37,7 @@
 #include <thread>
 
 #include "bench.hpp"
+#include "cairn/contracts/params_json.hpp"
 #include "cairn/erasure/params.hpp"
 #include "cairn/sampling/proof.hpp"
 #include "cairn/sampling/seal.hpp"
@@ -230,10 +231,10 @@ Result<nlohmann::json> run_e2e(const Options& opts) {
     const auto& nodes = net.state.nodes;
     auto status = get_json(nodes[0].api_port, "/v1/status");
     if (!status.contains("chain")) return make_error(Errc::io_error, "node0 gives no status");
-    auto params = erasure::NetworkParams::localnet();
-    params.blob_size = status.value("chain", nlohmann::json::object())
-                           .value("params", nlohmann::json::object())
-                           .value("blob_size", params.blob_size);
+    auto node_params = contracts::params_from_json(
+        status.value("chain", nlohmann::json::object()).value("params", nlohmann::json::object()));
+    if (!node_params) return tl::unexpected(node_params.error());
+    auto params = *node_params;
     params.blobs_per_shard = kBlobsPerShard;
 
     // ---- upload: kStreams at once, each through another node ----

@@ -41,7 +41,7 @@ constexpr size_t kSyncFileBytes = size_t{16} << 20;
 constexpr auto kSyncTimeout = std::chrono::minutes(5);
 
 // The shard-0 sync status of `n`, when it reports one.
-std::optional<node::ShardSyncStatus> shard0(node::Node& n) {
+std::optional<shards::SyncProgress> shard0(node::Node& n) {
   auto st = n.service().status();
   if (!st) return std::nullopt;
   for (const auto& s : st->sync) {
@@ -69,7 +69,7 @@ class SyncNetwork {
   }
 
   uint64_t blobs() const { return blobs_; }
-  const node::ShardSyncStatus& last() const { return last_; }
+  const shards::SyncProgress& last() const { return last_; }
 
   // One fresh node, synced, stopped and removed; its payload bytes.
   uint64_t sync_once() {
@@ -84,7 +84,7 @@ class SyncNetwork {
     const auto deadline = std::chrono::steady_clock::now() + kSyncTimeout;
     for (;;) {
       auto s = shard0(fresh);
-      if (s && s->state == "synced" && s->held == blobs_) {
+      if (s && s->state == shards::SyncState::synced && s->held == blobs_) {
         last_ = *s;
         break;
       }
@@ -102,7 +102,7 @@ class SyncNetwork {
  private:
   std::unique_ptr<node::LocalNetwork> net_;
   uint64_t blobs_ = 0;
-  node::ShardSyncStatus last_;
+  shards::SyncProgress last_;
 };
 
 Result<nlohmann::json> run_sync(const Options& opts) {
@@ -128,14 +128,14 @@ Result<nlohmann::json> run_sync(const Options& opts) {
     report["holders"] = kBenchNodes;
     report["blobs"] = net.blobs();
     report["payload_bytes"] = net.last().fetched_bytes;
-    report["fetched_last_round"] = net.last().fetched;
-    report["failed_fetches_last_round"] = net.last().failed;
+    report["fetched_last_round"] = net.last().fetched_blobs;
+    report["failed_fetches_last_round"] = net.last().fetches_failed;
     report["block_time_ms"] = params.block_time_ms;
     report["seal_cost"] = params.seal_cost;
     const shards::SyncSettings sync_settings = node::NodeSettings{}.storage.sync;
     report["max_in_flight"] = sync_settings.max_in_flight;
     report["max_in_flight_per_peer"] = sync_settings.max_in_flight_per_peer;
-    report["worker_threads"] = shards::WorkerPoolSettings{}.threads;
+    report["worker_threads"] = WorkerPoolSettings{}.threads;
     report["hardware_threads"] = std::thread::hardware_concurrency();
     const PathSteps steps{2, 1, 0,
                           "every synced blob costs one mask on the holder (unseal) and one on the joiner (seal), "

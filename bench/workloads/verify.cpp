@@ -18,6 +18,7 @@
 #include "bench.hpp"
 #include "mask_checks.hpp"
 #include "cairn/contracts/devchain.hpp"
+#include "cairn/contracts/params_json.hpp"
 #include "cairn/contracts/tx.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/sampling/assemble.hpp"
@@ -186,9 +187,8 @@ Result<nlohmann::json> run_verify(const Options& opts) {
   size_t response_bytes = 0;
   for (const auto& entry : e.proof.entries) response_bytes += entry.response.encode().size();
   result["setup_seconds"] = setup_s;
-  result["params"] = {{"walk_steps", params.walk_steps}, {"openings", params.openings},
-                      {"mask_checks", params.mask_checks}, {"seal_cost", params.seal_cost},
-                      {"blobs", kBlobs}};
+  result["params"] = contracts::params_to_json(params);
+  result["params"]["blobs"] = kBlobs;
   result["ms_per_response"] = per_response_ms;
   result["mask_checks_ms"] = masks_ms;
   result["paths_and_signature_ms"] = per_response_ms - masks_ms;

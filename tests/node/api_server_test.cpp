@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "cairn/contracts/params_json.hpp"
 #include "memory_node.hpp"
 #include "support/test_util.hpp"
 
@@ -728,6 +729,18 @@ TEST_F(ApiServerTest, TheTokenCanComeFromAPrivateFile) {
   auto good = c.Post("/v1/files", {{"Authorization", "Bearer from-a-file"}}, "x", "application/octet-stream");
   ASSERT_TRUE(good);
   EXPECT_EQ(good->status, 201) << good->body;
+}
+
+TEST_F(ApiServerTest, StatusReportsEveryNetworkParameter) {
+  const json status = body_json(client().Get("/v1/status"));
+  const json& params = status["chain"]["params"];
+  const erasure::NetworkParams& want = node_.codec().params();
+  // mask_checks went missing once: a client could not rebuild the network's
+  // parameters from the status.
+  EXPECT_EQ(params.value("mask_checks", uint32_t{0}), want.mask_checks) << params.dump();
+  auto parsed = contracts::params_from_json(params);
+  ASSERT_TRUE(parsed) << parsed.error().to_string();
+  EXPECT_EQ(*parsed, want);
 }
 
 TEST_F(ApiServerTest, RootServesTheHtmlStatusPageAndAnswersHead) {

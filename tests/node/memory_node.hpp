@@ -213,7 +213,13 @@ class MemoryNode final : public NodeService {
     s.shards = {ShardId{0}};
     s.blobs_stored = blobs_.size();
     s.bytes_stored = blobs_.size() * codec_->params().total_fragments() * codec_->params().fragment_size();
-    s.sync.push_back(ShardSyncStatus{ShardId{0}, next_index_, blobs_.size(), next_index_, 0, 0, false});
+    shards::SyncProgress sync;
+    sync.shard = ShardId{0};
+    sync.state = shards::SyncState::synced;
+    sync.known = next_index_;
+    sync.held = blobs_.size();
+    sync.cursor = BlobIndex{next_index_};
+    s.sync.push_back(sync);
     return s;
   }
 

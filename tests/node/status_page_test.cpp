@@ -46,12 +46,12 @@ NodeStatus sample_status() {
   s.chain.params.block_time_ms = 1000;
   s.chain.params.deadline_blocks = 4;
   s.shards = {ShardId{0}};
-  ShardSyncStatus sync;
+  shards::SyncProgress sync;
   sync.shard = ShardId{0};
-  sync.registered = 7;
+  sync.known = 7;
   sync.held = 6;
   sync.remaining = 1;
-  sync.state = "fetching";
+  sync.state = shards::SyncState::fetching;
   s.sync.push_back(sync);
   PeerStatus p;
   p.id = node_id(0x11);
@@ -102,7 +102,6 @@ TEST(StatusPage, NetworkStringsAreEscaped) {
   const std::string evil = "<script>alert('x')</script>\"><img src=x>";
   s.peers[0].address = evil;
   s.sync[0].last_error = evil;
-  s.sync[0].state = evil;
   s.chain.backend = evil;
   s.advertised_address = evil;
   s.challenge_history.back().missing[0].endpoint = evil;

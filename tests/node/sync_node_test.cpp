@@ -34,7 +34,7 @@ double metric(const std::string& text, const std::string& name) {
   return std::stod(text.substr(at + name.size() + 2));
 }
 
-std::optional<ShardSyncStatus> shard_sync(Node& n, ShardId shard) {
+std::optional<shards::SyncProgress> shard_sync(Node& n, ShardId shard) {
   auto st = n.service().status();
   if (!st) return std::nullopt;
   for (const auto& s : st->sync) {
@@ -241,13 +241,13 @@ TEST(NodeSync, ALateNodeFetchesEveryBlobOfItsShardFromThePeers) {
   Node& late = net.add(fast_maintenance);
   ASSERT_TRUE(eventually([&] {
     auto s = shard_sync(late, ShardId{0});
-    return s && s->state == "synced" && s->held == blobs.size();
-  }, 60s)) << "state " << (shard_sync(late, ShardId{0}) ? shard_sync(late, ShardId{0})->state : "none");
+    return s && s->state == shards::SyncState::synced && s->held == blobs.size();
+  }, 60s)) << "state " << (shard_sync(late, ShardId{0}) ? shards::sync_state_name(shard_sync(late, ShardId{0})->state) : "none");
   const auto s = *shard_sync(late, ShardId{0});
-  EXPECT_EQ(s.registered, blobs.size());
+  EXPECT_EQ(s.known, blobs.size());
   EXPECT_EQ(s.remaining, 0u);
-  EXPECT_EQ(s.next_index, blobs.size());
-  EXPECT_EQ(s.fetched, blobs.size()) << "the late node missed the announcements: sync fetched everything";
+  EXPECT_EQ(s.cursor.value, blobs.size());
+  EXPECT_EQ(s.fetched_blobs, blobs.size()) << "the late node missed the announcements: sync fetched everything";
   EXPECT_GT(s.fetched_bytes, 0u);
   const std::string m = late.service().metrics_text();
   EXPECT_EQ(metric(m, "cairn_sync_blobs_fetched_total"), double(blobs.size()));
@@ -307,11 +307,11 @@ TEST(NodeSync, ScrubRepairsDamageFoundAfterARestart) {
   EXPECT_EQ(*early, blobs[2].second);
   ASSERT_TRUE(eventually([&] {
     auto st = n.service().status();
-    return st && st->scrub.repaired_local >= 2 && st->scrub.passes >= 1;
+    return st && st->scrub.fragments_repaired_local >= 2 && st->scrub.passes >= 1;
   }, 30s));
   auto st = n.service().status();
   EXPECT_EQ(st->scrub.fragments_bad, 2u);
-  EXPECT_EQ(st->scrub.unrepairable, 0u);
+  EXPECT_EQ(st->scrub.fragments_unrepairable, 0u);
   EXPECT_GE(metric(n.service().metrics_text(), "cairn_scrub_repaired_local_total"), 2.0);
   for (const auto& [id, payload] : blobs) {
     auto got = n.service().read_blob(id);
@@ -406,14 +406,14 @@ TEST(NodeSync, APeerWithADamagedDataFragmentSubstitutesParity) {
   Node& late = net.add(no_scrub);
   const bool synced = eventually([&] {
     auto s = shard_sync(late, ShardId{0});
-    return s && s->state == "synced" && s->held == blobs.size();
+    return s && s->state == shards::SyncState::synced && s->held == blobs.size();
   }, 30s);
   const auto s = shard_sync(late, ShardId{0});
   ASSERT_TRUE(s);
-  EXPECT_TRUE(synced) << "state " << s->state << ", held " << s->held << " of " << blobs.size()
+  EXPECT_TRUE(synced) << "state " << shards::sync_state_name(s->state) << ", held " << s->held << " of " << blobs.size()
                       << ", last error: " << s->last_error;
   EXPECT_EQ(s->held, blobs.size()) << "the blob with a damaged data fragment was not synced from its one holder";
-  EXPECT_EQ(s->fetched, blobs.size());
+  EXPECT_EQ(s->fetched_blobs, blobs.size());
   EXPECT_EQ(metric(late.service().metrics_text(), "cairn_sync_invalid_replies_total"), 0.0);
   // The late node holds complete, verified replicas: reads are local.
   const double remote_before = metric(late.service().metrics_text(), "cairn_fetch_remote_total");
@@ -463,11 +463,11 @@ TEST(NodeSync, APeerSpeakingOnlyRequestVersion1IsAskedWithoutAtLeast) {
   Node& late = net.add(fast_maintenance);
   const bool synced = eventually([&] {
     auto s = shard_sync(late, ShardId{0});
-    return s && s->state == "synced" && s->held == blobs.size();
+    return s && s->state == shards::SyncState::synced && s->held == blobs.size();
   }, 30s);
   const auto s = shard_sync(late, ShardId{0});
   ASSERT_TRUE(s);
-  EXPECT_TRUE(synced) << "state " << s->state << ", held " << s->held << " of " << blobs.size()
+  EXPECT_TRUE(synced) << "state " << shards::sync_state_name(s->state) << ", held " << s->held << " of " << blobs.size()
                       << ", last error: " << s->last_error;
   EXPECT_EQ(metric(late.service().metrics_text(), "cairn_sync_invalid_replies_total"), 0.0)
       << "refusing version 2 is not bad data";

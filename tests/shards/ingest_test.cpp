@@ -11,8 +11,8 @@
 #include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 #include "cairn/sampling/seal.hpp"
-#include "cairn/shards/async_store.hpp"
 #include "cairn/shards/ingest.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "shards/store_testing.hpp"
 #include "support/test_util.hpp"
 
@@ -242,7 +242,6 @@ TEST_F(IngestTest, MismatchedCodecOrBlobShapeIsRefused) {
 TEST_F(IngestTest, ConcurrentIngestOnTheWorkerPool) {
   open();
   WorkerPool pool(WorkerPoolSettings{2, 16});
-  AsyncStore async(*store_, pool, codec_);
   constexpr int kThreads = 4, kPerThread = 30;
   std::vector<std::vector<Bytes>> payloads(kThreads);
   for (int t = 0; t < kThreads; ++t) {
@@ -258,8 +257,8 @@ TEST_F(IngestTest, ConcurrentIngestOnTheWorkerPool) {
       for (int i = 0; i < kPerThread; ++i) {
         const BlobIndex index{static_cast<uint64_t>(i * kThreads + t)};
         for (;;) {
-          auto s = async.ingest(index, payloads[static_cast<size_t>(t)][static_cast<size_t>(i)],
-                                [&](Result<IngestResult> r) { ++(r ? ok : failed); });
+          const Bytes& payload = payloads[static_cast<size_t>(t)][static_cast<size_t>(i)];
+          auto s = pool.try_submit([&, index] { ++(ingest_payload(*store_, *codec_, index, payload) ? ok : failed); });
           if (s) break;
           ASSERT_EQ(s.error().code, Errc::busy);
           ++busy;  // a full queue pushes back; the submitter retries

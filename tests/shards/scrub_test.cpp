@@ -13,7 +13,7 @@
 #include "cairn/erasure/codec.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/scrub.hpp"
-#include "cairn/shards/worker_pool.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "shards/memory_network.hpp"
 #include "shards/store_testing.hpp"
 #include "shards/sync_testing.hpp"

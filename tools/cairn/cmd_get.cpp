@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cairn/contracts/params_json.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 #include "cairn/erasure/params.hpp"
@@ -94,16 +95,9 @@ class Output {
 Result<std::shared_ptr<const erasure::Codec>> network_codec(NodeClient& client) {
   auto status = client.get_json("/v1/status");
   if (!status) return tl::unexpected(status.error());
-  const json& p = obj_field(obj_field(*status, "chain"), "params");
-  erasure::NetworkParams params;
-  const auto u32 = [&](const char* key, uint32_t def) {
-    return static_cast<uint32_t>(std::min<uint64_t>(u64_field(p, key, def), UINT32_MAX));
-  };
-  params.blob_size = u32("blob_size", params.blob_size);
-  params.data_fragments = u32("data_fragments", params.data_fragments);
-  params.parity_fragments = u32("parity_fragments", params.parity_fragments);
-  params.chunk_size = u32("chunk_size", params.chunk_size);
-  return erasure::Codec::create(params);
+  auto params = contracts::params_from_json(obj_field(obj_field(*status, "chain"), "params"));
+  if (!params) return make_error(params.error().code, "node status: " + params.error().message);
+  return erasure::Codec::create(*params);
 }
 
 }  // namespace

@@ -20,6 +20,8 @@
 #include <sstream>
 #include <thread>
 
+#include "cairn/contracts/params_json.hpp"
+
 namespace cairn::localnet {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -375,7 +377,9 @@ std::string reason_from(const State& st, uint32_t i, const Result<json>& status)
   }
   // A shard no blob has reached yet has nothing to sync (the node reports
   // no sync state for it until it opens).
-  const uint64_t per_shard = s["chain"].value("params", json::object()).value("blobs_per_shard", uint64_t{0});
+  const auto params = contracts::params_from_json(s["chain"].value("params", json::object()));
+  if (!params) return "reports no valid network parameters (" + params.error().message + ")";
+  const uint64_t per_shard = params->blobs_per_shard;
   const bool open = s["chain"].value("blob_count", uint64_t{0}) > uint64_t{n.shard} * per_shard;
   if (sync == nullptr && open) return "reports no sync state for shard " + std::to_string(n.shard);
   if (sync != nullptr &&

@@ -1,5 +1,7 @@
 #include "node/api_json.hpp"
 
+#include "cairn/contracts/params_json.hpp"
+
 namespace cairn::node::api_json {
 namespace {
 
@@ -7,6 +9,11 @@ json shard_list(const std::vector<ShardId>& shards) {
   json out = json::array();
   for (const ShardId& s : shards) out.push_back(s.value);
   return out;
+}
+
+// The status JSON's "active": a sync pass is running now.
+bool sync_active(shards::SyncState s) {
+  return s == shards::SyncState::fetching || s == shards::SyncState::starting;
 }
 
 }  // namespace
@@ -122,15 +129,15 @@ json node_status(const NodeStatus& s) {
                          {"shards", shard_list(p.shards)}});
   }
   json sync = json::array();
-  for (const ShardSyncStatus& y : s.sync) {
+  for (const shards::SyncProgress& y : s.sync) {
     sync.push_back(json{{"shard", y.shard.value},
-                        {"registered", y.registered},
+                        {"registered", y.known},
                         {"held", y.held},
-                        {"next_index", y.next_index},
-                        {"fetched", y.fetched},
-                        {"failed", y.failed},
-                        {"active", y.active},
-                        {"state", y.state},
+                        {"next_index", y.cursor.value},
+                        {"fetched", y.fetched_blobs},
+                        {"failed", y.fetches_failed},
+                        {"active", sync_active(y.state)},
+                        {"state", std::string(shards::sync_state_name(y.state))},
                         {"remaining", y.remaining},
                         {"conflicts", y.conflicts},
                         {"fetched_bytes", y.fetched_bytes},
@@ -162,18 +169,7 @@ json node_status(const NodeStatus& s) {
             {"head_timestamp_ms", c.head_timestamp_ms},
             {"blob_count", c.blob_count},
             {"registered", c.registered},
-            {"params",
-             json{{"blob_size", c.params.blob_size},
-                  {"data_fragments", c.params.data_fragments},
-                  {"parity_fragments", c.params.parity_fragments},
-                  {"chunk_size", c.params.chunk_size},
-                  {"blobs_per_shard", c.params.blobs_per_shard},
-                  {"block_time_ms", c.params.block_time_ms},
-                  {"epoch_blocks", c.params.epoch_blocks},
-                  {"deadline_blocks", c.params.deadline_blocks},
-                  {"walk_steps", c.params.walk_steps},
-                  {"openings", c.params.openings},
-                  {"seal_cost", c.params.seal_cost}}}}},
+            {"params", contracts::params_to_json(c.params)}}},
       {"shards", shard_list(s.shards)},
       {"peers", std::move(peers)},
       {"blobs_stored", s.blobs_stored},
@@ -184,11 +180,11 @@ json node_status(const NodeStatus& s) {
        json{{"passes", s.scrub.passes},
             {"fragments_checked", s.scrub.fragments_checked},
             {"fragments_bad", s.scrub.fragments_bad},
-            {"repaired_local", s.scrub.repaired_local},
-            {"repaired_remote", s.scrub.repaired_remote},
-            {"unrepairable", s.scrub.unrepairable},
+            {"repaired_local", s.scrub.fragments_repaired_local},
+            {"repaired_remote", s.scrub.fragments_repaired_remote},
+            {"unrepairable", s.scrub.fragments_unrepairable},
             {"last_pass_unix_ms", s.scrub.last_pass_unix_ms},
-            {"bytes_checked", s.scrub.bytes_checked},
+            {"bytes_checked", s.scrub.bytes_scrubbed},
             {"records_corrupt", s.scrub.records_corrupt}}},
       {"challenges", challenges(s.challenges)},
       {"challenge_history", challenges(s.challenge_history)},

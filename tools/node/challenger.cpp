@@ -89,7 +89,7 @@ Challenger::Challenger(NodeContext& ctx)
       verify_seconds_(ctx.metrics.histogram("cairn_challenge_verify_seconds",
                                             "Time to verify one peer's response (chain reads included).",
                                             metrics::Histogram::latency_buckets())),
-      own_pool_(shards::WorkerPoolSettings{1, kMaxOwnPhases}) {
+      own_pool_(WorkerPoolSettings{1, kMaxOwnPhases}) {
   // Fixed by the chain's genesis: what a dashboard draws the walk time against.
   const double block_seconds = static_cast<double>(ctx.params.block_time_ms) / 1000.0;
   ctx.metrics.gauge("cairn_challenge_deadline_seconds",
@@ -113,7 +113,7 @@ void Challenger::stop() {
   }
   // Queued phases are cancelled (their cancel callbacks fail the epoch); a
   // running one finishes first.
-  (void)own_pool_.shutdown(shards::WorkerPool::Shutdown::cancel);
+  (void)own_pool_.shutdown(WorkerPool::Shutdown::cancel);
 }
 
 // ---- the driver ----

@@ -167,7 +167,7 @@ class Challenger {
   // shard, then its anchor and opening).
   // Declared last: destroyed (and joined) first.
   static constexpr uint32_t kMaxOwnPhases = 4096;
-  shards::WorkerPool own_pool_;
+  WorkerPool own_pool_;
 };
 
 }  // namespace cairn::node

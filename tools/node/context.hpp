@@ -22,7 +22,7 @@
 #include "cairn/erasure/codec.hpp"
 #include "cairn/core/asio_fwd.hpp"
 #include "cairn/shards/store.hpp"
-#include "cairn/shards/worker_pool.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/contracts/chain_client.hpp"
 #include "node/metrics.hpp"
 #include "cairn/shards/seal_transform.hpp"
@@ -83,7 +83,7 @@ struct NodeContext {
   SigningKey identity;
   NodeId self;
   shards::Store& store;
-  shards::WorkerPool& pool;
+  WorkerPool& pool;
   std::shared_ptr<const shards::SealingTransform> sealer;
   contracts::ChainClient& chain;
   metrics::Registry& metrics;

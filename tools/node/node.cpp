@@ -33,7 +33,7 @@
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/store.hpp"
 #include "cairn/shards/sync.hpp"
-#include "cairn/shards/worker_pool.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/mapped_file.hpp"
 #include "cairn/contracts/chain_client.hpp"
 #include "node/challenger.hpp"
@@ -93,7 +93,7 @@ struct Node::Impl final : NodeService {
   erasure::NetworkParams params;
   std::shared_ptr<const erasure::Codec> codec;
   std::unique_ptr<shards::Store> store;
-  std::unique_ptr<shards::WorkerPool> pool;
+  std::unique_ptr<WorkerPool> pool;
   std::shared_ptr<shards::SealingTransform> sealer;
   std::unique_ptr<ChainMetrics> chain_metrics;
   std::unique_ptr<contracts::ChainClient> chain_client;
@@ -198,7 +198,7 @@ struct Node::Impl final : NodeService {
     auto st = shards::Store::open(data_dir / "store", params, settings.storage.store, options.store);
     if (!st) return tl::unexpected(st.error());
     store = std::move(*st);
-    pool = std::make_unique<shards::WorkerPool>(settings.storage.workers);
+    pool = std::make_unique<WorkerPool>(settings.storage.workers);
     sealer = std::make_shared<shards::SealingTransform>(params, identity->public_key());
     contracts::ChainClientSettings cls;
     cls.register_batch = std::max<uint32_t>(1, settings.upload.register_batch);
@@ -582,7 +582,7 @@ struct Node::Impl final : NodeService {
       gone_future.wait_for(kNetworkStopTimeout);
       // Queued store writes (own replicas, pulled replicas, pending
       // uploads) finish before the store closes.
-      if (pool) (void)pool->shutdown(shards::WorkerPool::Shutdown::drain);
+      if (pool) (void)pool->shutdown(WorkerPool::Shutdown::drain);
       (void)ctx->run_on_io([&] {
         ctx->rr = nullptr;
         ctx->gossip = nullptr;
@@ -597,7 +597,7 @@ struct Node::Impl final : NodeService {
       io_thread.join();
       ctx->io_stopped.store(true);
     }
-    if (pool) (void)pool->shutdown(shards::WorkerPool::Shutdown::drain);
+    if (pool) (void)pool->shutdown(WorkerPool::Shutdown::drain);
     if (chain_thread.joinable()) {
       chain_work.reset();
       chain_io.stop();
@@ -757,33 +757,8 @@ struct Node::Impl final : NodeService {
     s.blobs_stored = store->blob_count();
     s.bytes_stored = s.blobs_stored * params.total_fragments() * params.fragment_size();
     s.pending_uploads = uploader->in_flight();
-    for (const shards::SyncProgress& p : sync->progress()) {
-      ShardSyncStatus ss;
-      ss.shard = p.shard;
-      ss.registered = p.known;
-      ss.held = p.held;
-      ss.next_index = p.cursor.value;
-      ss.fetched = p.fetched_blobs;
-      ss.failed = p.fetches_failed;
-      ss.active = p.state == shards::SyncState::fetching || p.state == shards::SyncState::starting;
-      ss.remaining = p.remaining;
-      ss.conflicts = p.conflicts;
-      ss.fetched_bytes = p.fetched_bytes;
-      ss.bytes_per_second = p.bytes_per_second;
-      ss.state = std::string(shards::sync_state_name(p.state));
-      ss.last_error = p.last_error;
-      s.sync.push_back(std::move(ss));
-    }
-    const shards::ScrubStats sc = scrubber->stats();
-    s.scrub.passes = sc.passes;
-    s.scrub.fragments_checked = sc.fragments_checked;
-    s.scrub.fragments_bad = sc.fragments_bad;
-    s.scrub.repaired_local = sc.fragments_repaired_local;
-    s.scrub.repaired_remote = sc.fragments_repaired_remote;
-    s.scrub.unrepairable = sc.fragments_unrepairable;
-    s.scrub.last_pass_unix_ms = sc.last_pass_unix_ms;
-    s.scrub.bytes_checked = sc.bytes_scrubbed;
-    s.scrub.records_corrupt = sc.records_corrupt;
+    s.sync = sync->progress();
+    s.scrub = scrubber->stats();
     s.challenges = challenger->status();
     s.challenge_history = challenger->history();
     {

@@ -36,6 +36,8 @@
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/erasure/file.hpp"
+#include "cairn/shards/scrub.hpp"
+#include "cairn/shards/sync.hpp"
 
 namespace cairn::node {
 
@@ -191,36 +193,6 @@ struct PeerStatus {
   std::vector<ShardId> shards;  // as the peer announced them
 };
 
-// Sync progress of one served shard (filled by the sync engine).
-struct ShardSyncStatus {
-  ShardId shard;
-  uint64_t registered = 0;   // blobs the chain registry lists in the shard
-  uint64_t held = 0;         // of which this node holds a replica
-  uint64_t next_index = 0;   // the persisted cursor: every index below is done
-  uint64_t fetched = 0;      // blobs fetched by sync since start
-  uint64_t failed = 0;       // fetch attempts that failed since start (retried)
-  bool active = false;       // a sync pass is running now
-  uint64_t remaining = 0;    // registered blobs not held yet
-  uint64_t conflicts = 0;    // indexes holding another blob than the registry lists
-  uint64_t fetched_bytes = 0;     // payload bytes fetched by sync since start
-  double bytes_per_second = 0;    // sync rate over the last 5 s
-  std::string state{};       // starting, fetching, waiting (no peer can serve now), synced, stopped
-  std::string last_error{};  // the latest sync failure; empty if none
-};
-
-// Scrub and repair counters since start (filled by the scrubber).
-struct ScrubStatus {
-  uint64_t passes = 0;              // full passes over the store completed
-  uint64_t fragments_checked = 0;
-  uint64_t fragments_bad = 0;       // failed checksum or root
-  uint64_t repaired_local = 0;      // rebuilt from local parity
-  uint64_t repaired_remote = 0;     // rebuilt from peers' fragments
-  uint64_t unrepairable = 0;        // fewer than k good fragments anywhere
-  uint64_t last_pass_unix_ms = 0;   // 0 before the first pass ends
-  uint64_t bytes_checked = 0;       // stored fragment bytes read by the scrubber
-  uint64_t records_corrupt = 0;     // blob records unreadable (handed to sync to fetch again)
-};
-
 struct ChainStatus {
   std::string backend;        // "embedded" or the JSON-RPC URL
   Hash32 chain_id{};
@@ -300,8 +272,11 @@ struct NodeStatus {
   uint64_t blobs_stored = 0;
   uint64_t bytes_stored = 0;     // sealed fragment bytes held (n * fragment_size per blob)
   uint64_t pending_uploads = 0;  // blobs waiting for replicas
-  std::vector<ShardSyncStatus> sync;
-  ScrubStatus scrub;
+  // The modules' own reports, as they give them (docs/http-api.md maps
+  // them to the status JSON): the sync engine's progress of every shard it
+  // syncs, and the scrubber's counters since start.
+  std::vector<shards::SyncProgress> sync;
+  shards::ScrubStats scrub;
   // The latest finished epoch of every served shard with blobs (empty before
   // the first one ends).
   std::vector<EpochChallengeStatus> challenges;

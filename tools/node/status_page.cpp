@@ -219,8 +219,8 @@ std::string render_status_page(const NodeStatus& s, uint64_t now_unix_ms) {
     << "<dt>pending uploads</dt><dd id=\"pending-uploads\" class=\"" << (s.pending_uploads ? "warn" : "") << "\">"
     << s.pending_uploads << "</dd>"
     << "<dt>scrub</dt><dd>" << s.scrub.passes << " passes, "
-    << "<span class=\"" << (s.scrub.unrepairable ? "bad" : s.scrub.fragments_bad ? "warn" : "") << "\">"
-    << s.scrub.fragments_bad << " bad, " << s.scrub.unrepairable << " unrepairable</span></dd></dl></section>";
+    << "<span class=\"" << (s.scrub.fragments_unrepairable ? "bad" : s.scrub.fragments_bad ? "warn" : "") << "\">"
+    << s.scrub.fragments_bad << " bad, " << s.scrub.fragments_unrepairable << " unrepairable</span></dd></dl></section>";
   o << "<section id=\"node\"><h2>Node</h2><dl>"
     << "<dt>p2p</dt><dd class=\"mono\">" << html_escape(s.p2p_address) << "</dd>"
     << "<dt>advertised</dt><dd class=\"mono\">" << html_escape(s.advertised_address) << "</dd>"
@@ -234,24 +234,25 @@ std::string render_status_page(const NodeStatus& s, uint64_t now_unix_ms) {
   for (const PeerStatus& p : s.peers) {
     for (ShardId sh : p.shards) ++peers_of[sh.value];
   }
-  std::map<uint32_t, const ShardSyncStatus*> sync_of;
-  for (const ShardSyncStatus& y : s.sync) sync_of[y.shard.value] = &y;
+  std::map<uint32_t, const shards::SyncProgress*> sync_of;
+  for (const shards::SyncProgress& y : s.sync) sync_of[y.shard.value] = &y;
   o << "<section id=\"shards\"><h2>Shards served</h2><table><thead><tr><th>shard</th><th class=\"num\">registered</th>"
        "<th class=\"num\">held</th><th class=\"num\">remaining</th><th>sync</th><th class=\"num\">rate</th>"
        "<th class=\"num\">fetched</th><th class=\"num\">peers</th><th>last error</th></tr></thead><tbody>";
   for (ShardId sh : s.shards) {
     const auto y = sync_of.find(sh.value);
-    const ShardSyncStatus* st = y == sync_of.end() ? nullptr : y->second;
+    const shards::SyncProgress* st = y == sync_of.end() ? nullptr : y->second;
     const size_t pc = peers_of[sh.value];
-    o << "<tr class=\"shard-row\" data-shard=\"" << sh.value << "\" data-registered=\"" << (st ? st->registered : 0)
+    o << "<tr class=\"shard-row\" data-shard=\"" << sh.value << "\" data-registered=\"" << (st ? st->known : 0)
       << "\" data-held=\"" << (st ? st->held : 0) << "\" data-peers=\"" << pc << "\"><td>" << sh.value << "</td>";
     if (st) {
-      const double pct = st->registered ? 100.0 * static_cast<double>(st->held) / static_cast<double>(st->registered)
+      const double pct = st->known ? 100.0 * static_cast<double>(st->held) / static_cast<double>(st->known)
                                         : 100.0;
-      o << "<td class=\"num\">" << st->registered << "</td><td class=\"num\">" << st->held << " <span class=\"muted\">("
+      o << "<td class=\"num\">" << st->known << "</td><td class=\"num\">" << st->held << " <span class=\"muted\">("
         << fixed(pct, 0) << "%)</span></td><td class=\"num\">" << st->remaining << "</td><td class=\""
-        << (st->state == "synced" ? "ok" : st->state == "waiting" ? "warn" : "") << "\">" << html_escape(st->state)
-        << "</td><td class=\"num\">" << bytes_text(st->bytes_per_second) << "/s</td><td class=\"num\">" << st->fetched
+        << (st->state == shards::SyncState::synced ? "ok" : st->state == shards::SyncState::waiting ? "warn" : "")
+        << "\">" << html_escape(std::string(shards::sync_state_name(st->state)))
+        << "</td><td class=\"num\">" << bytes_text(st->bytes_per_second) << "/s</td><td class=\"num\">" << st->fetched_blobs
         << "</td>";
     } else {
       o << "<td class=\"num\">&ndash;</td><td class=\"num\">&ndash;</td><td class=\"num\">&ndash;</td>"

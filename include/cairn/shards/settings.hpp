@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cairn/core/worker_pool.hpp"  // WorkerPoolSettings
+
 namespace cairn::shards {
 
 struct StoreSettings {
@@ -50,20 +52,6 @@ struct StoreSettings {
   // this many bytes (0 = off). Default 1 MiB; avoids multi-second stalls when
   // the kernel flushes a large dirty page backlog at once.
   uint64_t bytes_per_sync = uint64_t{1} << 20;
-};
-
-struct WorkerPoolSettings {
-  // Worker threads running blocking work (RocksDB, ISA-L, sealing, fsync).
-  // Default 2: one per core of the reference machine; the network thread
-  // mostly waits. More threads help when work waits on disk, not on CPU.
-  uint32_t threads = 2;
-
-  // Jobs that may wait in the queue. Default 256. A full queue makes
-  // try_submit fail with Errc::busy so a network thread stops reading
-  // instead of buffering without bound. Each queued ingest holds its
-  // payload (up to blob_size, 128 KiB), so the bound is also a memory bound
-  // (256 x 128 KiB = 32 MiB).
-  uint32_t queue_capacity = 256;
 };
 
 struct SyncSettings {

@@ -4,8 +4,8 @@
 // per blob. Layouts: docs/store-format.md.
 //
 // Thread-safety: every member except close() may be called concurrently from
-// any thread. Calls block on disk I/O: run them on a WorkerPool (or through
-// AsyncStore), never on a network thread.
+// any thread. Calls block on disk I/O: run them on a WorkerPool, never on a
+// network thread.
 
 #include <cstdint>
 #include <filesystem>

@@ -31,7 +31,7 @@
 #include "cairn/shards/remote.hpp"
 #include "cairn/shards/settings.hpp"
 #include "cairn/shards/store.hpp"
-#include "cairn/shards/worker_pool.hpp"
+#include "cairn/core/worker_pool.hpp"
 
 namespace cairn::shards {
 

@@ -8,10 +8,11 @@
 #include <chrono>
 #include <future>
 #include <thread>
+#include <vector>
 
-#include "cairn/shards/worker_pool.hpp"
+#include "cairn/core/worker_pool.hpp"
 
-namespace cairn::shards {
+namespace cairn {
 namespace {
 
 using namespace std::chrono_literals;
@@ -231,5 +232,24 @@ TEST(WorkerPool, ManySubmittersEveryJobRunsOrIsCancelledExactlyOnce) {
   EXPECT_EQ(pool.stats().rejected, static_cast<uint64_t>(busy.load()));
 }
 
+TEST(WorkerPool, ParallelForRunsEveryIndexOnceEvenWhenNoWorkerCanHelp) {
+  WorkerPool pool(WorkerPoolSettings{3, 8});
+  std::vector<std::atomic<int>> hits(1000);
+  parallel_for(pool, hits.size(), [&](size_t i) { ++hits[i]; }, 7);
+  for (const auto& h : hits) EXPECT_EQ(h.load(), 1);
+
+  // From the pool's only worker, with every helper stuck behind it in the
+  // queue: the caller does all the work and returns (no deadlock).
+  WorkerPool single(WorkerPoolSettings{1, 4});
+  std::atomic<size_t> sum{0};
+  std::promise<void> done;
+  ASSERT_TRUE(single.try_submit([&] {
+    parallel_for(single, 500, [&](size_t i) { sum += i; }, 10);
+    done.set_value();
+  }));
+  ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(sum.load(), size_t{500 * 499 / 2});
+}
+
 }  // namespace
-}  // namespace cairn::shards
+}  // namespace cairn
