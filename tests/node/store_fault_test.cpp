@@ -301,12 +301,13 @@ TEST_F(UnreadableHolder, TheScrubberCountsEveryUnreadableFragmentAndRepairsThemF
   const uint64_t all = blobs_.size() * params.total_fragments();
   ASSERT_TRUE(eventually([&] {
     auto st = n.service().status();
-    return st && st->scrub.repaired_remote >= all;
-  }, 30s)) << "repaired from peers: " << n.service().status()->scrub.repaired_remote << " of " << all;
+    return st && st->scrub.fragments_repaired_remote >= all;
+  }, 30s)) << "repaired from peers: " << n.service().status()->scrub.fragments_repaired_remote << " of " << all;
   auto st = n.service().status();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->scrub.fragments_bad, all);
-  EXPECT_EQ(st->scrub.unrepairable, 0u);
+  EXPECT_EQ(st->scrub.fragments_unrepairable, 0u);
+  EXPECT_EQ(st->scrub.fragments_unreadable, all);
   EXPECT_EQ(metric(n.service().metrics_text(), "cairn_scrub_fragments_unreadable_total"), static_cast<double>(all));
   // The rewritten fragments are read locally again.
   const double local_before = metric(n.service().metrics_text(), "cairn_fetch_local_total");

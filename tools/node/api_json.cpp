@@ -183,6 +183,7 @@ json node_status(const NodeStatus& s) {
             {"repaired_local", s.scrub.fragments_repaired_local},
             {"repaired_remote", s.scrub.fragments_repaired_remote},
             {"unrepairable", s.scrub.fragments_unrepairable},
+            {"unreadable", s.scrub.fragments_unreadable},
             {"last_pass_unix_ms", s.scrub.last_pass_unix_ms},
             {"bytes_checked", s.scrub.bytes_scrubbed},
             {"records_corrupt", s.scrub.records_corrupt}}},
