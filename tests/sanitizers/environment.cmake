@@ -9,15 +9,14 @@
 # shows them all, then the process exits 66 and ctest fails the test. The
 # suppression files name uninstrumented third-party code only.
 set(cairn_sanitizer_dir "${CMAKE_CURRENT_LIST_DIR}")
-if(NOT DEFINED ENV{ASAN_OPTIONS})
-  set(ENV{ASAN_OPTIONS} "detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1")
-endif()
-if(NOT DEFINED ENV{LSAN_OPTIONS})
-  set(ENV{LSAN_OPTIONS} "suppressions=${cairn_sanitizer_dir}/lsan.supp:print_suppressions=0")
-endif()
-if(NOT DEFINED ENV{UBSAN_OPTIONS})
-  set(ENV{UBSAN_OPTIONS} "print_stacktrace=1:halt_on_error=1")
-endif()
-if(NOT DEFINED ENV{TSAN_OPTIONS})
-  set(ENV{TSAN_OPTIONS} "suppressions=${cairn_sanitizer_dir}/tsan.supp:second_deadlock_stack=1:history_size=4")
-endif()
+function(cairn_sanitizer_default variable value)
+  if(NOT DEFINED ENV{${variable}})
+    set(ENV{${variable}} "${value}")
+  endif()
+endfunction()
+cairn_sanitizer_default(ASAN_OPTIONS
+  "detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1")
+cairn_sanitizer_default(LSAN_OPTIONS "suppressions=${cairn_sanitizer_dir}/lsan.supp:print_suppressions=0")
+cairn_sanitizer_default(UBSAN_OPTIONS "print_stacktrace=1:halt_on_error=1")
+cairn_sanitizer_default(TSAN_OPTIONS
+  "suppressions=${cairn_sanitizer_dir}/tsan.supp:second_deadlock_stack=1:history_size=4")
