@@ -46,19 +46,29 @@ struct ChainClient::Runner {
   Runner(const asio::any_io_executor& ex, Clock& clock)
       : executor(ex), batch_timer(clock.make_timer(ex)), refresh_timer(clock.make_timer(ex)) {}
 
+  // Runs `fn` now unless the client stopped, counted as running so stop()
+  // waits for it. Every handler of the client (posted tasks and timer
+  // callbacks) goes through here.
+  static void guarded(const std::shared_ptr<Life>& life, const std::function<void()>& fn) {
+    {
+      std::lock_guard lock(life->mu);
+      if (life->stopped) return;
+      ++life->running;
+    }
+    fn();
+    std::lock_guard lock(life->mu);
+    --life->running;
+    life->cv.notify_all();
+  }
+
   // Runs `fn` on the executor unless the client stopped first.
   void post(std::function<void()> fn) {
-    asio::post(executor, [life = life, fn = std::move(fn)] {
-      {
-        std::lock_guard lock(life->mu);
-        if (life->stopped) return;
-        ++life->running;
-      }
-      fn();
-      std::lock_guard lock(life->mu);
-      --life->running;
-      life->cv.notify_all();
-    });
+    asio::post(executor, [life = life, fn = std::move(fn)] { guarded(life, fn); });
+  }
+
+  // Arms `timer` to run `fn` (guarded) after `delay`.
+  void arm(Timer& timer, Duration delay, std::function<void()> fn) {
+    timer.expires_after(delay, [life = life, fn = std::move(fn)] { guarded(life, fn); });
   }
 
   // Marks the client stopped and waits for a handler that is running.
@@ -158,7 +168,7 @@ void ChainClient::post(std::function<void()> task) {
 
 void ChainClient::arm_refresh(Duration delay) {
   if (!runner_->refresh_timer) return;
-  runner_->refresh_timer->expires_after(delay, [this] {
+  runner_->arm(*runner_->refresh_timer, delay, [this] {
     refresh_registry();
     schedule();
     arm_refresh(settings_.registry_refresh);
@@ -181,12 +191,12 @@ void ChainClient::schedule() {
       refresh = refresh_wanted_;
       refresh_wanted_ = false;
     }
-    if (queued >= settings_.register_batch) {
-      submit_registrations();
-      continue;
-    }
+    // Full batches go back to back while the chain admits them; once it
+    // puts some back (mempool full, chain unreachable) the rest waits for
+    // the batch timer, so heads keep being processed meanwhile.
+    if (queued >= settings_.register_batch && submit_registrations()) continue;
     if (queued > 0 && runner_->batch_timer && !runner_->batch_timer->armed()) {
-      runner_->batch_timer->expires_after(kBatchDelay, [this] {
+      runner_->arm(*runner_->batch_timer, kBatchDelay, [this] {
         submit_registrations();
         schedule();
       });
@@ -235,7 +245,7 @@ void ChainClient::register_blob(const BlobId& id, uint32_t size, RegisterDone do
   if (wake) post([] {});
 }
 
-void ChainClient::submit_registrations() {
+bool ChainClient::submit_registrations() {
   std::vector<std::pair<BlobId, uint32_t>> batch;
   {
     std::lock_guard lock(mu_);
@@ -246,7 +256,7 @@ void ChainClient::submit_registrations() {
     }
     to_submit_.erase(to_submit_.begin(), to_submit_.begin() + static_cast<std::ptrdiff_t>(n));
   }
-  if (batch.empty()) return;
+  if (batch.empty()) return true;
   const Hash32& chain_id = chain_->info().chain_id;
   std::vector<Bytes> txs;
   txs.reserve(batch.size());
@@ -257,6 +267,7 @@ void ChainClient::submit_registrations() {
   observer_->txs_submitted(batch.size());
   std::vector<std::pair<BlobId, Error>> failed;
   bool refetch_nonce = false;
+  bool retry = false;
   {
     std::lock_guard lock(mu_);
     const uint64_t at = head_ ? head_->number.value : 0;
@@ -274,6 +285,7 @@ void ChainClient::submit_registrations() {
         // again with the next batch (a fresh nonce).
         if (r.error().code == Errc::conflict) refetch_nonce = true;
         to_submit_.push_back(it->first);
+        retry = true;
       } else {
         failed.emplace_back(it->first, r.error());
       }
@@ -286,6 +298,7 @@ void ChainClient::submit_registrations() {
     observer_->tx_failed();
     resolve(id, tl::unexpected(with_context(err, "registering blob " + id.hex())));
   }
+  return !retry;
 }
 
 void ChainClient::resolve(const BlobId& id, Result<BlobRecord> result) {

@@ -8,6 +8,7 @@
 #include <asio/io_context.hpp>
 
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "cairn/contracts/chain_client.hpp"
@@ -25,10 +26,16 @@ using test::small_params;
 
 class ChainClientTest : public ::testing::Test {
  protected:
-  ChainClientTest() : rng(cairn::test::seeded_rng(44)), node_key(key_from(rng)) {
+  ChainClientTest() : rng(cairn::test::seeded_rng(44)), node_key(key_from(rng)) {}
+
+  // The dev chain's mempool bound (a subclass makes it small).
+  virtual size_t mempool_limit() const { return DevChainSettings{}.max_mempool_txs; }
+
+  void SetUp() override {
     DevChainSettings cs;
     cs.db_path = (dir / "chain").string();
     cs.sync_writes = false;
+    cs.max_mempool_txs = mempool_limit();
     auto c = DevChain::open(cs, key_from(rng), small_params(), time);
     EXPECT_TRUE(c) << c.error().to_string();
     chain = std::shared_ptr<DevChain>(std::move(*c));
@@ -149,6 +156,37 @@ TEST_F(ChainClientTest, StopCancelsWaitingRegistrationsAndNothingRunsAfterIt) {
     told = !r && r.error().code == Errc::cancelled;
   });
   EXPECT_TRUE(told);
+}
+
+class FullMempoolTest : public ChainClientTest {
+ protected:
+  size_t mempool_limit() const override { return 4; }
+};
+
+TEST_F(FullMempoolTest, WhatTheChainPutsBackWaitsForTheBatchTimerAndHeadsKeepFlowing) {
+  // Twelve asks, batches of four, room for four: the first batch is
+  // admitted, the second put back. The client must not retry it in a loop
+  // (that would never return here) but wait for the batch timer.
+  for (int i = 0; i < 12; ++i) ask();
+  clock.settle();
+  EXPECT_EQ(chain->mempool_size(), 4u);
+  EXPECT_EQ(clock.elapsed(), Duration::zero());
+  // Each block empties the mempool and resolves four; the next batch goes
+  // 2 ms later.
+  for (uint64_t round = 1; round <= 3; ++round) {
+    block();
+    size_t resolved = 0;
+    for (const auto& r : results) resolved += r && *r ? 1u : 0u;
+    EXPECT_EQ(resolved, 4 * round);
+    clock.advance(2ms);
+  }
+  std::set<uint64_t> indexes;
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i] && *results[i]) << i;
+    indexes.insert((*results[i])->index.value);
+  }
+  EXPECT_EQ(indexes.size(), 12u);
+  EXPECT_EQ(*indexes.rbegin(), 11u);
 }
 
 }  // namespace

@@ -149,7 +149,8 @@ class ChainClient final {
   void schedule();
   void arm_refresh(Duration delay);
   void process_head(const BlockHeader& header);
-  void submit_registrations();
+  // One batch; false when the chain put some back for a later retry.
+  bool submit_registrations();
   void refresh_registry();
   void submit_node_registration();
   void remember_blob(const BlobRecord& blob);
