@@ -26,6 +26,10 @@ cairn_missing_packages() {
   for p in "${CAIRN_APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # npm fetches the test tools into the build (cairn_install_ganache). It
+  # may come with a Node.js from elsewhere (nodesource's nodejs carries its
+  # own npm and conflicts with Debian's): Debian's only when there is none.
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   echo "${missing[@]:-}"
 }
 
