@@ -17,7 +17,7 @@
 namespace cairn::bench {
 
 struct Options {
-  int rounds = 7;            // interleaved measurement rounds per side
+  int rounds = 7;              // interleaved measurement rounds per side
   double round_seconds = 0.5;  // minimum wall time per round
   uint64_t seed = 1;           // for generated data
   std::string work_dir;        // scratch space (empty: a fresh temp dir)
@@ -50,9 +50,9 @@ std::pair<SideStats, SideStats> measure_pair(const Options& opts, Side& ours, Si
 // The standard result object:
 // {"workload", "unit", "ours": {"name","median","rounds"}, "baseline": {...},
 //  "ratio": ours.median / baseline.median, "rounds", "round_seconds"}
-nlohmann::json pair_report(const std::string& workload, const std::string& unit,
-                           const Side& ours, const SideStats& ours_stats, const Side& baseline,
-                           const SideStats& baseline_stats, const Options& opts);
+nlohmann::json pair_report(const std::string& workload, const std::string& unit, const Side& ours,
+                           const SideStats& ours_stats, const Side& baseline, const SideStats& baseline_stats,
+                           const Options& opts);
 
 double median(std::vector<double> v);
 

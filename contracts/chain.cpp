@@ -45,8 +45,8 @@ Result<Receipt> Chain::wait_for_receipt(const Hash32& tx_hash, std::chrono::mill
     if (*r) return std::move(**r);
     std::unique_lock lock(waiter->mu);
     // Also re-check every 250 ms: a backend may deliver heads late.
-    const auto wake = std::min(deadline, std::chrono::steady_clock::now() +
-                                             std::chrono::milliseconds(250));
+    const auto wake =
+        std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(250));
     waiter->cv.wait_until(lock, wake, [&] { return waiter->heads != seen; });
     seen = waiter->heads;
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -78,7 +78,8 @@ Result<ClockTick> Chain::tick(BlockNumber number) {
 }
 
 Subscription Chain::subscribe_ticks(std::function<void(const ClockTick&)> on_tick) {
-  return subscribe_heads([on_tick = std::move(on_tick)](const BlockHeader& h) { on_tick(tick_of(h)); });
+  return subscribe_heads(
+      [on_tick = std::move(on_tick)](const BlockHeader& h) { on_tick(tick_of(h)); });
 }
 
 }  // namespace cairn::contracts

@@ -84,8 +84,9 @@ struct ChainClient::Runner {
   std::unique_ptr<Timer> refresh_timer;  // executor only
 };
 
-ChainClient::ChainClient(std::shared_ptr<Chain> chain, const SigningKey& identity, ChainClientSettings settings,
-                         const asio::any_io_executor& executor, Clock& clock, ChainClientObserver* observer)
+ChainClient::ChainClient(std::shared_ptr<Chain> chain, const SigningKey& identity,
+                         ChainClientSettings settings, const asio::any_io_executor& executor,
+                         Clock& clock, ChainClientObserver* observer)
     : chain_(std::move(chain)),
       identity_(identity),
       settings_(settings),
@@ -114,7 +115,8 @@ Status ChainClient::start() {
     {
       std::lock_guard lock(mu_);
       if (queued_heads_ >= kMaxQueuedHeads) {
-        CAIRN_LOG(log::Level::warn, "chain", "chain client behind: skipping block " << h.number.value);
+        CAIRN_LOG(log::Level::warn, "chain",
+                  "chain client behind: skipping block " << h.number.value);
         return;
       }
       ++queued_heads_;
@@ -151,7 +153,9 @@ void ChainClient::stop() {
     to_submit_.clear();
   }
   for (auto& [id, w] : left) {
-    for (auto& d : w.done) d(make_error(Errc::cancelled, "node stopping: registration of blob " + id.hex() + " abandoned"));
+    for (auto& d : w.done)
+      d(make_error(Errc::cancelled,
+                   "node stopping: registration of blob " + id.hex() + " abandoned"));
   }
 }
 
@@ -274,8 +278,10 @@ bool ChainClient::submit_registrations() {
     for (size_t i = 0; i < batch.size(); ++i) {
       auto it = waiting_.find(batch[i].first);
       if (it == waiting_.end()) continue;
-      const auto& r = i < results.size() ? results[i]
-                                         : Result<Hash32>(make_error(Errc::internal, "chain returned fewer results"));
+      const auto& r =
+          i < results.size()
+              ? results[i]
+              : Result<Hash32>(make_error(Errc::internal, "chain returned fewer results"));
       if (r) {
         it->second.tx = *r;
         it->second.submitted_at = at;
@@ -292,7 +298,8 @@ bool ChainClient::submit_registrations() {
     }
   }
   if (refetch_nonce) {
-    if (auto n = chain_->next_nonce(identity_.public_key()); n) next_nonce_ = std::max(next_nonce_, *n);
+    if (auto n = chain_->next_nonce(identity_.public_key()); n)
+      next_nonce_ = std::max(next_nonce_, *n);
   }
   for (auto& [id, err] : failed) {
     observer_->tx_failed();
@@ -347,8 +354,9 @@ void ChainClient::process_head(const BlockHeader& header) {
 
   auto events = chain_->events(header.number);
   if (!events) {
-    CAIRN_LOG(log::Level::warn, "chain", "reading events of block " << header.number.value << ": "
-                                                                     << events.error().to_string());
+    CAIRN_LOG(
+        log::Level::warn, "chain",
+        "reading events of block " << header.number.value << ": " << events.error().to_string());
   } else {
     for (const Event& e : *events) {
       if (const auto* b = std::get_if<BlobRegistered>(&e)) {
@@ -357,7 +365,8 @@ void ChainClient::process_head(const BlockHeader& header) {
         resolve(rb.commitment, rb);
       } else if (const auto* n = std::get_if<NodeRegistered>(&e)) {
         std::lock_guard lock(mu_);
-        if (n->node_id == identity_.public_key() && n->endpoint == reg_endpoint_ && n->shards == reg_shards_) {
+        if (n->node_id == identity_.public_key() && n->endpoint == reg_endpoint_ &&
+            n->shards == reg_shards_) {
           registered_ = true;
         }
         refresh_wanted_ = true;  // refresh the registry after this head
@@ -381,7 +390,8 @@ void ChainClient::process_head(const BlockHeader& header) {
     if (!*receipt) {
       std::lock_guard lock(mu_);
       auto it = waiting_.find(id);
-      if (it != waiting_.end() && header.number.value - it->second.submitted_at > settings_.resubmit_after_blocks) {
+      if (it != waiting_.end() &&
+          header.number.value - it->second.submitted_at > settings_.resubmit_after_blocks) {
         // Lost (a chain restart dropped its mempool): submit again.
         it->second.tx.reset();
         to_submit_.push_back(id);
@@ -391,7 +401,8 @@ void ChainClient::process_head(const BlockHeader& header) {
     const Receipt& r = **receipt;
     if (!r.ok() || !r.blob_index) {
       observer_->tx_failed();
-      resolve(id, make_error(Errc::conflict, "registering blob " + id.hex() + ": " + tx_error_message(r)));
+      resolve(id, make_error(Errc::conflict,
+                             "registering blob " + id.hex() + ": " + tx_error_message(r)));
       continue;
     }
     auto rec = chain_->blob_by_index(*r.blob_index);
@@ -414,13 +425,15 @@ void ChainClient::process_head(const BlockHeader& header) {
       if ((*receipt)->ok()) {
         registered_ = true;
       } else {
-        CAIRN_LOG(log::Level::error, "chain", "RegisterNode rejected: " << tx_error_message(**receipt));
+        CAIRN_LOG(log::Level::error, "chain",
+                  "RegisterNode rejected: " << tx_error_message(**receipt));
         observer_->tx_failed();
         reg_wanted_ = false;
       }
     } else if (receipt) {
       std::lock_guard lock(mu_);
-      if (header.number.value - reg_submitted_at_ > settings_.resubmit_after_blocks) reg_tx_.reset();
+      if (header.number.value - reg_submitted_at_ > settings_.resubmit_after_blocks)
+        reg_tx_.reset();
     }
   }
   for (auto& l : head_listeners_) l(header);
@@ -461,7 +474,8 @@ void ChainClient::submit_tx(TxBuilder build, std::function<void(Result<Hash32>)>
     if (!r) {
       observer_->tx_failed();
       if (r.error().code == Errc::conflict) {
-        if (auto n = chain_->next_nonce(identity_.public_key()); n) next_nonce_ = std::max(next_nonce_, *n);
+        if (auto n = chain_->next_nonce(identity_.public_key()); n)
+          next_nonce_ = std::max(next_nonce_, *n);
       }
     }
     done(std::move(r));
@@ -478,28 +492,33 @@ void ChainClient::submit_node_registration() {
     shards = reg_shards_;
   }
   // Already registered exactly so (a restart): nothing to submit.
-  if (auto known = node(identity_.public_key()); known && known->endpoint == endpoint && known->shards == shards) {
+  if (auto known = node(identity_.public_key());
+      known && known->endpoint == endpoint && known->shards == shards) {
     std::lock_guard lock(mu_);
     registered_ = true;
     reg_tx_ = Hash32{};
     return;
   }
-  Bytes tx = make_register_node(identity_, chain_->info().chain_id, next_nonce_++, endpoint, shards);
+  Bytes tx =
+      make_register_node(identity_, chain_->info().chain_id, next_nonce_++, endpoint, shards);
   auto r = chain_->submit(tx);
   observer_->txs_submitted(1);
   if (!r) {
     observer_->tx_failed();
-    CAIRN_LOG(log::Level::warn, "chain", "RegisterNode not admitted (retrying): " << r.error().to_string());
+    CAIRN_LOG(log::Level::warn, "chain",
+              "RegisterNode not admitted (retrying): " << r.error().to_string());
     if (r.error().code == Errc::conflict) {
-      if (auto n = chain_->next_nonce(identity_.public_key()); n) next_nonce_ = std::max(next_nonce_, *n);
+      if (auto n = chain_->next_nonce(identity_.public_key()); n)
+        next_nonce_ = std::max(next_nonce_, *n);
     }
   }
   std::lock_guard lock(mu_);
   if (r) {
     reg_tx_ = *r;
     reg_submitted_at_ = head_ ? head_->number.value : 0;
-    CAIRN_LOG(log::Level::info, "chain", "RegisterNode submitted: endpoint " << endpoint << ", "
-                                                                            << shards.size() << " shard(s)");
+    CAIRN_LOG(
+        log::Level::info, "chain",
+        "RegisterNode submitted: endpoint " << endpoint << ", " << shards.size() << " shard(s)");
   } else {
     // The all-zero hash marks "not admitted": refresh_registry() clears it,
     // so the next attempt comes with the next registry refresh.
@@ -516,7 +535,8 @@ void ChainClient::refresh_registry() {
   for (uint32_t s = 0; s < end; ++s) {
     auto nodes = chain_->nodes(ShardId{s});
     if (!nodes) {
-      CAIRN_LOG(log::Level::warn, "chain", "refreshing the node registry: " << nodes.error().to_string());
+      CAIRN_LOG(log::Level::warn, "chain",
+                "refreshing the node registry: " << nodes.error().to_string());
       break;
     }
     fresh[s] = std::move(*nodes);
@@ -564,8 +584,11 @@ std::optional<BlobRecord> ChainClient::recent_blob(const BlobId& id) const {
 Result<BlobRecord> ChainClient::lookup_blob(const BlobId& id) {
   if (auto known = recent_blob(id)) return *known;
   auto rec = chain_->blob_by_id(id);
-  if (!rec) return tl::unexpected(with_context(rec.error(), "looking up blob " + id.hex() + " on the chain"));
-  if (!*rec) return make_error(Errc::not_found, "blob " + id.hex() + " is not registered on the chain");
+  if (!rec)
+    return tl::unexpected(
+        with_context(rec.error(), "looking up blob " + id.hex() + " on the chain"));
+  if (!*rec)
+    return make_error(Errc::not_found, "blob " + id.hex() + " is not registered on the chain");
   const BlobRecord& rb = **rec;
   remember_blob(rb);
   return rb;
@@ -573,8 +596,12 @@ Result<BlobRecord> ChainClient::lookup_blob(const BlobId& id) {
 
 Result<BlobRecord> ChainClient::lookup_index(BlobIndex index) {
   auto rec = chain_->blob_by_index(index);
-  if (!rec) return tl::unexpected(with_context(rec.error(), "looking up blob index " + std::to_string(index.value)));
-  if (!*rec) return make_error(Errc::not_found, "no blob registered at index " + std::to_string(index.value));
+  if (!rec)
+    return tl::unexpected(
+        with_context(rec.error(), "looking up blob index " + std::to_string(index.value)));
+  if (!*rec)
+    return make_error(Errc::not_found,
+                      "no blob registered at index " + std::to_string(index.value));
   const BlobRecord& rb = **rec;
   remember_blob(rb);
   return rb;

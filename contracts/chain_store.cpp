@@ -22,9 +22,7 @@ std::string hash_key(char prefix, const Hash32& h) {
   return k;
 }
 
-rocksdb::Slice slice(ByteSpan b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+rocksdb::Slice slice(ByteSpan b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 ByteSpan span_of(const std::string& s) { return as_bytes(s); }
 
@@ -65,8 +63,8 @@ Result<std::vector<Bytes>> decode_body(ByteSpan data) noexcept {
     uint16_t len = 0;
     ByteSpan v;
     if (!r.read_be(len) || len > kMaxTxBytes || !r.view(len, v)) {
-      return make_error(Errc::corruption, "block body: transaction " + std::to_string(i) +
-                                              " truncated or oversized");
+      return make_error(Errc::corruption,
+                        "block body: transaction " + std::to_string(i) + " truncated or oversized");
     }
     txs.emplace_back(v.begin(), v.end());
   }
@@ -83,8 +81,8 @@ Result<std::unique_ptr<ChainStore>> ChainStore::open(const std::string& path, bo
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) {
-    return make_error(Errc::io_error, "dev chain database: cannot create " + path + ": " +
-                                          ec.message());
+    return make_error(Errc::io_error,
+                      "dev chain database: cannot create " + path + ": " + ec.message());
   }
   rocksdb::Options options;
   options.create_if_missing = true;
@@ -96,10 +94,12 @@ Result<std::unique_ptr<ChainStore>> ChainStore::open(const std::string& path, bo
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
   if (!s.ok()) return db_error("open " + path, s);
-  return std::unique_ptr<ChainStore>(new ChainStore(std::unique_ptr<rocksdb::DB>(raw), sync_writes));
+  return std::unique_ptr<ChainStore>(
+      new ChainStore(std::unique_ptr<rocksdb::DB>(raw), sync_writes));
 }
 
-Result<std::optional<std::string>> ChainStore::get(const std::string& key, const std::string& what) {
+Result<std::optional<std::string>> ChainStore::get(const std::string& key,
+                                                   const std::string& what) {
   std::string v;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &v);
   if (s.IsNotFound()) return std::optional<std::string>();
@@ -113,7 +113,8 @@ Result<std::optional<ChainInfo>> ChainStore::genesis() {
   if (!*v) return std::optional<ChainInfo>();
   auto info = ChainInfo::decode(span_of(**v));
   if (!info) {
-    return make_error(Errc::corruption, "dev chain database: genesis record: " + info.error().message);
+    return make_error(Errc::corruption,
+                      "dev chain database: genesis record: " + info.error().message);
   }
   return std::optional<ChainInfo>(*info);
 }
@@ -148,7 +149,8 @@ Result<uint64_t> ChainStore::head_number() {
 Result<std::string> ChainStore::block_record(char prefix, uint64_t number) {
   auto v = get(number_key(prefix, number), "block " + std::to_string(number));
   if (!v) return tl::unexpected(v.error());
-  if (!*v) return make_error(Errc::not_found, "block " + std::to_string(number) + " does not exist");
+  if (!*v)
+    return make_error(Errc::not_found, "block " + std::to_string(number) + " does not exist");
   return std::move(**v);
 }
 
@@ -175,8 +177,8 @@ Result<std::optional<Receipt>> ChainStore::receipt(const Hash32& tx_hash) {
   if (!*v) return std::optional<Receipt>();
   auto r = Receipt::decode(span_of(**v));
   if (!r) {
-    return make_error(Errc::corruption, "dev chain database: receipt " + to_hex(tx_hash) + ": " +
-                                            r.error().message);
+    return make_error(Errc::corruption,
+                      "dev chain database: receipt " + to_hex(tx_hash) + ": " + r.error().message);
   }
   return std::optional<Receipt>(std::move(*r));
 }

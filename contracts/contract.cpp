@@ -116,8 +116,7 @@ Receipt ContractState::execute(ByteSpan encoded, uint32_t position) {
   if (!verify_tx_signature(*tx, impl_->chain_id)) {
     r.kind = tx->kind();
     return rejected(std::move(r), TxStatus::bad_signature,
-                    "signature does not verify for sender " + tx->sender.hex() +
-                        " on this chain");
+                    "signature does not verify for sender " + tx->sender.hex() + " on this chain");
   }
   return apply(*tx, r.tx_hash, position);
 }
@@ -213,8 +212,8 @@ Receipt ContractState::Impl::apply_response(Receipt r, const SubmitResponse& res
   }
   auto node_it = nodes.find(resp.node_id);
   const bool serves =
-      node_it != nodes.end() && std::binary_search(node_it->second.shards.begin(),
-                                                   node_it->second.shards.end(), resp.shard);
+      node_it != nodes.end() &&
+      std::binary_search(node_it->second.shards.begin(), node_it->second.shards.end(), resp.shard);
   if (!serves) {
     return rejected(std::move(r), TxStatus::not_registered,
                     "node " + resp.node_id.hex() + " is not registered for shard " +
@@ -289,7 +288,8 @@ std::vector<ResponseRecord> ContractState::responses(ShardId shard, Epoch epoch)
   auto it = impl_->responses.find({shard.value, epoch.value});
   if (it == impl_->responses.end()) return out;
   for (const auto& [node_id, e] : it->second) {
-    out.push_back(ResponseRecord{node_id, shard, epoch, e.response_hash, e.anchored_in, e.leaf_index});
+    out.push_back(
+        ResponseRecord{node_id, shard, epoch, e.response_hash, e.anchored_in, e.leaf_index});
   }
   return out;
 }
@@ -300,8 +300,8 @@ std::optional<ResponseRecord> ContractState::response(const NodeId& node, ShardI
   if (it == impl_->responses.end()) return std::nullopt;
   auto e = it->second.find(node);
   if (e == it->second.end()) return std::nullopt;
-  return ResponseRecord{node, shard, epoch, e->second.response_hash, e->second.anchored_in,
-                        e->second.leaf_index};
+  return ResponseRecord{
+      node, shard, epoch, e->second.response_hash, e->second.anchored_in, e->second.leaf_index};
 }
 
 std::optional<uint64_t> ContractState::last_nonce(const NodeId& sender) const {

@@ -48,9 +48,9 @@ Checked check(ByteSpan raw, const Hash32& chain_id) {
     return c;
   }
   if (!verify_tx_signature(*tx, chain_id)) {
-    c.error = Error{Errc::verification_failed,
-                    "bad_signature: signature does not verify for sender " + tx->sender.hex() +
-                        " on chain " + to_hex(chain_id)};
+    c.error =
+        Error{Errc::verification_failed, "bad_signature: signature does not verify for sender " +
+                                             tx->sender.hex() + " on chain " + to_hex(chain_id)};
     return c;
   }
   c.tx = PendingTx{std::move(*tx), Bytes(raw.begin(), raw.end()), tx_hash(raw)};
@@ -129,7 +129,11 @@ struct DevChain::Impl {
 
   Impl(const DevChainSettings& s, const SigningKey& key, const ChainInfo& i,
        std::shared_ptr<TimeSource> t, std::unique_ptr<ChainStore> st)
-      : settings(s), sequencer(key), info(i), time(std::move(t)), store(std::move(st)),
+      : settings(s),
+        sequencer(key),
+        info(i),
+        time(std::move(t)),
+        store(std::move(st)),
         state(i.params, i.chain_id) {}
 
   Status replay();
@@ -145,7 +149,8 @@ Status DevChain::Impl::replay() {
   auto genesis = store->header(0);
   if (!genesis) return tl::unexpected(genesis.error());
   if (genesis->hash() != info.genesis_hash) {
-    return make_error(Errc::corruption, "dev chain database: block 0 does not match the genesis record");
+    return make_error(Errc::corruption,
+                      "dev chain database: block 0 does not match the genesis record");
   }
   BlockHeader previous = *genesis;
   for (uint64_t n = 1; n <= *head_number; ++n) {
@@ -173,7 +178,8 @@ Status DevChain::Impl::replay() {
       state.apply(*tx, hashes.back(), static_cast<uint32_t>(i));
     }
     const BlockRoots roots = state.end_block();
-    if (h->tx_count != hashes.size() || h->tx_root != tx_root_of(hashes)) return mismatch("tx_root");
+    if (h->tx_count != hashes.size() || h->tx_root != tx_root_of(hashes))
+      return mismatch("tx_root");
     if (h->blob_count != roots.blob_count || h->blobs_root != roots.blobs_root) {
       return mismatch("blobs_root");
     }
@@ -194,7 +200,8 @@ Result<std::unique_ptr<DevChain>> DevChain::open(const DevChainSettings& setting
     if (auto v = params->validate(); !v) return tl::unexpected(v.error());
   }
   if (settings.max_block_txs == 0 || settings.max_mempool_txs == 0) {
-    return make_error(Errc::invalid_argument, "dev chain: max_block_txs and max_mempool_txs must be > 0");
+    return make_error(Errc::invalid_argument,
+                      "dev chain: max_block_txs and max_mempool_txs must be > 0");
   }
   auto store = ChainStore::open(settings.db_path, settings.sync_writes);
   if (!store) return tl::unexpected(store.error());
@@ -243,7 +250,8 @@ Result<std::unique_ptr<DevChain>> DevChain::open(const DevChainSettings& setting
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   // The sequencer thread checks too, so threads - 1 workers; a queue of
   // that many helper jobs is all parallel_for submits at once.
-  if (threads > 1) impl->verify_pool = std::make_unique<WorkerPool>(WorkerPoolSettings{threads - 1, threads - 1});
+  if (threads > 1)
+    impl->verify_pool = std::make_unique<WorkerPool>(WorkerPoolSettings{threads - 1, threads - 1});
   return std::unique_ptr<DevChain>(new DevChain(std::move(impl)));
 }
 
@@ -360,8 +368,8 @@ Result<BlockHeader> DevChain::Impl::produce() {
 
 Status DevChain::Impl::admit_locked(PendingTx&& tx) {
   if (pending_hashes.count(tx.hash) != 0 || inflight_hashes.count(tx.hash) != 0) {
-    return make_error(Errc::conflict, "duplicate_pending: transaction " + to_hex(tx.hash) +
-                                          " is already pending");
+    return make_error(Errc::conflict,
+                      "duplicate_pending: transaction " + to_hex(tx.hash) + " is already pending");
   }
   std::optional<uint64_t> last;
   {
@@ -514,7 +522,8 @@ Result<std::optional<BlobRecord>> DevChain::blob_by_index(BlobIndex index) {
 
 Result<std::vector<BlobRecord>> DevChain::blobs(BlobIndex from, uint32_t count) {
   if (count > kMaxBlobRange) {
-    return make_error(Errc::invalid_argument, "a blob range holds at most " + std::to_string(kMaxBlobRange) +
+    return make_error(Errc::invalid_argument, "a blob range holds at most " +
+                                                  std::to_string(kMaxBlobRange) +
                                                   " blobs; asked for " + std::to_string(count));
   }
   std::vector<BlobRecord> out;
@@ -562,8 +571,9 @@ Result<std::vector<Event>> DevChain::events(BlockNumber number) {
     auto r = impl_->store->receipt(tx_hash(raw));
     if (!r) return tl::unexpected(r.error());
     if (!*r) {
-      return make_error(Errc::corruption, "dev chain database: receipt missing for a transaction of block " +
-                                              std::to_string(number.value));
+      return make_error(Errc::corruption,
+                        "dev chain database: receipt missing for a transaction of block " +
+                            std::to_string(number.value));
     }
     for (Event& e : (*r)->events) out.push_back(std::move(e));
   }

@@ -105,7 +105,8 @@ Result<std::unique_ptr<HttpListener>> HttpListener::start(httplib::Server& http,
   const auto timeout_us = static_cast<time_t>((settings.io_timeout_ms % 1000) * 1000);
   http.set_read_timeout(timeout_s, timeout_us);
   http.set_write_timeout(timeout_s, timeout_us);
-  http.set_keep_alive_timeout(std::max<time_t>(1, static_cast<time_t>((settings.keep_alive_timeout_ms + 999) / 1000)));
+  http.set_keep_alive_timeout(
+      std::max<time_t>(1, static_cast<time_t>((settings.keep_alive_timeout_ms + 999) / 1000)));
   http.set_keep_alive_max_count(100000);
   // httplib writes headers and body separately: without TCP_NODELAY, Nagle
   // and delayed ACKs add ~40 ms to every exchange.
@@ -120,7 +121,8 @@ Result<std::unique_ptr<HttpListener>> HttpListener::start(httplib::Server& http,
   if (settings.port == 0) {
     const int port = http.bind_to_any_port(settings.host);
     if (port <= 0) {
-      return make_error(Errc::io_error, std::string(what) + ": cannot bind " + settings.host + ":0");
+      return make_error(Errc::io_error,
+                        std::string(what) + ": cannot bind " + settings.host + ":0");
     }
     impl->port = static_cast<uint16_t>(port);
   } else {
@@ -160,8 +162,8 @@ std::string HttpListener::url() const {
   return "http://" + (v6 ? "[" + h + "]" : h) + ":" + std::to_string(impl_->port);
 }
 
-BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader, uint64_t limit,
-                         const std::function<bool(const char*, size_t)>& sink,
+BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                         uint64_t limit, const std::function<bool(const char*, size_t)>& sink,
                          std::chrono::milliseconds drain) {
   BodyReceipt r;
   std::chrono::steady_clock::time_point deadline{};
@@ -201,13 +203,15 @@ void close_after(httplib::Response& res) {
   res.body.clear();
   const std::string type = res.get_header_value("Content-Type");
   res.headers.erase("Content-Type");  // set_content_provider sets it again
-  res.set_content_provider(body->size(), type, [body](size_t offset, size_t, httplib::DataSink& sink) {
-    sink.write(body->data() + offset, body->size() - offset);
-    return false;
-  });
+  res.set_content_provider(body->size(), type,
+                           [body](size_t offset, size_t, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, body->size() - offset);
+                             return false;
+                           });
 }
 
-Result<HttpUrl> parse_http_url(std::string_view url, std::string_view what, std::string_view example) {
+Result<HttpUrl> parse_http_url(std::string_view url, std::string_view what,
+                               std::string_view example) {
   const std::string quoted = std::string(what) + " '" + std::string(url) + "'";
   const size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {

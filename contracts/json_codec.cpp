@@ -147,9 +147,12 @@ json event_to_json(const Event& e) {
                 {"shards", shards_json(n->shards)}};
   }
   const auto& a = std::get<ResponseAnchored>(e);
-  return json{{"type", "response_anchored"},   {"nodeId", hex_data(a.node_id.bytes)},
-              {"shard", a.shard.value},        {"epoch", quantity(a.epoch.value)},
-              {"responseHash", hex_data(a.response_hash)}, {"leafIndex", a.leaf_index}};
+  return json{{"type", "response_anchored"},
+              {"nodeId", hex_data(a.node_id.bytes)},
+              {"shard", a.shard.value},
+              {"epoch", quantity(a.epoch.value)},
+              {"responseHash", hex_data(a.response_hash)},
+              {"leafIndex", a.leaf_index}};
 }
 
 json receipt_to_json(const Receipt& r) {
@@ -182,7 +185,8 @@ json events_to_json(BlockNumber block, const std::vector<Event>& events) {
     list.push_back(event_to_json(e));
     encode_event(raw, e);
   }
-  return json{{"blockNumber", quantity(block.value)}, {"events", std::move(list)}, {"raw", hex_data(raw)}};
+  return json{
+      {"blockNumber", quantity(block.value)}, {"events", std::move(list)}, {"raw", hex_data(raw)}};
 }
 
 Result<std::vector<Event>> events_from_json(const json& j) noexcept {
@@ -255,9 +259,12 @@ Result<NodeRecord> node_from_json(const json& j) noexcept {
 }
 
 json response_to_json(const ResponseRecord& r) {
-  return json{{"nodeId", hex_data(r.node_id.bytes)},   {"shard", r.shard.value},
-              {"epoch", quantity(r.epoch.value)},  {"responseHash", hex_data(r.response_hash)},
-              {"anchoredIn", quantity(r.anchored_in.value)}, {"leafIndex", r.leaf_index}};
+  return json{{"nodeId", hex_data(r.node_id.bytes)},
+              {"shard", r.shard.value},
+              {"epoch", quantity(r.epoch.value)},
+              {"responseHash", hex_data(r.response_hash)},
+              {"anchoredIn", quantity(r.anchored_in.value)},
+              {"leafIndex", r.leaf_index}};
 }
 
 Result<ResponseRecord> response_from_json(const json& j) noexcept {

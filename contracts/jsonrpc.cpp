@@ -11,10 +11,10 @@ json error_response(const json& id, int code, const std::string& message, const 
 }
 
 void Params::fail(size_t i, const char* name, const std::string& what) const {
-  throw RpcError{kInvalidParams,
-                 std::string(method_) + ": parameter " + std::to_string(i) + " (" + name +
-                     "): " + what,
-                 nullptr};
+  throw RpcError{
+      kInvalidParams,
+      std::string(method_) + ": parameter " + std::to_string(i) + " (" + name + "): " + what,
+      nullptr};
 }
 
 void Params::expect(size_t min, size_t max) const {
@@ -49,7 +49,8 @@ Hash32 Params::hash(size_t i, const char* name) const {
 Bytes Params::data(size_t i, const char* name, size_t max_bytes) const {
   auto v = json_codec::parse_data(a_.at(i), max_bytes);
   if (!v) {
-    fail(i, name, "expected \"0x\"-prefixed hex of at most " + std::to_string(max_bytes) + " bytes");
+    fail(i, name,
+         "expected \"0x\"-prefixed hex of at most " + std::to_string(max_bytes) + " bytes");
   }
   return std::move(*v);
 }
@@ -59,7 +60,9 @@ bool Params::boolean(size_t i, const char* name) const {
   return a_.at(i).get<bool>();
 }
 
-void Dispatcher::add(std::string name, Method method) { methods_[std::move(name)] = std::move(method); }
+void Dispatcher::add(std::string name, Method method) {
+  methods_[std::move(name)] = std::move(method);
+}
 
 std::string Dispatcher::dump(const json& j) {
   // Strings we send are ours or came through the parser (valid UTF-8);
@@ -81,7 +84,8 @@ std::optional<json> Dispatcher::call(const json& request) const {
     id = *id_it;
   }
   const auto version = request.find("jsonrpc");
-  if (version == request.end() || !version->is_string() || version->get_ref<const std::string&>() != "2.0") {
+  if (version == request.end() || !version->is_string() ||
+      version->get_ref<const std::string&>() != "2.0") {
     return error_response(id, kInvalidRequest, "\"jsonrpc\" must be \"2.0\"");
   }
   const auto method_it = request.find("method");

@@ -26,10 +26,10 @@ inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
 // Server-defined (-32000..-32099), documented in docs/chain.md.
-inline constexpr int kChainError = -32000;    // storage failure, corruption, chain halted
-inline constexpr int kNotFound = -32001;      // the named block, blob or response does not exist
-inline constexpr int kTxRejected = -32010;    // admission refused; data.reason = TxStatus name
-inline constexpr int kMempoolFull = -32011;   // retry after the next block
+inline constexpr int kChainError = -32000;   // storage failure, corruption, chain halted
+inline constexpr int kNotFound = -32001;     // the named block, blob or response does not exist
+inline constexpr int kTxRejected = -32010;   // admission refused; data.reason = TxStatus name
+inline constexpr int kMempoolFull = -32011;  // retry after the next block
 
 // Thrown by methods (and caught by the dispatcher, on the same thread) to
 // answer with an error object.

@@ -35,8 +35,7 @@ Hash32 MerkleLog::root(uint64_t n) const {
   return subtree(0, n);
 }
 
-void MerkleLog::path(uint64_t start, uint64_t len, uint64_t index,
-                     std::vector<Hash32>& out) const {
+void MerkleLog::path(uint64_t start, uint64_t len, uint64_t index, std::vector<Hash32>& out) const {
   if (len <= 1) return;
   const uint64_t k = std::bit_floor(len - 1);
   if (index < start + k) {
@@ -50,9 +49,9 @@ void MerkleLog::path(uint64_t start, uint64_t len, uint64_t index,
 
 Result<erasure::MerkleProof> MerkleLog::prove(uint64_t index, uint64_t n) const {
   if (n > size() || index >= n) {
-    return make_error(Errc::invalid_argument,
-                      "merkle log: leaf " + std::to_string(index) + " not in a tree of " +
-                          std::to_string(n) + " (log holds " + std::to_string(size()) + ")");
+    return make_error(Errc::invalid_argument, "merkle log: leaf " + std::to_string(index) +
+                                                  " not in a tree of " + std::to_string(n) +
+                                                  " (log holds " + std::to_string(size()) + ")");
   }
   erasure::MerkleProof proof;
   proof.index = index;

@@ -27,7 +27,9 @@ void for_each_field(Params& p, F&& f) {
   f("mask_checks", p.mask_checks);
 }
 
-Error bad(const std::string& what) { return Error{Errc::invalid_argument, "network parameters JSON: " + what}; }
+Error bad(const std::string& what) {
+  return Error{Errc::invalid_argument, "network parameters JSON: " + what};
+}
 
 }  // namespace
 
@@ -38,7 +40,8 @@ nlohmann::json params_to_json(const erasure::NetworkParams& p) {
 }
 
 Result<erasure::NetworkParams> params_from_json(const nlohmann::json& j) noexcept {
-  if (!j.is_object()) return tl::unexpected(bad(std::string("expected an object, got ") + j.type_name()));
+  if (!j.is_object())
+    return tl::unexpected(bad(std::string("expected an object, got ") + j.type_name()));
   erasure::NetworkParams p;
   std::optional<Error> error;
   for_each_field(p, [&](const char* name, auto& value) {
@@ -47,10 +50,12 @@ Result<erasure::NetworkParams> params_from_json(const nlohmann::json& j) noexcep
     const auto it = j.find(name);
     if (it == j.end()) {
       error = bad(std::string("field \"") + name + "\" is missing");
-    } else if (!it->is_number_integer() || (!it->is_number_unsigned() && it->template get<int64_t>() < 0)) {
+    } else if (!it->is_number_integer() ||
+               (!it->is_number_unsigned() && it->template get<int64_t>() < 0)) {
       // Numbers print short and safely; anything else is named by its type.
       const std::string got = it->is_number() ? it->dump() : std::string(it->type_name());
-      error = bad(std::string("field \"") + name + "\" is not an unsigned integer (got " + got + ")");
+      error =
+          bad(std::string("field \"") + name + "\" is not an unsigned integer (got " + got + ")");
     } else if (it->template get<uint64_t>() > std::numeric_limits<Field>::max()) {
       error = bad(std::string("field \"") + name + "\" is " + it->dump() + ", above its maximum " +
                   std::to_string(std::numeric_limits<Field>::max()));

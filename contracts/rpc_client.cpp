@@ -47,14 +47,22 @@ Error rpc_error(const json& err, const std::string& method) {
       errc = errc_for_reason(data.is_object() ? data.value("reason", std::string()) : "");
       // Server messages already start with the reason.
       return Error{errc, message};
-    case jsonrpc::kNotFound: errc = Errc::not_found; break;
-    case jsonrpc::kInvalidParams: errc = Errc::invalid_argument; break;
-    case jsonrpc::kMethodNotFound: errc = Errc::unsupported; break;
-    case jsonrpc::kChainError:
-      errc = data.is_object() && data.value("errc", std::string()) == "corruption" ? Errc::corruption
-                                                                                  : Errc::io_error;
+    case jsonrpc::kNotFound:
+      errc = Errc::not_found;
       break;
-    default: break;
+    case jsonrpc::kInvalidParams:
+      errc = Errc::invalid_argument;
+      break;
+    case jsonrpc::kMethodNotFound:
+      errc = Errc::unsupported;
+      break;
+    case jsonrpc::kChainError:
+      errc = data.is_object() && data.value("errc", std::string()) == "corruption"
+                 ? Errc::corruption
+                 : Errc::io_error;
+      break;
+    default:
+      break;
   }
   return Error{errc, method + ": " + message + " (JSON-RPC error " + std::to_string(code) + ")"};
 }
@@ -72,7 +80,8 @@ class JsonRpcHttp {
 
   Result<json> call(const std::string& method, json params) {
     std::lock_guard lock(mu_);
-    const json request{{"jsonrpc", "2.0"}, {"id", ++next_id_}, {"method", method}, {"params", std::move(params)}};
+    const json request{
+        {"jsonrpc", "2.0"}, {"id", ++next_id_}, {"method", method}, {"params", std::move(params)}};
     auto res = client_.Post(url_.path, jsonrpc::Dispatcher::dump(request), "application/json");
     if (!res) {
       return make_error(Errc::timeout, "chain at " + url_.origin + " unreachable (" + method +
@@ -94,13 +103,14 @@ class JsonRpcHttp {
       }
       auto result = body.find("result");
       if (result == body.end()) {
-        return make_error(Errc::io_error, "chain at " + url_.origin + ": " + method + " returned no result");
+        return make_error(Errc::io_error,
+                          "chain at " + url_.origin + ": " + method + " returned no result");
       }
       return std::move(*result);
     } catch (const std::exception& e) {
       // A field of an unexpected JSON type (e.g. a string error code).
-      return make_error(Errc::io_error, "chain at " + url_.origin + ": malformed answer to " + method +
-                                            ": " + e.what());
+      return make_error(Errc::io_error, "chain at " + url_.origin + ": malformed answer to " +
+                                            method + ": " + e.what());
     }
   }
 
@@ -219,12 +229,15 @@ class DevChainClient final : public Chain {
         calls_(url, settings),
         poll_http_(url, settings),
         poller_(HeadPoller<BlockHeader>::Source{
-                    [this] { return quantity_result(poll_http_.call("eth_blockNumber", json::array()),
-                                                    "eth_blockNumber"); },
+                    [this] {
+                      return quantity_result(poll_http_.call("eth_blockNumber", json::array()),
+                                             "eth_blockNumber");
+                    },
                     [this](uint64_t n) { return fetch_header(poll_http_, BlockNumber{n}); }},
                 poll_interval(settings, info_), settings.max_catchup_blocks) {}
 
-  static std::chrono::milliseconds poll_interval(const RpcClientSettings& s, const ChainInfo& info) {
+  static std::chrono::milliseconds poll_interval(const RpcClientSettings& s,
+                                                 const ChainInfo& info) {
     if (s.poll_interval_ms != 0) return std::chrono::milliseconds(s.poll_interval_ms);
     return std::chrono::milliseconds(std::clamp<uint32_t>(info.params.block_time_ms / 4, 25, 1000));
   }
@@ -239,7 +252,8 @@ class DevChainClient final : public Chain {
     while (out.size() < count) {
       const uint64_t want = std::min<uint64_t>(count - out.size(), 1024);
       const uint64_t start = from.value + out.size();
-      auto r = calls_.call("cairn_getHeaders", json::array({jc::quantity(start), jc::quantity(want)}));
+      auto r =
+          calls_.call("cairn_getHeaders", json::array({jc::quantity(start), jc::quantity(want)}));
       if (!r) return tl::unexpected(r.error());
       if (!r->is_array()) return bad_answer("cairn_getHeaders");
       if (r->empty()) break;
@@ -302,23 +316,28 @@ class DevChainClient final : public Chain {
   }
 
   Result<uint64_t> next_nonce(const NodeId& sender) override {
-    return quantity_result(calls_.call("cairn_nextNonce", json::array({jc::hex_data(sender.bytes)})),
-                           "cairn_nextNonce");
+    return quantity_result(
+        calls_.call("cairn_nextNonce", json::array({jc::hex_data(sender.bytes)})),
+        "cairn_nextNonce");
   }
 
   Result<std::optional<BlobRecord>> blob_by_id(const BlobId& commitment) override {
-    return optional_blob(calls_.call("cairn_getBlobById", json::array({jc::hex_data(commitment.bytes)})));
+    return optional_blob(
+        calls_.call("cairn_getBlobById", json::array({jc::hex_data(commitment.bytes)})));
   }
   Result<std::optional<BlobRecord>> blob_by_index(BlobIndex index) override {
-    return optional_blob(calls_.call("cairn_getBlobByIndex", json::array({jc::quantity(index.value)})));
+    return optional_blob(
+        calls_.call("cairn_getBlobByIndex", json::array({jc::quantity(index.value)})));
   }
   Result<std::vector<BlobRecord>> blobs(BlobIndex from, uint32_t count) override {
     if (count > kMaxBlobRange) {
-      return make_error(Errc::invalid_argument, "a blob range holds at most " + std::to_string(kMaxBlobRange) +
+      return make_error(Errc::invalid_argument, "a blob range holds at most " +
+                                                    std::to_string(kMaxBlobRange) +
                                                     " blobs; asked for " + std::to_string(count));
     }
-    auto list = list_of(calls_.call("cairn_getBlobs", json::array({jc::quantity(from.value), jc::quantity(count)})),
-                        jc::blob_from_json);
+    auto list = list_of(
+        calls_.call("cairn_getBlobs", json::array({jc::quantity(from.value), jc::quantity(count)})),
+        jc::blob_from_json);
     if (!list) return list;
     // The answer must be the range asked for: consecutive from `from`.
     if (list->size() > count) return bad_answer("cairn_getBlobs");
@@ -349,13 +368,15 @@ class DevChainClient final : public Chain {
     auto r = calls_.call("cairn_getEvents", json::array({block_param(number)}));
     if (!r) return tl::unexpected(r.error());
     if (r->is_null()) {
-      return make_error(Errc::not_found, "block " + std::to_string(number.value) + " does not exist");
+      return make_error(Errc::not_found,
+                        "block " + std::to_string(number.value) + " does not exist");
     }
     return jc::events_from_json(*r);
   }
 
   Result<BlobInclusion> blob_inclusion(BlobIndex index, BlockNumber block) override {
-    auto r = calls_.call("cairn_getBlobProof", json::array({jc::quantity(index.value), block_param(block)}));
+    auto r = calls_.call("cairn_getBlobProof",
+                         json::array({jc::quantity(index.value), block_param(block)}));
     if (!r) return tl::unexpected(r.error());
     if (!r->is_object() || !r->contains("blob") || !r->contains("proof")) {
       return bad_answer("cairn_getBlobProof");
@@ -367,7 +388,8 @@ class DevChainClient final : public Chain {
     return BlobInclusion{*blob, BlockNumber{*at}, std::move(*proof)};
   }
 
-  Result<ResponseInclusion> response_inclusion(const NodeId& node, ShardId shard, Epoch epoch) override {
+  Result<ResponseInclusion> response_inclusion(const NodeId& node, ShardId shard,
+                                               Epoch epoch) override {
     auto r = calls_.call("cairn_getResponseProof",
                          json::array({jc::hex_data(node.bytes), jc::quantity(shard.value),
                                       jc::quantity(epoch.value)}));
@@ -383,7 +405,8 @@ class DevChainClient final : public Chain {
 
  private:
   tl::unexpected<Error> bad_answer(const std::string& method) const {
-    return make_error(Errc::io_error, "chain at " + calls_.origin() + ": malformed answer to " + method);
+    return make_error(Errc::io_error,
+                      "chain at " + calls_.origin() + ": malformed answer to " + method);
   }
 
   // One element of a cairn_sendTransactions answer.
@@ -409,8 +432,8 @@ class DevChainClient final : public Chain {
     auto h = jc::header_from_json(j);
     if (!h) return tl::unexpected(h.error());
     if (h->chain_id != info_.chain_id) {
-      return make_error(Errc::verification_failed, "chain at " + calls_.origin() +
-                                                       " sent a header of another chain");
+      return make_error(Errc::verification_failed,
+                        "chain at " + calls_.origin() + " sent a header of another chain");
     }
     if (auto s = verify_header(*h, info_.sequencer); !s) return tl::unexpected(s.error());
     return *h;
@@ -420,7 +443,8 @@ class DevChainClient final : public Chain {
     auto r = http.call("cairn_getHeader", json::array({n ? block_param(*n) : json("latest")}));
     if (!r) return tl::unexpected(r.error());
     if (r->is_null()) {
-      return make_error(Errc::not_found, "block " + std::to_string(n ? n->value : 0) + " does not exist");
+      return make_error(Errc::not_found,
+                        "block " + std::to_string(n ? n->value : 0) + " does not exist");
     }
     auto h = checked_header(*r);
     if (h && n && h->number != *n) return bad_answer("cairn_getHeader");
@@ -436,7 +460,8 @@ class DevChainClient final : public Chain {
   }
 
   template <class Record>
-  static Result<std::vector<Record>> list_of(Result<json> r, Result<Record> (*parse)(const json&) noexcept) {
+  static Result<std::vector<Record>> list_of(Result<json> r,
+                                             Result<Record> (*parse)(const json&) noexcept) {
     if (!r) return tl::unexpected(r.error());
     if (!r->is_array()) return make_error(Errc::io_error, "chain: expected a list");
     std::vector<Record> out;
@@ -481,10 +506,13 @@ class EthereumClock final : public ConsensusClock {
       : calls_(url, settings),
         poll_http_(url, settings),
         poller_(HeadPoller<ClockTick>::Source{
-                    [this] { return quantity_result(poll_http_.call("eth_blockNumber", json::array()),
-                                                    "eth_blockNumber"); },
+                    [this] {
+                      return quantity_result(poll_http_.call("eth_blockNumber", json::array()),
+                                             "eth_blockNumber");
+                    },
                     [this](uint64_t n) { return fetch(poll_http_, jc::quantity(n)); }},
-                std::chrono::milliseconds(settings.poll_interval_ms != 0 ? settings.poll_interval_ms : 1000),
+                std::chrono::milliseconds(settings.poll_interval_ms != 0 ? settings.poll_interval_ms
+                                                                         : 1000),
                 settings.max_catchup_blocks) {}
 
   Result<ClockTick> latest_tick() override { return fetch(calls_, "latest"); }
@@ -508,7 +536,8 @@ class EthereumClock final : public ConsensusClock {
 
 }  // namespace
 
-Result<std::unique_ptr<Chain>> connect_devchain(const std::string& url, const RpcClientSettings& settings) {
+Result<std::unique_ptr<Chain>> connect_devchain(const std::string& url,
+                                                const RpcClientSettings& settings) {
   auto u = parse_url(url);
   if (!u) return tl::unexpected(u.error());
   JsonRpcHttp http(*u, settings);
@@ -517,9 +546,9 @@ Result<std::unique_ptr<Chain>> connect_devchain(const std::string& url, const Rp
   auto info = jc::chain_info_from_json(*r);
   if (!info) return tl::unexpected(with_context(info.error(), "cairn_chainInfo from " + url));
   if (settings.expected_sequencer && *settings.expected_sequencer != info->sequencer) {
-    return make_error(Errc::verification_failed,
-                      "chain at " + url + " is run by sequencer " + info->sequencer.hex() +
-                          ", not the expected " + settings.expected_sequencer->hex());
+    return make_error(Errc::verification_failed, "chain at " + url + " is run by sequencer " +
+                                                     info->sequencer.hex() + ", not the expected " +
+                                                     settings.expected_sequencer->hex());
   }
   return std::unique_ptr<Chain>(new DevChainClient(*u, settings, std::move(*info)));
 }

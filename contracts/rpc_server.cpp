@@ -30,10 +30,13 @@ constexpr auto kRefusedBodyDrain = std::chrono::seconds(2);
 // Maps a chain error to a JSON-RPC error (thrown to the dispatcher).
 [[noreturn]] void throw_chain_error(const Error& e) {
   switch (e.code) {
-    case Errc::not_found: throw RpcError{jsonrpc::kNotFound, e.message, nullptr};
-    case Errc::invalid_argument: throw RpcError{jsonrpc::kInvalidParams, e.message, nullptr};
+    case Errc::not_found:
+      throw RpcError{jsonrpc::kNotFound, e.message, nullptr};
+    case Errc::invalid_argument:
+      throw RpcError{jsonrpc::kInvalidParams, e.message, nullptr};
     default:
-      throw RpcError{jsonrpc::kChainError, e.message, json{{"errc", std::string(errc_name(e.code))}}};
+      throw RpcError{jsonrpc::kChainError, e.message,
+                     json{{"errc", std::string(errc_name(e.code))}}};
   }
 }
 
@@ -46,7 +49,8 @@ T value_or_throw(Result<T> r) {
 // A submission failure: message starts with the TxStatus name ("bad_signature: ...").
 json submit_error_json(const Error& e) {
   const std::string reason = e.message.substr(0, e.message.find(':'));
-  return json{{"reason", tx_status_from_name(reason) ? reason : "internal"}, {"message", e.message}};
+  return json{{"reason", tx_status_from_name(reason) ? reason : "internal"},
+              {"message", e.message}};
 }
 
 int submit_error_code(const Error& e) {
@@ -183,8 +187,8 @@ void RpcServer::Impl::register_methods() {
       if (r) {
         out.push_back(json{{"txHash", jc::hex_data(*r)}});
       } else {
-        out.push_back(json{{"error", submit_error_json(r.error())},
-                           {"code", submit_error_code(r.error())}});
+        out.push_back(
+            json{{"error", submit_error_json(r.error())}, {"code", submit_error_code(r.error())}});
       }
     }
     return out;
@@ -214,16 +218,19 @@ void RpcServer::Impl::register_methods() {
   d.add("cairn_getBlobs", [this, params](const Params& p) -> json {
     p.expect(2, 2);
     // Beyond kMaxBlobRange the chain answers invalid_argument (invalid params).
-    const auto count = static_cast<uint32_t>(std::min<uint64_t>(p.quantity(1, "count"), UINT32_MAX));
+    const auto count =
+        static_cast<uint32_t>(std::min<uint64_t>(p.quantity(1, "count"), UINT32_MAX));
     json out = json::array();
-    for (const BlobRecord& b : value_or_throw(chain.blobs(BlobIndex{p.quantity(0, "from")}, count))) {
+    for (const BlobRecord& b :
+         value_or_throw(chain.blobs(BlobIndex{p.quantity(0, "from")}, count))) {
       out.push_back(jc::blob_to_json(b, params));
     }
     return out;
   });
   d.add("cairn_blobCount", [this](const Params& p) -> json {
     p.expect(0, 1);
-    if (p.has(0)) return jc::quantity(value_or_throw(chain.blob_count(ShardId{p.quantity32(0, "shard")})));
+    if (p.has(0))
+      return jc::quantity(value_or_throw(chain.blob_count(ShardId{p.quantity32(0, "shard")})));
     return jc::quantity(value_or_throw(chain.blob_count()));
   });
   d.add("cairn_getNodes", [this](const Params& p) -> json {
@@ -265,7 +272,8 @@ void RpcServer::Impl::register_methods() {
     const ShardId shard{p.quantity32(1, "shard")};
     const Epoch epoch{p.quantity(2, "epoch")};
     auto inc = value_or_throw(chain.response_inclusion(node, shard, epoch));
-    return json{{"response", jc::response_to_json(inc.record)}, {"proof", jc::proof_to_json(inc.proof)}};
+    return json{{"response", jc::response_to_json(inc.record)},
+                {"proof", jc::proof_to_json(inc.proof)}};
   });
 }
 
@@ -307,9 +315,10 @@ void RpcServer::Impl::handle_post(const httplib::Request& req, httplib::Response
     res.set_content(std::move(*out), "application/json");
   } catch (const std::exception& e) {
     res.status = 500;
-    res.set_content(jsonrpc::Dispatcher::dump(jsonrpc::error_response(
-                        nullptr, jsonrpc::kInternalError, std::string("internal error: ") + e.what())),
-                    "application/json");
+    res.set_content(
+        jsonrpc::Dispatcher::dump(jsonrpc::error_response(
+            nullptr, jsonrpc::kInternalError, std::string("internal error: ") + e.what())),
+        "application/json");
   }
 }
 
@@ -317,17 +326,20 @@ RpcServer::RpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RpcServer::~RpcServer() { stop(); }
 
-Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain, const RpcServerSettings& settings) {
+Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain,
+                                                    const RpcServerSettings& settings) {
   if (settings.threads == 0 || settings.max_pending_connections == 0 || settings.max_batch == 0) {
-    return make_error(Errc::invalid_argument,
-                      "JSON-RPC server: threads, max_pending_connections and max_batch must be > 0");
+    return make_error(
+        Errc::invalid_argument,
+        "JSON-RPC server: threads, max_pending_connections and max_batch must be > 0");
   }
   auto impl = std::make_unique<Impl>(chain, settings);
   impl->register_methods();
   auto& http = impl->http;
   Impl* raw = impl.get();
-  http.Post("/", [raw](const httplib::Request& req, httplib::Response& res,
-                       const httplib::ContentReader& reader) { raw->handle_post(req, res, reader); });
+  http.Post("/",
+            [raw](const httplib::Request& req, httplib::Response& res,
+                  const httplib::ContentReader& reader) { raw->handle_post(req, res, reader); });
   http.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.status = 405;
     res.set_header("Allow", "POST");

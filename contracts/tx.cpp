@@ -75,19 +75,26 @@ bool read_shards(ByteReader& r, std::vector<ShardId>& out, std::string& why) noe
 
 std::string_view tx_kind_name(TxKind kind) noexcept {
   switch (kind) {
-    case TxKind::unknown: return "unknown";
-    case TxKind::register_node: return "register_node";
-    case TxKind::put_blob: return "put_blob";
-    case TxKind::submit_response: return "submit_response";
+    case TxKind::unknown:
+      return "unknown";
+    case TxKind::register_node:
+      return "register_node";
+    case TxKind::put_blob:
+      return "put_blob";
+    case TxKind::submit_response:
+      return "submit_response";
   }
   return "unknown";
 }
 
 TxKind Transaction::kind() const noexcept {
   switch (body.index()) {
-    case 0: return TxKind::register_node;
-    case 1: return TxKind::put_blob;
-    case 2: return TxKind::submit_response;
+    case 0:
+      return TxKind::register_node;
+    case 1:
+      return TxKind::put_blob;
+    case 2:
+      return TxKind::submit_response;
   }
   return TxKind::unknown;
 }
@@ -229,10 +236,21 @@ Bytes make_submit_response(const SigningKey& key, const Hash32& chain_id, uint64
 
 namespace {
 constexpr std::array<std::string_view, 15> kStatusNames = {
-    "ok",           "malformed",          "bad_signature", "stale_nonce",
-    "sender_mismatch", "blob_too_large",  "size_mismatch", "unknown_shard",
-    "deadline_passed", "epoch_not_started", "not_registered", "duplicate_response",
-    "bad_endpoint", "mempool_full",       "duplicate_pending",
+    "ok",
+    "malformed",
+    "bad_signature",
+    "stale_nonce",
+    "sender_mismatch",
+    "blob_too_large",
+    "size_mismatch",
+    "unknown_shard",
+    "deadline_passed",
+    "epoch_not_started",
+    "not_registered",
+    "duplicate_response",
+    "bad_endpoint",
+    "mempool_full",
+    "duplicate_pending",
 };
 }  // namespace
 
@@ -285,8 +303,8 @@ Result<Event> decode_event(ByteReader& r) noexcept {
       NodeRegistered e;
       if (!r.read(e.node_id.bytes) || !read_string16(r, kMaxEndpointBytes, e.endpoint, why) ||
           !read_shards(r, e.shards, why)) {
-        return make_error(Errc::invalid_argument, "node_registered event: " +
-                                                      (why.empty() ? "truncated" : why));
+        return make_error(Errc::invalid_argument,
+                          "node_registered event: " + (why.empty() ? "truncated" : why));
       }
       return Event{std::move(e)};
     }
@@ -335,8 +353,8 @@ Result<Receipt> Receipt::decode(ByteSpan data) noexcept {
       !read_string16(r, kMaxReceiptDetailBytes, rc.detail, why) || !r.read_be(has_index)) {
     return make_error(Errc::invalid_argument, "receipt: " + (why.empty() ? "truncated" : why));
   }
-  if (kind > static_cast<uint8_t>(TxKind::submit_response) ||
-      status >= kStatusNames.size() || has_index > 1) {
+  if (kind > static_cast<uint8_t>(TxKind::submit_response) || status >= kStatusNames.size() ||
+      has_index > 1) {
     return make_error(Errc::invalid_argument, "receipt: field out of range");
   }
   rc.kind = static_cast<TxKind>(kind);

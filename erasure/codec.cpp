@@ -27,15 +27,15 @@ struct PatternKey {
   std::array<uint64_t, 4> targets{};
   bool operator==(const PatternKey&) const = default;
 
-  static void set(std::array<uint64_t, 4>& bits, uint32_t i) { bits[i / 64] |= uint64_t{1} << (i % 64); }
+  static void set(std::array<uint64_t, 4>& bits, uint32_t i) {
+    bits[i / 64] |= uint64_t{1} << (i % 64);
+  }
 };
 
 struct PatternKeyHash {
   size_t operator()(const PatternKey& k) const noexcept {
     uint64_t h = 0xcbf29ce484222325ULL;
-    auto mix = [&h](uint64_t w) {
-      h ^= w + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-    };
+    auto mix = [&h](uint64_t w) { h ^= w + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
     for (uint64_t w : k.sources) mix(w);
     for (uint64_t w : k.targets) mix(w);
     return static_cast<size_t>(h);
@@ -136,8 +136,8 @@ class IsalCodec final : public Codec {
 
   Status encode_into(ByteSpan payload, EncodedBlob& out) const override {
     if (payload.size() > params_.blob_size) {
-      return invalid("payload of " + std::to_string(payload.size()) +
-                     " bytes exceeds blob_size " + std::to_string(params_.blob_size));
+      return invalid("payload of " + std::to_string(payload.size()) + " bytes exceeds blob_size " +
+                     std::to_string(params_.blob_size));
     }
     const size_t data_bytes = size_t{k_} * fragment_size_;
     out.data.resize(size_t{n_} * fragment_size_);
@@ -174,7 +174,8 @@ class IsalCodec final : public Codec {
     Present present;
     CAIRN_TRY_STATUS(index_fragments(available, present));
     // Only the data fragments overlapping [0, length) matter.
-    const uint32_t needed = static_cast<uint32_t>((uint64_t{length} + fragment_size_ - 1) / fragment_size_);
+    const uint32_t needed =
+        static_cast<uint32_t>((uint64_t{length} + fragment_size_ - 1) / fragment_size_);
     Bytes out(size_t{needed} * fragment_size_);
     std::vector<uint32_t> targets;
     for (uint32_t i = 0; i < needed; ++i) {
@@ -259,10 +260,10 @@ class IsalCodec final : public Codec {
       ++count;
     }
     if (count < k_) {
-      return make_error(Errc::too_many_losses,
-                        "erasure codec: " + std::to_string(count) + " of " + std::to_string(n_) +
-                            " fragments present, " + std::to_string(k_) +
-                            " needed to rebuild the blob");
+      return make_error(Errc::too_many_losses, "erasure codec: " + std::to_string(count) + " of " +
+                                                   std::to_string(n_) + " fragments present, " +
+                                                   std::to_string(k_) +
+                                                   " needed to rebuild the blob");
     }
     return {};
   }

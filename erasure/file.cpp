@@ -25,7 +25,9 @@ tl::unexpected<Error> corrupt(std::string message) {
   return make_error(Errc::corruption, std::move(message));
 }
 
-bool add_overflows(uint64_t a, uint64_t b, uint64_t& sum) { return __builtin_add_overflow(a, b, &sum); }
+bool add_overflows(uint64_t a, uint64_t b, uint64_t& sum) {
+  return __builtin_add_overflow(a, b, &sum);
+}
 
 // ---------------------------------------------------------------------------
 // zstd with the pinned parameters of the id rule.
@@ -69,16 +71,20 @@ Result<CCtx> pinned_cctx() {
 // kCompressionMarginPercent percent.
 Result<bool> should_compress(ByteSpan content, FileOptions::Compress mode) {
   switch (mode) {
-    case FileOptions::Compress::never: return false;
-    case FileOptions::Compress::always: return true;
-    case FileOptions::Compress::automatic: break;
+    case FileOptions::Compress::never:
+      return false;
+    case FileOptions::Compress::always:
+      return true;
+    case FileOptions::Compress::automatic:
+      break;
   }
   if (content.empty()) return false;
   const ByteSpan sample = content.first(std::min(content.size(), kCompressionSampleBytes));
   auto cctx = pinned_cctx();
   if (!cctx) return tl::unexpected(cctx.error());
   Bytes out(ZSTD_compressBound(sample.size()));
-  const size_t n = ZSTD_compress2(cctx->get(), out.data(), out.size(), sample.data(), sample.size());
+  const size_t n =
+      ZSTD_compress2(cctx->get(), out.data(), out.size(), sample.data(), sample.size());
   if (ZSTD_isError(n)) return zstd_error("compress sample", n);
   return uint64_t{n} * 100 <= uint64_t{sample.size()} * kCompressionMarginPercent;
 }
@@ -108,12 +114,13 @@ class FileEncoder {
   Result<FileSummary> finish(Manifest root) {
     for (size_t level = 0;; ++level) {
       if (level > kMaxManifestHeight) {
-        return make_error(Errc::internal, "manifest tree exceeds height " +
-                                              std::to_string(kMaxManifestHeight));
+        return make_error(Errc::internal,
+                          "manifest tree exceeds height " + std::to_string(kMaxManifestHeight));
       }
       if (levels_.size() <= level) levels_.resize(level + 1);
-      const bool nothing_above = std::all_of(levels_.begin() + static_cast<std::ptrdiff_t>(level) + 1,
-                                             levels_.end(), [](const auto& l) { return l.empty(); });
+      const bool nothing_above =
+          std::all_of(levels_.begin() + static_cast<std::ptrdiff_t>(level) + 1, levels_.end(),
+                      [](const auto& l) { return l.empty(); });
       if (nothing_above && levels_[level].size() <= root_capacity_) {
         root.kind = ManifestKind::root;
         root.height = static_cast<uint8_t>(level);
@@ -143,8 +150,8 @@ class FileEncoder {
   // Writes the pending entries of `level` as one interior manifest.
   Status flush(size_t level) {
     if (level >= kMaxManifestHeight) {
-      return make_error(Errc::internal, "manifest tree exceeds height " +
-                                            std::to_string(kMaxManifestHeight));
+      return make_error(Errc::internal,
+                        "manifest tree exceeds height " + std::to_string(kMaxManifestHeight));
     }
     Manifest node;
     node.kind = ManifestKind::interior;
@@ -202,7 +209,8 @@ Result<uint64_t> add_compressed(ByteSpan content, uint32_t blob_size, FileEncode
 
 class FileDecoder {
  public:
-  FileDecoder(const Codec& codec, const BlobId& file_id, const BlobFetch& fetch, const ByteSink& out)
+  FileDecoder(const Codec& codec, const BlobId& file_id, const BlobFetch& fetch,
+              const ByteSink& out)
       : codec_(codec), file_id_(file_id), fetch_(fetch), out_(out) {}
 
   Result<FileSummary> run() {
@@ -219,8 +227,8 @@ class FileDecoder {
       return corrupt("file " + file_id_.hex() + ": " + root.error().message);
     }
     if (root->kind != ManifestKind::root) {
-      return make_error(Errc::invalid_argument, "blob " + file_id_.hex() +
-                                                    " is an interior manifest, not a file id");
+      return make_error(Errc::invalid_argument,
+                        "blob " + file_id_.hex() + " is an interior manifest, not a file id");
     }
     root_ = std::move(*root);
     summary_.id = file_id_;
@@ -231,7 +239,8 @@ class FileDecoder {
     summary_.manifest_blobs = 1;
     if (root_.compression == Compression::zstd) {
       dctx_.reset(ZSTD_createDCtx());
-      if (!dctx_) return make_error(Errc::internal, "zstd: cannot allocate a decompression context");
+      if (!dctx_)
+        return make_error(Errc::internal, "zstd: cannot allocate a decompression context");
       const size_t rc = ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax);
       if (ZSTD_isError(rc)) return zstd_error("set parameter", rc);
       zbuf_.resize(ZSTD_DStreamOutSize());
@@ -271,7 +280,8 @@ class FileDecoder {
       auto child = Manifest::parse(*payload);
       if (!child) return corrupt("manifest blob " + entry.id.hex() + ": " + child.error().message);
       if (child->kind != ManifestKind::interior || child->height + 1 != node.height) {
-        return corrupt("manifest blob " + entry.id.hex() + ": expected an interior manifest of height " +
+        return corrupt("manifest blob " + entry.id.hex() +
+                       ": expected an interior manifest of height " +
                        std::to_string(node.height - 1));
       }
       uint64_t total = 0;  // parse() ruled out overflow
@@ -488,7 +498,8 @@ Result<FileSummary> encode_file(const Codec& codec, ByteSpan content, const File
     root.stored_size = *stored;
   } else {
     for (size_t off = 0; off < content.size(); off += blob_size) {
-      CAIRN_TRY_STATUS(encoder.add_data(content.subspan(off, std::min<size_t>(blob_size, content.size() - off))));
+      CAIRN_TRY_STATUS(encoder.add_data(
+          content.subspan(off, std::min<size_t>(blob_size, content.size() - off))));
     }
     root.stored_size = content.size();
   }

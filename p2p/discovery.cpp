@@ -48,24 +48,28 @@ Result<std::vector<PeerRecord>> StaticEndpointSource::endpoints_for_shard(ShardI
     if (serves(r.shards, shard)) out.push_back(r);
   }
   if (out.empty()) {
-    return make_error(Errc::not_found, "no node registered for shard " + std::to_string(shard.value));
+    return make_error(Errc::not_found,
+                      "no node registered for shard " + std::to_string(shard.value));
   }
   return out;
 }
 
 Status validate(const DiscoverySettings& s) {
   if (s.min_peers_per_shard == 0 || s.min_peers_per_shard > s.target_peers_per_shard) {
-    return make_error(Errc::invalid_argument,
-                      "discovery settings: min_peers_per_shard must be in [1, target_peers_per_shard]");
+    return make_error(
+        Errc::invalid_argument,
+        "discovery settings: min_peers_per_shard must be in [1, target_peers_per_shard]");
   }
   if (s.max_dials_in_flight == 0) {
-    return make_error(Errc::invalid_argument, "discovery settings: max_dials_in_flight must be >= 1");
+    return make_error(Errc::invalid_argument,
+                      "discovery settings: max_dials_in_flight must be >= 1");
   }
   if (s.px_records == 0 || s.px_records > kMaxPxRecords) {
     return make_error(Errc::invalid_argument, "discovery settings: px_records must be in [1, 64]");
   }
   if (s.max_known_peers < s.px_records) {
-    return make_error(Errc::invalid_argument, "discovery settings: max_known_peers must be >= px_records");
+    return make_error(Errc::invalid_argument,
+                      "discovery settings: max_known_peers must be >= px_records");
   }
   for (const auto& b : s.bootstrap) {
     if (b.empty() || b.size() > kMaxPxAddressBytes) {
@@ -108,16 +112,20 @@ struct Discovery::Impl {
 
   std::map<NodeId, Known> known;
   std::map<NodeId, Conn> connected;
-  std::map<std::string, Dial> dialing;               // by address
-  std::map<std::string, TimePoint> bootstrap_last;   // last dial per bootstrap address
+  std::map<std::string, Dial> dialing;              // by address
+  std::map<std::string, TimePoint> bootstrap_last;  // last dial per bootstrap address
   std::optional<TimePoint> last_chain_refresh;
   std::optional<TimePoint> last_px_ask;
   std::vector<DiscoveryOutput> outputs;
 
-  Impl(const NodeId& id, std::string address, std::vector<ShardId> shards, DiscoverySettings settings,
-       uint64_t seed, EndpointSource* source)
-      : self(id), self_address(std::move(address)), served(std::move(shards)), s(std::move(settings)),
-        rng(seed), chain(source) {
+  Impl(const NodeId& id, std::string address, std::vector<ShardId> shards,
+       DiscoverySettings settings, uint64_t seed, EndpointSource* source)
+      : self(id),
+        self_address(std::move(address)),
+        served(std::move(shards)),
+        s(std::move(settings)),
+        rng(seed),
+        chain(source) {
     normalise(served);
   }
 
@@ -219,7 +227,8 @@ struct Discovery::Impl {
     return live;
   }
 
-  void peer_connected(const NodeId& peer, const std::string& address, bool outbound, TimePoint now) {
+  void peer_connected(const NodeId& peer, const std::string& address, bool outbound,
+                      TimePoint now) {
     Conn& c = connected[peer];
     c.address = address;
     c.outbound = outbound;
@@ -234,7 +243,8 @@ struct Discovery::Impl {
   void peer_disconnected(const NodeId& peer, TimePoint now) {
     connected.erase(peer);
     // Do not redial at once: the peer may have left on purpose.
-    if (auto k = known.find(peer); k != known.end()) k->second.next_dial = now + s.dial_backoff_base;
+    if (auto k = known.find(peer); k != known.end())
+      k->second.next_dial = now + s.dial_backoff_base;
   }
 
   void handle_exchange(const NodeId& from, PeerExchange& px, TimePoint now) {
@@ -412,7 +422,8 @@ Status Discovery::handle_frame(const NodeId& from, ByteSpan body, TimePoint now)
 void Discovery::handle_exchange(const NodeId& from, PeerExchange px, TimePoint now) {
   impl_->handle_exchange(from, px, now);
 }
-void Discovery::dial_result(const std::string& address, const Result<NodeId>& result, TimePoint now) {
+void Discovery::dial_result(const std::string& address, const Result<NodeId>& result,
+                            TimePoint now) {
   impl_->dial_result(address, result, now);
 }
 void Discovery::tick(TimePoint now) { impl_->tick(now); }

@@ -65,13 +65,15 @@ Result<PeerExchange> decode_impl(ByteSpan data) {
   if (!read_shards(r, px.shards)) return malformed("bad sender shards");
   if (!read_address(r, px.address)) return malformed("bad sender address");
   uint16_t n = 0;
-  if (!r.read_be(n) || n > kMaxPxRecords || static_cast<size_t>(n) * kMinRecordBytes > r.remaining()) {
+  if (!r.read_be(n) || n > kMaxPxRecords ||
+      static_cast<size_t>(n) * kMinRecordBytes > r.remaining()) {
     return malformed("bad record count");
   }
   px.records.resize(n);
   for (auto& rec : px.records) {
     if (!r.read(rec.id.bytes)) return malformed("truncated record id");
-    if (!read_address(r, rec.address) || rec.address.empty()) return malformed("bad record address");
+    if (!read_address(r, rec.address) || rec.address.empty())
+      return malformed("bad record address");
     if (!read_shards(r, rec.shards)) return malformed("bad record shards");
   }
   if (!r.done()) return malformed("trailing bytes");

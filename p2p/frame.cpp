@@ -59,9 +59,9 @@ Result<FrameView> decode_frame(ByteSpan plaintext, uint32_t max_payload, Bytes& 
   uint32_t raw_len = 0;
   if (!r.read_be(raw_len)) return make_error(Errc::corruption, "compressed frame lacks raw_len");
   if (raw_len > max_payload) {
-    return make_error(Errc::invalid_argument, "compressed frame declares " +
-                                                  std::to_string(raw_len) +
-                                                  " bytes, above the limit");
+    return make_error(
+        Errc::invalid_argument,
+        "compressed frame declares " + std::to_string(raw_len) + " bytes, above the limit");
   }
   ByteSpan body;
   r.view(r.remaining(), body);
@@ -102,8 +102,8 @@ bool compress_body(ByteSpan payload, int level, ZstdContexts& zstd, Bytes& body)
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
-  const size_t n = ZSTD_compress2(cctx, body.data() + kRawLengthBytes, budget, payload.data(),
-                                  payload.size());
+  const size_t n =
+      ZSTD_compress2(cctx, body.data() + kRawLengthBytes, budget, payload.data(), payload.size());
   if (ZSTD_isError(n) != 0) return false;  // includes "dst too small": it did not shrink
   body.resize(kRawLengthBytes + n);
   return true;

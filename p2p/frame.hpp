@@ -35,7 +35,7 @@ inline constexpr size_t kTagBytes = 1;          // secretstream tag byte
 inline constexpr size_t kMacBytes = 16;         // Poly1305
 inline constexpr size_t kSealOverhead = crypto_secretstream_xchacha20poly1305_ABYTES;  // tag + mac
 static_assert(kSealOverhead == kTagBytes + kMacBytes);
-inline constexpr size_t kRawLengthBytes = 4;    // u32 raw_len before a zstd body
+inline constexpr size_t kRawLengthBytes = 4;  // u32 raw_len before a zstd body
 inline constexpr uint8_t kFlagZstd = 0x01;
 // Largest plaintext handshake record (a hello is at most 412 bytes).
 inline constexpr size_t kMaxHandshakeRecord = 512;
@@ -60,7 +60,7 @@ class ZstdContexts {
   ~ZstdContexts();
   ZstdContexts(const ZstdContexts&) = delete;
   ZstdContexts& operator=(const ZstdContexts&) = delete;
-  ZSTD_CCtx* compressor() noexcept;    // lazily created; nullptr on allocation failure
+  ZSTD_CCtx* compressor() noexcept;  // lazily created; nullptr on allocation failure
   ZSTD_DCtx* decompressor() noexcept;
 
  private:

@@ -141,17 +141,19 @@ struct GossipNode::Impl : std::enable_shared_from_this<GossipNode::Impl> {
     if (started) return make_error(Errc::conflict, "gossip node already started");
     CAIRN_TRY_STATUS(validate(settings));
     started = true;
-    auto gossip_sub = host.on_message(MessageType::gossip_rpc, [this](const NodeId& from, ByteSpan payload) {
-      router.handle_frame(from, payload, now());
-      pump();
-    });
+    auto gossip_sub =
+        host.on_message(MessageType::gossip_rpc, [this](const NodeId& from, ByteSpan payload) {
+          router.handle_frame(from, payload, now());
+          pump();
+        });
     if (!gossip_sub) return tl::unexpected(gossip_sub.error());
     subscriptions.push_back(std::move(*gossip_sub));
-    auto px_sub = host.on_message(MessageType::peer_exchange, [this](const NodeId& from, ByteSpan payload) {
-      auto st = discovery.handle_frame(from, payload, now());
-      if (!st) host.adjust_score(from, -settings.malformed_px_penalty, st.error().message);
-      pump();
-    });
+    auto px_sub =
+        host.on_message(MessageType::peer_exchange, [this](const NodeId& from, ByteSpan payload) {
+          auto st = discovery.handle_frame(from, payload, now());
+          if (!st) host.adjust_score(from, -settings.malformed_px_penalty, st.error().message);
+          pump();
+        });
     if (!px_sub) return tl::unexpected(px_sub.error());
     subscriptions.push_back(std::move(*px_sub));
     subscriptions.push_back(host.on_connected([this](const PeerInfo& info) {

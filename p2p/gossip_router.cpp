@@ -26,12 +26,15 @@ Status validate(const GossipSettings& s) {
   if (s.mesh_degree_low == 0 || s.mesh_degree_low > s.mesh_degree) {
     return field_error("mesh_degree_low", "must be in [1, mesh_degree]");
   }
-  if (s.mesh_degree_high < s.mesh_degree) return field_error("mesh_degree_high", "must be >= mesh_degree");
-  if (s.mesh_keep_best > s.mesh_degree) return field_error("mesh_keep_best", "must be <= mesh_degree");
+  if (s.mesh_degree_high < s.mesh_degree)
+    return field_error("mesh_degree_high", "must be >= mesh_degree");
+  if (s.mesh_keep_best > s.mesh_degree)
+    return field_error("mesh_keep_best", "must be <= mesh_degree");
   if (s.mesh_outbound_min >= s.mesh_degree_low || s.mesh_outbound_min > s.mesh_degree / 2) {
     return field_error("mesh_outbound_min", "must be < mesh_degree_low and <= mesh_degree / 2");
   }
-  if (s.heartbeat_interval.count() <= 0) return field_error("heartbeat_interval", "must be positive");
+  if (s.heartbeat_interval.count() <= 0)
+    return field_error("heartbeat_interval", "must be positive");
   if (s.history_gossip > s.history_length || s.history_length == 0) {
     return field_error("history_gossip", "must be <= history_length, which must be >= 1");
   }
@@ -41,7 +44,8 @@ Status validate(const GossipSettings& s) {
   if (s.max_rpc_bytes < s.max_message_bytes + 64) {
     return field_error("max_rpc_bytes", "must leave room for one message of max_message_bytes");
   }
-  if (s.gossip_factor < 0 || s.gossip_factor > 1) return field_error("gossip_factor", "must be in [0, 1]");
+  if (s.gossip_factor < 0 || s.gossip_factor > 1)
+    return field_error("gossip_factor", "must be in [0, 1]");
   const auto& sc = s.score;
   if (!(0 >= sc.gossip_threshold && sc.gossip_threshold >= sc.publish_threshold &&
         sc.publish_threshold >= sc.graylist_threshold)) {
@@ -58,9 +62,9 @@ struct GossipRouter::Impl {
   struct Peer {
     bool outbound = false;
     std::set<TopicId> topics;
-    size_t ihave_rpcs = 0;     // IHAVE entries acted on this heartbeat
-    size_t iwant_asked = 0;    // ids we requested from it this heartbeat
-    size_t iwant_served = 0;   // messages we sent it for IWANT this heartbeat
+    size_t ihave_rpcs = 0;    // IHAVE entries acted on this heartbeat
+    size_t iwant_asked = 0;   // ids we requested from it this heartbeat
+    size_t iwant_served = 0;  // messages we sent it for IWANT this heartbeat
     bool disconnect_requested = false;
   };
   struct Promise {
@@ -123,7 +127,8 @@ struct GossipRouter::Impl {
     if (ti == backoff.end()) return false;
     auto pi = ti->second.find(p);
     if (pi == ti->second.end()) return false;
-    return now < pi->second + s.heartbeat_interval * static_cast<int64_t>(s.backoff_slack_heartbeats);
+    return now <
+           pi->second + s.heartbeat_interval * static_cast<int64_t>(s.backoff_slack_heartbeats);
   }
   // On the receiving side a GRAFT is early only against the exact expiry.
   bool graft_too_early(const NodeId& p, TopicId t, TimePoint now) const {
@@ -506,16 +511,21 @@ struct GossipRouter::Impl {
       shuffle(all);  // random tie-break among equal scores
       std::stable_sort(all.begin(), all.end(),
                        [&](const NodeId& a, const NodeId& b) { return score(a) > score(b); });
-      std::vector<NodeId> keep(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(s.mesh_keep_best));
-      std::vector<NodeId> rest(all.begin() + static_cast<std::ptrdiff_t>(s.mesh_keep_best), all.end());
+      std::vector<NodeId> keep(all.begin(),
+                               all.begin() + static_cast<std::ptrdiff_t>(s.mesh_keep_best));
+      std::vector<NodeId> rest(all.begin() + static_cast<std::ptrdiff_t>(s.mesh_keep_best),
+                               all.end());
       shuffle(rest);
       const size_t random_slots = s.mesh_degree - s.mesh_keep_best;
       std::vector<NodeId> chosen(rest.begin(),
                                  rest.begin() + static_cast<std::ptrdiff_t>(random_slots));
-      std::vector<NodeId> dropped(rest.begin() + static_cast<std::ptrdiff_t>(random_slots), rest.end());
+      std::vector<NodeId> dropped(rest.begin() + static_cast<std::ptrdiff_t>(random_slots),
+                                  rest.end());
       size_t outbound = 0;
-      for (const auto& p : keep) if (is_outbound(p)) ++outbound;
-      for (const auto& p : chosen) if (is_outbound(p)) ++outbound;
+      for (const auto& p : keep)
+        if (is_outbound(p)) ++outbound;
+      for (const auto& p : chosen)
+        if (is_outbound(p)) ++outbound;
       for (auto& d : dropped) {
         if (outbound >= s.mesh_outbound_min) break;
         if (!is_outbound(d)) continue;
@@ -534,7 +544,8 @@ struct GossipRouter::Impl {
 
     if (m.size() >= s.mesh_degree_low) {
       size_t outbound = 0;
-      for (const auto& p : m) if (is_outbound(p)) ++outbound;
+      for (const auto& p : m)
+        if (is_outbound(p)) ++outbound;
       if (outbound < s.mesh_outbound_min) {
         for (const auto& p : candidates(t, graftable)) {
           if (outbound >= s.mesh_outbound_min) break;
@@ -545,7 +556,8 @@ struct GossipRouter::Impl {
       }
     }
 
-    if (s.opportunistic_graft_ticks > 0 && ticks % s.opportunistic_graft_ticks == 0 && m.size() > 1) {
+    if (s.opportunistic_graft_ticks > 0 && ticks % s.opportunistic_graft_ticks == 0 &&
+        m.size() > 1) {
       std::vector<double> sc;
       for (const auto& p : m) sc.push_back(score(p));
       std::sort(sc.begin(), sc.end());
@@ -609,9 +621,9 @@ struct GossipRouter::Impl {
       auto targets = candidates(t, [&](const NodeId& c) {
         return exclude->count(c) == 0 && score(c) >= s.score.gossip_threshold;
       });
-      const size_t wanted = std::max(
-          s.mesh_degree_lazy,
-          static_cast<size_t>(s.gossip_factor * static_cast<double>(targets.size())));
+      const size_t wanted =
+          std::max(s.mesh_degree_lazy,
+                   static_cast<size_t>(s.gossip_factor * static_cast<double>(targets.size())));
       if (targets.size() > wanted) targets.resize(wanted);
       for (const auto& p : targets) {
         rpc_for(p).ihave.push_back(GossipIhave{t, ids});
@@ -661,7 +673,9 @@ GossipRouter::GossipRouter(const NodeId& self, GossipSettings settings, uint64_t
 GossipRouter::~GossipRouter() = default;
 
 const GossipSettings& GossipRouter::settings() const noexcept { return impl_->s; }
-void GossipRouter::set_validator(GossipValidator validator) { impl_->validator = std::move(validator); }
+void GossipRouter::set_validator(GossipValidator validator) {
+  impl_->validator = std::move(validator);
+}
 
 void GossipRouter::add_peer(const NodeId& peer, bool outbound, TimePoint) {
   impl_->add_peer(peer, outbound);

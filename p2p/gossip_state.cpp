@@ -142,7 +142,8 @@ double PeerScores::score(const NodeId& peer) const {
 }
 
 void PeerScores::first_delivery(const NodeId& peer) {
-  if (Record* r = find(peer)) r->first_deliveries = std::min(r->first_deliveries + 1, s_.first_delivery_cap);
+  if (Record* r = find(peer))
+    r->first_deliveries = std::min(r->first_deliveries + 1, s_.first_delivery_cap);
 }
 
 void PeerScores::invalid_message(const NodeId& peer) {

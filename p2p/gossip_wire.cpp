@@ -139,10 +139,11 @@ std::vector<GossipRpc> split_gossip_rpc(GossipRpc rpc, size_t max_bytes) {
     // An entry with more ids than fit in one entry or one budget is cut.
     size_t pos = 0;
     while (pos < h.ids.size()) {
-      const size_t room_ids =
-          max_bytes > cur_size + kIhaveHeaderBytes ? (max_bytes - cur_size - kIhaveHeaderBytes) / kIdBytes : 0;
-      size_t take = std::min({h.ids.size() - pos, kMaxGossipIdsPerControl,
-                              std::max<size_t>(room_ids, 1)});
+      const size_t room_ids = max_bytes > cur_size + kIhaveHeaderBytes
+                                  ? (max_bytes - cur_size - kIhaveHeaderBytes) / kIdBytes
+                                  : 0;
+      size_t take =
+          std::min({h.ids.size() - pos, kMaxGossipIdsPerControl, std::max<size_t>(room_ids, 1)});
       make_room(kIhaveHeaderBytes + take * kIdBytes, cur.ihave.size(), kMaxGossipIhaveTopics);
       GossipIhave part{h.topic, {}};
       part.ids.assign(h.ids.begin() + static_cast<std::ptrdiff_t>(pos),
@@ -188,9 +189,9 @@ Result<GossipRpc> decode_impl(ByteSpan data) {
   uint8_t version = 0;
   if (!r.read_be(version)) return malformed("empty");
   if (version != kGossipWireVersion) {
-    return make_error(Errc::unsupported,
-                      "gossip rpc: version " + std::to_string(version) + " (this build speaks " +
-                          std::to_string(kGossipWireVersion) + ")");
+    return make_error(Errc::unsupported, "gossip rpc: version " + std::to_string(version) +
+                                             " (this build speaks " +
+                                             std::to_string(kGossipWireVersion) + ")");
   }
   GossipRpc rpc;
   size_t n = 0;

@@ -35,7 +35,8 @@ Result<Hello> decode_hello(ByteSpan bytes) noexcept {
   ByteReader r(bytes);
   std::array<uint8_t, 8> magic{};
   if (!r.read(magic)) return make_error(Errc::corruption, "hello is truncated");
-  if (magic != kHelloMagic) return make_error(Errc::corruption, "not a cairn p2p hello (bad magic)");
+  if (magic != kHelloMagic)
+    return make_error(Errc::corruption, "not a cairn p2p hello (bad magic)");
   Hello h;
   uint8_t role = 0;
   uint8_t addr_len = 0;
@@ -134,21 +135,22 @@ Result<SessionKeys> derive_session_keys(Role mine, const EphemeralKey& key,
   return k;
 }
 
-void SealState::init(const std::array<uint8_t, 32>& key,
-                     std::array<uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES>& header) noexcept {
+void SealState::init(
+    const std::array<uint8_t, 32>& key,
+    std::array<uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES>& header) noexcept {
   crypto_secretstream_xchacha20poly1305_init_push(&state_, header.data(), key.data());
 }
 
 void SealState::seal_in_place(uint8_t* out, size_t plaintext_len) noexcept {
   // libsodium writes the ciphertext to out + 1 from the message pointer; with
   // both equal the XOR runs in place, which its stream cipher supports.
-  crypto_secretstream_xchacha20poly1305_push(&state_, out, nullptr, out + 1, plaintext_len,
-                                             nullptr, 0,
-                                             crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+  crypto_secretstream_xchacha20poly1305_push(&state_, out, nullptr, out + 1, plaintext_len, nullptr,
+                                             0, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
 }
 
-Status OpenState::init(const std::array<uint8_t, 32>& key,
-                       const std::array<uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES>& header) noexcept {
+Status OpenState::init(
+    const std::array<uint8_t, 32>& key,
+    const std::array<uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES>& header) noexcept {
   if (crypto_secretstream_xchacha20poly1305_init_pull(&state_, header.data(), key.data()) != 0) {
     return make_error(Errc::verification_failed, "invalid secretstream header");
   }

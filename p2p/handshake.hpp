@@ -53,7 +53,7 @@ struct Hello {
   std::array<uint8_t, 32> ephemeral{};  // X25519 public key (crypto_kx)
   NodeId expected;                      // initiator: the id it dialed, or zero; responder: zero
   uint32_t features = 0;
-  std::string address;                  // advertised dial address, printable ASCII
+  std::string address;  // advertised dial address, printable ASCII
 };
 
 Bytes encode_hello(const Hello& h);
@@ -112,8 +112,9 @@ Result<SessionKeys> derive_session_keys(Role mine, const EphemeralKey& key,
 class SealState {
  public:
   // Initialises from the tx key and writes the header the peer needs.
-  void init(const std::array<uint8_t, 32>& key,
-            std::array<uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES>& header) noexcept;
+  void init(
+      const std::array<uint8_t, 32>& key,
+      std::array<uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES>& header) noexcept;
   // Seals in place: `out` points at the tag byte, the plaintext already sits
   // at out + 1 with length `plaintext_len`; the MAC is written after it, so
   // out must have plaintext_len + kSealOverhead bytes.
@@ -128,7 +129,8 @@ class SealState {
 class OpenState {
  public:
   Status init(const std::array<uint8_t, 32>& key,
-              const std::array<uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES>& header) noexcept;
+              const std::array<uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES>&
+                  header) noexcept;
   // Authenticates and decrypts one record in place; the plaintext is then at
   // record + 1 with the returned length. verification_failed when the MAC
   // fails (tampered, replayed, reordered or truncated) or the tag is not

@@ -17,24 +17,42 @@ namespace cairn::p2p {
 
 std::string_view disconnect_reason_name(DisconnectReason r) noexcept {
   switch (r) {
-    case DisconnectReason::requested: return "requested";
-    case DisconnectReason::shutdown: return "shutdown";
-    case DisconnectReason::handshake_timeout: return "handshake_timeout";
-    case DisconnectReason::handshake_failed: return "handshake_failed";
-    case DisconnectReason::bad_signature: return "bad_signature";
-    case DisconnectReason::unexpected_peer_id: return "unexpected_peer_id";
-    case DisconnectReason::no_common_version: return "no_common_version";
-    case DisconnectReason::network_mismatch: return "network_mismatch";
-    case DisconnectReason::self_connection: return "self_connection";
-    case DisconnectReason::decrypt_failed: return "decrypt_failed";
-    case DisconnectReason::frame_too_large: return "frame_too_large";
-    case DisconnectReason::protocol_error: return "protocol_error";
-    case DisconnectReason::idle_timeout: return "idle_timeout";
-    case DisconnectReason::banned: return "banned";
-    case DisconnectReason::too_many_peers: return "too_many_peers";
-    case DisconnectReason::duplicate_connection: return "duplicate_connection";
-    case DisconnectReason::io_error: return "io_error";
-    case DisconnectReason::send_queue_overflow: return "send_queue_overflow";
+    case DisconnectReason::requested:
+      return "requested";
+    case DisconnectReason::shutdown:
+      return "shutdown";
+    case DisconnectReason::handshake_timeout:
+      return "handshake_timeout";
+    case DisconnectReason::handshake_failed:
+      return "handshake_failed";
+    case DisconnectReason::bad_signature:
+      return "bad_signature";
+    case DisconnectReason::unexpected_peer_id:
+      return "unexpected_peer_id";
+    case DisconnectReason::no_common_version:
+      return "no_common_version";
+    case DisconnectReason::network_mismatch:
+      return "network_mismatch";
+    case DisconnectReason::self_connection:
+      return "self_connection";
+    case DisconnectReason::decrypt_failed:
+      return "decrypt_failed";
+    case DisconnectReason::frame_too_large:
+      return "frame_too_large";
+    case DisconnectReason::protocol_error:
+      return "protocol_error";
+    case DisconnectReason::idle_timeout:
+      return "idle_timeout";
+    case DisconnectReason::banned:
+      return "banned";
+    case DisconnectReason::too_many_peers:
+      return "too_many_peers";
+    case DisconnectReason::duplicate_connection:
+      return "duplicate_connection";
+    case DisconnectReason::io_error:
+      return "io_error";
+    case DisconnectReason::send_queue_overflow:
+      return "send_queue_overflow";
   }
   return "unknown";
 }
@@ -47,16 +65,24 @@ constexpr const char* kLog = "p2p";
 Errc dial_error_code(DisconnectReason r) {
   switch (r) {
     case DisconnectReason::handshake_timeout:
-    case DisconnectReason::idle_timeout: return Errc::timeout;
+    case DisconnectReason::idle_timeout:
+      return Errc::timeout;
     case DisconnectReason::bad_signature:
-    case DisconnectReason::unexpected_peer_id: return Errc::verification_failed;
+    case DisconnectReason::unexpected_peer_id:
+      return Errc::verification_failed;
     case DisconnectReason::no_common_version:
-    case DisconnectReason::network_mismatch: return Errc::unsupported;
-    case DisconnectReason::banned: return Errc::conflict;
-    case DisconnectReason::too_many_peers: return Errc::busy;
-    case DisconnectReason::shutdown: return Errc::cancelled;
-    case DisconnectReason::self_connection: return Errc::invalid_argument;
-    default: return Errc::io_error;
+    case DisconnectReason::network_mismatch:
+      return Errc::unsupported;
+    case DisconnectReason::banned:
+      return Errc::conflict;
+    case DisconnectReason::too_many_peers:
+      return Errc::busy;
+    case DisconnectReason::shutdown:
+      return Errc::cancelled;
+    case DisconnectReason::self_connection:
+      return Errc::invalid_argument;
+    default:
+      return Errc::io_error;
   }
 }
 
@@ -69,8 +95,10 @@ bool suspicious(DisconnectReason r) {
     case DisconnectReason::decrypt_failed:
     case DisconnectReason::frame_too_large:
     case DisconnectReason::protocol_error:
-    case DisconnectReason::handshake_timeout: return true;
-    default: return false;
+    case DisconnectReason::handshake_timeout:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -85,8 +113,13 @@ namespace detail {
 struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
   HostImpl(const asio::any_io_executor& e, Transport& t, Clock& c, const SigningKey& key,
            P2pSettings s, uint64_t seed)
-      : ex(e), transport(t), clock(c), identity(key), self(key.public_key()),
-        settings(std::move(s)), rng(seed) {}
+      : ex(e),
+        transport(t),
+        clock(c),
+        identity(key),
+        self(key.public_key()),
+        settings(std::move(s)),
+        rng(seed) {}
 
   struct Dial {
     std::string address;
@@ -134,7 +167,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
   // Re-evaluates the ordering hold of a peer's current session when a
   // handshaking predecessor stops counting (see update_hold).
   std::unordered_map<NodeId, std::unique_ptr<Timer>> hold_timers;
-  std::unordered_map<uint64_t, uint64_t> session_dial;              // session id -> dial id
+  std::unordered_map<uint64_t, uint64_t> session_dial;  // session id -> dial id
   std::unordered_map<uint64_t, Dial> dials;
   std::map<std::string, Persistent> persistent;
 
@@ -181,7 +214,8 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
 
   size_t count_peers(Direction d) const {
     size_t n = 0;
-    for (const auto& [id, s] : peers) if (s->direction() == d) ++n;
+    for (const auto& [id, s] : peers)
+      if (s->direction() == d) ++n;
     return n;
   }
 
@@ -257,8 +291,9 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       if (!keep_new(*existing, s)) {
         // The peer may be sending on this one already (it can be the peer's
         // current session): retire it, reading it until the peer's goodbye.
-        CAIRN_LOG(log::Level::info, kLog,
-                  "retiring duplicate session with " << short_id(id) << " at " << s.remote_address());
+        CAIRN_LOG(
+            log::Level::info, kLog,
+            "retiring duplicate session with " << short_id(id) << " at " << s.remote_address());
         note_persistent_up(s);
         finish_session_dial(s.id(), id);
         ++totals.duplicates_retired;
@@ -270,8 +305,9 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       // Swap without events: for the layers above the peer never left. What
       // we had not written on the old session goes first on the new one.
       it->second = sp;
-      CAIRN_LOG(log::Level::info, kLog,
-                "replacing session with " << short_id(id) << " by the one at " << s.remote_address());
+      CAIRN_LOG(
+          log::Level::info, kLog,
+          "replacing session with " << short_id(id) << " by the one at " << s.remote_address());
       if (!existing->retiring()) ++totals.duplicates_retired;
       existing->retire("replaced by the session at " + s.remote_address());
       existing->hand_over(s);
@@ -281,7 +317,8 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       update_hold(id);
       return;
     }
-    if (s.direction() == Direction::inbound && count_peers(Direction::inbound) >= settings.max_inbound_peers) {
+    if (s.direction() == Direction::inbound &&
+        count_peers(Direction::inbound) >= settings.max_inbound_peers) {
       s.close(DisconnectReason::too_many_peers,
               std::to_string(settings.max_inbound_peers) + " inbound peers already", true, true);
       return;
@@ -417,8 +454,8 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       } else {
         finish_dial(dial_id, tl::unexpected(Error{
                                  dial_error_code(reason),
-                                 "handshake with " + s.remote_address() + " failed: " +
-                                     std::string(disconnect_reason_name(reason)) +
+                                 "handshake with " + s.remote_address() +
+                                     " failed: " + std::string(disconnect_reason_name(reason)) +
                                      (by_remote ? " (peer's reason)" : "") + ": " + detail}));
       }
     }
@@ -534,9 +571,9 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       return;
     }
     if (options.expected_id && is_banned(*options.expected_id)) {
-      post_result(std::move(done), tl::unexpected(Error{Errc::conflict,
-                                                       "node " + short_id(*options.expected_id) +
-                                                           " is banned"}));
+      post_result(std::move(done),
+                  tl::unexpected(Error{Errc::conflict,
+                                       "node " + short_id(*options.expected_id) + " is banned"}));
       return;
     }
     for (auto& [id, d] : dials) {
@@ -575,8 +612,8 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     if (it == dials.end() || !it->second.connect_id) return;
     const ConnectId cid = *it->second.connect_id;
     const std::string address = it->second.address;
-    finish_dial(dial_id, tl::unexpected(Error{Errc::timeout, "connecting to " + address +
-                                                                 " timed out"}));
+    finish_dial(dial_id,
+                tl::unexpected(Error{Errc::timeout, "connecting to " + address + " timed out"}));
     transport.cancel_connect(cid);
   }
 
@@ -665,7 +702,8 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       dial_address = dials.at(d->second).address;
     }
     for (auto& [address, p] : persistent) {
-      if (address == dial_address || (p.options.expected_id && *p.options.expected_id == s.peer_id())) {
+      if (address == dial_address ||
+          (p.options.expected_id && *p.options.expected_id == s.peer_id())) {
         p.peer = s.peer_id();
         p.connected_at = clock.now();
         p.retry->cancel();
@@ -847,8 +885,8 @@ Result<Subscription> Host::on_message(MessageType type, MessageHandler handler) 
   }
   auto& im = *impl_;
   if (im.handlers.count(to_wire(type)) != 0) {
-    return make_error(Errc::conflict, "message type " + std::to_string(to_wire(type)) +
-                                          " already has a handler");
+    return make_error(Errc::conflict,
+                      "message type " + std::to_string(to_wire(type)) + " already has a handler");
   }
   const uint64_t token = im.next_token++;
   im.handlers[to_wire(type)] = {token, std::move(handler)};
@@ -938,7 +976,8 @@ std::vector<PeerInfo> Host::peers() const {
   std::vector<PeerInfo> out;
   out.reserve(impl_->peers.size());
   for (const auto& [id, s] : impl_->peers) out.push_back(impl_->peer_info(*s));
-  std::sort(out.begin(), out.end(), [](const PeerInfo& a, const PeerInfo& b) { return a.id < b.id; });
+  std::sort(out.begin(), out.end(),
+            [](const PeerInfo& a, const PeerInfo& b) { return a.id < b.id; });
   return out;
 }
 
@@ -959,7 +998,8 @@ HostStats Host::stats() const {
     s.bytes_received += sess->bytes_received;
   }
   uint64_t bans = 0;
-  for (const auto& [id, b] : im.bans) if (im.clock.now() < b.until) ++bans;
+  for (const auto& [id, b] : im.bans)
+    if (im.clock.now() < b.until) ++bans;
   s.bans_active = bans;
   return s;
 }

@@ -18,9 +18,11 @@ Status save_identity(const SigningKey& key, const std::filesystem::path& path, b
   const int fd = ::open(path.c_str(), flags, 0600);
   if (fd < 0) {
     if (errno == EEXIST) {
-      return make_error(Errc::conflict, path.string() + " already exists (use --force to replace it)");
+      return make_error(Errc::conflict,
+                        path.string() + " already exists (use --force to replace it)");
     }
-    return make_error(Errc::io_error, "cannot write " + path.string() + ": " + std::strerror(errno));
+    return make_error(Errc::io_error,
+                      "cannot write " + path.string() + ": " + std::strerror(errno));
   }
   auto seed = key.seed();
   std::string text = std::string(kIdentityHeader) + "\n" + to_hex(seed) + "\n";
@@ -42,9 +44,9 @@ Result<SigningKey> load_identity(const std::filesystem::path& path) {
   }
   if ((st.st_mode & 077) != 0) {
     // A local environment problem (exit 3 from the CLI), not a bad key.
-    return make_error(Errc::io_error,
-                      "identity file " + path.string() +
-                          " is readable by group or others; run: chmod 600 " + path.string());
+    return make_error(Errc::io_error, "identity file " + path.string() +
+                                          " is readable by group or others; run: chmod 600 " +
+                                          path.string());
   }
   std::ifstream f(path);
   std::string header, hex;

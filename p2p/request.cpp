@@ -22,13 +22,20 @@ constexpr double kMalformedPenalty = 10;
 
 Errc errc_for(ResponseStatus s) {
   switch (s) {
-    case ResponseStatus::ok: return Errc::ok;
-    case ResponseStatus::unknown_request: return Errc::unsupported;
-    case ResponseStatus::busy: return Errc::busy;
-    case ResponseStatus::not_found: return Errc::not_found;
-    case ResponseStatus::invalid_request: return Errc::invalid_argument;
-    case ResponseStatus::cancelled: return Errc::cancelled;
-    case ResponseStatus::internal_error: break;
+    case ResponseStatus::ok:
+      return Errc::ok;
+    case ResponseStatus::unknown_request:
+      return Errc::unsupported;
+    case ResponseStatus::busy:
+      return Errc::busy;
+    case ResponseStatus::not_found:
+      return Errc::not_found;
+    case ResponseStatus::invalid_request:
+      return Errc::invalid_argument;
+    case ResponseStatus::cancelled:
+      return Errc::cancelled;
+    case ResponseStatus::internal_error:
+      break;
   }
   return Errc::internal;
 }
@@ -139,8 +146,8 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     }
     const size_t cap = host.settings().max_requests_in_flight;
     if (auto c = out_count.find(peer); c != out_count.end() && c->second >= cap) {
-      return make_error(Errc::busy, std::to_string(cap) + " requests already in flight to " +
-                                        short_id(peer));
+      return make_error(Errc::busy,
+                        std::to_string(cap) + " requests already in flight to " + short_id(peer));
     }
     const RequestId id = next_id++;
     Bytes frame;
@@ -166,7 +173,8 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
       callback(tl::unexpected(self->peer_error(
           Errc::timeout, peer_id, k,
           "no response within " +
-              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
               " ms")));
     });
     pending.emplace(id, std::move(p));
@@ -181,7 +189,7 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     if (!cb) return false;
     send_cancel(peer, id);
     asio::post(host.executor(), [cb = std::move(cb), e = peer_error(Errc::cancelled, peer, kind,
-                                                                     "cancelled")]() mutable {
+                                                                    "cancelled")]() mutable {
       cb(tl::unexpected(std::move(e)));
     });
     return true;
@@ -244,9 +252,9 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     }
     if (body.size() + kResponseHeaderBytes > host.settings().max_frame_payload) {
       // Tell the requester rather than leave it waiting for a timeout.
-      (void)host.send(req.peer, MessageType::response,
-                      encode_response(req.id, ResponseStatus::internal_error,
-                                      as_bytes("response too large")));
+      (void)host.send(
+          req.peer, MessageType::response,
+          encode_response(req.id, ResponseStatus::internal_error, as_bytes("response too large")));
       return make_error(Errc::invalid_argument, "response exceeds max_frame_payload");
     }
     return host.send(req.peer, MessageType::response, encode_response(req.id, status, body));
@@ -263,9 +271,9 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     };
     auto h = handlers.find(to_wire(kind));
     if (h == handlers.end()) {
-      reply(ResponseStatus::unknown_request,
-            "no handler for " + std::string(message_type_name(kind)) + " (" +
-                std::to_string(to_wire(kind)) + ")");
+      reply(ResponseStatus::unknown_request, "no handler for " +
+                                                 std::string(message_type_name(kind)) + " (" +
+                                                 std::to_string(to_wire(kind)) + ")");
       return;
     }
     if (inbound.count({from, id}) != 0) {
@@ -377,8 +385,7 @@ RequestId Responder::id() const noexcept { return req_ ? req_->id : 0; }
 
 // -------------------------------------------------------- RequestResponse --
 
-RequestResponse::RequestResponse(Host& host)
-    : impl_(std::make_shared<detail::RequestImpl>(host)) {
+RequestResponse::RequestResponse(Host& host) : impl_(std::make_shared<detail::RequestImpl>(host)) {
   impl_->install();
 }
 
@@ -390,7 +397,8 @@ Status RequestResponse::handle(MessageType kind, RequestHandler handler) {
                       "type " + std::to_string(to_wire(kind)) + " is not a request kind");
   }
   if (impl_->handlers.count(to_wire(kind)) != 0) {
-    return make_error(Errc::conflict, std::string(message_type_name(kind)) + " already has a handler");
+    return make_error(Errc::conflict,
+                      std::string(message_type_name(kind)) + " already has a handler");
   }
   impl_->handlers[to_wire(kind)] = std::move(handler);
   return {};

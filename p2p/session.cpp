@@ -122,9 +122,9 @@ void Session::recycle(Buffer&& buf) {
 
 void Session::trim_pool() noexcept {
   while (pooled_bytes_ > kIdlePoolBytes && !pool_.empty()) {
-    auto largest = std::max_element(pool_.begin(), pool_.end(), [](const Buffer& a, const Buffer& b) {
-      return a.capacity < b.capacity;
-    });
+    auto largest =
+        std::max_element(pool_.begin(), pool_.end(),
+                         [](const Buffer& a, const Buffer& b) { return a.capacity < b.capacity; });
     pooled_bytes_ -= largest->capacity;
     pool_.erase(largest);
   }
@@ -168,9 +168,9 @@ Result<Session::OutRecord> Session::build_frame(MessageType type, ByteSpan paylo
                                                 bool control) {
   const P2pSettings& s = *config_.settings;
   if (payload.size() > s.max_frame_payload) {
-    return make_error(Errc::invalid_argument,
-                      "payload of " + std::to_string(payload.size()) +
-                          " bytes exceeds max_frame_payload " + std::to_string(s.max_frame_payload));
+    return make_error(Errc::invalid_argument, "payload of " + std::to_string(payload.size()) +
+                                                  " bytes exceeds max_frame_payload " +
+                                                  std::to_string(s.max_frame_payload));
   }
   const size_t raw_total = kLengthPrefixBytes + kFrameHeaderBytes + payload.size() + kSealOverhead;
   // Bounded by the raw size (compression only shrinks it), checked before
@@ -230,10 +230,10 @@ void Session::pump_writes() {
   }
   writing_ = true;
   writing_records_ = gather_.size();
-  stream_->async_write(gather_, [self = shared_from_this(), n = gather_.size()](
-                                    std::error_code ec, size_t written) {
-    self->on_written(ec, written, n);
-  });
+  stream_->async_write(
+      gather_, [self = shared_from_this(), n = gather_.size()](std::error_code ec, size_t written) {
+        self->on_written(ec, written, n);
+      });
 }
 
 void Session::on_written(std::error_code ec, size_t /*n*/, size_t records) {
@@ -283,9 +283,12 @@ bool Session::reads() const noexcept {
   switch (state_) {
     case State::hello:
     case State::auth:
-    case State::established: return true;
-    case State::retiring: return !peer_done_;
-    default: return false;
+    case State::established:
+      return true;
+    case State::retiring:
+      return !peer_done_;
+    default:
+      return false;
   }
 }
 
@@ -298,9 +301,8 @@ void Session::read_more() {
     buf = MutableByteSpan(rbuf_.data() + rend_, rbuf_.size() - rend_);
   }
   reading_ = true;
-  stream_->async_read_some(buf, [self = shared_from_this()](std::error_code ec, size_t n) {
-    self->on_read(ec, n);
-  });
+  stream_->async_read_some(
+      buf, [self = shared_from_this()](std::error_code ec, size_t n) { self->on_read(ec, n); });
 }
 
 void Session::on_read(std::error_code ec, size_t n) {
@@ -349,8 +351,8 @@ void Session::process_buffered() {
   while (paused_ == 0 && !held_reading_ && reads()) {
     const size_t avail = rend_ - rstart_;
     if (avail < kLengthPrefixBytes) break;
-    auto len = decode_record_length(ByteSpan(rbuf_.data() + rstart_, kLengthPrefixBytes),
-                                    record_limit());
+    auto len =
+        decode_record_length(ByteSpan(rbuf_.data() + rstart_, kLengthPrefixBytes), record_limit());
     if (!len) {
       fail(len.error().code == Errc::invalid_argument ? DisconnectReason::frame_too_large
                                                       : DisconnectReason::protocol_error,
@@ -395,11 +397,15 @@ bool Session::handle_record(uint8_t* rec, size_t len) {
     return false;
   }
   switch (state_) {
-    case State::hello: return handle_hello(ByteSpan(rec, len));
-    case State::auth: return handle_auth(ByteSpan(rec, len));
+    case State::hello:
+      return handle_hello(ByteSpan(rec, len));
+    case State::auth:
+      return handle_auth(ByteSpan(rec, len));
     case State::established:
-    case State::retiring: return handle_frame(rec, len);
-    default: return false;
+    case State::retiring:
+      return handle_frame(rec, len);
+    default:
+      return false;
   }
 }
 
@@ -424,8 +430,8 @@ bool Session::handle_hello(ByteSpan rec) {
              to_hex(ByteSpan(s.network_id).first(8)));
     return false;
   }
-  auto v = negotiate_version(kProtocolVersionMin, kProtocolVersionMax, h->min_version,
-                             h->max_version);
+  auto v =
+      negotiate_version(kProtocolVersionMin, kProtocolVersionMax, h->min_version, h->max_version);
   if (!v) {
     fail(DisconnectReason::no_common_version,
          "peer speaks versions " + std::to_string(h->min_version) + "-" +
@@ -752,7 +758,7 @@ void Session::on_drain_timeout() {
     end_retirement("no session replaced it within " + millis(drain));
   } else if (!peer_done_) {
     end_retirement("no goodbye from the peer within " + millis(drain) + " of retiring it (" +
-            retire_detail_ + ")");
+                   retire_detail_ + ")");
   } else {
     end_retirement("our goodbye was not written within " + millis(drain));
   }
@@ -777,8 +783,8 @@ void Session::close(DisconnectReason reason, std::string detail, bool goodbye, b
   close_impl(reason, std::move(detail), false, goodbye, drop_queued);
 }
 
-void Session::close_impl(DisconnectReason reason, std::string detail, bool by_remote,
-                         bool goodbye, bool drop_queued) {
+void Session::close_impl(DisconnectReason reason, std::string detail, bool by_remote, bool goodbye,
+                         bool drop_queued) {
   if (state_ == State::closing || state_ == State::closed) return;
   auto self = shared_from_this();
   const bool was_established = state_ == State::established;
@@ -825,7 +831,8 @@ void Session::close_impl(DisconnectReason reason, std::string detail, bool by_re
 void Session::hard_close() {
   if (state_ == State::closed) return;
   state_ = State::closed;
-  for (auto* t : {handshake_timer_.get(), idle_timer_.get(), ping_timer_.get(), linger_timer_.get()}) {
+  for (auto* t :
+       {handshake_timer_.get(), idle_timer_.get(), ping_timer_.get(), linger_timer_.get()}) {
     if (t != nullptr) t->cancel();
   }
   // Buffers stay until destruction: a message handler further up the stack

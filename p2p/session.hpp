@@ -75,8 +75,8 @@ struct SessionConfig {
   Role role = Role::initiator;
   std::optional<NodeId> expected;  // initiator only
   std::string advertised_address;
-  uint64_t id = 0;                 // owner-assigned, unique per Host
-  uint64_t nonce_seed = 0;         // ping nonces
+  uint64_t id = 0;          // owner-assigned, unique per Host
+  uint64_t nonce_seed = 0;  // ping nonces
 };
 
 // How long a closing session may take to flush its goodbye before the
@@ -88,8 +88,8 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   enum class State { hello, auth, established, retiring, closing, closed };
 
-  Session(std::shared_ptr<SessionOwner> owner, const asio::any_io_executor& executor,
-          Clock& clock, std::unique_ptr<Stream> stream, SessionConfig config);
+  Session(std::shared_ptr<SessionOwner> owner, const asio::any_io_executor& executor, Clock& clock,
+          std::unique_ptr<Stream> stream, SessionConfig config);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -260,21 +260,21 @@ class Session : public std::enable_shared_from_this<Session> {
   // retiring: data frames not written here, waiting for hand_over()
   std::deque<OutRecord> held_;
   size_t held_bytes_ = 0;
-  bool retired_by_peer_ = false;   // the peer's goodbye started the retirement
-  bool await_successor_ = false;   // still the peer's session until hand_over()
-  bool peer_done_ = false;         // the peer's goodbye or end of stream was read
+  bool retired_by_peer_ = false;  // the peer's goodbye started the retirement
+  bool await_successor_ = false;  // still the peer's session until hand_over()
+  bool peer_done_ = false;        // the peer's goodbye or end of stream was read
   std::string retire_detail_;
 
   // read side
   Bytes rbuf_;
   size_t rstart_ = 0, rend_ = 0;
-  Bytes big_;          // one record larger than rbuf_, read straight into place
+  Bytes big_;  // one record larger than rbuf_, read straight into place
   size_t big_len_ = 0, big_fill_ = 0;
   bool big_mode_ = false;
   bool reading_ = false;
   int paused_ = 0;
   bool held_reading_ = false;
-  Bytes scratch_;      // inflated payloads
+  Bytes scratch_;  // inflated payloads
 
   // timers and keepalive
   // linger_timer_ bounds the closing flush, and the drain while retiring.

@@ -219,7 +219,9 @@ struct EndState : std::enable_shared_from_this<EndState> {
 
 class SimStream final : public Stream {
  public:
-  explicit SimStream(std::shared_ptr<EndState> e) : e_(std::move(e)) { ++e_->net->stats.streams_open; }
+  explicit SimStream(std::shared_ptr<EndState> e) : e_(std::move(e)) {
+    ++e_->net->stats.streams_open;
+  }
   ~SimStream() override {
     close();
     --e_->net->stats.streams_open;
@@ -434,8 +436,7 @@ class SimTransport final : public Transport {
     auto parsed = parse_tcp_address(address);
     if (!parsed) return tl::unexpected(parsed.error());
     if (parsed->host != name_) {
-      return make_error(Errc::invalid_argument,
-                        "node " + name_ + " cannot listen on " + address);
+      return make_error(Errc::invalid_argument, "node " + name_ + " cannot listen on " + address);
     }
     uint16_t port = parsed->port;
     if (port == 0) {
@@ -464,9 +465,8 @@ class SimTransport final : public Transport {
     if (it == net_->connects.end()) return;
     auto h = std::move(it->second.handler);
     net_->connects.erase(it);
-    asio::post(net_->ex, [h = std::move(h)] {
-      h(make_error(Errc::cancelled, "connect cancelled"));
-    });
+    asio::post(net_->ex,
+               [h = std::move(h)] { h(make_error(Errc::cancelled, "connect cancelled")); });
   }
 
   void close() noexcept override {

@@ -8,8 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cairn/p2p/transport.hpp"
 #include "cairn/p2p/tcp_address.hpp"
+#include "cairn/p2p/transport.hpp"
 
 namespace cairn::p2p {
 namespace {
@@ -61,7 +61,8 @@ class TcpStream final : public Stream {
 void apply_options(tcp::socket& s, const TcpOptions& o) {
   std::error_code ec;
   s.set_option(tcp::no_delay(o.no_delay), ec);
-  if (o.send_buffer_bytes > 0) s.set_option(asio::socket_base::send_buffer_size(o.send_buffer_bytes), ec);
+  if (o.send_buffer_bytes > 0)
+    s.set_option(asio::socket_base::send_buffer_size(o.send_buffer_bytes), ec);
   if (o.receive_buffer_bytes > 0) {
     s.set_option(asio::socket_base::receive_buffer_size(o.receive_buffer_bytes), ec);
   }
@@ -69,8 +70,7 @@ void apply_options(tcp::socket& s, const TcpOptions& o) {
 
 class TcpTransport final : public Transport {
  public:
-  TcpTransport(const asio::any_io_executor& ex, TcpOptions options)
-      : ex_(ex), options_(options) {}
+  TcpTransport(const asio::any_io_executor& ex, TcpOptions options) : ex_(ex), options_(options) {}
   ~TcpTransport() override { close(); }
 
   Result<std::string> listen(const std::string& address, AcceptHandler on_accept) override {
@@ -119,7 +119,8 @@ class TcpTransport final : public Transport {
             std::error_code rec, tcp::resolver::results_type results) {
           if (alive.expired() || op->done) return;
           if (rec) {
-            finish(id, make_error(Errc::io_error, "cannot resolve " + address + ": " + rec.message()));
+            finish(id,
+                   make_error(Errc::io_error, "cannot resolve " + address + ": " + rec.message()));
             return;
           }
           std::vector<tcp::endpoint> eps;

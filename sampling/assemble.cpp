@@ -6,7 +6,8 @@
 namespace cairn::sampling {
 
 Result<AssembledProof> assemble_replica_proof(const contracts::ChainInfo& chain, ShardId shard,
-                                              Epoch epoch, std::vector<contracts::BlockHeader> headers,
+                                              Epoch epoch,
+                                              std::vector<contracts::BlockHeader> headers,
                                               std::vector<AnchoredResponse> candidates) {
   AssembledProof out;
   ReplicaProof& p = out.proof;
@@ -24,9 +25,10 @@ Result<AssembledProof> assemble_replica_proof(const contracts::ChainInfo& chain,
                           std::to_string(epoch.value) + ": " + base.error().message);
   }
   // Each candidate alone on top of the headers: keeps what verifies.
-  std::sort(candidates.begin(), candidates.end(), [](const AnchoredResponse& a, const AnchoredResponse& b) {
-    return a.response.node < b.response.node;
-  });
+  std::sort(candidates.begin(), candidates.end(),
+            [](const AnchoredResponse& a, const AnchoredResponse& b) {
+              return a.response.node < b.response.node;
+            });
   ReplicaProof one = p;
   for (AnchoredResponse& c : candidates) {
     const NodeId node = c.response.node;
@@ -35,7 +37,8 @@ Result<AssembledProof> assemble_replica_proof(const contracts::ChainInfo& chain,
     if (!st) {
       out.excluded.emplace_back(node, st.error());
     } else if (!p.entries.empty() && p.entries.back().response.node == node) {
-      out.excluded.emplace_back(node, Error{Errc::conflict, "a response of this node is already counted"});
+      out.excluded.emplace_back(
+          node, Error{Errc::conflict, "a response of this node is already counted"});
     } else {
       p.entries.push_back(std::move(one.entries.front()));
     }

@@ -84,7 +84,8 @@ Status MemoryReplica::read_sealed_chunk(ChunkPosition pos, MutableByteSpan out) 
   }
   const size_t off = size_t{pos.chunk} * params_.chunk_size;
   if (out.size() != params_.chunk_size || off + out.size() > it->second.sealed.size()) {
-    return make_error(Errc::invalid_argument, "chunk " + std::to_string(pos.chunk) + " outside the replica");
+    return make_error(Errc::invalid_argument,
+                      "chunk " + std::to_string(pos.chunk) + " outside the replica");
   }
   std::memcpy(out.data(), it->second.sealed.data() + off, out.size());
   return {};
@@ -102,7 +103,8 @@ Result<ChunkOpening> MemoryReplica::open_chunk(ChunkPosition pos, BlockNumber st
   const size_t fs = params_.fragment_size();
   const Stored& s = it->second;
   if (size_t{f + 1} * fs > s.sealed.size()) {
-    return make_error(Errc::invalid_argument, "chunk " + std::to_string(pos.chunk) + " outside the replica");
+    return make_error(Errc::invalid_argument,
+                      "chunk " + std::to_string(pos.chunk) + " outside the replica");
   }
   return open_from_sealed_fragment(params_, node_, s.id, pos.blob, s.fragment_roots, pos.chunk,
                                    ByteSpan(s.sealed).subspan(size_t{f} * fs, fs), std::move(*path),

@@ -13,7 +13,8 @@ MerkleLevels::MerkleLevels(std::vector<Hash32> leaf_hashes) {
     const std::vector<Hash32>& below = levels_.back();
     std::vector<Hash32> up;
     up.reserve((below.size() + 1) / 2);
-    for (size_t i = 0; i + 1 < below.size(); i += 2) up.push_back(erasure::merkle_node_hash(below[i], below[i + 1]));
+    for (size_t i = 0; i + 1 < below.size(); i += 2)
+      up.push_back(erasure::merkle_node_hash(below[i], below[i + 1]));
     if (below.size() % 2 == 1) up.push_back(below.back());
     levels_.push_back(std::move(up));
   }

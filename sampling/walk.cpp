@@ -21,8 +21,8 @@ Result<ChunkOpening> open_from_sealed_fragment(const erasure::NetworkParams& par
   const uint32_t n = params.total_fragments();
   const uint32_t cpf = params.chunks_per_fragment();
   const size_t fs = params.fragment_size();
-  const std::string where = "opening blob " + std::to_string(index.value) + " chunk " +
-                            std::to_string(replica_chunk);
+  const std::string where =
+      "opening blob " + std::to_string(index.value) + " chunk " + std::to_string(replica_chunk);
   if (fragment_roots.size() != n || sealed_fragment.size() != fs || replica_chunk >= n * cpf) {
     return make_error(Errc::invalid_argument,
                       where + ": " + std::to_string(fragment_roots.size()) + " roots and a " +
@@ -47,8 +47,8 @@ Result<ChunkOpening> open_from_sealed_fragment(const erasure::NetworkParams& par
                                             " does not unseal to its committed root");
   }
   if (erasure::commitment_from_roots(fragment_roots) != commitment) {
-    return make_error(Errc::corruption, where + ": the stored fragment roots do not commit to " +
-                                            commitment.hex());
+    return make_error(Errc::corruption,
+                      where + ": the stored fragment roots do not commit to " + commitment.hex());
   }
   ChunkOpening out;
   out.commitment = commitment;
@@ -57,7 +57,8 @@ Result<ChunkOpening> open_from_sealed_fragment(const erasure::NetworkParams& par
   // Chunk path inside fragment f and fragment path inside the commitment.
   std::vector<Hash32> leaves(cpf);
   for (uint32_t i = 0; i < cpf; ++i) {
-    leaves[i] = erasure::merkle_leaf_hash(fragment.subspan(size_t{i} * params.chunk_size, params.chunk_size));
+    leaves[i] = erasure::merkle_leaf_hash(
+        fragment.subspan(size_t{i} * params.chunk_size, params.chunk_size));
   }
   auto in_fragment = detail::MerkleLevels(std::move(leaves)).prove(c);
   if (!in_fragment) return tl::unexpected(in_fragment.error());
@@ -101,8 +102,12 @@ WalkTranscript& WalkTranscript::operator=(WalkTranscript&&) noexcept = default;
 
 const EpochChallenge& WalkTranscript::challenge() const noexcept { return impl_->challenge; }
 const NodeId& WalkTranscript::node() const noexcept { return impl_->node; }
-uint32_t WalkTranscript::steps() const noexcept { return static_cast<uint32_t>(impl_->leaves.size()); }
-bool WalkTranscript::complete() const noexcept { return steps() == impl_->challenge.params.walk_steps; }
+uint32_t WalkTranscript::steps() const noexcept {
+  return static_cast<uint32_t>(impl_->leaves.size());
+}
+bool WalkTranscript::complete() const noexcept {
+  return steps() == impl_->challenge.params.walk_steps;
+}
 
 Hash32 WalkTranscript::append(const Hash32& prev_state, ByteSpan sealed_chunk) {
   assert(!complete());
@@ -116,7 +121,9 @@ Hash32 WalkTranscript::append(const Hash32& prev_state, ByteSpan sealed_chunk) {
 
 const Hash32& WalkTranscript::initial_state() const noexcept { return impl_->state0; }
 
-const Hash32& WalkTranscript::prev_state(uint32_t step) const { return impl_->prev_states.at(step - 1); }
+const Hash32& WalkTranscript::prev_state(uint32_t step) const {
+  return impl_->prev_states.at(step - 1);
+}
 
 ChunkPosition WalkTranscript::position(uint32_t step) const {
   return step_position(impl_->challenge, prev_state(step));
@@ -148,10 +155,11 @@ erasure::MerkleProof WalkTranscript::leaf_path(uint32_t step) {
 // ---- walk ----
 
 Walk::Walk(EpochChallenge challenge, NodeId node)
-    : transcript_(std::move(challenge), node),
-      state_(transcript_.initial_state()) {}
+    : transcript_(std::move(challenge), node), state_(transcript_.initial_state()) {}
 
-ChunkPosition Walk::position() const noexcept { return step_position(transcript_.challenge(), state_); }
+ChunkPosition Walk::position() const noexcept {
+  return step_position(transcript_.challenge(), state_);
+}
 
 void Walk::feed(ByteSpan sealed_chunk) { state_ = transcript_.append(state_, sealed_chunk); }
 
@@ -164,9 +172,10 @@ Result<WalkTranscript> run_walk(const EpochChallenge& challenge, const NodeId& n
     const ChunkPosition pos = walk.position();
     auto st = reader.read_sealed_chunk(pos, chunk);
     if (!st) {
-      return tl::unexpected(with_context(st.error(), "walk step " + std::to_string(walk.next_step()) +
-                                                         " (blob " + std::to_string(pos.blob.value) +
-                                                         " chunk " + std::to_string(pos.chunk) + ")"));
+      return tl::unexpected(
+          with_context(st.error(), "walk step " + std::to_string(walk.next_step()) + " (blob " +
+                                       std::to_string(pos.blob.value) + " chunk " +
+                                       std::to_string(pos.chunk) + ")"));
     }
     walk.feed(chunk);
   }
@@ -180,9 +189,9 @@ Result<Response> open_response(WalkTranscript& transcript, BlockNumber anchor_bl
                                const SigningKey& key) {
   const EpochChallenge& c = transcript.challenge();
   if (!transcript.complete()) {
-    return make_error(Errc::invalid_argument, "opening a walk of " + std::to_string(transcript.steps()) +
-                                                  " steps, the network walks " +
-                                                  std::to_string(c.params.walk_steps));
+    return make_error(Errc::invalid_argument,
+                      "opening a walk of " + std::to_string(transcript.steps()) +
+                          " steps, the network walks " + std::to_string(c.params.walk_steps));
   }
   if (key.public_key() != transcript.node()) {
     return make_error(Errc::invalid_argument, "the walk of node " + transcript.node().hex() +

@@ -89,7 +89,8 @@ std::string describe_key(Family family, ByteSpan key) {
   return std::string(family_name(family)) + " key \"" + printable + "\"";
 }
 
-uint32_t envelope_checksum(Family family, ByteSpan key, uint8_t version, ByteSpan payload) noexcept {
+uint32_t envelope_checksum(Family family, ByteSpan key, uint8_t version,
+                           ByteSpan payload) noexcept {
   // Keys are at most a few dozen bytes; a longer one cannot come from this store.
   uint8_t head[3] = {static_cast<uint8_t>(family), 0, 0};
   const uint16_t key_len = key.size() > UINT16_MAX ? UINT16_MAX : static_cast<uint16_t>(key.size());

@@ -26,23 +26,32 @@ enum class Family : uint8_t {
   blob_ids = 3,      // blob id (32) -> shard u32 | index u64
   pending = 4,       // blob id (32) -> pending upload
   sync_cursors = 5,  // shard u32 -> sync cursor
-  responses = 6,     // shard u32 | epoch u64 | node id (32) -> challenge response (sampling's format)
-  peers = 7,         // node id (32) -> peer record (p2p's format)
-  chain = 8,         // reserved for the embedded dev chain (contracts/); unused by shards
+  responses = 6,  // shard u32 | epoch u64 | node id (32) -> challenge response (sampling's format)
+  peers = 7,      // node id (32) -> peer record (p2p's format)
+  chain = 8,      // reserved for the embedded dev chain (contracts/); unused by shards
 };
 inline constexpr size_t kFamilyCount = 9;
 
 constexpr std::string_view family_name(Family f) noexcept {
   switch (f) {
-    case Family::meta: return "default";
-    case Family::fragments: return "fragments";
-    case Family::blobs: return "blobs";
-    case Family::blob_ids: return "blob_ids";
-    case Family::pending: return "pending";
-    case Family::sync_cursors: return "sync_cursors";
-    case Family::responses: return "responses";
-    case Family::peers: return "peers";
-    case Family::chain: return "chain";
+    case Family::meta:
+      return "default";
+    case Family::fragments:
+      return "fragments";
+    case Family::blobs:
+      return "blobs";
+    case Family::blob_ids:
+      return "blob_ids";
+    case Family::pending:
+      return "pending";
+    case Family::sync_cursors:
+      return "sync_cursors";
+    case Family::responses:
+      return "responses";
+    case Family::peers:
+      return "peers";
+    case Family::chain:
+      return "chain";
   }
   return "?";
 }

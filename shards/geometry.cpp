@@ -10,9 +10,9 @@ Result<ShardId> shard_for(const erasure::NetworkParams& params, BlobIndex index)
   }
   const uint64_t shard = index.value / params.blobs_per_shard;
   if (shard > kMaxShard) {
-    return make_error(Errc::invalid_argument,
-                      "blob index " + std::to_string(index.value) + " lies in shard " +
-                          std::to_string(shard) + ", beyond the 32-bit shard space");
+    return make_error(Errc::invalid_argument, "blob index " + std::to_string(index.value) +
+                                                  " lies in shard " + std::to_string(shard) +
+                                                  ", beyond the 32-bit shard space");
   }
   return ShardId{static_cast<uint32_t>(shard)};
 }

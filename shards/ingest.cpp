@@ -28,13 +28,12 @@ Result<IngestResult> store_committed(Store& store, BlobIndex index, erasure::Com
   if (enc.fragments != p.total_fragments() || enc.fragment_size != p.fragment_size() ||
       enc.data.size() != size_t{enc.fragments} * enc.fragment_size ||
       blob.commitment.fragment_roots.size() != enc.fragments) {
-    return make_error(Errc::invalid_argument,
-                      "ingesting " + blob_context(index) + ": encoded blob has " +
-                          std::to_string(enc.fragments) + " fragments of " +
-                          std::to_string(enc.fragment_size) + " bytes and " +
-                          std::to_string(blob.commitment.fragment_roots.size()) +
-                          " roots; the store expects " + std::to_string(p.total_fragments()) +
-                          " of " + std::to_string(p.fragment_size()));
+    return make_error(
+        Errc::invalid_argument,
+        "ingesting " + blob_context(index) + ": encoded blob has " + std::to_string(enc.fragments) +
+            " fragments of " + std::to_string(enc.fragment_size) + " bytes and " +
+            std::to_string(blob.commitment.fragment_roots.size()) + " roots; the store expects " +
+            std::to_string(p.total_fragments()) + " of " + std::to_string(p.fragment_size()));
   }
   if (transform != nullptr && transform->encoding() == FragmentEncoding::plain) {
     return make_error(Errc::invalid_argument,
@@ -69,7 +68,8 @@ Result<IngestResult> ingest_payload(Store& store, const erasure::Codec& codec, B
   // 192 KiB allocation and page faults per blob.
   thread_local erasure::CommittedBlob scratch;
   auto encoded = erasure::encode_and_commit_into(codec, payload, scratch);
-  if (!encoded) return tl::unexpected(with_context(encoded.error(), "ingesting " + blob_context(index)));
+  if (!encoded)
+    return tl::unexpected(with_context(encoded.error(), "ingesting " + blob_context(index)));
   return store_committed(store, index, scratch, transform);
 }
 
@@ -85,15 +85,14 @@ Result<Bytes> read_payload(const Store& store, const erasure::Codec& codec, Blob
   if (!record) return tl::unexpected(record.error());
   if (record->encoding != FragmentEncoding::plain &&
       (transform == nullptr || transform->encoding() != record->encoding)) {
-    return make_error(Errc::invalid_argument,
-                      "reading " + blob_context(index) + ": its fragments are stored sealed; "
-                      "a matching transform is needed to read them");
+    return make_error(Errc::invalid_argument, "reading " + blob_context(index) +
+                                                  ": its fragments are stored sealed; "
+                                                  "a matching transform is needed to read them");
   }
   if (erasure::commitment_from_roots(record->fragment_roots) != record->id) {
-    return make_error(Errc::corruption, "reading " + blob_context(index) + " from store " +
-                                            store.path().string() +
-                                            ": fragment roots do not commit to blob id " +
-                                            record->id.hex());
+    return make_error(Errc::corruption,
+                      "reading " + blob_context(index) + " from store " + store.path().string() +
+                          ": fragment roots do not commit to blob id " + record->id.hex());
   }
 
   const uint32_t k = record->data_fragments;
@@ -123,13 +122,15 @@ Result<Bytes> read_payload(const Store& store, const erasure::Codec& codec, Blob
     if (!stored_plain) {
       std::vector<StoredFragment> slots;
       for (size_t i = 0; i < loaded.size(); ++i) {
-        slots.push_back(StoredFragment{FragmentIndex{static_cast<uint8_t>(loaded_index[i])}, loaded[i]});
+        slots.push_back(
+            StoredFragment{FragmentIndex{static_cast<uint8_t>(loaded_index[i])}, loaded[i]});
       }
       transform->from_stored(record->id, index, slots);
     }
     for (size_t i = 0; i < loaded.size(); ++i) {
       if (erasure::fragment_root(loaded[i], chunk) != record->fragment_roots[loaded_index[i]]) {
-        problems += "; fragment " + std::to_string(loaded_index[i]) + ": does not match its fragment root";
+        problems +=
+            "; fragment " + std::to_string(loaded_index[i]) + ": does not match its fragment root";
         continue;
       }
       good.push_back(std::move(loaded[i]));
@@ -147,18 +148,19 @@ Result<Bytes> read_payload(const Store& store, const erasure::Codec& codec, Blob
     check(loaded, loaded_index);
   }
   if (good.size() < k) {
-    return make_error(Errc::corruption, "reading " + blob_context(index) + " (blob " +
-                                            record->id.hex() + ") from store " +
-                                            store.path().string() + ": only " +
-                                            std::to_string(good.size()) + " of the " +
-                                            std::to_string(k) + " needed fragments are good" +
-                                            problems);
+    return make_error(Errc::corruption,
+                      "reading " + blob_context(index) + " (blob " + record->id.hex() +
+                          ") from store " + store.path().string() + ": only " +
+                          std::to_string(good.size()) + " of the " + std::to_string(k) +
+                          " needed fragments are good" + problems);
   }
   std::vector<erasure::FragmentRef> refs;
   refs.reserve(good.size());
-  for (size_t i = 0; i < good.size(); ++i) refs.push_back(erasure::FragmentRef{good_index[i], good[i]});
+  for (size_t i = 0; i < good.size(); ++i)
+    refs.push_back(erasure::FragmentRef{good_index[i], good[i]});
   auto payload = codec.decode(refs, record->length);
-  if (!payload) return tl::unexpected(with_context(payload.error(), "reading " + blob_context(index)));
+  if (!payload)
+    return tl::unexpected(with_context(payload.error(), "reading " + blob_context(index)));
   return payload;
 }
 

@@ -82,7 +82,8 @@ Result<SyncCursor> decode_sync_cursor(ByteSpan payload, const std::string& what)
   ByteReader in(payload);
   SyncCursor c;
   if (!in.read_be(c.next.value) || !in.read_be(c.updated_at_ms) || !in.done()) {
-    return corrupt(what, "sync cursor is " + std::to_string(payload.size()) + " bytes, expected 16");
+    return corrupt(what,
+                   "sync cursor is " + std::to_string(payload.size()) + " bytes, expected 16");
   }
   return c;
 }

@@ -40,19 +40,22 @@ struct Replica {
 Status check_transform(const BlobRecord& record, const ReplicaTransform* transform) {
   if (record.encoding != FragmentEncoding::plain &&
       (transform == nullptr || transform->encoding() != record.encoding)) {
-    return make_error(Errc::invalid_argument, blob_context(record.index) +
-                                                  ": stored sealed; a matching transform is needed");
+    return make_error(
+        Errc::invalid_argument,
+        blob_context(record.index) + ": stored sealed; a matching transform is needed");
   }
   if (erasure::commitment_from_roots(record.fragment_roots) != record.id) {
-    return make_error(Errc::corruption, blob_context(record.index) + ": fragment roots do not commit to id " +
-                                            record.id.hex());
+    return make_error(
+        Errc::corruption,
+        blob_context(record.index) + ": fragment roots do not commit to id " + record.id.hex());
   }
   return {};
 }
 
 // Loads every fragment of `record`, unseals the loaded ones together (one
 // mask computation) and checks each against its root.
-Result<Replica> load_replica(const Store& store, const BlobRecord& record, const ReplicaTransform* transform) {
+Result<Replica> load_replica(const Store& store, const BlobRecord& record,
+                             const ReplicaTransform* transform) {
   CAIRN_TRY_STATUS(check_transform(record, transform));
   const uint32_t n = record.total_fragments();
   const size_t fs = record.fragment_size;
@@ -69,13 +72,15 @@ Result<Replica> load_replica(const Store& store, const BlobRecord& record, const
       if (code == Errc::io_error) {
         // The disk could not read it (EIO): judged bad like a corrupt value,
         // so repair rewrites it (to a new place in a new file) when it can.
-        CAIRN_LOG(log::Level::error, kLog, "scrubbing " << blob_context(record.index) << ": fragment " << f
-                                                        << " is unreadable: " << bytes.error().to_string());
+        CAIRN_LOG(log::Level::error, kLog,
+                  "scrubbing " << blob_context(record.index) << ": fragment " << f
+                               << " is unreadable: " << bytes.error().to_string());
         r.unreadable.push_back(FragmentIndex{static_cast<uint8_t>(f)});
         continue;
       }
       if (code != Errc::corruption && code != Errc::not_found) {
-        return tl::unexpected(with_context(bytes.error(), "scrubbing " + blob_context(record.index)));
+        return tl::unexpected(
+            with_context(bytes.error(), "scrubbing " + blob_context(record.index)));
       }
       CAIRN_LOG(log::Level::debug, kLog, bytes.error().to_string());
       continue;
@@ -157,9 +162,10 @@ Result<RepairDetail> repair(Store& store, const erasure::Codec& codec, const Blo
     }
   }
   if (r.good_count < k) {
-    return make_error(Errc::too_many_losses, "repairing " + blob_context(index) + " (blob " +
-                                                 record->id.hex() + "): " + std::to_string(r.good_count) +
-                                                 " good fragments, " + std::to_string(k) + " needed");
+    return make_error(Errc::too_many_losses,
+                      "repairing " + blob_context(index) + " (blob " + record->id.hex() +
+                          "): " + std::to_string(r.good_count) + " good fragments, " +
+                          std::to_string(k) + " needed");
   }
   std::vector<uint32_t> wanted;
   for (uint32_t f : bad) {
@@ -171,15 +177,19 @@ Result<RepairDetail> repair(Store& store, const erasure::Codec& codec, const Blo
       if (r.good[f]) refs.push_back(erasure::FragmentRef{f, ByteSpan(r.bytes).subspan(f * fs, fs)});
     }
     auto rebuilt = codec.reconstruct(refs, wanted);
-    if (!rebuilt) return tl::unexpected(with_context(rebuilt.error(), "repairing " + blob_context(index)));
+    if (!rebuilt)
+      return tl::unexpected(with_context(rebuilt.error(), "repairing " + blob_context(index)));
     for (size_t i = 0; i < wanted.size(); ++i) {
       const ByteSpan slice = ByteSpan(*rebuilt).subspan(i * fs, fs);
-      if (erasure::fragment_root(slice, store.params().chunk_size) != record->fragment_roots[wanted[i]]) {
+      if (erasure::fragment_root(slice, store.params().chunk_size) !=
+          record->fragment_roots[wanted[i]]) {
         // The good fragments rebuild something else: they cannot all be good.
-        return make_error(Errc::internal, "repairing " + blob_context(index) + ": rebuilt fragment " +
-                                              std::to_string(wanted[i]) + " does not match its root");
+        return make_error(Errc::internal, "repairing " + blob_context(index) +
+                                              ": rebuilt fragment " + std::to_string(wanted[i]) +
+                                              " does not match its root");
       }
-      std::copy(slice.begin(), slice.end(), r.bytes.begin() + static_cast<std::ptrdiff_t>(wanted[i] * fs));
+      std::copy(slice.begin(), slice.end(),
+                r.bytes.begin() + static_cast<std::ptrdiff_t>(wanted[i] * fs));
     }
   }
   // Every slot now holds the committed fragment: seal the whole replica
@@ -195,7 +205,8 @@ Result<RepairDetail> repair(Store& store, const erasure::Codec& codec, const Blo
 
 }  // namespace
 
-Result<BlobHealth> check_blob(const Store& store, BlobIndex index, const ReplicaTransform* transform) {
+Result<BlobHealth> check_blob(const Store& store, BlobIndex index,
+                              const ReplicaTransform* transform) {
   auto record = store.get_blob_at(index);
   if (!record) return tl::unexpected(record.error());
   auto replica = load_replica(store, *record, transform);
@@ -214,8 +225,14 @@ Result<uint32_t> repair_blob(Store& store, const erasure::Codec& codec, const Bl
 
 struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   Impl(Store& s, WorkerPool& p, std::shared_ptr<const erasure::Codec> c,
-       std::shared_ptr<const ReplicaTransform> t, RemoteFragments* r, const ScrubSettings& st, Clock cl)
-      : store(s), pool(p), codec(std::move(c)), transform(std::move(t)), remote(r), settings(st),
+       std::shared_ptr<const ReplicaTransform> t, RemoteFragments* r, const ScrubSettings& st,
+       Clock cl)
+      : store(s),
+        pool(p),
+        codec(std::move(c)),
+        transform(std::move(t)),
+        remote(r),
+        settings(st),
         clock(std::move(cl)) {
     if (!clock) clock = [] { return std::chrono::steady_clock::now(); };
     last_refill = clock();
@@ -265,7 +282,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   TimePoint pause_until{};
   BlobIndex position{0};
   ScrubStats stats;
-  std::map<uint64_t, RemoteRepair> repairs;  // by blob index
+  std::map<uint64_t, RemoteRepair> repairs;   // by blob index
   std::function<void(BlobIndex)> unreadable;  // set before the first tick; read without the lock
 
   // ---- jobs ----
@@ -296,7 +313,8 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     JobResult out;
     auto page = store.scan_blobs(from, max_blobs);
     if (!page) {
-      CAIRN_LOG(log::Level::warn, kLog, "scanning from index " << from.value << ": " << page.error().to_string());
+      CAIRN_LOG(log::Level::warn, kLog,
+                "scanning from index " << from.value << ": " << page.error().to_string());
       out.next = from;
       return out;
     }
@@ -331,14 +349,16 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     if (health.bad.empty()) return;
     out.bad += health.bad.size();
     out.unreadable += health.unreadable.size();
-    CAIRN_LOG(log::Level::warn, kLog, blob_context(record.index) << ": " << health.bad.size()
-                                                                 << " bad fragment(s), " << health.good << " good");
+    CAIRN_LOG(log::Level::warn, kLog,
+              blob_context(record.index)
+                  << ": " << health.bad.size() << " bad fragment(s), " << health.good << " good");
     if (health.good >= record.data_fragments) {
       auto repaired = repair(store, *codec, health, transform.get(), nullptr);
       if (repaired) {
         out.repaired += repaired->written;
-        CAIRN_LOG(log::Level::info, kLog, blob_context(record.index) << ": rebuilt " << repaired->written
-                                                                     << " fragment(s) from local parity");
+        CAIRN_LOG(log::Level::info, kLog,
+                  blob_context(record.index)
+                      << ": rebuilt " << repaired->written << " fragment(s) from local parity");
         return;
       }
       CAIRN_LOG(log::Level::warn, kLog, repaired.error().to_string());
@@ -372,12 +392,13 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     const TimePoint now = clock();
     const double rate = static_cast<double>(settings.bytes_per_second);
     const double cap = std::max(rate, static_cast<double>(blob_bytes));
-    budget = std::min(cap, budget + rate * std::chrono::duration<double>(now - last_refill).count());
+    budget =
+        std::min(cap, budget + rate * std::chrono::duration<double>(now - last_refill).count());
     last_refill = now;
     if (job_running || now < pause_until || budget < static_cast<double>(blob_bytes)) return;
     if (pool.queued() > settings.max_queued_jobs) return;
-    const uint64_t job_bytes =
-        std::max<uint64_t>(blob_bytes, std::min<uint64_t>(static_cast<uint64_t>(budget), settings.max_job_bytes));
+    const uint64_t job_bytes = std::max<uint64_t>(
+        blob_bytes, std::min<uint64_t>(static_cast<uint64_t>(budget), settings.max_job_bytes));
     const size_t blobs = static_cast<size_t>(std::max<uint64_t>(1, job_bytes / blob_bytes));
     const BlobIndex from = position;
     auto self = shared_from_this();
@@ -397,14 +418,15 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       } else {
         self->position = BlobIndex{0};
         ++self->stats.passes;
-        self->stats.last_pass_unix_ms = static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count());
+        self->stats.last_pass_unix_ms =
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
         self->pause_until = self->clock() + std::chrono::seconds(self->settings.pass_pause_s);
-        CAIRN_LOG(log::Level::info, kLog, "pass " << self->stats.passes << " complete: "
-                                                  << self->stats.blobs_scrubbed << " blobs checked so far, "
-                                                  << self->stats.fragments_bad << " bad fragments found");
+        CAIRN_LOG(log::Level::info, kLog,
+                  "pass " << self->stats.passes << " complete: " << self->stats.blobs_scrubbed
+                          << " blobs checked so far, " << self->stats.fragments_bad
+                          << " bad fragments found");
       }
       self->stats.position = self->position;
       self->queue_remote_locked(l, r);
@@ -429,7 +451,8 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       self->apply_locked(r);
       self->queue_remote_locked(l, r);
     });
-    if (!queued) return make_error(Errc::busy, "scrubbing " + blob_context(index) + ": worker pool is full");
+    if (!queued)
+      return make_error(Errc::busy, "scrubbing " + blob_context(index) + ": worker pool is full");
     return {};
   }
 
@@ -459,9 +482,10 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       if (stopped || rr.next_peer >= rr.peers.size()) {
         if (!stopped) {
           stats.fragments_unrepairable += rr.health.bad.size();
-          CAIRN_LOG(log::Level::error, kLog, blob_context(rr.health.record.index)
-                                                 << ": no peer could supply the fragments to rebuild "
-                                                 << rr.health.bad.size() << " bad fragment(s)");
+          CAIRN_LOG(log::Level::error, kLog,
+                    blob_context(rr.health.record.index)
+                        << ": no peer could supply the fragments to rebuild "
+                        << rr.health.bad.size() << " bad fragment(s)");
         }
         repairs.erase(it);
         idle.notify_all();
@@ -500,8 +524,9 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     it->second.handle = 0;
     if (stopped) return;
     if (!reply) {
-      CAIRN_LOG(log::Level::debug, kLog, blob_context(BlobIndex{index}) << " from peer " << peer.hex().substr(0, 16)
-                                                                       << ": " << reply.error().to_string());
+      CAIRN_LOG(log::Level::debug, kLog,
+                blob_context(BlobIndex{index}) << " from peer " << peer.hex().substr(0, 16) << ": "
+                                               << reply.error().to_string());
       ask_next_peer(lock, index);
       return;
     }
@@ -518,9 +543,10 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       }
       if (d) {
         self->stats.fragments_repaired_remote += d->written;
-        CAIRN_LOG(log::Level::info, kLog, blob_context(BlobIndex{index}) << ": rebuilt " << d->written
-                                                                         << " fragment(s) with " << d->extra_used
-                                                                         << " from peer " << peer.hex().substr(0, 16));
+        CAIRN_LOG(log::Level::info, kLog,
+                  blob_context(BlobIndex{index})
+                      << ": rebuilt " << d->written << " fragment(s) with " << d->extra_used
+                      << " from peer " << peer.hex().substr(0, 16));
         self->repairs.erase(index);
         self->idle.notify_all();
         return;
@@ -566,15 +592,17 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
 Scrubber::Scrubber(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
                    std::shared_ptr<const ReplicaTransform> transform, RemoteFragments* remote,
                    const ScrubSettings& settings, Clock clock)
-    : impl_(std::make_shared<Impl>(store, pool, std::move(codec), std::move(transform), remote, settings,
-                                   std::move(clock))) {}
+    : impl_(std::make_shared<Impl>(store, pool, std::move(codec), std::move(transform), remote,
+                                   settings, std::move(clock))) {}
 
 Scrubber::~Scrubber() { impl_->stop(); }
 
 void Scrubber::tick() { impl_->tick(); }
 Status Scrubber::scrub_blob(BlobIndex index) { return impl_->scrub_blob(index); }
 void Scrubber::stop() { impl_->stop(); }
-void Scrubber::on_unreadable(std::function<void(BlobIndex)> handler) { impl_->unreadable = std::move(handler); }
+void Scrubber::on_unreadable(std::function<void(BlobIndex)> handler) {
+  impl_->unreadable = std::move(handler);
+}
 
 ScrubStats Scrubber::stats() const {
   std::lock_guard lock(impl_->mu);

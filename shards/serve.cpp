@@ -49,11 +49,13 @@ Result<FragmentReply> serve_fragments(const Store& store, const FragmentRequest&
   }
   if (record->encoding != FragmentEncoding::plain &&
       (transform == nullptr || transform->encoding() != record->encoding)) {
-    return make_error(Errc::invalid_argument,
-                      context(request) + ": fragments are stored sealed and no matching transform was given");
+    return make_error(
+        Errc::invalid_argument,
+        context(request) + ": fragments are stored sealed and no matching transform was given");
   }
   if (erasure::commitment_from_roots(record->fragment_roots) != record->id) {
-    return make_error(Errc::corruption, context(request) + ": stored fragment roots do not commit to the id");
+    return make_error(Errc::corruption,
+                      context(request) + ": stored fragment roots do not commit to the id");
   }
 
   // The order in which fragments are tried: the requested ones, then (only
@@ -110,7 +112,8 @@ Result<FragmentReply> serve_fragments(const Store& store, const FragmentRequest&
         continue;
       }
       if (write != base + i * fragment_size) {
-        std::copy(slice.begin(), slice.end(), reply.data.begin() + static_cast<std::ptrdiff_t>(write));
+        std::copy(slice.begin(), slice.end(),
+                  reply.data.begin() + static_cast<std::ptrdiff_t>(write));
       }
       write += fragment_size;
       reply.fragments.push_back(FragmentIndex{static_cast<uint8_t>(loaded[i])});
@@ -119,10 +122,9 @@ Result<FragmentReply> serve_fragments(const Store& store, const FragmentRequest&
   }
   const size_t needed = std::max<size_t>(request.at_least, 1);
   if (reply.fragments.size() < needed) {
-    return make_error(Errc::corruption, context(request) + ": only " +
-                                            std::to_string(reply.fragments.size()) +
-                                            " good fragments, " + std::to_string(needed) +
-                                            " needed" + problems);
+    return make_error(Errc::corruption,
+                      context(request) + ": only " + std::to_string(reply.fragments.size()) +
+                          " good fragments, " + std::to_string(needed) + " needed" + problems);
   }
   return reply;
 }
@@ -135,11 +137,13 @@ Result<erasure::CommittedBlob> verify_fetched(const erasure::Codec& codec,
   const size_t fs = p.fragment_size();
   const auto bad = [&](const std::string& why) {
     return make_error(Errc::verification_failed, "blob " + expected.id.hex() + " at index " +
-                                                     std::to_string(expected.index.value) + ": " + why);
+                                                     std::to_string(expected.index.value) + ": " +
+                                                     why);
   };
   if (expected.length > p.blob_size) {
     return make_error(Errc::invalid_argument, "blob " + expected.id.hex() + ": registered length " +
-                                                  std::to_string(expected.length) + " exceeds blob_size");
+                                                  std::to_string(expected.length) +
+                                                  " exceeds blob_size");
   }
   if (reply.data.size() != reply.fragments.size() * fs) {
     return bad("reply carries " + std::to_string(reply.data.size()) + " bytes for " +
@@ -151,15 +155,17 @@ Result<erasure::CommittedBlob> verify_fetched(const erasure::Codec& codec,
   uint32_t have = 0;
   for (size_t i = 0; i < reply.fragments.size(); ++i) {
     const uint32_t f = reply.fragments[i].value;
-    if (f >= n || slot[f] >= 0) return bad("reply names fragment " + std::to_string(f) + " twice or out of range");
+    if (f >= n || slot[f] >= 0)
+      return bad("reply names fragment " + std::to_string(f) + " twice or out of range");
     slot[f] = static_cast<int>(i);
     ++have;
   }
   if (have < k) {
     // Not a lie: the peer may have lost fragments itself.
     return make_error(Errc::too_many_losses, "blob " + expected.id.hex() + " at index " +
-                                                 std::to_string(expected.index.value) + ": reply carries " +
-                                                 std::to_string(have) + " fragments; " + std::to_string(k) +
+                                                 std::to_string(expected.index.value) +
+                                                 ": reply carries " + std::to_string(have) +
+                                                 " fragments; " + std::to_string(k) +
                                                  " are needed");
   }
 
@@ -179,7 +185,8 @@ Result<erasure::CommittedBlob> verify_fetched(const erasure::Codec& codec,
     std::vector<uint32_t> missing;
     for (uint32_t f = 0; f < n && refs.size() < k; ++f) {
       if (slot[f] >= 0) {
-        refs.push_back(erasure::FragmentRef{f, ByteSpan(reply.data).subspan(size_t(slot[f]) * fs, fs)});
+        refs.push_back(
+            erasure::FragmentRef{f, ByteSpan(reply.data).subspan(size_t(slot[f]) * fs, fs)});
       }
     }
     for (uint32_t f = 0; f < k; ++f) {
@@ -195,12 +202,15 @@ Result<erasure::CommittedBlob> verify_fetched(const erasure::Codec& codec,
       std::copy(src, src + fs, blob.data.begin() + static_cast<std::ptrdiff_t>(size_t{f} * fs));
     }
   }
-  const ByteSpan padding = ByteSpan(blob.data).subspan(expected.length, size_t{k} * fs - expected.length);
+  const ByteSpan padding =
+      ByteSpan(blob.data).subspan(expected.length, size_t{k} * fs - expected.length);
   if (std::any_of(padding.begin(), padding.end(), [](uint8_t b) { return b != 0; })) {
     return bad("non-zero bytes after the registered length " + std::to_string(expected.length));
   }
   auto parity = codec.encode_parity(blob);
-  if (!parity) return tl::unexpected(with_context(parity.error(), "re-encoding parity of blob " + expected.id.hex()));
+  if (!parity)
+    return tl::unexpected(
+        with_context(parity.error(), "re-encoding parity of blob " + expected.id.hex()));
   erasure::commit_into(blob, p.chunk_size, out.commitment);
   if (out.commitment.id != expected.id) {
     return bad("fragments commit to " + out.commitment.id.hex() + ", not to the registered id");

@@ -22,9 +22,7 @@ using format::Family;
 
 namespace {
 
-rocksdb::Slice slice(ByteSpan b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+rocksdb::Slice slice(ByteSpan b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 ByteSpan span(const rocksdb::Slice& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
@@ -119,8 +117,10 @@ struct Store::Impl {
       if (s.IsNoSpace()) {
         next = " (disk full: writes resume once space is freed)";
       } else if (s.IsIOError()) {
-        next = " (after a failed log write or sync the store takes no more writes until it is reopened: "
-               "restart the node once the disk is healthy)";
+        next =
+            " (after a failed log write or sync the store takes no more writes until it is "
+            "reopened: "
+            "restart the node once the disk is healthy)";
       }
       return tl::unexpected(rocksdb_error(s, "store " + dir.string() + ": " + what + next));
     }
@@ -148,8 +148,8 @@ struct Store::Impl {
     const rocksdb::Slice value_parts[3] = {
         rocksdb::Slice(reinterpret_cast<const char*>(&parts.version), 1), slice(payload),
         slice(parts.crc)};
-    const rocksdb::Status s = batch.Put(cf(f), rocksdb::SliceParts(&key_part, 1),
-                                        rocksdb::SliceParts(value_parts, 3));
+    const rocksdb::Status s =
+        batch.Put(cf(f), rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 3));
     if (!s.ok()) return tl::unexpected(rocksdb_error(s, "batching " + where(f, key)));
     return {};
   }
@@ -177,28 +177,28 @@ struct Store::Impl {
     if (!*payload) return std::optional<format::DecodedBlobKey>();
     auto loc = format::decode_blob_key(**payload);
     if (!loc) {
-      return make_error(Errc::corruption,
-                        where(Family::blob_ids, id.span()) + ": location is " +
-                            std::to_string((*payload)->size()) + " bytes, expected 12");
+      return make_error(Errc::corruption, where(Family::blob_ids, id.span()) + ": location is " +
+                                              std::to_string((*payload)->size()) +
+                                              " bytes, expected 12");
     }
     return std::optional<format::DecodedBlobKey>(*loc);
   }
 
   Status validate(const BlobRecord& r, std::span<const ByteSpan> fragments) const {
     const auto bad = [&](const std::string& why) {
-      return make_error(Errc::invalid_argument,
-                        "store " + dir.string() + ": blob " + r.id.hex() + " at index " +
-                            std::to_string(r.index.value) + ": " + why);
+      return make_error(Errc::invalid_argument, "store " + dir.string() + ": blob " + r.id.hex() +
+                                                    " at index " + std::to_string(r.index.value) +
+                                                    ": " + why);
     };
     if (r.fragment_size != params.fragment_size()) {
-      return bad("fragment_size " + std::to_string(r.fragment_size) + " differs from the network's " +
-                 std::to_string(params.fragment_size()));
+      return bad("fragment_size " + std::to_string(r.fragment_size) +
+                 " differs from the network's " + std::to_string(params.fragment_size()));
     }
     if (r.data_fragments != params.data_fragments ||
         r.total_fragments() != params.total_fragments()) {
-      return bad("has k=" + std::to_string(r.data_fragments) + " n=" +
-                 std::to_string(r.total_fragments()) + ", the network uses k=" +
-                 std::to_string(params.data_fragments) +
+      return bad("has k=" + std::to_string(r.data_fragments) +
+                 " n=" + std::to_string(r.total_fragments()) +
+                 ", the network uses k=" + std::to_string(params.data_fragments) +
                  " n=" + std::to_string(params.total_fragments()));
     }
     if (r.length > params.blob_size) {
@@ -231,8 +231,8 @@ struct Store::Impl {
       if (!visit(span(it->key()), span(it->value()))) break;
     }
     if (!it->status().ok()) {
-      return tl::unexpected(rocksdb_error(
-          it->status(), "store " + dir.string() + ": scanning " + std::string(format::family_name(f))));
+      return tl::unexpected(rocksdb_error(it->status(), "store " + dir.string() + ": scanning " +
+                                                            std::string(format::family_name(f))));
     }
     return {};
   }
@@ -271,7 +271,8 @@ struct Store::Impl {
       if (out.records.size() + out.corrupt.size() == limit) return false;
       if (key.size() != prefix.size() + 32) return true;
       NodeId node;
-      std::copy(key.begin() + static_cast<std::ptrdiff_t>(prefix.size()), key.end(), node.bytes.begin());
+      std::copy(key.begin() + static_cast<std::ptrdiff_t>(prefix.size()), key.end(),
+                node.bytes.begin());
       auto payload = format::open_envelope(f, key, value);
       if (payload) {
         out.records.push_back(NodeRecord{node, Bytes(payload->begin(), payload->end())});
@@ -315,7 +316,8 @@ struct Store::Impl {
       append_be<uint32_t>(version, format::kStoreFormatVersion);
       rocksdb::WriteBatch batch;
       CAIRN_TRY_STATUS(batch_put(batch, Family::meta, format_key, version));
-      CAIRN_TRY_STATUS(batch_put(batch, Family::meta, network_key, records::encode_geometry(params)));
+      CAIRN_TRY_STATUS(
+          batch_put(batch, Family::meta, network_key, records::encode_geometry(params)));
       return write(batch, "initialising");
     }
     if ((*stored_format)->size() != 4) {
@@ -323,9 +325,10 @@ struct Store::Impl {
     }
     const uint32_t version = get_be<uint32_t>((*stored_format)->data());
     if (version > format::kStoreFormatVersion) {
-      return make_error(Errc::unsupported,
-                        "store " + dir.string() + " has format version " + std::to_string(version) +
-                            "; this cairn reads up to " + std::to_string(format::kStoreFormatVersion));
+      return make_error(Errc::unsupported, "store " + dir.string() + " has format version " +
+                                               std::to_string(version) +
+                                               "; this cairn reads up to " +
+                                               std::to_string(format::kStoreFormatVersion));
     }
     auto network = get_required(Family::meta, network_key);
     if (!network) return tl::unexpected(network.error());
@@ -371,8 +374,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& dir,
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return make_error(Errc::io_error, "cannot create store directory " + dir.string() + ": " +
-                                          ec.message());
+    return make_error(Errc::io_error,
+                      "cannot create store directory " + dir.string() + ": " + ec.message());
   }
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
@@ -387,14 +390,16 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& dir,
     // RocksDB refuses to open a database without naming all its families:
     // an unknown one means a newer cairn wrote this store.
     std::vector<std::string> names;
-    const rocksdb::Status s = rocksdb::DB::ListColumnFamilies(impl->layout.db, dir.string(), &names);
+    const rocksdb::Status s =
+        rocksdb::DB::ListColumnFamilies(impl->layout.db, dir.string(), &names);
     if (!s.ok()) return tl::unexpected(rocksdb_error(s, "reading store " + dir.string()));
     for (const auto& name : names) {
       bool known = false;
       for (const auto& d : impl->layout.families) known = known || d.name == name;
       if (!known) {
-        return make_error(Errc::unsupported, "store " + dir.string() + " has column family '" +
-                                                 name + "' unknown to this cairn (written by a newer version?)");
+        return make_error(Errc::unsupported,
+                          "store " + dir.string() + " has column family '" + name +
+                              "' unknown to this cairn (written by a newer version?)");
       }
     }
   }
@@ -407,12 +412,14 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& dir,
     if (s.IsIOError() && s.ToString().find("LOCK") != std::string::npos) {
       return make_error(Errc::io_error, "store " + dir.string() +
                                             " is in use by another process (is another cairn node "
-                                            "running on this data dir?): " + s.ToString());
+                                            "running on this data dir?): " +
+                                            s.ToString());
     }
     return tl::unexpected(rocksdb_error(s, "opening store " + dir.string()));
   }
   impl->db.reset(raw);
-  for (size_t i = 0; i < handles.size() && i < impl->handles.size(); ++i) impl->handles[i] = handles[i];
+  for (size_t i = 0; i < handles.size() && i < impl->handles.size(); ++i)
+    impl->handles[i] = handles[i];
 
   CAIRN_TRY_STATUS(impl->check_meta());
   auto count = impl->count_keys(Family::blobs);
@@ -435,7 +442,9 @@ const erasure::NetworkParams& Store::params() const noexcept { return impl_->par
 const std::filesystem::path& Store::path() const noexcept { return impl_->dir; }
 uint64_t Store::blob_count() const noexcept { return impl_->blob_count.load(); }
 
-uint64_t Store::write_failures() const noexcept { return impl_->write_failures.load(std::memory_order_relaxed); }
+uint64_t Store::write_failures() const noexcept {
+  return impl_->write_failures.load(std::memory_order_relaxed);
+}
 
 Result<PutOutcome> Store::put_blob(const BlobRecord& record, std::span<const ByteSpan> fragments) {
   CAIRN_TRY_STATUS(impl_->check_open());
@@ -470,10 +479,12 @@ Result<PutOutcome> Store::put_blob(const BlobRecord& record, std::span<const Byt
   }
 
   rocksdb::WriteBatch batch;
-  CAIRN_TRY_STATUS(impl_->batch_put(batch, Family::blobs, key, records::encode_blob_record(record)));
+  CAIRN_TRY_STATUS(
+      impl_->batch_put(batch, Family::blobs, key, records::encode_blob_record(record)));
   CAIRN_TRY_STATUS(impl_->batch_put(batch, Family::blob_ids, record.id.span(), key));
   for (uint32_t f = 0; f < fragments.size(); ++f) {
-    const auto fkey = format::fragment_key(*shard, record.index, FragmentIndex{static_cast<uint8_t>(f)});
+    const auto fkey =
+        format::fragment_key(*shard, record.index, FragmentIndex{static_cast<uint8_t>(f)});
     CAIRN_TRY_STATUS(impl_->batch_put(batch, Family::fragments, fkey, fragments[f]));
   }
   CAIRN_TRY_STATUS(impl_->write(batch, "writing blob " + record.id.hex() + " at index " +
@@ -490,8 +501,8 @@ Status Store::put_fragment(BlobIndex index, FragmentIndex fragment, ByteSpan byt
   if (!record) return tl::unexpected(record.error());
   const auto fkey = format::fragment_key(*shard, index, fragment);
   if (!*record) {
-    return make_error(Errc::not_found, impl_->where(Family::fragments, fkey) +
-                                           ": no blob is stored at this index");
+    return make_error(Errc::not_found,
+                      impl_->where(Family::fragments, fkey) + ": no blob is stored at this index");
   }
   if (fragment.value >= (*record)->total_fragments() || bytes.size() != (*record)->fragment_size) {
     return make_error(Errc::invalid_argument,
@@ -509,7 +520,8 @@ Result<Bytes> Store::get_fragment(BlobIndex index, FragmentIndex fragment) const
   const auto key = format::fragment_key(*shard, index, fragment);
   auto bytes = impl_->get_required(Family::fragments, key);
   if (bytes && bytes->size() != impl_->params.fragment_size()) {
-    return make_error(Errc::corruption, impl_->where(Family::fragments, key) + ": stored fragment is " +
+    return make_error(Errc::corruption, impl_->where(Family::fragments, key) +
+                                            ": stored fragment is " +
                                             std::to_string(bytes->size()) + " bytes, expected " +
                                             std::to_string(impl_->params.fragment_size()));
   }
@@ -537,8 +549,8 @@ Result<BlobRecord> Store::get_blob(const BlobId& id) const {
     if (!record) return tl::unexpected(record.error());
     if (*record && (*record)->id == id) return std::move(**record);
   }
-  return make_error(Errc::not_found, "store " + impl_->dir.string() + ": blob " + id.hex() +
-                                         " is not stored here");
+  return make_error(Errc::not_found,
+                    "store " + impl_->dir.string() + ": blob " + id.hex() + " is not stored here");
 }
 
 Result<std::vector<BlobIndex>> Store::list_shard(ShardId shard) const {
@@ -605,8 +617,9 @@ Result<bool> Store::delete_blob(BlobIndex index) {
     // Every stored record has the network's n fragments (put_blob checks).
     const uint32_t n = impl_->params.total_fragments();
     for (uint32_t f = 0; f < n; ++f) {
-      batch.Delete(impl_->cf(Family::fragments),
-                   slice(format::fragment_key(*shard, index, FragmentIndex{static_cast<uint8_t>(f)})));
+      batch.Delete(
+          impl_->cf(Family::fragments),
+          slice(format::fragment_key(*shard, index, FragmentIndex{static_cast<uint8_t>(f)})));
     }
     CAIRN_TRY_STATUS(impl_->write(batch, "deleting blob at index " + std::to_string(index.value)));
     impl_->blob_count.fetch_sub(1);
@@ -616,9 +629,10 @@ Result<bool> Store::delete_blob(BlobIndex index) {
 
 Status Store::put_pending(const BlobId& id, const PendingUpload& upload) {
   if (upload.payload.size() > impl_->params.blob_size) {
-    return make_error(Errc::invalid_argument,
-                      "pending upload " + id.hex() + " is " + std::to_string(upload.payload.size()) +
-                          " bytes, more than blob_size " + std::to_string(impl_->params.blob_size));
+    return make_error(Errc::invalid_argument, "pending upload " + id.hex() + " is " +
+                                                  std::to_string(upload.payload.size()) +
+                                                  " bytes, more than blob_size " +
+                                                  std::to_string(impl_->params.blob_size));
   }
   return impl_->put(Family::pending, id.span(), records::encode_pending(upload));
 }
@@ -647,7 +661,8 @@ Result<std::vector<BlobId>> Store::list_pending(size_t limit) const {
 }
 
 Status Store::put_sync_cursor(ShardId shard, const SyncCursor& cursor) {
-  return impl_->put(Family::sync_cursors, format::shard_key(shard), records::encode_sync_cursor(cursor));
+  return impl_->put(Family::sync_cursors, format::shard_key(shard),
+                    records::encode_sync_cursor(cursor));
 }
 
 Result<SyncCursor> Store::get_sync_cursor(ShardId shard) const {
@@ -674,7 +689,8 @@ Status check_record_size(size_t size, const std::string& what) {
 
 Status Store::put_response(ShardId shard, Epoch epoch, const NodeId& node, ByteSpan response) {
   const auto key = format::response_key(shard, epoch, node);
-  CAIRN_TRY_STATUS(check_record_size(response.size(), format::describe_key(Family::responses, key)));
+  CAIRN_TRY_STATUS(
+      check_record_size(response.size(), format::describe_key(Family::responses, key)));
   return impl_->put(Family::responses, key, response);
 }
 
@@ -697,7 +713,8 @@ Status Store::prune_responses(ShardId shard, Epoch before) {
 }
 
 Status Store::put_peer(const NodeId& node, ByteSpan record) {
-  CAIRN_TRY_STATUS(check_record_size(record.size(), format::describe_key(Family::peers, node.span())));
+  CAIRN_TRY_STATUS(
+      check_record_size(record.size(), format::describe_key(Family::peers, node.span())));
   return impl_->put(Family::peers, node.span(), record);
 }
 

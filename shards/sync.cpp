@@ -19,11 +19,16 @@ namespace cairn::shards {
 
 std::string_view sync_state_name(SyncState s) noexcept {
   switch (s) {
-    case SyncState::starting: return "starting";
-    case SyncState::fetching: return "fetching";
-    case SyncState::waiting: return "waiting";
-    case SyncState::synced: return "synced";
-    case SyncState::stopped: return "stopped";
+    case SyncState::starting:
+      return "starting";
+    case SyncState::fetching:
+      return "fetching";
+    case SyncState::waiting:
+      return "waiting";
+    case SyncState::synced:
+      return "synced";
+    case SyncState::stopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -50,9 +55,9 @@ constexpr milliseconds kUnreachablePause{1000};
 constexpr uint32_t kMaxUnreachableShift = 6;
 
 uint64_t unix_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 double to_ms(std::chrono::steady_clock::duration d) {
@@ -62,11 +67,14 @@ double to_ms(std::chrono::steady_clock::duration d) {
 // Which way a failed fetch counts against its peer.
 PeerVerdict verdict_of(Errc code) {
   switch (code) {
-    case Errc::timeout: return PeerVerdict::slow;
+    case Errc::timeout:
+      return PeerVerdict::slow;
     case Errc::corruption:
     case Errc::invalid_argument:
-    case Errc::verification_failed: return PeerVerdict::invalid_data;
-    default: return PeerVerdict::unavailable;
+    case Errc::verification_failed:
+      return PeerVerdict::invalid_data;
+    default:
+      return PeerVerdict::unavailable;
   }
 }
 
@@ -90,14 +98,14 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     uint64_t generation = 0;
     BlobIndex first;
     bool cursor_loaded = false;
-    bool counted = false;         // a plan has read the registry's count
-    bool reported_synced = false; // "synced" was logged since the last work
+    bool counted = false;          // a plan has read the registry's count
+    bool reported_synced = false;  // "synced" was logged since the last work
     bool planning = false;
     bool poll = false;            // ask the registry again although the plan reached its end
     TimePoint plan_not_before{};  // after a failed plan
     uint32_t failed_plans = 0;
-    BlobIndex planned_to;         // every index below is settled or in `tasks`
-    BlobIndex persisted;          // the cursor on disk (or being written)
+    BlobIndex planned_to;  // every index below is settled or in `tasks`
+    BlobIndex persisted;   // the cursor on disk (or being written)
     bool persisting = false;
     bool persist_again = false;
     uint64_t known = 0;
@@ -139,7 +147,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     uint32_t in_flight = 0;
     double latency_ms = 0;  // 0: no sample yet
     TimePoint avoid_until{};
-    TimePoint busy_until{};  // refused with busy: not asked again before this
+    TimePoint busy_until{};    // refused with busy: not asked again before this
     uint32_t unreachable = 0;  // failures to reach it in a row
 
     void pause_unreachable(TimePoint now) {
@@ -171,8 +179,14 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   Impl(Store& s, WorkerPool& p, std::shared_ptr<const erasure::Codec> c,
        std::shared_ptr<const ReplicaTransform> t, Registry& r, RemoteFragments& rf,
        const SyncSettings& st, Clock cl)
-      : store(s), pool(p), codec(std::move(c)), transform(std::move(t)), registry(r), remote(rf),
-        settings(st), clock(std::move(cl)) {
+      : store(s),
+        pool(p),
+        codec(std::move(c)),
+        transform(std::move(t)),
+        registry(r),
+        remote(rf),
+        settings(st),
+        clock(std::move(cl)) {
     if (!clock) clock = [] { return std::chrono::steady_clock::now(); };
     settings.max_in_flight = std::max<uint32_t>(1, settings.max_in_flight);
     settings.max_in_flight_per_peer = std::max<uint32_t>(1, settings.max_in_flight_per_peer);
@@ -193,7 +207,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   mutable std::condition_variable changed;
   bool stopped = false;
   std::atomic<bool> stopping{false};  // = stopped, readable without the lock
-  uint64_t outstanding = 0;  // pool jobs and fetches whose completion has not run
+  uint64_t outstanding = 0;           // pool jobs and fetches whose completion has not run
   uint64_t next_generation = 1;
   uint64_t next_attempt = 1;
   uint32_t active = 0;  // tasks fetching or verifying, over all shards
@@ -270,7 +284,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     for (auto& [index, task] : s.tasks) {
       for (uint64_t a : task.attempts) {
         auto at = attempts.find(a);
-        if (at != attempts.end() && at->second.handle != 0) out.cancels.push_back(at->second.handle);
+        if (at != attempts.end() && at->second.handle != 0)
+          out.cancels.push_back(at->second.handle);
       }
       if (task.stage == Stage::fetching || task.stage == Stage::verifying) --active;
     }
@@ -285,7 +300,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   void persist_cursor_locked(Shard& s, bool force) {
     const BlobIndex cursor = s.cursor();
     if (cursor <= s.persisted) return;
-    if (!force && cursor.value - s.persisted.value < settings.cursor_every_blobs && !s.synced()) return;
+    if (!force && cursor.value - s.persisted.value < settings.cursor_every_blobs && !s.synced())
+      return;
     if (s.persisting) {
       s.persist_again = true;
       return;
@@ -301,8 +317,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       std::unique_lock lock(self->mu);
       auto it = self->shards.find(id);
       if (!st) {
-        CAIRN_LOG(log::Level::warn, kLog, "shard " << id.value << ": writing the sync cursor: "
-                                                   << st.error().to_string());
+        CAIRN_LOG(log::Level::warn, kLog,
+                  "shard " << id.value << ": writing the sync cursor: " << st.error().to_string());
       }
       if (it == self->shards.end() || it->second.generation != gen) return;
       Shard& sh = it->second;
@@ -352,7 +368,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     const bool load_cursor = !s.cursor_loaded;
     const BlobIndex from = s.planned_to;
     const BlobIndex first = s.first;
-    const size_t limit = settings.plan_batch - std::min<size_t>(s.tasks.size(), settings.plan_batch - 1);
+    const size_t limit =
+        settings.plan_batch - std::min<size_t>(s.tasks.size(), settings.plan_batch - 1);
     submit_locked([self, id, gen, load_cursor, from, first, limit] {
       if (self->stopping.load()) return;
       PlanResult r = self->plan(id, first, load_cursor, from, limit);
@@ -379,16 +396,20 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       PlanResult r;
       r.recheck = true;
       const auto run = [&]() -> Status {
-        if (lower_cursor) CAIRN_TRY_STATUS(self->store.put_sync_cursor(id, SyncCursor{BlobIndex{lowest}, unix_ms()}));
+        if (lower_cursor)
+          CAIRN_TRY_STATUS(
+              self->store.put_sync_cursor(id, SyncCursor{BlobIndex{lowest}, unix_ms()}));
         for (uint64_t index : indexes) {
           auto entries = self->registry.blobs(id, BlobIndex{index}, 1);
           if (!entries) return tl::unexpected(entries.error());
-          if (entries->empty() || entries->front().index != BlobIndex{index}) continue;  // not registered
+          if (entries->empty() || entries->front().index != BlobIndex{index})
+            continue;  // not registered
           CAIRN_TRY_STATUS(self->classify(entries->front(), r));
         }
         return {};
       };
-      if (auto st = run(); !st) r.error = with_context(st.error(), "shard " + std::to_string(id.value) + ": recheck");
+      if (auto st = run(); !st)
+        r.error = with_context(st.error(), "shard " + std::to_string(id.value) + ": recheck");
       std::unique_lock lock(self->mu);
       self->on_planned(lock, id, gen, std::move(r));
     });
@@ -399,8 +420,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   Status classify(const RegisteredBlob& e, PlanResult& r) {
     auto held = store.get_blob_at(e.index);
     if (!held && held.error().code == Errc::corruption) {
-      CAIRN_LOG(log::Level::warn, kLog, "index " << e.index.value << ": " << held.error().to_string()
-                                                 << "; removing it to fetch it again");
+      CAIRN_LOG(log::Level::warn, kLog,
+                "index " << e.index.value << ": " << held.error().to_string()
+                         << "; removing it to fetch it again");
       auto del = store.delete_blob(e.index);
       if (!del) return tl::unexpected(with_context(del.error(), "removing a corrupt blob record"));
       held = tl::unexpected(Error{Errc::not_found, "removed"});
@@ -410,14 +432,15 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         ++r.already_held;
       } else {
         ++r.conflicts;
-        CAIRN_LOG(log::Level::error, kLog, "index " << e.index.value << ": the store holds blob "
-                                                    << held->id.hex() << " but the registry lists "
-                                                    << e.id.hex() << "; left as it is");
+        CAIRN_LOG(log::Level::error, kLog,
+                  "index " << e.index.value << ": the store holds blob " << held->id.hex()
+                           << " but the registry lists " << e.id.hex() << "; left as it is");
       }
       return {};
     }
     if (held.error().code != Errc::not_found) {
-      return tl::unexpected(with_context(held.error(), "checking index " + std::to_string(e.index.value)));
+      return tl::unexpected(
+          with_context(held.error(), "checking index " + std::to_string(e.index.value)));
     }
     r.missing.push_back(e);
     return {};
@@ -438,8 +461,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         from = first;
       } else {
         // A damaged cursor only costs re-checking the shard against the store.
-        CAIRN_LOG(log::Level::warn, kLog, "shard " << id.value << ": sync cursor unreadable ("
-                                                   << c.error().to_string() << "); starting over");
+        CAIRN_LOG(log::Level::warn, kLog,
+                  "shard " << id.value << ": sync cursor unreadable (" << c.error().to_string()
+                           << "); starting over");
         from = first;
       }
       r.cursor = from;
@@ -454,8 +478,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     if (from > end) {
       // The registry lists fewer blobs than the cursor covers (a replaced
       // dev chain): resume from the registry's end.
-      CAIRN_LOG(log::Level::warn, kLog, "shard " << id.value << ": cursor " << from.value
-                                                 << " beyond the registry's " << r.known << " blobs");
+      CAIRN_LOG(log::Level::warn, kLog,
+                "shard " << id.value << ": cursor " << from.value << " beyond the registry's "
+                         << r.known << " blobs");
       from = end;
       if (r.cursor) r.cursor = end;
     }
@@ -463,17 +488,17 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
 
     auto listed = store.list_shard(id);
     if (!listed) return fail(listed.error(), "listing held blobs");
-    r.held = static_cast<uint64_t>(std::count_if(listed->begin(), listed->end(),
-                                                 [&](BlobIndex i) { return i < end; }));
+    r.held = static_cast<uint64_t>(
+        std::count_if(listed->begin(), listed->end(), [&](BlobIndex i) { return i < end; }));
     if (from >= end) return r;
 
     auto entries = registry.blobs(id, from, std::min<uint64_t>(limit, end.value - from.value));
     if (!entries) return fail(entries.error(), "registry blobs from " + std::to_string(from.value));
     for (const RegisteredBlob& e : *entries) {
       if (e.index != r.planned_to) {
-        return fail(Error{Errc::internal, "registry returned index " + std::to_string(e.index.value) +
-                                              " where " + std::to_string(r.planned_to.value) +
-                                              " was expected"},
+        return fail(Error{Errc::internal, "registry returned index " +
+                                              std::to_string(e.index.value) + " where " +
+                                              std::to_string(r.planned_to.value) + " was expected"},
                     "planning");
       }
       if (auto st = classify(e, r); !st) return fail(st.error(), "planning");
@@ -527,8 +552,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     add_tasks_locked(s, std::move(r.missing), /*front=*/false);
     persist_cursor_locked(s, false);
     if (s.synced() && !s.reported_synced) {
-      CAIRN_LOG(log::Level::info, kLog, "shard " << id.value << ": synced, " << s.held << " of " << s.known
-                                                 << " blobs held, " << s.fetched_blobs << " fetched");
+      CAIRN_LOG(log::Level::info, kLog,
+                "shard " << id.value << ": synced, " << s.held << " of " << s.known
+                         << " blobs held, " << s.fetched_blobs << " fetched");
     }
     s.reported_synced = s.synced();
     changed.notify_all();
@@ -579,7 +605,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     }
     for (const NodeId& p : s.peers) {
       if (exclude != nullptr && p == *exclude) continue;
-      if (std::find(task.failed_peers.begin(), task.failed_peers.end(), p) != task.failed_peers.end()) continue;
+      if (std::find(task.failed_peers.begin(), task.failed_peers.end(), p) !=
+          task.failed_peers.end())
+        continue;
       auto found = peer_states.find(p);
       const PeerState none;
       const PeerState& ps = found == peer_states.end() ? none : found->second;
@@ -588,7 +616,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       if (ps.busy_until > now) continue;
       // An unmeasured peer is assumed as fast as the fastest known one, so
       // every peer gets tried.
-      const double latency = ps.latency_ms > 0 ? ps.latency_ms : (fastest_known > 0 ? fastest_known : 1.0);
+      const double latency =
+          ps.latency_ms > 0 ? ps.latency_ms : (fastest_known > 0 ? fastest_known : 1.0);
       const double cost = latency * (ps.in_flight + 1);
       if (!best || cost < best_cost) {
         best = p;
@@ -613,7 +642,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     req.index = task.blob.index;
     const uint32_t k = store.params().data_fragments;
     req.fragments.reserve(k);
-    for (uint32_t f = 0; f < k; ++f) req.fragments.push_back(FragmentIndex{static_cast<uint8_t>(f)});
+    for (uint32_t f = 0; f < k; ++f)
+      req.fragments.push_back(FragmentIndex{static_cast<uint8_t>(f)});
     req.at_least = k;
     out.launches.push_back(Launch{id, peer, std::move(req)});
   }
@@ -680,9 +710,10 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     auto self = shared_from_this();
     for (Launch& l : out.launches) {
       const uint64_t attempt = l.attempt;
-      launched.emplace_back(attempt, remote.fetch(l.peer, l.request, [self, attempt](Result<FragmentReply> r) {
-                              self->on_fetched(attempt, std::move(r));
-                            }));
+      launched.emplace_back(
+          attempt, remote.fetch(l.peer, l.request, [self, attempt](Result<FragmentReply> r) {
+            self->on_fetched(attempt, std::move(r));
+          }));
     }
     lock.lock();
     const TimePoint now = clock();
@@ -715,7 +746,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       if (!task->attempts.empty()) task->hedged = false;  // the hedge never left: try another
       if (code != Errc::busy) task->failed_peers.push_back(a.peer);
       if (code == Errc::not_found) shards.at(a.shard).want_peers = true;
-      if (task->attempts.empty() && task->stage == Stage::fetching) requeue_locked(a.shard, *task, true);
+      if (task->attempts.empty() && task->stage == Stage::fetching)
+        requeue_locked(a.shard, *task, true);
     }
     changed.notify_all();
   }
@@ -760,7 +792,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     if (result) {
       stats.wire_bytes += result->data.size();
       const double ms = to_ms(now - a.started);
-      ps.latency_ms = ps.latency_ms == 0 ? ms : ps.latency_ms + kLatencyWeight * (ms - ps.latency_ms);
+      ps.latency_ms =
+          ps.latency_ms == 0 ? ms : ps.latency_ms + kLatencyWeight * (ms - ps.latency_ms);
       if (task != nullptr && task->stage == Stage::fetching) {
         task->stage = Stage::verifying;
         // The other attempt (a hedge, or the slow original) lost.
@@ -789,8 +822,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         } else if (e.code == Errc::io_error) {
           ps.pause_unreachable(now);
         }
-        CAIRN_LOG(log::Level::debug, kLog, "index " << a.index << " from peer " << a.peer.hex().substr(0, 16)
-                                                    << ": " << e.to_string());
+        CAIRN_LOG(log::Level::debug, kLog,
+                  "index " << a.index << " from peer " << a.peer.hex().substr(0, 16) << ": "
+                           << e.to_string());
         if (task != nullptr) {
           ++shards.at(a.shard).fetches_failed;
           // A busy peer may serve this blob later; any other failure rules
@@ -818,9 +852,10 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     submit_locked([self, a, blob, shared_reply] {
       if (self->stopping.load()) return;
       auto verified = verify_fetched(*self->codec, blob, std::move(*shared_reply));
-      Result<IngestResult> stored = verified ? ingest_committed(self->store, blob.index, std::move(*verified),
-                                                                self->transform.get())
-                                             : Result<IngestResult>(tl::unexpected(verified.error()));
+      Result<IngestResult> stored =
+          verified ? ingest_committed(self->store, blob.index, std::move(*verified),
+                                      self->transform.get())
+                   : Result<IngestResult>(tl::unexpected(verified.error()));
       std::unique_lock lock(self->mu);
       self->on_verified(lock, a, blob, verified.has_value(), std::move(stored));
     });
@@ -847,9 +882,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       ++stats.invalid_replies;
       avoid_locked(a.peer, now);
       out.reports.emplace_back(a.peer, PeerVerdict::invalid_data);
-      CAIRN_LOG(log::Level::warn, kLog, "peer " << a.peer.hex().substr(0, 16) << " sent bad data for index "
-                                                << a.index << ": " << stored.error().to_string()
-                                                << "; avoiding it");
+      CAIRN_LOG(log::Level::warn, kLog,
+                "peer " << a.peer.hex().substr(0, 16) << " sent bad data for index " << a.index
+                        << ": " << stored.error().to_string() << "; avoiding it");
       if (task != nullptr) {
         s->last_error = stored.error().to_string();
         task->failed_peers.push_back(a.peer);
@@ -923,7 +958,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         } else if (task.stage == Stage::fetching && settings.hedge_after_ms > 0 && !task.hedged &&
                    task.attempts.size() == 1) {
           auto at = attempts.find(task.attempts.front());
-          if (at == attempts.end() || now - at->second.started < milliseconds(settings.hedge_after_ms)) continue;
+          if (at == attempts.end() ||
+              now - at->second.started < milliseconds(settings.hedge_after_ms))
+            continue;
           bool any_untried = false;
           auto peer = pick_peer(s, task, now, &at->second.peer, any_untried);
           if (!peer) continue;
@@ -1007,7 +1044,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     lock.unlock();
     for (auto& [id, cursor] : cursors) {
       auto st = store.put_sync_cursor(id, SyncCursor{cursor, unix_ms()});
-      if (!st) CAIRN_LOG(log::Level::warn, kLog, "shard " << id.value << ": " << st.error().to_string());
+      if (!st)
+        CAIRN_LOG(log::Level::warn, kLog, "shard " << id.value << ": " << st.error().to_string());
     }
   }
 
@@ -1016,7 +1054,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     if (s.synced()) return SyncState::synced;
     if (s.planning) return SyncState::fetching;
     for (const auto& [index, task] : s.tasks) {
-      if (task.stage == Stage::fetching || task.stage == Stage::verifying) return SyncState::fetching;
+      if (task.stage == Stage::fetching || task.stage == Stage::verifying)
+        return SyncState::fetching;
     }
     return !s.queue.empty() && !s.peers.empty() ? SyncState::fetching : SyncState::waiting;
   }
@@ -1058,8 +1097,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
 SyncEngine::SyncEngine(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
                        std::shared_ptr<const ReplicaTransform> transform, Registry& registry,
                        RemoteFragments& remote, const SyncSettings& settings, Clock clock)
-    : impl_(std::make_shared<Impl>(store, pool, std::move(codec), std::move(transform), registry, remote,
-                                   settings, std::move(clock))) {}
+    : impl_(std::make_shared<Impl>(store, pool, std::move(codec), std::move(transform), registry,
+                                   remote, settings, std::move(clock))) {}
 
 SyncEngine::~SyncEngine() { impl_->stop(); }
 
@@ -1072,8 +1111,9 @@ void SyncEngine::stop() { impl_->stop(); }
 
 bool SyncEngine::wait_synced(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(impl_->mu);
-  return impl_->changed.wait_for(lock, timeout, [&] { return impl_->stopped || impl_->all_synced(); }) &&
-         !impl_->stopped;
+  return impl_->changed.wait_for(lock, timeout, [&] {
+    return impl_->stopped || impl_->all_synced();
+  }) && !impl_->stopped;
 }
 
 std::vector<SyncProgress> SyncEngine::progress() const { return impl_->progress(); }

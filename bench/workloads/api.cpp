@@ -78,9 +78,7 @@ class BufferService final : public node::NodeService {
   std::string metrics_text() override { return {}; }
 
  private:
-  static tl::unexpected<Error> unsupported() {
-    return make_error(Errc::unsupported, "not part of the api bench");
-  }
+  static tl::unexpected<Error> unsupported() { return make_error(Errc::unsupported, "not part of the api bench"); }
   const Bytes& object_;
   BlobId id_;
 };

@@ -88,8 +88,7 @@ class Signer {
     for (unsigned t = 0; t < threads; ++t) {
       pool.emplace_back([&, t] {
         for (size_t i = t; i < n; i += threads) {
-          out[i] = contracts::make_put_blob(keys_[jobs[i].key], chain_id_, jobs[i].nonce, jobs[i].id,
-                                            jobs[i].size);
+          out[i] = contracts::make_put_blob(keys_[jobs[i].key], chain_id_, jobs[i].nonce, jobs[i].id, jobs[i].size);
         }
       });
     }
@@ -204,8 +203,7 @@ Result<nlohmann::json> run(const Options& opts) {
     helper.join();
     if (!h && failure.empty()) failure = h.error().to_string();
     if (h && h->tx_count != kBlockTxs && failure.empty()) {
-      failure = "block held " + std::to_string(h->tx_count) + " transactions, expected " +
-                std::to_string(kBlockTxs);
+      failure = "block held " + std::to_string(h->tx_count) + " transactions, expected " + std::to_string(kBlockTxs);
     }
     ++blocks;
     // Free what is sealed so the pool does not hold every round's bytes.
@@ -242,34 +240,33 @@ Result<nlohmann::json> run(const Options& opts) {
   wo.sync = true;
   std::string key;
   Side baseline{"rocksdb WriteBatch of the same records, fsync per block", [&]() -> uint64_t {
-    ++batch_no;
-    rocksdb::WriteBatch batch;
-    auto number_key = [&](char prefix) {
-      std::string k(9, prefix);
-      put_be<uint64_t>(reinterpret_cast<uint8_t*>(k.data() + 1), batch_no);
-      return k;
-    };
-    batch.Put(number_key('H'), records.header);
-    batch.Put(number_key('B'), records.body);
-    for (const auto& [k, v] : records.receipts) {
-      key = k;
-      // Fresh keys each batch without rehashing: stamp the batch number in.
-      put_be<uint64_t>(reinterpret_cast<uint8_t*>(key.data() + 1), batch_no);
-      batch.Put(key, v);
-    }
-    batch.Put("N", records.head);
-    rocksdb::Status st = db->Write(wo, &batch);
-    if (!st.ok() && failure.empty()) failure = st.ToString();
-    return records.receipts.size();
-  }};
-  Side ours{"dev chain: verify + admit (next block) || apply + seal + RocksDB fsync (this block)",
-            one_block};
+                  ++batch_no;
+                  rocksdb::WriteBatch batch;
+                  auto number_key = [&](char prefix) {
+                    std::string k(9, prefix);
+                    put_be<uint64_t>(reinterpret_cast<uint8_t*>(k.data() + 1), batch_no);
+                    return k;
+                  };
+                  batch.Put(number_key('H'), records.header);
+                  batch.Put(number_key('B'), records.body);
+                  for (const auto& [k, v] : records.receipts) {
+                    key = k;
+                    // Fresh keys each batch without rehashing: stamp the batch number in.
+                    put_be<uint64_t>(reinterpret_cast<uint8_t*>(key.data() + 1), batch_no);
+                    batch.Put(key, v);
+                  }
+                  batch.Put("N", records.head);
+                  rocksdb::Status st = db->Write(wo, &batch);
+                  if (!st.ok() && failure.empty()) failure = st.ToString();
+                  return records.receipts.size();
+                }};
+  Side ours{"dev chain: verify + admit (next block) || apply + seal + RocksDB fsync (this block)", one_block};
 
   auto [ours_stats, baseline_stats] = measure_pair(opts, ours, baseline);
   if (!failure.empty()) return make_error(Errc::internal, "bench chain: " + failure);
 
-  nlohmann::json report = pair_report("chain", "PutBlob transactions/s", ours, ours_stats, baseline,
-                                      baseline_stats, opts);
+  nlohmann::json report =
+      pair_report("chain", "PutBlob transactions/s", ours, ours_stats, baseline, baseline_stats, opts);
   report["block_txs"] = kBlockTxs;
   report["uploaders"] = kUploaders;
   report["verify_threads"] = std::max(1u, std::thread::hardware_concurrency());

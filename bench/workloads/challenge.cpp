@@ -50,8 +50,8 @@ constexpr uint64_t kBlobs = 1024;
 // Steps per no-replica measurement unit (the full walk would take seconds).
 constexpr uint32_t kNoReplicaSteps = 64;
 
-Result<std::unique_ptr<shards::Store>> open_store(const std::filesystem::path& dir, const erasure::NetworkParams& params,
-                                                  bool blob_files) {
+Result<std::unique_ptr<shards::Store>> open_store(const std::filesystem::path& dir,
+                                                  const erasure::NetworkParams& params, bool blob_files) {
   shards::StoreSettings settings;
   settings.sync_writes = false;  // setup speed; reads are what is measured
   settings.separate_fragment_values = blob_files;
@@ -79,7 +79,6 @@ class FlatFile {
 };
 
 double ms_of(double per_second) { return per_second > 0 ? 1000.0 / per_second : 0; }
-
 
 Result<nlohmann::json> run_challenge(const Options& opts) {
   const erasure::NetworkParams params = erasure::NetworkParams::defaults();
@@ -126,7 +125,9 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
     if (!stored) return tl::unexpected(stored.error());
   }
   for (auto* st : {&*inline_store, &*blob_store, &*plain_store}) CAIRN_TRY_STATUS((*st)->flush());
-  const auto log_paths = [&log](BlobIndex index, BlockNumber, uint64_t tree_size) { return log.prove(index, tree_size); };
+  const auto log_paths = [&log](BlobIndex index, BlockNumber, uint64_t tree_size) {
+    return log.prove(index, tree_size);
+  };
   shards::StoreProver inline_replica(**inline_store, node.public_key(), log_paths);
   shards::StoreProver blob_replica(**blob_store, node.public_key(), log_paths);
   shards::StoreProver plain_replica(**plain_store, node.public_key(), log_paths);
@@ -181,8 +182,7 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
                 }};
   auto [honest_stats, raw_walk_stats] = measure_pair(opts, honest, raw_walk);
   if (!failure) return tl::unexpected(failure.error());
-  nlohmann::json result =
-      pair_report("challenge", "walks/s", honest, honest_stats, raw_walk, raw_walk_stats, opts);
+  nlohmann::json result = pair_report("challenge", "walks/s", honest, honest_stats, raw_walk, raw_walk_stats, opts);
 
   // The same walk with fragment values in RocksDB blob files.
   Side honest_blob_files{"cairn run_walk over a shards::Store with its default blob-file values",
@@ -233,8 +233,8 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
   size_t raw_next = 0;
   Side raw_masks{"raw replica_mask_prefix for the same steps' chunks, nothing else", [&]() -> uint64_t {
                    for (uint32_t i = 0; i < kNoReplicaSteps; ++i) {
-                     const sampling::ChunkPosition p = positions.empty() ? sampling::ChunkPosition{}
-                                                                         : positions[raw_next++ % positions.size()];
+                     const sampling::ChunkPosition p =
+                         positions.empty() ? sampling::ChunkPosition{} : positions[raw_next++ % positions.size()];
                      sampling::replica_chunk_mask(params, {node.public_key(), log.at(p.blob), p.blob}, p.chunk, mask,
                                                   plain_scratch);
                    }
@@ -279,8 +279,8 @@ Result<nlohmann::json> run_challenge(const Options& opts) {
                                  {"rounds", blob_stats.per_second},
                                  {"raw_walk_ms", ms_of(raw_walk_stats2.median)}};
   result["openings_ms"] = median(open_ms);
-  result["no_replica"] = pair_report("challenge/no-replica", "steps/s", no_replica, nr_stats, raw_masks,
-                                     raw_mask_stats, opts);
+  result["no_replica"] =
+      pair_report("challenge/no-replica", "steps/s", no_replica, nr_stats, raw_masks, raw_mask_stats, opts);
   result["no_replica_step_us"] = step_us;
   result["no_replica_walk_ms"] = no_replica_ms;
   result["no_replica_over_deadline"] = no_replica_ms / deadline_ms;

@@ -91,8 +91,8 @@ Result<nlohmann::json> run_codec(const Options& opts) {
   size_t base_next = 0;
   auto raw_blob = [&](ByteSpan p, uint8_t* digest) {
     for (uint32_t i = 0; i < k; ++i) data_ptrs[i] = const_cast<uint8_t*>(p.data()) + size_t{i} * fs;
-    ec_encode_data(static_cast<int>(fs), static_cast<int>(k), static_cast<int>(m), tables.data(),
-                   data_ptrs.data(), parity_ptrs.data());
+    ec_encode_data(static_cast<int>(fs), static_cast<int>(k), static_cast<int>(m), tables.data(), data_ptrs.data(),
+                   parity_ptrs.data());
     clear_upper_vector_state();
     SHA256_CTX ctx;
     SHA256_Init(&ctx);
@@ -131,8 +131,7 @@ Result<nlohmann::json> run_codec(const Options& opts) {
 }  // namespace
 
 Workload codec_workload() {
-  return {"codec", "RS encode + blob commitment per blob vs raw ISA-L encode + SHA-256 of n fragments",
-          run_codec};
+  return {"codec", "RS encode + blob commitment per blob vs raw ISA-L encode + SHA-256 of n fragments", run_codec};
 }
 
 }  // namespace cairn::bench

@@ -176,7 +176,8 @@ nlohmann::json measure_proof_verify(const Options& opts, const localnet::State& 
     if (!proof || proof->entries.size() < shard_nodes) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   if (!proof) {
-    throw SideFailed(Error{Errc::timeout, "no replica-count proof from " + holder->api_url() + " within 90 s: " + last_answer});
+    throw SideFailed(
+        Error{Errc::timeout, "no replica-count proof from " + holder->api_url() + " within 90 s: " + last_answer});
   }
   const auto trust = sampling::TrustRoot::key(*seq);
   uint32_t replicas = 0;
@@ -190,9 +191,9 @@ nlohmann::json measure_proof_verify(const Options& opts, const localnet::State& 
   auto checks = proof_mask_checks(*proof);
   if (!checks) throw SideFailed(checks.error());
   Bytes mask(params.chunk_size), scratch;
-  Side baseline{"raw replica_chunk_mask: the proof's own q mask checks per response",
-                [&]() -> uint64_t {
-                  for (const auto& [key, chunk] : *checks) sampling::replica_chunk_mask(params, key, chunk, mask, scratch);
+  Side baseline{"raw replica_chunk_mask: the proof's own q mask checks per response", [&]() -> uint64_t {
+                  for (const auto& [key, chunk] : *checks)
+                    sampling::replica_chunk_mask(params, key, chunk, mask, scratch);
                   return 1;
                 }};
   auto [o, b] = measure_pair(opts, ours, baseline);

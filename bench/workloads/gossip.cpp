@@ -125,11 +125,11 @@ Result<std::vector<double>> raw_tcp_one_hop(size_t samples, size_t bytes) {
 }
 
 struct Run {
-  std::vector<Clock::time_point> published;                 // per message
-  std::vector<std::vector<Clock::time_point>> delivered;    // per message, per delivery
-  std::vector<double> first_hop;                            // ms, deliveries straight from the publisher
-  std::vector<NodeId> publisher;                            // per message
-  std::map<p2p::MessageId, size_t> index;                   // message id -> message number
+  std::vector<Clock::time_point> published;               // per message
+  std::vector<std::vector<Clock::time_point>> delivered;  // per message, per delivery
+  std::vector<double> first_hop;                          // ms, deliveries straight from the publisher
+  std::vector<NodeId> publisher;                          // per message
+  std::map<p2p::MessageId, size_t> index;                 // message id -> message number
   double mesh_ms = 0;
   double duplicate_factor = 0;
   double mean_mesh_degree = 0;
@@ -173,8 +173,8 @@ Result<Run> run_gossip(const Options& opts) {
       }
     });
     auto bound = node->start();
-    if (!bound) return make_error(bound.error().code, "bench gossip: node " + std::to_string(i) + ": " +
-                                                          bound.error().message);
+    if (!bound)
+      return make_error(bound.error().code, "bench gossip: node " + std::to_string(i) + ": " + bound.error().message);
     if (i == 0) bootstrap = *bound;
     nodes.push_back(std::move(node));
   }
@@ -260,8 +260,7 @@ Result<nlohmann::json> run_workload(const Options& opts) {
     }
     if (run->delivered[m].size() == kNodes - 1) full.push_back(ms_between(run->published[m], last));
   }
-  const double ratio =
-      static_cast<double>(deliveries) / static_cast<double>(kMessages * (kNodes - 1));
+  const double ratio = static_cast<double>(deliveries) / static_cast<double>(kMessages * (kNodes - 1));
   const double base_p50 = percentile(*baseline, 0.5);
   const double ours_p50 = percentile(latency, 0.5);
   nlohmann::json out{
@@ -291,8 +290,8 @@ Result<nlohmann::json> run_workload(const Options& opts) {
       {"ratio", base_p50 > 0 ? ours_p50 / base_p50 : 0.0},
   };
   if (ratio < 1.0) {
-    return make_error(Errc::internal, "bench gossip: delivery ratio " + std::to_string(ratio) +
-                                          " < 1.0: " + out.dump());
+    return make_error(Errc::internal,
+                      "bench gossip: delivery ratio " + std::to_string(ratio) + " < 1.0: " + out.dump());
   }
   return out;
 }

@@ -114,9 +114,9 @@ nlohmann::json side_report(const Side& side, const SideStats& stats, double scal
   return j;
 }
 
-nlohmann::json pair_report(const std::string& workload, const std::string& unit,
-                           const Side& ours, const SideStats& ours_stats, const Side& baseline,
-                           const SideStats& baseline_stats, const Options& opts) {
+nlohmann::json pair_report(const std::string& workload, const std::string& unit, const Side& ours,
+                           const SideStats& ours_stats, const Side& baseline, const SideStats& baseline_stats,
+                           const Options& opts) {
   return nlohmann::json{
       {"workload", workload},
       {"unit", unit},
@@ -130,18 +130,9 @@ nlohmann::json pair_report(const std::string& workload, const std::string& unit,
 
 const std::vector<Workload>& workloads() {
   static const std::vector<Workload> all = {
-      codec_workload(),
-      store_workload(),
-      chain_workload(),
-      gossip_workload(),
-      transport_workload(),
-      challenge_workload(),
-      verify_workload(),
-      put_workload(),
-      get_workload(),
-      sync_workload(),
-      api_workload(),
-      e2e_workload(),
+      codec_workload(),     store_workload(),     chain_workload(),  gossip_workload(),
+      transport_workload(), challenge_workload(), verify_workload(), put_workload(),
+      get_workload(),       sync_workload(),      api_workload(),    e2e_workload(),
   };
   return all;
 }

@@ -51,7 +51,8 @@ nlohmann::json path_profile(const erasure::NetworkParams& params, uint64_t seed,
   if (!committed) throw SideFailed(committed.error());
   const shards::RegisteredBlob reg{BlobIndex{7}, committed->commitment.id, params.blob_size};
   shards::FragmentReply reply;
-  for (uint32_t f = 0; f < params.data_fragments; ++f) reply.fragments.push_back(FragmentIndex{static_cast<uint8_t>(f)});
+  for (uint32_t f = 0; f < params.data_fragments; ++f)
+    reply.fragments.push_back(FragmentIndex{static_cast<uint8_t>(f)});
   reply.data.assign(committed->encoded.data.begin(),
                     committed->encoded.data.begin() + std::ptrdiff_t{params.data_fragments} * params.fragment_size());
   Bytes mask(committed->encoded.data.size());

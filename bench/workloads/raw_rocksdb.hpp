@@ -100,9 +100,7 @@ class Rotation {
       ahead_.pop_front();
       used_ = 0;
       fill_ahead();
-      std::erase_if(behind_, [](auto& f) {
-        return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-      });
+      std::erase_if(behind_, [](auto& f) { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
     }
     return {current_.db.get(), BlobIndex{used_++}};
   }
@@ -172,12 +170,12 @@ class RawDb {
 // The baseline: n fragment-sized puts per blob in one batch, nothing else.
 class RawSide {
  public:
-  RawSide(std::filesystem::path dir, const erasure::NetworkParams& params,
-          const shards::StoreSettings& settings, std::vector<Bytes> replicas)
-      : params_(params), layout_(shards::make_db_layout(settings)), replicas_(std::move(replicas)),
-        dbs_(std::move(dir), [this](const std::filesystem::path& d) {
-          return std::make_unique<RawDb>(d, layout_);
-        }) {}
+  RawSide(std::filesystem::path dir, const erasure::NetworkParams& params, const shards::StoreSettings& settings,
+          std::vector<Bytes> replicas)
+      : params_(params),
+        layout_(shards::make_db_layout(settings)),
+        replicas_(std::move(replicas)),
+        dbs_(std::move(dir), [this](const std::filesystem::path& d) { return std::make_unique<RawDb>(d, layout_); }) {}
 
   uint64_t run_once() {
     auto [db, index] = dbs_.next();
@@ -185,12 +183,9 @@ class RawSide {
     const uint32_t size = params_.fragment_size();
     rocksdb::WriteBatch batch;
     for (uint32_t f = 0; f < params_.total_fragments(); ++f) {
-      const auto key =
-          shards::format::fragment_key(ShardId{0}, index, FragmentIndex{static_cast<uint8_t>(f)});
-      check(batch.Put(db->fragments(),
-                      rocksdb::Slice(reinterpret_cast<const char*>(key.data()), key.size()),
-                      rocksdb::Slice(reinterpret_cast<const char*>(replica.data()) + size_t{f} * size,
-                                     size)),
+      const auto key = shards::format::fragment_key(ShardId{0}, index, FragmentIndex{static_cast<uint8_t>(f)});
+      check(batch.Put(db->fragments(), rocksdb::Slice(reinterpret_cast<const char*>(key.data()), key.size()),
+                      rocksdb::Slice(reinterpret_cast<const char*>(replica.data()) + size_t{f} * size, size)),
             "batch put");
     }
     check(db->db().Write(layout_.write, &batch), "write");

@@ -51,10 +51,10 @@ constexpr size_t kPayloads = 16;
 // Our path: a Store per database, ingesting payloads.
 class OursSide {
  public:
-  OursSide(std::filesystem::path dir, const erasure::NetworkParams& params,
-           const shards::StoreSettings& settings, const erasure::Codec& codec,
-           std::vector<Bytes> payloads)
-      : codec_(codec), payloads_(std::move(payloads)),
+  OursSide(std::filesystem::path dir, const erasure::NetworkParams& params, const shards::StoreSettings& settings,
+           const erasure::Codec& codec, std::vector<Bytes> payloads)
+      : codec_(codec),
+        payloads_(std::move(payloads)),
         dbs_(std::move(dir), [params, settings](const std::filesystem::path& d) {
           auto opened = shards::Store::open(d, params, settings);
           if (!opened) throw SideFailed(opened.error());
@@ -102,8 +102,7 @@ Result<nlohmann::json> run_store(const Options& opts) {
       RawSide raw_impl(work.path() / ("baseline-" + tag), params, settings, replicas);
       Side ours{"ingest: RS encode + commitment + checksummed batch of n fragments and record",
                 [&] { return ours_impl.run_once(); }};
-      Side baseline{"raw RocksDB: batch of n fragment-sized puts",
-                    [&] { return raw_impl.run_once(); }};
+      Side baseline{"raw RocksDB: batch of n fragment-sized puts", [&] { return raw_impl.run_once(); }};
       auto [ours_stats, base_stats] = measure_pair(opts, ours, baseline);
       // Bytes per second -> MB/s.
       for (auto* st : {&ours_stats, &base_stats}) {

@@ -12,6 +12,7 @@
 // two-thread pipeline (one thread sealing, one opening, buffers handed over):
 // the crypto of two nodes with no network in between.
 
+#include <sodium.h>
 #include <asio/any_io_executor.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
@@ -19,7 +20,6 @@
 #include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
-#include <sodium.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -126,8 +126,7 @@ class OurStream {
     std::promise<Result<NodeId>> connected;
     io_a_.call([&] {
       ready_sub_ = a_->on_send_ready([this](const NodeId&) { pump(); });
-      a_->connect(*bound, {.expected_id = kb_.public_key()},
-                  [&](Result<NodeId> r) { connected.set_value(r); });
+      a_->connect(*bound, {.expected_id = kb_.public_key()}, [&](Result<NodeId> r) { connected.set_value(r); });
       return 0;
     });
     auto r = connected.get_future().get();
@@ -254,9 +253,8 @@ class RawSecretStream {
         slot = free_.front();
         free_.pop_front();
       }
-      crypto_secretstream_xchacha20poly1305_push(&push_, slots_[slot].data(), nullptr,
-                                                 payload_.data(), payload_.size(), nullptr, 0,
-                                                 crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+      crypto_secretstream_xchacha20poly1305_push(&push_, slots_[slot].data(), nullptr, payload_.data(), payload_.size(),
+                                                 nullptr, 0, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
       {
         std::lock_guard lock(mu_);
         filled_.push_back(slot);
@@ -280,9 +278,8 @@ class RawSecretStream {
         filled_.pop_front();
       }
       unsigned long long n = 0;
-      if (crypto_secretstream_xchacha20poly1305_pull(&pull_, out.data(), &n, nullptr,
-                                                     slots_[slot].data(), slots_[slot].size(),
-                                                     nullptr, 0) != 0) {
+      if (crypto_secretstream_xchacha20poly1305_pull(&pull_, out.data(), &n, nullptr, slots_[slot].data(),
+                                                     slots_[slot].size(), nullptr, 0) != 0) {
         std::abort();  // cannot happen with an untampered stream
       }
       {
@@ -315,12 +312,11 @@ uint64_t secretstream_one_thread(const Bytes& payload) {
   crypto_secretstream_xchacha20poly1305_init_push(&push, header.data(), key.data());
   crypto_secretstream_xchacha20poly1305_init_pull(&pull, header.data(), key.data());
   for (uint64_t i = 0; i < kFramesPerRun; ++i) {
-    crypto_secretstream_xchacha20poly1305_push(&push, sealed.data(), nullptr, payload.data(),
-                                               payload.size(), nullptr, 0,
-                                               crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+    crypto_secretstream_xchacha20poly1305_push(&push, sealed.data(), nullptr, payload.data(), payload.size(), nullptr,
+                                               0, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
     unsigned long long n = 0;
-    if (crypto_secretstream_xchacha20poly1305_pull(&pull, out.data(), &n, nullptr, sealed.data(),
-                                                   sealed.size(), nullptr, 0) != 0) {
+    if (crypto_secretstream_xchacha20poly1305_pull(&pull, out.data(), &n, nullptr, sealed.data(), sealed.size(),
+                                                   nullptr, 0) != 0) {
       std::abort();
     }
   }
@@ -338,11 +334,9 @@ Result<nlohmann::json> run(const Options& opts) {
     RawSecretStream ss_stream(opts.seed);
     const Bytes payload = payload_for(opts.seed);
 
-    Side ours{"cairn p2p stream (TCP + frames + secretstream), two nodes",
-              [&] { return ours_stream.run_once(); }};
+    Side ours{"cairn p2p stream (TCP + frames + secretstream), two nodes", [&] { return ours_stream.run_once(); }};
     Side tcp{"raw loopback TCP", [&] { return tcp_stream.run_once(); }};
-    Side ss{"raw secretstream in memory, seal+open loop",
-            [&] { return secretstream_one_thread(payload); }};
+    Side ss{"raw secretstream in memory, seal+open loop", [&] { return secretstream_one_thread(payload); }};
     Side ss2{"raw secretstream in memory, seal and open on two threads (context)",
              [&] { return ss_stream.run_once(); }};
     const auto stats = measure_sides(opts, {&ours, &tcp, &ss, &ss2});
@@ -376,8 +370,7 @@ Result<nlohmann::json> run(const Options& opts) {
 }  // namespace
 
 Workload transport_workload() {
-  return {"transport",
-          "encrypted p2p stream on loopback vs raw TCP vs raw secretstream (1 MiB frames)", run};
+  return {"transport", "encrypted p2p stream on loopback vs raw TCP vs raw secretstream (1 MiB frames)", run};
 }
 
 }  // namespace cairn::bench

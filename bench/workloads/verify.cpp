@@ -16,7 +16,6 @@
 #include <random>
 
 #include "bench.hpp"
-#include "mask_checks.hpp"
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/params_json.hpp"
 #include "cairn/contracts/tx.hpp"
@@ -24,6 +23,7 @@
 #include "cairn/sampling/assemble.hpp"
 #include "cairn/sampling/memory_replica.hpp"
 #include "cairn/sampling/seal.hpp"
+#include "mask_checks.hpp"
 
 namespace cairn::bench {
 namespace {
@@ -85,8 +85,8 @@ Result<PlayedEpoch> play_epoch(const Options& opts, const std::filesystem::path&
     auto c = erasure::encode_and_commit(**codec, payload);
     if (!c) return tl::unexpected(c.error());
     blobs.push_back(std::move(*c));
-    auto h = chain.submit(contracts::make_put_blob(uploader, chain_id, i + 1, blobs.back().commitment.id,
-                                                   params.blob_size));
+    auto h =
+        chain.submit(contracts::make_put_blob(uploader, chain_id, i + 1, blobs.back().commitment.id, params.blob_size));
     if (!h) return tl::unexpected(h.error());
   }
   CAIRN_TRY_STATUS(block());
@@ -125,8 +125,8 @@ Result<PlayedEpoch> play_epoch(const Options& opts, const std::filesystem::path&
   auto assembled = sampling::assemble_replica_proof(chain.info(), ShardId{0}, epoch, *headers, candidates);
   if (!assembled) return tl::unexpected(assembled.error());
   if (assembled->proof.entries.size() != kNodes) {
-    return make_error(Errc::internal, "bench verify: only " + std::to_string(assembled->proof.entries.size()) +
-                                          " of " + std::to_string(kNodes) + " responses verified");
+    return make_error(Errc::internal, "bench verify: only " + std::to_string(assembled->proof.entries.size()) + " of " +
+                                          std::to_string(kNodes) + " responses verified");
   }
   PlayedEpoch out{chain.info(), *challenge, std::move(assembled->proof), {}};
   out.anchor_randomness.assign(kNodes, randomness);

@@ -166,8 +166,8 @@ void sign_header(BlockHeader& header, const SigningKey& sequencer) {
 Status verify_header(const BlockHeader& header, const NodeId& sequencer) {
   const Hash32 h = header.hash();
   if (!ed25519_verify(sequencer, h, header.signature)) {
-    return chain_error(header.number, "sequencer signature does not verify against " +
-                                          sequencer.hex());
+    return chain_error(header.number,
+                       "sequencer signature does not verify against " + sequencer.hex());
   }
   return {};
 }
@@ -179,7 +179,8 @@ Status verify_header_chain(std::span<const BlockHeader> headers, const NodeId& s
   for (size_t i = 0; i < headers.size(); ++i) {
     const BlockHeader& h = headers[i];
     if (h.chain_id != chain_id) {
-      return chain_error(h.number, "chain id " + to_hex(h.chain_id) + " is not " + to_hex(chain_id));
+      return chain_error(h.number,
+                         "chain id " + to_hex(h.chain_id) + " is not " + to_hex(chain_id));
     }
     if (h.number.value == 0 && h.parent_hash != Hash32{}) {
       return chain_error(h.number, "genesis block with a parent hash");

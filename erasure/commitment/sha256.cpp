@@ -9,7 +9,6 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
-
 namespace cairn::erasure {
 
 struct Sha256::Impl {

@@ -75,8 +75,8 @@ CAIRN_SHA_TARGET inline void store_digest(const Lane& lane, Hash32& out) {
 // Compresses `blocks` consecutive 64-byte blocks into each of two lanes. The
 // two dependency chains are interleaved group by group so the core overlaps
 // them.
-CAIRN_SHA_TARGET void compress_x2(Lane& lane_a, Lane& lane_b, const uint8_t* pa,
-                                  const uint8_t* pb, size_t blocks) {
+CAIRN_SHA_TARGET void compress_x2(Lane& lane_a, Lane& lane_b, const uint8_t* pa, const uint8_t* pb,
+                                  size_t blocks) {
   // Work on copies: through the references the compiler must assume the two
   // lanes alias and would store and reload the state after every round.
   Lane a = lane_a;
@@ -162,8 +162,8 @@ void fill_tail(uint8_t prefix, const uint8_t* data, size_t len, const Layout& l,
 
 bool sha_ni_supported() noexcept {
   static const bool supported = [] {
-    if (const char* off = std::getenv("CAIRN_DISABLE_SHA_NI"); off != nullptr && *off != '\0' &&
-                                                               std::strcmp(off, "0") != 0) {
+    if (const char* off = std::getenv("CAIRN_DISABLE_SHA_NI");
+        off != nullptr && *off != '\0' && std::strcmp(off, "0") != 0) {
       return false;
     }
     unsigned a = 0, b = 0, c = 0, d = 0;

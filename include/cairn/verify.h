@@ -37,19 +37,19 @@ typedef enum cairn_verify_status {
 typedef struct cairn_replica_report {
   uint32_t shard;
   uint64_t epoch;
-  uint64_t start_block;      /* e * epoch_blocks */
-  uint64_t first_blob;       /* challenged blobs: [first_blob, first_blob + blob_count) */
+  uint64_t start_block; /* e * epoch_blocks */
+  uint64_t first_blob;  /* challenged blobs: [first_blob, first_blob + blob_count) */
   uint64_t blob_count;
-  uint32_t replicas;         /* distinct node ids with a valid, timely response */
-  uint32_t responses;        /* responses in the proof, duplicates included */
+  uint32_t replicas;  /* distinct node ids with a valid, timely response */
+  uint32_t responses; /* responses in the proof, duplicates included */
   uint8_t chain_id[32];
-  uint8_t sequencer[32];     /* the key the headers are signed with */
-  int trust_pinned;          /* 0 when no trust root was given */
+  uint8_t sequencer[32]; /* the key the headers are signed with */
+  int trust_pinned;      /* 0 when no trust root was given */
   /* Optional: when non-NULL, up to node_ids_capacity node ids (32 bytes
    * each, ascending) are written here; `replicas` says how many exist. */
   uint8_t* node_ids;
   size_t node_ids_capacity;
-  char error[512];           /* NUL-terminated reason when not OK */
+  char error[512]; /* NUL-terminated reason when not OK */
 } cairn_replica_report;
 
 /* Verifies `proof` (len bytes). Trust root, at most one of:
@@ -60,9 +60,8 @@ typedef struct cairn_replica_report {
  *    report->trust_pinned is 0: the proof is then only self-consistent.
  * `report` must not be NULL; its node_ids / node_ids_capacity are read. */
 cairn_verify_status cairn_verify_replica_proof(const uint8_t* proof, size_t len,
-                                               const uint8_t* sequencer_key,
-                                               const uint8_t* genesis, size_t genesis_len,
-                                               cairn_replica_report* report);
+                                               const uint8_t* sequencer_key, const uint8_t* genesis,
+                                               size_t genesis_len, cairn_replica_report* report);
 
 /* The library version, e.g. "0.1.0". */
 const char* cairn_verify_version(void);

@@ -20,14 +20,18 @@ void set_error(cairn_replica_report* report, const std::string& message) {
 
 cairn_verify_status status_for(cairn::Errc code) {
   switch (code) {
-    case cairn::Errc::invalid_argument: return CAIRN_VERIFY_MALFORMED;
-    case cairn::Errc::unsupported: return CAIRN_VERIFY_UNSUPPORTED;
-    default: return CAIRN_VERIFY_INVALID;
+    case cairn::Errc::invalid_argument:
+      return CAIRN_VERIFY_MALFORMED;
+    case cairn::Errc::unsupported:
+      return CAIRN_VERIFY_UNSUPPORTED;
+    default:
+      return CAIRN_VERIFY_INVALID;
   }
 }
 
 cairn_verify_status verify(const uint8_t* proof, size_t len, const uint8_t* sequencer_key,
-                           const uint8_t* genesis, size_t genesis_len, cairn_replica_report* report) {
+                           const uint8_t* genesis, size_t genesis_len,
+                           cairn_replica_report* report) {
   using namespace cairn;
   if (proof == nullptr && len != 0) {
     set_error(report, "proof is NULL");
@@ -68,7 +72,8 @@ cairn_verify_status verify(const uint8_t* proof, size_t len, const uint8_t* sequ
   report->trust_pinned = r.trust_pinned ? 1 : 0;
   if (report->node_ids != nullptr) {
     const size_t n = std::min(report->node_ids_capacity, r.nodes.size());
-    for (size_t i = 0; i < n; ++i) std::memcpy(report->node_ids + 32 * i, r.nodes[i].bytes.data(), 32);
+    for (size_t i = 0; i < n; ++i)
+      std::memcpy(report->node_ids + 32 * i, r.nodes[i].bytes.data(), 32);
   }
   report->error[0] = '\0';
   return CAIRN_VERIFY_OK;
@@ -78,7 +83,8 @@ cairn_verify_status verify(const uint8_t* proof, size_t len, const uint8_t* sequ
 
 extern "C" cairn_verify_status cairn_verify_replica_proof(const uint8_t* proof, size_t len,
                                                           const uint8_t* sequencer_key,
-                                                          const uint8_t* genesis, size_t genesis_len,
+                                                          const uint8_t* genesis,
+                                                          size_t genesis_len,
                                                           cairn_replica_report* report) {
   if (report == nullptr) return CAIRN_VERIFY_BAD_ARGUMENT;
   try {

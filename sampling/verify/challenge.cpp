@@ -18,7 +18,8 @@ constexpr std::string_view kOpeningsDomain = "cairn/openings/v1";
 // mod range, repeats skipped. range >= count > 0 is the caller's promise
 // (NetworkParams::validate() gives it), so the loop ends with probability 1;
 // the bias of a 64-bit value mod a 32-bit range is below 2^-32.
-std::vector<uint32_t> draw_distinct(const Hash32& seed, uint8_t tag, uint32_t count, uint64_t range) {
+std::vector<uint32_t> draw_distinct(const Hash32& seed, uint8_t tag, uint32_t count,
+                                    uint64_t range) {
   std::vector<uint32_t> out;
   if (range < count) return out;  // impossible draw: never loop forever on bad parameters
   out.reserve(count);
@@ -66,7 +67,8 @@ Hash32 initial_state(const EpochChallenge& challenge, const NodeId& node) {
   uint8_t se[12];
   put_be<uint32_t>(se, challenge.shard.value);
   put_be<uint64_t>(se + 4, challenge.epoch.value);
-  return erasure::sha256({as_bytes(kWalkDomain), challenge.randomness, node.span(), ByteSpan(se, 12)});
+  return erasure::sha256(
+      {as_bytes(kWalkDomain), challenge.randomness, node.span(), ByteSpan(se, 12)});
 }
 
 ChunkPosition step_position(const EpochChallenge& challenge, const Hash32& prev_state) noexcept {
@@ -91,8 +93,8 @@ Hash32 transcript_leaf(uint32_t step, const Hash32& prev_state, ByteSpan sealed_
       {ByteSpan(&prefix, 1), ByteSpan(step_be, 4), prev_state, sealed_chunk, state});
 }
 
-Hash32 commitment_hash(const NodeId& node, ShardId shard, Epoch epoch, const Hash32& transcript_root,
-                       const Hash32& final_state) {
+Hash32 commitment_hash(const NodeId& node, ShardId shard, Epoch epoch,
+                       const Hash32& transcript_root, const Hash32& final_state) {
   uint8_t se[12];
   put_be<uint32_t>(se, shard.value);
   put_be<uint64_t>(se + 4, epoch.value);

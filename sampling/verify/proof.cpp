@@ -51,14 +51,16 @@ Bytes ReplicaProof::encode() const {
 Result<ReplicaProof> ReplicaProof::decode(ByteSpan data) noexcept {
   ByteReader r(data);
   ByteSpan magic;
-  if (!r.view(kProofMagicBytes, magic) || std::memcmp(magic.data(), kMagic, kProofMagicBytes) != 0) {
+  if (!r.view(kProofMagicBytes, magic) ||
+      std::memcmp(magic.data(), kMagic, kProofMagicBytes) != 0) {
     return malformed("not a replica-count proof (no CAIRNRCP magic)");
   }
   uint8_t version = 0;
   if (!r.read_be(version)) return malformed("truncated before the version");
   if (version != kProofVersion) {
     return make_error(Errc::unsupported, "replica proof: version " + std::to_string(version) +
-                                             " (this build reads " + std::to_string(kProofVersion) + ")");
+                                             " (this build reads " + std::to_string(kProofVersion) +
+                                             ")");
   }
   ReplicaProof p;
   if (!r.read(p.sequencer.bytes)) return malformed("truncated sequencer key");
@@ -70,7 +72,8 @@ Result<ReplicaProof> ReplicaProof::decode(ByteSpan data) noexcept {
       !r.read_be(header_count)) {
     return malformed("truncated subject");
   }
-  if (header_count > kMaxProofHeaders || r.remaining() < size_t{header_count} * contracts::kHeaderBytes) {
+  if (header_count > kMaxProofHeaders ||
+      r.remaining() < size_t{header_count} * contracts::kHeaderBytes) {
     return malformed(std::to_string(header_count) + " headers do not fit the proof");
   }
   p.headers.reserve(header_count);
@@ -78,7 +81,8 @@ Result<ReplicaProof> ReplicaProof::decode(ByteSpan data) noexcept {
     ByteSpan raw;
     r.view(contracts::kHeaderBytes, raw);
     auto h = contracts::BlockHeader::decode(raw);
-    if (!h) return tl::unexpected(with_context(h.error(), "replica proof: header " + std::to_string(i)));
+    if (!h)
+      return tl::unexpected(with_context(h.error(), "replica proof: header " + std::to_string(i)));
     p.headers.push_back(*h);
   }
   uint32_t entry_count = 0;
@@ -96,7 +100,8 @@ Result<ReplicaProof> ReplicaProof::decode(ByteSpan data) noexcept {
     e.anchor_path = std::move(*path);
     uint32_t len = 0;
     ByteSpan raw;
-    if (!r.read_be(len) || !r.view(len, raw)) return malformed("response " + std::to_string(i) + " truncated");
+    if (!r.read_be(len) || !r.view(len, raw))
+      return malformed("response " + std::to_string(i) + " truncated");
     auto resp = Response::decode(raw);
     if (!resp) return tl::unexpected(with_context(resp.error(), where));
     e.response = std::move(*resp);
@@ -143,10 +148,11 @@ Result<ProofReport> verify_replica_proof(const ReplicaProof& proof, const TrustR
         return rejected("replica proof: made on the chain of sequencer " + proof.sequencer.hex() +
                         ", not the trusted genesis's " + g.sequencer.hex());
       }
-      if (!(params == g.params)) return rejected("replica proof: network parameters differ from the trusted genesis");
+      if (!(params == g.params))
+        return rejected("replica proof: network parameters differ from the trusted genesis");
       if (proof.genesis_time_ms != g.genesis_time_ms || chain_id != g.chain_id) {
-        return rejected("replica proof: chain id " + to_hex(chain_id) + " is not the trusted genesis's " +
-                        to_hex(g.chain_id));
+        return rejected("replica proof: chain id " + to_hex(chain_id) +
+                        " is not the trusted genesis's " + to_hex(g.chain_id));
       }
       report.trust_pinned = true;
       break;
@@ -156,19 +162,21 @@ Result<ProofReport> verify_replica_proof(const ReplicaProof& proof, const TrustR
   // The header chain: blocks e*E .. e*E+D under the trusted key.
   BlockNumber start{};
   if (!contracts::epoch_start_block(params, proof.epoch, start)) {
-    return rejected("replica proof: epoch " + std::to_string(proof.epoch.value) + " has no start block");
+    return rejected("replica proof: epoch " + std::to_string(proof.epoch.value) +
+                    " has no start block");
   }
   report.start_block = start;
   const uint64_t d = params.deadline_blocks;
   if (proof.headers.size() != d + 1) {
-    return rejected("replica proof: " + std::to_string(proof.headers.size()) + " headers, expected " +
-                    std::to_string(d + 1) + " (blocks " + std::to_string(start.value) + ".." +
-                    std::to_string(start.value + d) + ")");
+    return rejected("replica proof: " + std::to_string(proof.headers.size()) +
+                    " headers, expected " + std::to_string(d + 1) + " (blocks " +
+                    std::to_string(start.value) + ".." + std::to_string(start.value + d) + ")");
   }
   if (proof.headers.front().number != start) {
     return rejected("replica proof: headers start at block " +
                     std::to_string(proof.headers.front().number.value) + ", epoch " +
-                    std::to_string(proof.epoch.value) + " starts at block " + std::to_string(start.value));
+                    std::to_string(proof.epoch.value) + " starts at block " +
+                    std::to_string(start.value));
   }
   if (auto st = contracts::verify_header_chain(proof.headers, proof.sequencer, chain_id); !st) {
     return tl::unexpected(with_context(st.error(), "replica proof"));
@@ -179,7 +187,8 @@ Result<ProofReport> verify_replica_proof(const ReplicaProof& proof, const TrustR
   report.blob_count = challenge->blob_count;
 
   std::vector<Hash32> randomness;
-  for (const contracts::BlockHeader& h : proof.headers) randomness.push_back(contracts::block_randomness(h.hash()));
+  for (const contracts::BlockHeader& h : proof.headers)
+    randomness.push_back(contracts::block_randomness(h.hash()));
 
   // Cheap checks of every response first, masks last: a tampered proof
   // fails in milliseconds.
@@ -187,25 +196,31 @@ Result<ProofReport> verify_replica_proof(const ReplicaProof& proof, const TrustR
   for (size_t i = 0; i < proof.entries.size(); ++i) {
     const ProofEntry& e = proof.entries[i];
     const Response& resp = e.response;
-    const std::string who = "replica proof: response " + std::to_string(i) + " (node " + resp.node.hex() + ")";
+    const std::string who =
+        "replica proof: response " + std::to_string(i) + " (node " + resp.node.hex() + ")";
     if (resp.shard != proof.shard || resp.epoch != proof.epoch) {
       return rejected(who + " answers shard " + std::to_string(resp.shard.value) + " epoch " +
                       std::to_string(resp.epoch.value) + ", the proof is for shard " +
-                      std::to_string(proof.shard.value) + " epoch " + std::to_string(proof.epoch.value));
+                      std::to_string(proof.shard.value) + " epoch " +
+                      std::to_string(proof.epoch.value));
     }
     const uint64_t b = resp.anchor_block.value;
     if (b <= start.value || b > start.value + d) {
-      return rejected(who + " was anchored in block " + std::to_string(b) + ", outside the window " +
-                      std::to_string(start.value + 1) + ".." + std::to_string(start.value + d));
+      return rejected(who + " was anchored in block " + std::to_string(b) +
+                      ", outside the window " + std::to_string(start.value + 1) + ".." +
+                      std::to_string(start.value + d));
     }
     const contracts::BlockHeader& anchor = proof.headers[b - start.value];
     if (e.anchor_path.index > UINT32_MAX ||
-        !contracts::verify_response_inclusion(anchor, resp.node, resp.shard, resp.epoch, resp.commitment(),
-                                              static_cast<uint32_t>(e.anchor_path.index), e.anchor_path)) {
+        !contracts::verify_response_inclusion(
+            anchor, resp.node, resp.shard, resp.epoch, resp.commitment(),
+            static_cast<uint32_t>(e.anchor_path.index), e.anchor_path)) {
       return rejected(who + " is not anchored in the responses_root of block " + std::to_string(b));
     }
     auto st = detail::check_response_paths(*challenge, resp, randomness[b - start.value], masks);
-    if (!st) return tl::unexpected(with_context(st.error(), "replica proof: response " + std::to_string(i)));
+    if (!st)
+      return tl::unexpected(
+          with_context(st.error(), "replica proof: response " + std::to_string(i)));
     report.nodes.push_back(resp.node);
   }
   if (auto st = detail::run_mask_checks(params, masks); !st) {
@@ -216,7 +231,8 @@ Result<ProofReport> verify_replica_proof(const ReplicaProof& proof, const TrustR
   return report;
 }
 
-Result<ProofReport> verify_replica_proof(ByteSpan bytes, const TrustRoot& trust, const VerifyLimits& limits) {
+Result<ProofReport> verify_replica_proof(ByteSpan bytes, const TrustRoot& trust,
+                                         const VerifyLimits& limits) {
   if (bytes.size() > limits.max_proof_bytes) {
     return malformed(std::to_string(bytes.size()) + " bytes exceed the limit of " +
                      std::to_string(limits.max_proof_bytes));

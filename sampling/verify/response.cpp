@@ -32,7 +32,8 @@ void encode_step(Bytes& out, const StepOpening& s) {
   s.transcript_path.serialize_to(out);
 }
 
-Result<StepOpening> read_step(ByteReader& r, uint32_t chunk_size, const std::string& where) noexcept {
+Result<StepOpening> read_step(ByteReader& r, uint32_t chunk_size,
+                              const std::string& where) noexcept {
   StepOpening s;
   ByteSpan sealed, unsealed;
   if (!r.view(chunk_size, sealed) || !r.view(chunk_size, unsealed) || !r.read(s.commitment.bytes)) {
@@ -44,11 +45,13 @@ Result<StepOpening> read_step(ByteReader& r, uint32_t chunk_size, const std::str
   if (!chunk_proof) return tl::unexpected(with_context(chunk_proof.error(), "response: " + where));
   s.chunk_proof = std::move(*chunk_proof);
   auto blob_path = erasure::MerkleProof::read(r);
-  if (!blob_path) return tl::unexpected(with_context(blob_path.error(), "response: " + where + " blob path"));
+  if (!blob_path)
+    return tl::unexpected(with_context(blob_path.error(), "response: " + where + " blob path"));
   s.blob_path = std::move(*blob_path);
   auto transcript_path = erasure::MerkleProof::read(r);
   if (!transcript_path) {
-    return tl::unexpected(with_context(transcript_path.error(), "response: " + where + " transcript path"));
+    return tl::unexpected(
+        with_context(transcript_path.error(), "response: " + where + " transcript path"));
   }
   s.transcript_path = std::move(*transcript_path);
   return s;
@@ -59,7 +62,9 @@ uint32_t chunk_size_of(const Response& r) {
 }
 
 // Bytes of one encoded pair with typical proof depths (a reserve() hint).
-size_t pair_size_hint(uint32_t chunk_size) { return 36 + 2 * (min_step_bytes(chunk_size) + 32 * 32); }
+size_t pair_size_hint(uint32_t chunk_size) {
+  return 36 + 2 * (min_step_bytes(chunk_size) + 32 * 32);
+}
 
 void encode_body(const Response& resp, Bytes& out) {
   const uint32_t chunk_size = chunk_size_of(resp);
@@ -132,7 +137,8 @@ Result<Response> Response::read(ByteReader& r) noexcept {
   // A response opens at least one pair; with none, chunk_size would be a
   // free field (the encoder derives it from the first pair).
   if (pair_count == 0 || pair_count > kMaxResponsePairs) {
-    return malformed(std::to_string(pair_count) + " pairs, expected 1.." + std::to_string(kMaxResponsePairs));
+    return malformed(std::to_string(pair_count) + " pairs, expected 1.." +
+                     std::to_string(kMaxResponsePairs));
   }
   // Bound the allocation by what the remaining bytes can hold at the least.
   const size_t min_pair = 4 + 32 + 2 * min_step_bytes(chunk_size);
@@ -163,7 +169,8 @@ Result<Response> Response::read(ByteReader& r) noexcept {
 
 Result<Response> Response::decode(ByteSpan data) noexcept {
   if (data.size() > kMaxResponseBytes) {
-    return malformed(std::to_string(data.size()) + " bytes exceed " + std::to_string(kMaxResponseBytes));
+    return malformed(std::to_string(data.size()) + " bytes exceed " +
+                     std::to_string(kMaxResponseBytes));
   }
   ByteReader r(data);
   auto resp = read(r);

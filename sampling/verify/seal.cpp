@@ -88,7 +88,8 @@ void replica_mask_prefix(const erasure::NetworkParams& params, const SealKey& ke
         // XOR with itself would zero the block: mix the keystream only.
         for (size_t i = 0; i < block_size; ++i) cur[i] ^= keystream[i];
       } else {
-        for (size_t i = 0; i < block_size; ++i) cur[i] ^= static_cast<uint8_t>(ref[i] ^ keystream[i]);
+        for (size_t i = 0; i < block_size; ++i)
+          cur[i] ^= static_cast<uint8_t>(ref[i] ^ keystream[i]);
       }
     }
   }

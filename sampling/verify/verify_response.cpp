@@ -17,11 +17,13 @@ Status check_step(const EpochChallenge& c, const Response& resp, const Hash32& s
                   Hash32& state) {
   const erasure::NetworkParams& params = c.params;
   auto fail = [&](const std::string& what) {
-    return make_error(Errc::verification_failed, where + " step " + std::to_string(step) + ": " + what);
+    return make_error(Errc::verification_failed,
+                      where + " step " + std::to_string(step) + ": " + what);
   };
   if (o.sealed.size() != params.chunk_size || o.unsealed.size() != params.chunk_size) {
-    return fail("chunks of " + std::to_string(o.sealed.size()) + "/" + std::to_string(o.unsealed.size()) +
-                " bytes, expected " + std::to_string(params.chunk_size));
+    return fail("chunks of " + std::to_string(o.sealed.size()) + "/" +
+                std::to_string(o.unsealed.size()) + " bytes, expected " +
+                std::to_string(params.chunk_size));
   }
   const ChunkPosition pos = step_position(c, prev);
   state = next_state(state0, prev, o.sealed);
@@ -91,7 +93,8 @@ Status check_response_paths(const EpochChallenge& c, const Response& resp,
     const StepOpening* steps[2] = {&p.first, &p.second};
     for (uint32_t half = 0; half < 2; ++half) {
       const auto slot = static_cast<uint32_t>(2 * k + half);
-      if (std::find(plan.mask_slots.begin(), plan.mask_slots.end(), slot) == plan.mask_slots.end()) {
+      if (std::find(plan.mask_slots.begin(), plan.mask_slots.end(), slot) ==
+          plan.mask_slots.end()) {
         continue;
       }
       const ChunkPosition pos = step_position(c, *prevs[half]);
@@ -110,7 +113,8 @@ Status run_mask_checks(const erasure::NetworkParams& params, std::vector<MaskChe
     return a.key.index < b.key.index;
   };
   auto same_key = [](const MaskCheck& a, const MaskCheck& b) {
-    return a.key.node == b.key.node && a.key.commitment == b.key.commitment && a.key.index == b.key.index;
+    return a.key.node == b.key.node && a.key.commitment == b.key.commitment &&
+           a.key.index == b.key.index;
   };
   std::stable_sort(masks.begin(), masks.end(), key_less);
   Bytes mask(size_t{params.total_fragments()} * params.fragment_size());
@@ -118,17 +122,20 @@ Status run_mask_checks(const erasure::NetworkParams& params, std::vector<MaskChe
   for (size_t g = 0; g < masks.size();) {
     size_t end = g;
     uint32_t highest = 0;
-    while (end < masks.size() && same_key(masks[g], masks[end])) highest = std::max(highest, masks[end++].chunk);
+    while (end < masks.size() && same_key(masks[g], masks[end]))
+      highest = std::max(highest, masks[end++].chunk);
     replica_mask_prefix(params, masks[g].key, highest + 1, mask);
     for (size_t i = g; i < end; ++i) {
       const MaskCheck& m = masks[i];
       const uint8_t* mk = mask.data() + size_t{m.chunk} * chunk_size;
       bool equal = m.sealed->size() == chunk_size && m.unsealed->size() == chunk_size;
-      for (size_t b = 0; equal && b < chunk_size; ++b) equal = ((*m.sealed)[b] ^ mk[b]) == (*m.unsealed)[b];
+      for (size_t b = 0; equal && b < chunk_size; ++b)
+        equal = ((*m.sealed)[b] ^ mk[b]) == (*m.unsealed)[b];
       if (!equal) {
         return make_error(Errc::verification_failed,
-                          m.where + ": the sealed chunk is not the unsealed chunk under this node's "
-                                    "replica mask (the node walked over data it did not hold sealed)");
+                          m.where +
+                              ": the sealed chunk is not the unsealed chunk under this node's "
+                              "replica mask (the node walked over data it did not hold sealed)");
       }
     }
     g = end;

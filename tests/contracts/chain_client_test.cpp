@@ -61,7 +61,8 @@ class ChainClientTest : public ::testing::Test {
     const BlobId id = commitment_from(rng);
     const size_t slot = results.size();
     results.emplace_back();
-    client->register_blob(id, 1000, [this, slot](Result<BlobRecord> r) { results[slot] = std::move(r); });
+    client->register_blob(id, 1000,
+                          [this, slot](Result<BlobRecord> r) { results[slot] = std::move(r); });
     return id;
   }
 
@@ -107,9 +108,8 @@ TEST_F(ChainClientTest, ABurstSharesOneBatchAfterTheBatchDelayAndAFullBatchGoesA
   }
   // Known now: asking again answers at once from memory, with no transaction.
   bool answered = false;
-  client->register_blob(ids[2], 1000, [&](Result<BlobRecord> r) {
-    answered = r && r->index.value == 2;
-  });
+  client->register_blob(ids[2], 1000,
+                        [&](Result<BlobRecord> r) { answered = r && r->index.value == 2; });
   EXPECT_TRUE(answered);
   clock.advance(10ms);
   EXPECT_EQ(chain->mempool_size(), 0u);
@@ -130,7 +130,8 @@ TEST_F(ChainClientTest, OwnRegistrationIsSubmittedConfirmedAndOthersAppearAfterT
   // Another node registers: the client lists it right after that block,
   // without waiting for the periodic refresh (10 s of virtual time).
   const SigningKey other = key_from(rng);
-  ASSERT_TRUE(chain->submit(make_register_node(other, chain->info().chain_id, 0, "127.0.0.1:7001", {ShardId{0}})));
+  ASSERT_TRUE(chain->submit(
+      make_register_node(other, chain->info().chain_id, 0, "127.0.0.1:7001", {ShardId{0}})));
   const auto before = clock.elapsed();
   block();
   EXPECT_EQ(clock.elapsed(), before);

@@ -30,7 +30,8 @@ class Harness {
   std::vector<Receipt> block(uint64_t number, const std::vector<Bytes>& txs) {
     state.begin_block(BlockContext{BlockNumber{number}, 1000 * number});
     std::vector<Receipt> out;
-    for (size_t i = 0; i < txs.size(); ++i) out.push_back(state.execute(txs[i], static_cast<uint32_t>(i)));
+    for (size_t i = 0; i < txs.size(); ++i)
+      out.push_back(state.execute(txs[i], static_cast<uint32_t>(i)));
     roots.push_back(state.end_block());
     return out;
   }
@@ -166,7 +167,8 @@ TEST(Contract, ReplayedTransactionIsStale) {
   const Bytes tx = make_put_blob(a, kChain, 5, commitment_from(rng), 10);
   EXPECT_TRUE(h.one(1, tx).ok());
   EXPECT_EQ(h.one(2, tx).status, TxStatus::stale_nonce);
-  EXPECT_EQ(h.one(2, make_put_blob(a, kChain, 4, commitment_from(rng), 10)).status, TxStatus::stale_nonce);
+  EXPECT_EQ(h.one(2, make_put_blob(a, kChain, 4, commitment_from(rng), 10)).status,
+            TxStatus::stale_nonce);
   // Gaps are allowed.
   EXPECT_TRUE(h.one(2, make_put_blob(a, kChain, 100, commitment_from(rng), 10)).ok());
   EXPECT_EQ(*h.state.last_nonce(a.public_key()), 100u);
@@ -177,7 +179,8 @@ TEST(Contract, RegisterNodeValidatesSenderEndpointAndShards) {
   auto rng = cairn::test::seeded_rng(6);
   const SigningKey n1 = key_from(rng), n2 = key_from(rng);
   Harness h;
-  Receipt ok = h.one(1, make_register_node(n1, kChain, 1, "127.0.0.1:9000", {ShardId{0}, ShardId{3}}));
+  Receipt ok =
+      h.one(1, make_register_node(n1, kChain, 1, "127.0.0.1:9000", {ShardId{0}, ShardId{3}}));
   ASSERT_TRUE(ok.ok()) << ok.detail;
   ASSERT_EQ(ok.events.size(), 1u);
   EXPECT_EQ(std::get<NodeRegistered>(ok.events[0]).endpoint, "127.0.0.1:9000");
@@ -186,7 +189,8 @@ TEST(Contract, RegisterNodeValidatesSenderEndpointAndShards) {
   EXPECT_EQ(h.state.nodes(ShardId{3})[0].node_id, n1.public_key());
 
   uint64_t nonce = 10;
-  for (const char* bad : {"", "nohost", ":9000", "host:", "host:0", "host:65536", "ho st:1", "h:12a"}) {
+  for (const char* bad :
+       {"", "nohost", ":9000", "host:", "host:0", "host:65536", "ho st:1", "h:12a"}) {
     EXPECT_EQ(h.one(2, make_register_node(n2, kChain, nonce++, bad, {ShardId{0}})).status,
               TxStatus::bad_endpoint)
         << bad;
@@ -227,13 +231,15 @@ TEST(Contract, ResponsesAreAcceptedOnlyInsideTheEpochWindow) {
               make_put_blob(user, kChain, 1, commitment_from(rng), 1)});
   uint64_t nonce = 2;
   auto respond = [&](uint64_t block, uint64_t epoch, ShardId shard = ShardId{0}) {
-    return h.one(block, make_submit_response(node, kChain, nonce++, shard, Epoch{epoch}, hash_from(rng)));
+    return h.one(block,
+                 make_submit_response(node, kChain, nonce++, shard, Epoch{epoch}, hash_from(rng)));
   };
   // Epoch 0 starts at block 0: blocks 1 and 2 may anchor, block 3 may not.
   EXPECT_EQ(respond(2, 0).status, TxStatus::ok);
   EXPECT_EQ(respond(3, 0, ShardId{1}).status, TxStatus::unknown_shard);  // 1 blob: shard 1 not open
   EXPECT_EQ(respond(3, 1).status, TxStatus::epoch_not_started);
-  EXPECT_EQ(respond(8, 1).status, TxStatus::epoch_not_started);  // block e*E itself: randomness unknown
+  EXPECT_EQ(respond(8, 1).status,
+            TxStatus::epoch_not_started);  // block e*E itself: randomness unknown
   Receipt in_window = respond(9, 1);
   ASSERT_TRUE(in_window.ok()) << in_window.detail;
   ASSERT_EQ(in_window.events.size(), 1u);
@@ -246,8 +252,10 @@ TEST(Contract, ResponsesAreAcceptedOnlyInsideTheEpochWindow) {
 
   // Only registered nodes of the shard, and only for themselves.
   const SigningKey stranger = key_from(rng);
-  EXPECT_EQ(h.one(17, make_submit_response(stranger, kChain, 1, ShardId{0}, Epoch{2}, hash_from(rng))).status,
-            TxStatus::not_registered);
+  EXPECT_EQ(
+      h.one(17, make_submit_response(stranger, kChain, 1, ShardId{0}, Epoch{2}, hash_from(rng)))
+          .status,
+      TxStatus::not_registered);
   Transaction t;
   t.nonce = 2;
   t.body = SubmitResponse{node.public_key(), ShardId{0}, Epoch{2}, hash_from(rng)};
@@ -315,11 +323,13 @@ std::vector<std::vector<Bytes>> random_workload(uint64_t salt) {
       const uint64_t nonce = ++nonces[k];
       switch (rng() % 6) {
         case 0:
-          txs.push_back(make_register_node(keys[k], kChain, nonce, "10.0.0." + std::to_string(k) + ":7000",
+          txs.push_back(make_register_node(keys[k], kChain, nonce,
+                                           "10.0.0." + std::to_string(k) + ":7000",
                                            {ShardId{static_cast<uint32_t>(rng() % 3)}}));
           break;
         case 1:
-          txs.push_back(make_submit_response(keys[k], kChain, nonce, ShardId{static_cast<uint32_t>(rng() % 3)},
+          txs.push_back(make_submit_response(keys[k], kChain, nonce,
+                                             ShardId{static_cast<uint32_t>(rng() % 3)},
                                              Epoch{b / 8}, hash_from(rng)));
           break;
         case 2:
@@ -448,7 +458,8 @@ TEST(Encoding, MutatedInputsNeverCrashAndDecodeCanonically) {
         b.resize(rng() % b.size());
         break;
       case 2:  // append junk
-        for (int f = 0; f < 1 + static_cast<int>(rng() % 8); ++f) b.push_back(static_cast<uint8_t>(rng()));
+        for (int f = 0; f < 1 + static_cast<int>(rng() % 8); ++f)
+          b.push_back(static_cast<uint8_t>(rng()));
         break;
       default:  // pure noise
         b = cairn::test::random_bytes(rng, rng() % 300);

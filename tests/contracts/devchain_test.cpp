@@ -214,7 +214,8 @@ TEST_F(DevChainTest, RestartContinuesFromTheSameHeadAndState) {
       if (i % 3 == 0) block(*c);
       // Epoch 0's window is blocks 1..2: anchor in block 2.
       if (i == 3) {
-        ASSERT_TRUE(c->submit(make_submit_response(node, id, 2, ShardId{0}, Epoch{0}, hash_from(rng))));
+        ASSERT_TRUE(
+            c->submit(make_submit_response(node, id, 2, ShardId{0}, Epoch{0}, hash_from(rng))));
       }
     }
     head = block(*c);
@@ -256,7 +257,8 @@ TEST_F(DevChainTest, RefusesAnotherSequencerOrOtherParameters) {
   erasure::NetworkParams invalid = small_params();
   invalid.deadline_blocks = invalid.epoch_blocks;
   settings.db_path = (dir / "fresh").string();
-  EXPECT_EQ(DevChain::open(settings, sequencer, invalid, time).error().code, Errc::invalid_argument);
+  EXPECT_EQ(DevChain::open(settings, sequencer, invalid, time).error().code,
+            Errc::invalid_argument);
 }
 
 TEST_F(DevChainTest, ProvesBlobsAgainstHistoricalHeadersAndResponsesAgainstTheirBlock) {
@@ -282,7 +284,8 @@ TEST_F(DevChainTest, ProvesBlobsAgainstHistoricalHeadersAndResponsesAgainstTheir
       ASSERT_TRUE(inc) << inc.error().to_string();
       EXPECT_EQ(inc->blob.commitment, blobs[i]);
       EXPECT_TRUE(verify_blob_inclusion(h, blobs[i], BlobIndex{i}, inc->proof));
-      EXPECT_FALSE(verify_blob_inclusion(h, blobs[(i + 1) % blobs.size()], BlobIndex{i}, inc->proof));
+      EXPECT_FALSE(
+          verify_blob_inclusion(h, blobs[(i + 1) % blobs.size()], BlobIndex{i}, inc->proof));
     }
   }
   // Responses: two nodes anchor in block 9, inside epoch 1's window (E = 8, D = 2).
@@ -304,13 +307,15 @@ TEST_F(DevChainTest, ProvesBlobsAgainstHistoricalHeadersAndResponsesAgainstTheir
                                           inc->record.leaf_index, inc->proof));
   }
   EXPECT_EQ(c->responses(ShardId{0}, Epoch{1})->size(), 2u);
-  EXPECT_EQ(c->response_inclusion(n1.public_key(), ShardId{0}, Epoch{0}).error().code, Errc::not_found);
+  EXPECT_EQ(c->response_inclusion(n1.public_key(), ShardId{0}, Epoch{0}).error().code,
+            Errc::not_found);
 }
 
 TEST_F(DevChainTest, HeadSubscribersSeeEveryBlockInOrderUntilUnsubscribed) {
   auto c = open();
   std::vector<uint64_t> seen;
-  Subscription sub = c->subscribe_heads([&](const BlockHeader& h) { seen.push_back(h.number.value); });
+  Subscription sub =
+      c->subscribe_heads([&](const BlockHeader& h) { seen.push_back(h.number.value); });
   std::vector<uint64_t> ticks;
   Subscription tick_sub = c->subscribe_ticks([&](const ClockTick& t) {
     ticks.push_back(t.number.value);
@@ -338,7 +343,8 @@ TEST_F(DevChainTest, SequencerThreadProducesBlocksOnTheRealClock) {
   EXPECT_TRUE(h->ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   (*c)->stop();
-  const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const double expected = elapsed_ms / 50;
   // Generous bounds: the machine is shared; the cadence itself is checked
   // precisely over HTTP in the integration test.

@@ -47,7 +47,7 @@ TEST(Header, EncodesToTheDocumentedLayout) {
   const Bytes wire = h.encode();
   ASSERT_EQ(wire.size(), kHeaderBytes);
   EXPECT_EQ(wire[0], kHeaderVersion);
-  EXPECT_EQ(get_be<uint64_t>(wire.data() + 33), 2u);                 // number
+  EXPECT_EQ(get_be<uint64_t>(wire.data() + 33), 2u);  // number
   EXPECT_TRUE(std::equal(h.parent_hash.begin(), h.parent_hash.end(), wire.begin() + 41));
   EXPECT_EQ(get_be<uint64_t>(wire.data() + 73), h.timestamp_ms);
   EXPECT_EQ(get_be<uint32_t>(wire.data() + 113), h.tx_count);
@@ -61,8 +61,7 @@ TEST(Header, EncodesToTheDocumentedLayout) {
   v2[0] = 2;
   EXPECT_EQ(BlockHeader::decode(v2).error().code, Errc::unsupported);
   // randomness(b) = SHA-256("cairn/rand" || hash(b)).
-  EXPECT_EQ(block_randomness(h.hash()),
-            erasure::sha256({as_bytes("cairn/rand"), h.hash()}));
+  EXPECT_EQ(block_randomness(h.hash()), erasure::sha256({as_bytes("cairn/rand"), h.hash()}));
 }
 
 TEST(HeaderChain, AcceptsAGenuineChain) {

@@ -14,9 +14,10 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kFields = {
-    "blob_size",    "data_fragments", "parity_fragments", "chunk_size", "blobs_per_shard", "block_time_ms",
-    "epoch_blocks", "deadline_blocks", "walk_steps",      "openings",   "seal_cost",       "mask_checks"};
+const std::vector<std::string> kFields = {"blob_size",    "data_fragments",  "parity_fragments",
+                                          "chunk_size",   "blobs_per_shard", "block_time_ms",
+                                          "epoch_blocks", "deadline_blocks", "walk_steps",
+                                          "openings",     "seal_cost",       "mask_checks"};
 
 // Valid parameters with every field away from its default, so a field the
 // codec drops or swaps shows.
@@ -69,7 +70,8 @@ TEST(ParamsJson, MissingFieldIsNamed) {
 
 TEST(ParamsJson, MistypedFieldIsNamed) {
   for (const std::string& f : kFields) {
-    for (const json& wrong : {json("8"), json(-1), json(8.5), json(true), json(nullptr), json::array(), json::object()}) {
+    for (const json& wrong : {json("8"), json(-1), json(8.5), json(true), json(nullptr),
+                              json::array(), json::object()}) {
       json j = params_to_json(unusual());
       j[f] = wrong;
       expect_refused(j, "\"" + f + "\" is not an unsigned integer");

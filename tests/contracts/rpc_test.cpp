@@ -66,7 +66,8 @@ class RpcTest : public ::testing::Test {
   }
 
   json call(const std::string& method, json params = json::array()) {
-    auto [status, j] = post(json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", method}, {"params", params}}.dump());
+    auto [status, j] =
+        post(json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", method}, {"params", params}}.dump());
     EXPECT_EQ(status, 200);
     return j;
   }
@@ -92,18 +93,21 @@ TEST_F(RpcTest, EthereumShapedBlocks) {
   EXPECT_EQ(latest["number"], "0x2");
   EXPECT_EQ(latest["hash"], "0x" + to_hex(two.hash()));
   EXPECT_EQ(latest["parentHash"], "0x" + to_hex(two.parent_hash));
-  EXPECT_EQ(latest["timestamp"], "0x" + [] {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>((kStart + 2000) / 1000));
-    return std::string(buf);
-  }());
+  EXPECT_EQ(
+      latest["timestamp"], "0x" + [] {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%llx",
+                      static_cast<unsigned long long>((kStart + 2000) / 1000));
+        return std::string(buf);
+      }());
   EXPECT_EQ(latest["mixHash"], "0x" + to_hex(block_randomness(two.hash())));
   json one = call("eth_getBlockByNumber", {"0x1", false})["result"];
   EXPECT_EQ(one["hash"], latest["parentHash"]);
   EXPECT_EQ(call("eth_getBlockByNumber", {"earliest", false})["result"]["number"], "0x0");
   EXPECT_TRUE(call("eth_getBlockByNumber", {"0x99", false})["result"].is_null());
   // Full transactions carry their wire bytes.
-  ASSERT_TRUE(chain->submit(make_put_blob(*user, chain->info().chain_id, 1, commitment_from(rng), 3)));
+  ASSERT_TRUE(
+      chain->submit(make_put_blob(*user, chain->info().chain_id, 1, commitment_from(rng), 3)));
   block();
   json full = call("eth_getBlockByNumber", {"latest", true})["result"];
   ASSERT_EQ(full["transactions"].size(), 1u);
@@ -132,14 +136,20 @@ TEST_F(RpcTest, MalformedRequestsGetTheStandardErrors) {
       {R"({"jsonrpc":"2.0","method":"eth_blockNumber","id":{"a":1}})", -32600, nullptr},
       {R"({"jsonrpc":"2.0","method":"eth_getBalance","params":[],"id":"s"})", -32601, "s"},
       {R"({"jsonrpc":"2.0","method":"eth_blockNumber","params":[1],"id":6})", -32602, 6},
-      {R"({"jsonrpc":"2.0","method":"eth_getBlockByNumber","params":["0xZZ",false],"id":7})", -32602, 7},
-      {R"({"jsonrpc":"2.0","method":"eth_getBlockByNumber","params":["0x",false],"id":8})", -32602, 8},
+      {R"({"jsonrpc":"2.0","method":"eth_getBlockByNumber","params":["0xZZ",false],"id":7})",
+       -32602, 7},
+      {R"({"jsonrpc":"2.0","method":"eth_getBlockByNumber","params":["0x",false],"id":8})", -32602,
+       8},
       {R"({"jsonrpc":"2.0","method":"eth_getBlockByNumber","params":["0x1",3],"id":9})", -32602, 9},
-      {R"({"jsonrpc":"2.0","method":"eth_getBlockByNumber","params":{"block":"latest"},"id":10})", -32602, 10},
+      {R"({"jsonrpc":"2.0","method":"eth_getBlockByNumber","params":{"block":"latest"},"id":10})",
+       -32602, 10},
       {R"({"jsonrpc":"2.0","method":"cairn_getBlobById","params":["0x1234"],"id":11})", -32602, 11},
-      {R"({"jsonrpc":"2.0","method":"cairn_sendTransaction","params":["not hex"],"id":12})", -32602, 12},
-      {R"({"jsonrpc":"2.0","method":"cairn_getNodes","params":["0x100000000"],"id":13})", -32602, 13},
-      {R"({"jsonrpc":"2.0","method":"cairn_getHeaders","params":["0x0","0x100000"],"id":14})", -32602, 14},
+      {R"({"jsonrpc":"2.0","method":"cairn_sendTransaction","params":["not hex"],"id":12})", -32602,
+       12},
+      {R"({"jsonrpc":"2.0","method":"cairn_getNodes","params":["0x100000000"],"id":13})", -32602,
+       13},
+      {R"({"jsonrpc":"2.0","method":"cairn_getHeaders","params":["0x0","0x100000"],"id":14})",
+       -32602, 14},
   };
   for (const Case& c : cases) {
     auto [status, j] = post(c.body);
@@ -168,12 +178,14 @@ TEST_F(RpcTest, BatchesNotificationsAndLimits) {
   auto [s1, j1] = post(R"({"jsonrpc":"2.0","method":"eth_blockNumber"})");
   EXPECT_EQ(s1, 204);
   EXPECT_TRUE(j1.is_null());
-  auto [s2, j2] = post(R"([{"jsonrpc":"2.0","method":"eth_blockNumber"},{"jsonrpc":"2.0","method":"nope"}])");
+  auto [s2, j2] =
+      post(R"([{"jsonrpc":"2.0","method":"eth_blockNumber"},{"jsonrpc":"2.0","method":"nope"}])");
   EXPECT_EQ(s2, 204);
 
   // More calls than max_batch (20): refused as a whole.
   json big = json::array();
-  for (int i = 0; i < 21; ++i) big.push_back(json{{"jsonrpc", "2.0"}, {"method", "eth_blockNumber"}, {"id", i}});
+  for (int i = 0; i < 21; ++i)
+    big.push_back(json{{"jsonrpc", "2.0"}, {"method", "eth_blockNumber"}, {"id", i}});
   auto [s3, j3] = post(big.dump());
   EXPECT_EQ(s3, 200);
   ASSERT_TRUE(j3.is_object()) << j3;
@@ -216,7 +228,8 @@ TEST_F(RpcTest, BatchesNotificationsAndLimits) {
 
   // And the server is still fine.
   httplib::Client fresh("127.0.0.1", server->port());
-  auto ok = fresh.Post("/", R"({"jsonrpc":"2.0","method":"eth_blockNumber","id":"x"})", "application/json");
+  auto ok = fresh.Post("/", R"({"jsonrpc":"2.0","method":"eth_blockNumber","id":"x"})",
+                       "application/json");
   ASSERT_TRUE(ok);
   EXPECT_EQ(json::parse(ok->body)["result"], "0x0");
 }
@@ -272,7 +285,8 @@ TEST_F(RpcTest, ChainClientMatchesTheChainAndChecksHeaders) {
   std::vector<BlobId> blobs;
   for (uint64_t i = 0; i < 6; ++i) {
     blobs.push_back(commitment_from(rng));
-    txs.push_back(make_put_blob(*user, id, *client.next_nonce(user->public_key()) + i, blobs.back(), 50));
+    txs.push_back(
+        make_put_blob(*user, id, *client.next_nonce(user->public_key()) + i, blobs.back(), 50));
   }
   auto submitted = client.submit_many(txs);
   for (auto& r : submitted) ASSERT_TRUE(r) << r.error().to_string();
@@ -302,7 +316,8 @@ TEST_F(RpcTest, ChainClientMatchesTheChainAndChecksHeaders) {
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*range)[i], **chain->blob_by_index(BlobIndex{2 + i}));
   EXPECT_EQ(client.blobs(BlobIndex{4}, 100)->size(), 2u);
   EXPECT_TRUE(client.blobs(BlobIndex{6}, 10)->empty());
-  EXPECT_EQ(client.blobs(BlobIndex{0}, Chain::kMaxBlobRange + 1).error().code, Errc::invalid_argument);
+  EXPECT_EQ(client.blobs(BlobIndex{0}, Chain::kMaxBlobRange + 1).error().code,
+            Errc::invalid_argument);
   json too_many = call("cairn_getBlobs", {"0x0", "0x401"});
   EXPECT_EQ(too_many["error"]["code"], -32602) << too_many.dump();
   EXPECT_EQ(*client.nodes(ShardId{0}), *chain->nodes(ShardId{0}));
@@ -423,7 +438,8 @@ TEST_F(RpcTest, EthereumClockClientReadsTheDevChain) {
   EXPECT_EQ(clock.latest_tick()->number, made.back().number);
   EXPECT_EQ(clock.tick(BlockNumber{50}).error().code, Errc::not_found);
   // Unreachable endpoints fail fast with a clear error.
-  auto none = connect_ethereum_clock("http://127.0.0.1:" + std::to_string(cairn::test::free_port()));
+  auto none =
+      connect_ethereum_clock("http://127.0.0.1:" + std::to_string(cairn::test::free_port()));
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code, Errc::timeout);
   EXPECT_FALSE(connect_ethereum_clock("127.0.0.1:1"));

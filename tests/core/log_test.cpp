@@ -61,19 +61,23 @@ TEST(LogFormat, TimestampIsRfc3339UtcWithMilliseconds) {
 TEST(LogFormat, TextLineCarriesTimeLevelModuleAndStaysOneLine) {
   EXPECT_EQ(format_text(example_time(), Level::info, "node", "started"),
             "2026-12-07T09:21:03.123Z info  node: started\n");
-  EXPECT_EQ(format_text(example_time(), Level::error, "p2p", "x"), "2026-12-07T09:21:03.123Z error p2p: x\n");
+  EXPECT_EQ(format_text(example_time(), Level::error, "p2p", "x"),
+            "2026-12-07T09:21:03.123Z error p2p: x\n");
   EXPECT_EQ(format_text(example_time(), Level::warn, "m", "a\nb\r\tc\x01"),
             "2026-12-07T09:21:03.123Z warn  m: a\\nb\\r\\tc\\x01\n");
 }
 
 TEST(LogFormat, JsonLineHasTheFieldsAndEscapes) {
-  EXPECT_EQ(format_json(example_time(), Level::debug, "challenge", "walked 3 blob(s)"),
-            R"j({"ts":"2026-12-07T09:21:03.123Z","level":"debug","module":"challenge","msg":"walked 3 blob(s)"})j"
-            "\n");
-  const std::string line = format_json(example_time(), Level::warn, "p2p", "say \"hi\"\\\nnext\x01\x1f\x7f");
-  EXPECT_EQ(line,
-            R"j({"ts":"2026-12-07T09:21:03.123Z","level":"warn","module":"p2p","msg":"say \"hi\"\\\nnext\u0001\u001f\u007f"})j"
-            "\n");
+  EXPECT_EQ(
+      format_json(example_time(), Level::debug, "challenge", "walked 3 blob(s)"),
+      R"j({"ts":"2026-12-07T09:21:03.123Z","level":"debug","module":"challenge","msg":"walked 3 blob(s)"})j"
+      "\n");
+  const std::string line =
+      format_json(example_time(), Level::warn, "p2p", "say \"hi\"\\\nnext\x01\x1f\x7f");
+  EXPECT_EQ(
+      line,
+      R"j({"ts":"2026-12-07T09:21:03.123Z","level":"warn","module":"p2p","msg":"say \"hi\"\\\nnext\u0001\u001f\u007f"})j"
+      "\n");
   EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
 }
 
@@ -83,15 +87,20 @@ TEST(LogFormat, JsonKeepsValidUtf8AndReplacesInvalidBytes) {
     append_json_string(out, s);
     return out;
   };
-  EXPECT_EQ(json("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80"), "\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"");
+  EXPECT_EQ(json("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"");
   const std::string fffd = "\xef\xbf\xbd";
-  EXPECT_EQ(json("a\xff" "b"), "\"a" + fffd + "b\"");           // never valid
-  EXPECT_EQ(json("\x80"), "\"" + fffd + "\"");                  // stray continuation
-  EXPECT_EQ(json("\xc3"), "\"" + fffd + "\"");                  // truncated at the end
-  EXPECT_EQ(json("\xc0\xaf"), "\"" + fffd + fffd + "\"");       // overlong '/'
+  EXPECT_EQ(json("a\xff"
+                 "b"),
+            "\"a" + fffd + "b\"");                                    // never valid
+  EXPECT_EQ(json("\x80"), "\"" + fffd + "\"");                        // stray continuation
+  EXPECT_EQ(json("\xc3"), "\"" + fffd + "\"");                        // truncated at the end
+  EXPECT_EQ(json("\xc0\xaf"), "\"" + fffd + fffd + "\"");             // overlong '/'
   EXPECT_EQ(json("\xed\xa0\x80"), "\"" + fffd + fffd + fffd + "\"");  // surrogate U+D800
   EXPECT_EQ(json("\xf4\x90\x80\x80"), "\"" + fffd + fffd + fffd + fffd + "\"");  // > U+10FFFF
-  EXPECT_EQ(json("\xe2\x82" "x"), "\"" + fffd + fffd + "x\"");  // cut short by ASCII
+  EXPECT_EQ(json("\xe2\x82"
+                 "x"),
+            "\"" + fffd + fffd + "x\"");  // cut short by ASCII
 }
 
 TEST(LogLevels, ParsesDefaultAndModuleOverrides) {
@@ -112,7 +121,8 @@ TEST(LogLevels, ParsesDefaultAndModuleOverrides) {
   ASSERT_TRUE(only_module);
   EXPECT_EQ(only_module->default_level, Level::info);
   EXPECT_EQ(only_module->level_for("p2p"), Level::off);
-  for (const char* l : {"debug", "info", "warn", "error", "off"}) EXPECT_TRUE(parse_level_spec(l)) << l;
+  for (const char* l : {"debug", "info", "warn", "error", "off"})
+    EXPECT_TRUE(parse_level_spec(l)) << l;
 }
 
 TEST(LogLevels, RejectsUnknownLevelsAndMalformedSpecs) {
@@ -132,7 +142,8 @@ TEST(LogLevels, RejectsUnknownLevelsAndMalformedSpecs) {
     auto spec = parse_level_spec(text);
     ASSERT_FALSE(spec) << "'" << text << "' was accepted";
     EXPECT_EQ(spec.error().code, Errc::invalid_argument);
-    EXPECT_NE(spec.error().message.find(why), std::string::npos) << text << ": " << spec.error().message;
+    EXPECT_NE(spec.error().message.find(why), std::string::npos)
+        << text << ": " << spec.error().message;
     EXPECT_NE(spec.error().message.find("debug, info, warn, error or off"), std::string::npos);
   }
   EXPECT_TRUE(parse_format("json"));
@@ -218,7 +229,8 @@ TEST(LogOutput, AppendsJsonLinesToAFileAndReopensItAfterARename) {
   EXPECT_NE(old_lines[1].find(R"j("msg":"second")j"), std::string::npos);
   const auto new_lines = lines_of(path);
   ASSERT_EQ(new_lines.size(), 1u);
-  const std::regex re(R"j(^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"warn","module":"node","msg":"third"\}$)j");
+  const std::regex re(
+      R"j(^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"warn","module":"node","msg":"third"\}$)j");
   EXPECT_TRUE(std::regex_match(new_lines[0], re)) << new_lines[0];
 
   auto bad = set_file((tmp / "no" / "such" / "dir.log").string());

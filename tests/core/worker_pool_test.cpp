@@ -235,7 +235,8 @@ TEST(WorkerPool, ManySubmittersEveryJobRunsOrIsCancelledExactlyOnce) {
 TEST(WorkerPool, ParallelForRunsEveryIndexOnceEvenWhenNoWorkerCanHelp) {
   WorkerPool pool(WorkerPoolSettings{3, 8});
   std::vector<std::atomic<int>> hits(1000);
-  parallel_for(pool, hits.size(), [&](size_t i) { ++hits[i]; }, 7);
+  parallel_for(
+      pool, hits.size(), [&](size_t i) { ++hits[i]; }, 7);
   for (const auto& h : hits) EXPECT_EQ(h.load(), 1);
 
   // From the pool's only worker, with every helper stuck behind it in the
@@ -244,7 +245,8 @@ TEST(WorkerPool, ParallelForRunsEveryIndexOnceEvenWhenNoWorkerCanHelp) {
   std::atomic<size_t> sum{0};
   std::promise<void> done;
   ASSERT_TRUE(single.try_submit([&] {
-    parallel_for(single, 500, [&](size_t i) { sum += i; }, 10);
+    parallel_for(
+        single, 500, [&](size_t i) { sum += i; }, 10);
     done.set_value();
   }));
   ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);

@@ -70,7 +70,8 @@ TEST(Soak, ChurnKeepsEveryAcknowledgedUploadRetrievable) {
     for (size_t k = 0; !stop; ++k) {
       test::Uploaded f;
       f.path = net.tmp() / ("soak-in-" + std::to_string(k));
-      f.content = test::random_bytes(r, std::uniform_int_distribution<size_t>(0, size_t{3} << 20)(r));
+      f.content =
+          test::random_bytes(r, std::uniform_int_distribution<size_t>(0, size_t{3} << 20)(r));
       test::write_file(f.path, f.content);
       auto target = pick_live(r);
       if (!target) continue;
@@ -107,7 +108,8 @@ TEST(Soak, ChurnKeepsEveryAcknowledgedUploadRetrievable) {
 
   // Churn: one node at a time, down for 2-8 s, every 3-10 s.
   while (std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(3000, 10000)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(3000, 10000)(rng)));
     const uint32_t victim = std::uniform_int_distribution<uint32_t>(0, settings.nodes - 1)(rng);
     {
       std::lock_guard lock(mu);
@@ -117,7 +119,8 @@ TEST(Soak, ChurnKeepsEveryAcknowledgedUploadRetrievable) {
     auto killed = net.kill(victim, sig);
     EXPECT_TRUE(killed) << killed.error().to_string();
     ++kills;
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(2000, 8000)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(2000, 8000)(rng)));
     auto back = net.restart(victim);
     EXPECT_TRUE(back) << "node" << victim << ": " << back.error().to_string();
     if (!killed || !back) break;
@@ -127,8 +130,9 @@ TEST(Soak, ChurnKeepsEveryAcknowledgedUploadRetrievable) {
   stop = true;
   uploader.join();
   reader.join();
-  std::cout << "churn: " << kills << " kills; " << acked.size() << " uploads acknowledged, " << put_failed
-            << " failed; " << get_ok << " reads ok, " << get_failed << " failed during churn" << std::endl;
+  std::cout << "churn: " << kills << " kills; " << acked.size() << " uploads acknowledged, "
+            << put_failed << " failed; " << get_ok << " reads ok, " << get_failed
+            << " failed during churn" << std::endl;
   ASSERT_GT(acked.size(), 10u);
   ASSERT_GT(kills.load(), 0u);
 
@@ -137,8 +141,8 @@ TEST(Soak, ChurnKeepsEveryAcknowledgedUploadRetrievable) {
   std::vector<std::string> urls;
   for (uint32_t i = 0; i < settings.nodes; ++i) urls.push_back(net.url(i));
   test::parallel_for(acked.size(), 3, [&](size_t k) {
-    EXPECT_TRUE(
-        test::got(urls[k % urls.size()], acked[k].id, net.tmp() / ("final-" + std::to_string(k)), acked[k].content))
+    EXPECT_TRUE(test::got(urls[k % urls.size()], acked[k].id,
+                          net.tmp() / ("final-" + std::to_string(k)), acked[k].content))
         << "acknowledged upload " << k << " (" << acked[k].content.size() << " bytes)";
     std::error_code ec;
     fs::remove(net.tmp() / ("final-" + std::to_string(k)), ec);

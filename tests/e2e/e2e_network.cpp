@@ -20,7 +20,8 @@ E2eNetwork::~E2eNetwork() {
   if (!st) return;
   // down() leaves nothing behind: a test fails when any process survives.
   EXPECT_FALSE(localnet::alive(st->chain)) << "the dev chain survived localnet down";
-  for (const auto& n : st->nodes) EXPECT_FALSE(localnet::alive(n.process)) << n.name() << " survived localnet down";
+  for (const auto& n : st->nodes)
+    EXPECT_FALSE(localnet::alive(n.process)) << n.name() << " survived localnet down";
 }
 
 Status E2eNetwork::start() {
@@ -46,14 +47,16 @@ bool E2eNetwork::running(uint32_t i) { return localnet::alive(state().nodes.at(i
 std::vector<uint32_t> E2eNetwork::live(const std::vector<uint32_t>& except) {
   std::vector<uint32_t> out;
   for (const auto& n : state().nodes) {
-    if (localnet::alive(n.process) && std::find(except.begin(), except.end(), n.index) == except.end()) {
+    if (localnet::alive(n.process) &&
+        std::find(except.begin(), except.end(), n.index) == except.end()) {
       out.push_back(n.index);
     }
   }
   return out;
 }
 
-RunResult E2eNetwork::cairn(uint32_t i, std::vector<std::string> args, std::chrono::milliseconds timeout) {
+RunResult E2eNetwork::cairn(uint32_t i, std::vector<std::string> args,
+                            std::chrono::milliseconds timeout) {
   return run(localnet::client_argv(state(), i, std::move(args)), timeout);
 }
 
@@ -80,11 +83,13 @@ void E2eNetwork::wipe(uint32_t i) {
   fs::remove_all(st.data_dir(i));
 }
 
-std::vector<Uploaded> make_files(std::mt19937_64& rng, const fs::path& dir, size_t count, uint64_t target_bytes) {
+std::vector<Uploaded> make_files(std::mt19937_64& rng, const fs::path& dir, size_t count,
+                                 uint64_t target_bytes) {
   constexpr uint64_t kMax = uint64_t{8} << 20;
   constexpr uint64_t kBlob = 131072;
   // Edges first: empty, one byte, around one and two blobs, the largest.
-  std::vector<uint64_t> sizes{0, 1, 4096, kBlob - 1, kBlob, kBlob + 1, 2 * kBlob + 7, kMax, kMax - 1, 3 << 20};
+  std::vector<uint64_t> sizes{0,    1,        4096,   kBlob - 1, kBlob, kBlob + 1, 2 * kBlob + 7,
+                              kMax, kMax - 1, 3 << 20};
   sizes.resize(std::min(sizes.size(), count));
   uint64_t fixed = 0;
   for (uint64_t s : sizes) fixed += s;
@@ -98,7 +103,8 @@ std::vector<Uploaded> make_files(std::mt19937_64& rng, const fs::path& dir, size
   }
   const double budget = target_bytes > fixed ? static_cast<double>(target_bytes - fixed) : 0.0;
   for (double r : rest) {
-    sizes.push_back(std::min<uint64_t>(kMax, static_cast<uint64_t>(rest_sum > 0 ? r * budget / rest_sum : 0)));
+    sizes.push_back(
+        std::min<uint64_t>(kMax, static_cast<uint64_t>(rest_sum > 0 ? r * budget / rest_sum : 0)));
   }
   std::shuffle(sizes.begin(), sizes.end(), rng);
 

@@ -77,8 +77,8 @@ struct Uploaded {
 
 // `count` files of mixed sizes (0 B, blob boundaries, up to 8 MiB; some
 // compressible) totalling about `target_bytes`, written under `dir`.
-std::vector<Uploaded> make_files(std::mt19937_64& rng, const std::filesystem::path& dir, size_t count,
-                                 uint64_t target_bytes);
+std::vector<Uploaded> make_files(std::mt19937_64& rng, const std::filesystem::path& dir,
+                                 size_t count, uint64_t target_bytes);
 
 // Runs `work(k)` for k in [0, n) on `threads` threads.
 void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& work);

@@ -46,7 +46,8 @@ TEST(LocalnetCli, UpKillRestartDownAndUpAgainKeepTheData) {
     ~Down() { (void)localnet::down(dir); }
   } cleanup{dir};
 
-  auto up = localnet({"up", "--dir", dir, "--nodes", "3", "--shards", "1", "--block-time-ms", "100", "--json"});
+  auto up = localnet(
+      {"up", "--dir", dir, "--nodes", "3", "--shards", "1", "--block-time-ms", "100", "--json"});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   const json net = json::parse(up.out, nullptr, false);
   ASSERT_TRUE(net.is_object()) << up.out;
@@ -73,7 +74,8 @@ TEST(LocalnetCli, UpKillRestartDownAndUpAgainKeepTheData) {
 
   auto status = localnet({"status", "--dir", dir, "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
-  for (const auto& n : json::parse(status.out)["nodes"]) EXPECT_TRUE(n["ready"].get<bool>()) << n.dump();
+  for (const auto& n : json::parse(status.out)["nodes"])
+    EXPECT_TRUE(n["ready"].get<bool>()) << n.dump();
 
   // kill: node1 is gone, the others run on.
   const auto before = localnet::load(dir);
@@ -118,8 +120,8 @@ TEST(LocalnetCli, AFailedUpNamesTheNodeAndLeavesNoProcessBehind) {
   test::TempDir tmp;
   const std::string dir = (tmp / "net").string();
   // An unknown setting stops every node at start (docs/config.md).
-  auto up =
-      localnet({"up", "--dir", dir, "--nodes", "2", "--shards", "1", "--set", "no.such_key=1", "--timeout", "30"});
+  auto up = localnet({"up", "--dir", dir, "--nodes", "2", "--shards", "1", "--set", "no.such_key=1",
+                      "--timeout", "30"});
   EXPECT_NE(up.exit_code, 0);
   EXPECT_NE(up.err.find("node0"), std::string::npos) << up.err;
   EXPECT_NE(up.err.find("no.such_key"), std::string::npos) << "the log tail shows why: " << up.err;
@@ -135,11 +137,12 @@ TEST(LocalnetCli, DownNeverSignalsAPidTheKernelGaveToAnotherProcess) {
   // A live process of ours, recorded with another start time: what the
   // state file would say after a reboot or pid reuse.
   test::Process bystander({"/bin/sleep", "30"}, tmp / "sleep");
-  const json state{{"version", 1},
-                   {"binary", test::cairn_binary()},
-                   {"shards", 1},
-                   {"chain", {{"port", 1}, {"process", {{"pid", bystander.pid()}, {"start_time", 1}}}}},
-                   {"nodes", json::array()}};
+  const json state{
+      {"version", 1},
+      {"binary", test::cairn_binary()},
+      {"shards", 1},
+      {"chain", {{"port", 1}, {"process", {{"pid", bystander.pid()}, {"start_time", 1}}}}},
+      {"nodes", json::array()}};
   test::write_file(localnet::state_file(dir), as_bytes(state.dump()));
   EXPECT_FALSE(localnet::alive(localnet::load(dir)->chain));
   EXPECT_EQ(localnet({"down", "--dir", dir.string()}).exit_code, 0);

@@ -58,8 +58,8 @@ localnet::Settings nine_over_three() {
 
 // Uploads every file through a random running node (not in `avoid`);
 // records the node used.
-void upload_all(E2eNetwork& net, std::vector<Uploaded>& files, std::vector<uint32_t>& via, std::mt19937_64& rng,
-                const std::vector<uint32_t>& avoid = {}) {
+void upload_all(E2eNetwork& net, std::vector<Uploaded>& files, std::vector<uint32_t>& via,
+                std::mt19937_64& rng, const std::vector<uint32_t>& avoid = {}) {
   const auto live = net.live(avoid);
   ASSERT_FALSE(live.empty());
   via.resize(files.size());
@@ -68,15 +68,15 @@ void upload_all(E2eNetwork& net, std::vector<Uploaded>& files, std::vector<uint3
   for (uint32_t i : live) urls[i] = net.url(i);
   test::parallel_for(files.size(), kClients, [&](size_t k) {
     files[k].id = test::put(urls[via[k]], files[k].path);
-    EXPECT_FALSE(files[k].id.empty()) << "upload of " << files[k].content.size() << " bytes through node" << via[k]
-                                      << " failed";
+    EXPECT_FALSE(files[k].id.empty())
+        << "upload of " << files[k].content.size() << " bytes through node" << via[k] << " failed";
   });
 }
 
 // Fetches every file through a random running node other than the one it
 // was uploaded through; bit-exact.
-void fetch_all(E2eNetwork& net, const std::vector<Uploaded>& files, const std::vector<uint32_t>& via,
-               std::mt19937_64& rng, const fs::path& out_dir) {
+void fetch_all(E2eNetwork& net, const std::vector<Uploaded>& files,
+               const std::vector<uint32_t>& via, std::mt19937_64& rng, const fs::path& out_dir) {
   const auto live = net.live();
   ASSERT_GE(live.size(), 2u);
   std::map<uint32_t, std::string> urls;
@@ -90,7 +90,8 @@ void fetch_all(E2eNetwork& net, const std::vector<Uploaded>& files, const std::v
   fs::create_directories(out_dir);
   test::parallel_for(files.size(), kClients, [&](size_t k) {
     if (files[k].id.empty()) return;
-    EXPECT_TRUE(test::got(urls[reader[k]], files[k].id, out_dir / ("out-" + std::to_string(k)), files[k].content))
+    EXPECT_TRUE(test::got(urls[reader[k]], files[k].id, out_dir / ("out-" + std::to_string(k)),
+                          files[k].content))
         << "file " << k << " (" << files[k].content.size() << " bytes) through node" << reader[k];
   });
 }
@@ -129,20 +130,22 @@ struct Proven {
 // settled), then `cairn verify --trust <sequencer> --json` on the file.
 Proven prove(E2eNetwork& net, uint32_t i, uint32_t shard, uint64_t epoch) {
   Proven out;
-  const fs::path file = net.tmp() / ("proof-s" + std::to_string(shard) + "-e" + std::to_string(epoch) + "-n" +
-                                     std::to_string(i));
+  const fs::path file = net.tmp() / ("proof-s" + std::to_string(shard) + "-e" +
+                                     std::to_string(epoch) + "-n" + std::to_string(i));
   const bool fetched = test::wait_until(
       [&] {
-        auto r = net.cairn(i, {"proof", "--shard", std::to_string(shard), "--epoch", std::to_string(epoch), "-o",
-                               file.string()},
+        auto r = net.cairn(i,
+                           {"proof", "--shard", std::to_string(shard), "--epoch",
+                            std::to_string(epoch), "-o", file.string()},
                            30s);
         out.error = r.err;
         return r.exit_code == 0;
       },
       std::chrono::seconds(30 + 2 * kEpochBlocks / 10));
   if (!fetched) return out;
-  const auto v =
-      test::run({test::cairn_binary(), "verify", file.string(), "--trust", net.state().sequencer, "--json"}, 60s);
+  const auto v = test::run(
+      {test::cairn_binary(), "verify", file.string(), "--trust", net.state().sequencer, "--json"},
+      60s);
   const auto j = nlohmann::json::parse(v.out, nullptr, false);
   if (v.exit_code != 0 || j.is_discarded() || !j.value("valid", false)) {
     out.error = "cairn verify exit " + std::to_string(v.exit_code) + ": " + v.out + v.err;
@@ -166,20 +169,25 @@ std::set<std::string> live_ids(E2eNetwork& net, uint32_t shard) {
 
 // The proof of (shard, epoch) from node `from` counts exactly the running
 // nodes of the shard; a node left out has its challenge status printed.
-::testing::AssertionResult proves_live_nodes(E2eNetwork& net, uint32_t from, uint32_t shard, uint64_t epoch) {
+::testing::AssertionResult proves_live_nodes(E2eNetwork& net, uint32_t from, uint32_t shard,
+                                             uint64_t epoch) {
   const auto expected = live_ids(net, shard);
   const Proven p = prove(net, from, shard, epoch);
-  if (!p.ok) return ::testing::AssertionFailure() << "shard " << shard << " epoch " << epoch << ": " << p.error;
+  if (!p.ok)
+    return ::testing::AssertionFailure()
+           << "shard " << shard << " epoch " << epoch << ": " << p.error;
   if (p.nodes == expected) return ::testing::AssertionSuccess();
   std::string left_out;
   const auto st = net.state();
   for (uint32_t i : net.live()) {
     if (net.shard_of(i) == shard && p.nodes.count(st.nodes[i].id) == 0) {
-      left_out += "\nnode" + std::to_string(i) + " challenges: " + net.status(i)["challenges"].dump();
+      left_out +=
+          "\nnode" + std::to_string(i) + " challenges: " + net.status(i)["challenges"].dump();
     }
   }
-  return ::testing::AssertionFailure() << "shard " << shard << " epoch " << epoch << ": " << p.nodes.size()
-                                       << " replicas counted, " << expected.size() << " nodes running" << left_out;
+  return ::testing::AssertionFailure()
+         << "shard " << shard << " epoch " << epoch << ": " << p.nodes.size()
+         << " replicas counted, " << expected.size() << " nodes running" << left_out;
 }
 
 // Every shard's proof of `epoch` counts exactly its running nodes.
@@ -197,7 +205,9 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
   const auto started = std::chrono::steady_clock::now();
   auto phase = [&](const std::string& what) {
     std::cout << "["
-              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                  started)
+                     .count()
               << " s] " << what << std::endl;
   };
   E2eNetwork net(nine_over_three());
@@ -213,7 +223,8 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
   phase("uploaded " + std::to_string(files.size()) + " files");
   const auto st0 = net.status(0);
   const uint64_t blobs = st0["chain"]["blob_count"].get<uint64_t>();
-  std::cout << "blobs registered: " << blobs << " (" << kBlobsPerShard << " per shard)" << std::endl;
+  std::cout << "blobs registered: " << blobs << " (" << kBlobsPerShard << " per shard)"
+            << std::endl;
   ASSERT_GT(blobs, kBlobsPerShard) << "the files should fill more than one shard";
   ASSERT_LE(blobs, 3 * kBlobsPerShard) << "only shards 0-2 have nodes";
   // Every node holds every blob of its own shard.
@@ -227,14 +238,16 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
           return shard_held(now, shard) == shard_registered(now, shard);
         },
         60s))
-        << "node" << i << " does not hold all of shard " << shard << ": " << net.status(i)["sync"].dump();
+        << "node" << i << " does not hold all of shard " << shard << ": "
+        << net.status(i)["sync"].dump();
   }
   fetch_all(net, files, via, rng, net.tmp() / "out1");
   phase("fetched every file through other nodes");
 
   // ---- three epochs of replica-count proofs, every node counted ----
   const uint64_t first_epoch = next_epoch(head_of(net, 1));
-  for (uint64_t e = first_epoch; e < first_epoch + 3; ++e) expect_every_shard_proves_its_live_nodes(net, e);
+  for (uint64_t e = first_epoch; e < first_epoch + 3; ++e)
+    expect_every_shard_proves_its_live_nodes(net, e);
   phase("epochs " + std::to_string(first_epoch) + ".." + std::to_string(first_epoch + 2) +
         ": every shard proved 3 replicas");
 
@@ -265,12 +278,14 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
   for (uint32_t i : crashed) {
     const auto s = net.status(i);
     const uint32_t shard = net.shard_of(i);
-    EXPECT_EQ(shard_held(s, shard), shard_registered(s, shard)) << "node" << i << ": " << s["sync"].dump();
+    EXPECT_EQ(shard_held(s, shard), shard_registered(s, shard))
+        << "node" << i << ": " << s["sync"].dump();
     EXPECT_GE(s["chain"]["blob_count"].get<uint64_t>(), blobs_before_restart);
   }
   // The files uploaded while they were down, read through them.
   for (size_t k = 0; k < more.size(); ++k) {
-    EXPECT_TRUE(test::got(net.url(crashed[k % crashed.size()]), more[k].id, net.tmp() / "out-more", more[k].content));
+    EXPECT_TRUE(test::got(net.url(crashed[k % crashed.size()]), more[k].id, net.tmp() / "out-more",
+                          more[k].content));
   }
 
   // ---- a wiped node resyncs its shard ----
@@ -291,7 +306,8 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
       try {
         const auto st = net.status(wiped);
         if (!st.is_null()) {
-          samples.push_back({st["chain"]["head"].get<uint64_t>(), shard_held(st, shard), shard_registered(st, shard)});
+          samples.push_back({st["chain"]["head"].get<uint64_t>(), shard_held(st, shard),
+                             shard_registered(st, shard)});
         }
       } catch (const std::exception&) {
         // The state file between two writes, or a status without a head: skip the sample.
@@ -332,7 +348,8 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
        (e * kEpochBlocks) + kDeadlineBlocks <= unsynced_head; ++e) {
     const Proven p = prove(net, 6, shard, e);
     ASSERT_TRUE(p.ok) << "epoch " << e << ": " << p.error;
-    EXPECT_EQ(p.nodes.count(new_id), 0u) << "epoch " << e << " counts node" << wiped << " before it held its replica";
+    EXPECT_EQ(p.nodes.count(new_id), 0u)
+        << "epoch " << e << " counts node" << wiped << " before it held its replica";
     EXPECT_EQ(p.nodes.count(old_id), 0u) << "epoch " << e << " counts the wiped identity";
     ++unsynced_epochs;
   }
@@ -348,7 +365,8 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
   }
   EXPECT_TRUE(counted);
   phase("node" + std::to_string(wiped) + " left out of " + std::to_string(unsynced_epochs) +
-        " epoch(s) while resyncing; epoch " + std::to_string(counted_epoch - 1) + " counts every running node");
+        " epoch(s) while resyncing; epoch " + std::to_string(counted_epoch - 1) +
+        " counts every running node");
 
   // Its copies are its own: with the other nodes of its shard down, every
   // file with a blob in that shard still reads through it.
@@ -360,8 +378,11 @@ TEST(E2e, NineNodesThreeShardsSurviveCrashesRestartsAndAWipedNode) {
   size_t read = 0;
   for (size_t k = 0; k < files.size() && read < 10; k += 7) {
     const auto stat = net.cairn(wiped, {"stat", files[k].id, "--json"});
-    if (stat.exit_code != 0 || nlohmann::json::parse(stat.out, nullptr, false).value("shard", 99u) != shard) continue;
-    EXPECT_TRUE(test::got(net.url(wiped), files[k].id, net.tmp() / "out-wiped", files[k].content)) << "file " << k;
+    if (stat.exit_code != 0 ||
+        nlohmann::json::parse(stat.out, nullptr, false).value("shard", 99u) != shard)
+      continue;
+    EXPECT_TRUE(test::got(net.url(wiped), files[k].id, net.tmp() / "out-wiped", files[k].content))
+        << "file " << k;
     ++read;
   }
   EXPECT_GT(read, 0u) << "no sampled file has its manifest in shard " << shard;

@@ -126,14 +126,15 @@ TEST_P(EveryLossPattern, RoundTripsAndRefusesMoreThanM) {
   EXPECT_GT(refused, size_t{0});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Params, EveryLossPattern,
-    ::testing::Values(Case{"default_k8_m4", NetworkParams::defaults()},
-                      Case{"k4_m2", make_params(4, 2, 4096, 512)},
-                      Case{"k10_m6", make_params(10, 6, 96, 32)},
-                      Case{"k1_m3", make_params(1, 3, 64, 64)},
-                      Case{"k3_m1", make_params(3, 1, 200, 8)}),
-    [](const ::testing::TestParamInfo<Case>& param_info) { return std::string(param_info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Params, EveryLossPattern,
+                         ::testing::Values(Case{"default_k8_m4", NetworkParams::defaults()},
+                                           Case{"k4_m2", make_params(4, 2, 4096, 512)},
+                                           Case{"k10_m6", make_params(10, 6, 96, 32)},
+                                           Case{"k1_m3", make_params(1, 3, 64, 64)},
+                                           Case{"k3_m1", make_params(3, 1, 200, 8)}),
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 TEST(Codec, WithoutParityEncodesAndNeedsEveryFragment) {
   const auto [codec, payload, blob] = encode_random(make_params(4, 0, 64, 64), 200, 3);
@@ -152,7 +153,8 @@ TEST(Codec, ExtraAndShuffledFragmentsDecode) {
   std::shuffle(available.begin(), available.end(), rng);
   EXPECT_EQ(*codec->decode(available, 100000), payload);
   // Only the first fragment is needed for a short length, even if others are lost.
-  EXPECT_EQ(*codec->decode(survivors(*blob, {1, 2, 3, 4}), 10), Bytes(payload.begin(), payload.begin() + 10));
+  EXPECT_EQ(*codec->decode(survivors(*blob, {1, 2, 3, 4}), 10),
+            Bytes(payload.begin(), payload.begin() + 10));
   EXPECT_EQ(*codec->decode(survivors(*blob, {0, 1, 2, 3}), 0), Bytes{});
 }
 
@@ -280,7 +282,8 @@ TEST(Codec, SharedBetweenThreads) {
         for (uint32_t i = 0; i < p.total_fragments(); ++i) {
           if (lost.size() < p.parity_fragments && local() % 3 == 0) lost.push_back(i);
         }
-        auto decoded = codec->decode(survivors(blobs[b], lost), static_cast<uint32_t>(payloads[b].size()));
+        auto decoded =
+            codec->decode(survivors(blobs[b], lost), static_cast<uint32_t>(payloads[b].size()));
         if (!decoded || *decoded != payloads[b]) ++failures;
       }
     });

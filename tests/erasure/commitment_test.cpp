@@ -27,7 +27,9 @@ struct Fixture {
   }
 };
 
-void flip(MutableByteSpan bytes, size_t bit) { bytes[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8)); }
+void flip(MutableByteSpan bytes, size_t bit) {
+  bytes[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+}
 
 TEST(Commitment, IsTheRootOverFragmentRootsOfChunkLeaves) {
   Fixture f(small_params(), 5000, 1);
@@ -78,7 +80,8 @@ TEST(Commitment, WorkedExampleFromTheDocs) {
             "8622f6ab0f2db41d9ef47eca8a1d1679f453f75349093dd6146e9882e80bfe98");
   EXPECT_EQ(to_hex(blob->commitment.fragment_roots[2]),
             "8880ea1ca23b21ae78247c8deed198ab8ecdd74fca0d7666ae4d2a253fb3252f");
-  EXPECT_EQ(blob->commitment.id.hex(), "d5ad5291c60c6c6e863ec62a7364152ffdf2fea908a335010f0f59f209603360");
+  EXPECT_EQ(blob->commitment.id.hex(),
+            "d5ad5291c60c6c6e863ec62a7364152ffdf2fea908a335010f0f59f209603360");
 }
 
 // Fixed ids with the default parameters: a change to the codec matrix, the
@@ -134,8 +137,10 @@ TEST(Commitment, ProofTreeSizeComesFromTheParameters) {
   forged.tree_size = 2;
   EXPECT_TRUE(merkle_verify(f.blob.commitment.id.bytes,
                             merkle_leaf_hash(f.blob.commitment.fragment_roots[2]), 1, 2, forged));
-  EXPECT_FALSE(verify_fragment(f.params, f.blob.commitment.id, 1, f.blob.encoded.fragment(2), forged));
-  EXPECT_TRUE(verify_fragment(f.params, f.blob.commitment.id, 2, f.blob.encoded.fragment(2), proof));
+  EXPECT_FALSE(
+      verify_fragment(f.params, f.blob.commitment.id, 1, f.blob.encoded.fragment(2), forged));
+  EXPECT_TRUE(
+      verify_fragment(f.params, f.blob.commitment.id, 2, f.blob.encoded.fragment(2), proof));
 }
 
 TEST(Commitment, EveryChunkProofVerifiesAndTamperingFails) {
@@ -183,7 +188,8 @@ TEST(Commitment, EveryChunkProofVerifiesAndTamperingFails) {
 TEST(Commitment, ChunkProofParseRejectsTruncationAndTrailingBytes) {
   Fixture f(small_params(), 100, 6);
   Bytes wire = prove_chunk(f.blob.encoded, f.blob.commitment, 3, 2)->serialize();
-  for (size_t n = 0; n < wire.size(); ++n) EXPECT_FALSE(ChunkProof::parse(ByteSpan(wire).first(n))) << n;
+  for (size_t n = 0; n < wire.size(); ++n)
+    EXPECT_FALSE(ChunkProof::parse(ByteSpan(wire).first(n))) << n;
   wire.push_back(0);
   EXPECT_FALSE(ChunkProof::parse(wire));
 }

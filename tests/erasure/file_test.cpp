@@ -69,12 +69,14 @@ std::shared_ptr<const Codec> default_codec() { return *Codec::create(NetworkPara
 
 // Small blobs so a file needs several manifest levels quickly: root manifests
 // hold (1024 - 64) / 40 = 24 entries, interior ones (1024 - 12) / 40 = 25.
-std::shared_ptr<const Codec> small_codec() { return *Codec::create(test::blob_geometry(2, 1, 1024, 256)); }
+std::shared_ptr<const Codec> small_codec() {
+  return *Codec::create(test::blob_geometry(2, 1, 1024, 256));
+}
 
 // Text-like bytes that zstd shrinks well.
 Bytes compressible(size_t n, uint64_t salt) {
-  static const char* words[] = {"storage ", "replica ", "shard ", "epoch ", "proof ", "blob ",
-                                "fragment ", "chunk ", "cairn ", "node "};
+  static const char* words[] = {"storage ", "replica ",  "shard ", "epoch ", "proof ",
+                                "blob ",    "fragment ", "chunk ", "cairn ", "node "};
   auto rng = test::seeded_rng(salt);
   Bytes out;
   out.reserve(n);
@@ -93,7 +95,8 @@ Bytes sha_stream(size_t n) {
     uint8_t be[8];
     put_be<uint64_t>(be, j);
     const Hash32 h = sha256(ByteSpan(be, 8));
-    out.insert(out.end(), h.begin(), h.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(32, n - out.size())));
+    out.insert(out.end(), h.begin(),
+               h.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(32, n - out.size())));
   }
   return out;
 }
@@ -289,9 +292,9 @@ TEST(File, ManifestTreeShapeAtCapacityBoundaries) {
     size_t manifests;
     uint8_t height;
   };
-  for (const Expect& e : {Expect{0, 1, 0}, Expect{1, 1, 0}, Expect{24, 1, 0}, Expect{25, 2, 1},
-                          Expect{26, 3, 1}, Expect{600, 25, 1}, Expect{601, 27, 2},
-                          Expect{1300, 56, 2}}) {
+  for (const Expect& e :
+       {Expect{0, 1, 0}, Expect{1, 1, 0}, Expect{24, 1, 0}, Expect{25, 2, 1}, Expect{26, 3, 1},
+        Expect{600, 25, 1}, Expect{601, 27, 2}, Expect{1300, 56, 2}}) {
     SCOPED_TRACE(e.blobs);
     const Bytes content = test::random_bytes(rng, e.blobs * 1024 - (e.blobs > 0 ? 100 : 0));
     MemoryStore store;
@@ -508,7 +511,7 @@ TEST(Manifest, RoundTripsAndHasTheDocumentedLayout) {
   EXPECT_EQ(to_hex(ByteSpan(wire).first(8)), "43524e4d01000000");
   EXPECT_EQ(get_be<uint64_t>(wire.data() + 8), root.file_size);
   EXPECT_EQ(get_be<uint64_t>(wire.data() + 16), root.stored_size);
-  EXPECT_EQ(wire[24], 0);  // compression
+  EXPECT_EQ(wire[24], 0);         // compression
   EXPECT_EQ(wire[28 + 5], 0x77);  // sha256 at offset 28
   EXPECT_EQ(get_be<uint32_t>(wire.data() + 60), 3u);
   EXPECT_EQ(get_be<uint64_t>(wire.data() + 64 + 32), 1000u);
@@ -528,22 +531,48 @@ TEST(Manifest, RejectsMalformedInputWithoutCrashing) {
     ASSERT_FALSE(m) << why;
     EXPECT_EQ(m.error().code, code) << why;
   };
-  for (size_t n = 0; n < good.size(); ++n) expect_bad(Bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n)), "truncated at " + std::to_string(n));
+  for (size_t n = 0; n < good.size(); ++n)
+    expect_bad(Bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n)),
+               "truncated at " + std::to_string(n));
   Bytes b = good;
   b.push_back(0);
   expect_bad(b, "trailing byte");
-  b = good; b[0] = 'X'; expect_bad(b, "magic");
-  b = good; b[4] = 2; expect_bad(b, "version", Errc::unsupported);
-  b = good; b[5] = 2; expect_bad(b, "kind");
-  b = good; b[6] = kMaxManifestHeight + 1; expect_bad(b, "height");
-  b = good; b[7] = 1; expect_bad(b, "reserved");
-  b = good; b[24] = 2; expect_bad(b, "compression");
-  b = good; b[25] = 1; expect_bad(b, "reserved root bytes");
-  b = good; put_be<uint64_t>(b.data() + 16, 1); expect_bad(b, "stored_size mismatch");
-  b = good; put_be<uint64_t>(b.data() + 8, 1); expect_bad(b, "file_size != stored_size uncompressed");
-  b = good; put_be<uint32_t>(b.data() + 60, 0xFFFFFFFFu); expect_bad(b, "huge entry count");
-  b = good; put_be<uint32_t>(b.data() + 60, 5); expect_bad(b, "count beyond the bytes");
-  b = good; put_be<uint64_t>(b.data() + 64 + 32, 0); expect_bad(b, "zero-length entry");
+  b = good;
+  b[0] = 'X';
+  expect_bad(b, "magic");
+  b = good;
+  b[4] = 2;
+  expect_bad(b, "version", Errc::unsupported);
+  b = good;
+  b[5] = 2;
+  expect_bad(b, "kind");
+  b = good;
+  b[6] = kMaxManifestHeight + 1;
+  expect_bad(b, "height");
+  b = good;
+  b[7] = 1;
+  expect_bad(b, "reserved");
+  b = good;
+  b[24] = 2;
+  expect_bad(b, "compression");
+  b = good;
+  b[25] = 1;
+  expect_bad(b, "reserved root bytes");
+  b = good;
+  put_be<uint64_t>(b.data() + 16, 1);
+  expect_bad(b, "stored_size mismatch");
+  b = good;
+  put_be<uint64_t>(b.data() + 8, 1);
+  expect_bad(b, "file_size != stored_size uncompressed");
+  b = good;
+  put_be<uint32_t>(b.data() + 60, 0xFFFFFFFFu);
+  expect_bad(b, "huge entry count");
+  b = good;
+  put_be<uint32_t>(b.data() + 60, 5);
+  expect_bad(b, "count beyond the bytes");
+  b = good;
+  put_be<uint64_t>(b.data() + 64 + 32, 0);
+  expect_bad(b, "zero-length entry");
   b = good;
   put_be<uint64_t>(b.data() + 64 + 32, ~uint64_t{0});
   put_be<uint64_t>(b.data() + 64 + 72, 2);
@@ -569,7 +598,8 @@ TEST(Manifest, RejectsMalformedInputWithoutCrashing) {
   }
   for (int round = 0; round < 2000; ++round) {
     Bytes r = test::random_bytes(rng, rng() % 300);
-    if (r.size() >= 4 && rng() % 2 == 0) std::copy(kManifestMagic.begin(), kManifestMagic.end(), r.begin());
+    if (r.size() >= 4 && rng() % 2 == 0)
+      std::copy(kManifestMagic.begin(), kManifestMagic.end(), r.begin());
     auto parsed = Manifest::parse(r);
     if (parsed) {
       EXPECT_EQ(parsed->serialize(), r);
@@ -586,7 +616,8 @@ TEST(File, MalformedManifestBlobIsAnErrorNotACrash) {
   ASSERT_FALSE(d.summary);
   EXPECT_EQ(d.summary.error().code, Errc::corruption);
   // A root that lists blobs nobody has.
-  auto d2 = decode(*codec, store, put_manifest(*codec, store, sample_manifest(ManifestKind::root, 2).serialize()));
+  auto d2 = decode(*codec, store,
+                   put_manifest(*codec, store, sample_manifest(ManifestKind::root, 2).serialize()));
   ASSERT_FALSE(d2.summary);
   EXPECT_EQ(d2.summary.error().code, Errc::not_found);
 }

@@ -41,8 +41,13 @@ TEST(NetworkParams, DefaultsMatchTheDesignAndValidate) {
 }
 
 TEST(NetworkParams, RejectsMoreThan255Fragments) {
-  expect_rejected([](NetworkParams& p) { p.data_fragments = 200; p.parity_fragments = 56; p.blob_size = 200 * 1024; },
-                  "exceeds 255");
+  expect_rejected(
+      [](NetworkParams& p) {
+        p.data_fragments = 200;
+        p.parity_fragments = 56;
+        p.blob_size = 200 * 1024;
+      },
+      "exceeds 255");
   // Huge values must not wrap around into an accepted sum.
   expect_rejected([](NetworkParams& p) { p.parity_fragments = 0xFFFFFFFFu; }, "exceeds 255");
   NetworkParams edge;
@@ -54,7 +59,8 @@ TEST(NetworkParams, RejectsMoreThan255Fragments) {
 }
 
 TEST(NetworkParams, RejectsBlobsNotDivisibleIntoChunks) {
-  expect_rejected([](NetworkParams& p) { p.blob_size = 131071; }, "not divisible by data_fragments");
+  expect_rejected([](NetworkParams& p) { p.blob_size = 131071; },
+                  "not divisible by data_fragments");
   expect_rejected([](NetworkParams& p) { p.chunk_size = 1000; }, "not a multiple of chunk_size");
   expect_rejected([](NetworkParams& p) { p.chunk_size = 32768; }, "not a multiple of chunk_size");
 }
@@ -69,7 +75,8 @@ TEST(NetworkParams, RejectsZeroSizes) {
 }
 
 TEST(NetworkParams, RejectsOtherImpossibleCombinations) {
-  expect_rejected([](NetworkParams& p) { p.blob_size = NetworkParams::kMaxBlobSize + 8; }, "exceeds");
+  expect_rejected([](NetworkParams& p) { p.blob_size = NetworkParams::kMaxBlobSize + 8; },
+                  "exceeds");
   expect_rejected([](NetworkParams& p) { p.deadline_blocks = p.epoch_blocks; }, "deadline_blocks");
   expect_rejected([](NetworkParams& p) { p.openings = p.walk_steps; }, "openings");
   // 2^31 openings used to wrap to 0 in 32-bit arithmetic and pass.

@@ -20,15 +20,19 @@ void check_against_sha256(HashFn fn) {
   const Bytes data = test::random_bytes(rng, 5 * 4200);
   std::vector<size_t> lengths;
   for (size_t len = 0; len <= 300; ++len) lengths.push_back(len);
-  for (size_t len : std::initializer_list<size_t>{511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097}) lengths.push_back(len);
+  for (size_t len :
+       std::initializer_list<size_t>{511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097})
+    lengths.push_back(len);
   for (size_t len : lengths) {
     for (size_t count : std::initializer_list<size_t>{1, 2, 3, 5}) {
       std::vector<Hash32> out(count);
       const uint8_t prefix = static_cast<uint8_t>(len * 31 + count);
       fn(prefix, data.data() + 7, len, count, out.data());
       for (size_t i = 0; i < count; ++i) {
-        const Hash32 want = sha256({ByteSpan(&prefix, 1), ByteSpan(data).subspan(7 + i * len, len)});
-        ASSERT_EQ(to_hex(out[i]), to_hex(want)) << "len " << len << " count " << count << " i " << i;
+        const Hash32 want =
+            sha256({ByteSpan(&prefix, 1), ByteSpan(data).subspan(7 + i * len, len)});
+        ASSERT_EQ(to_hex(out[i]), to_hex(want))
+            << "len " << len << " count " << count << " i " << i;
       }
     }
   }

@@ -6,7 +6,8 @@
 
 namespace cairn::test {
 
-inline erasure::NetworkParams blob_geometry(uint32_t k, uint32_t m, uint32_t blob_size, uint32_t chunk_size) {
+inline erasure::NetworkParams blob_geometry(uint32_t k, uint32_t m, uint32_t blob_size,
+                                            uint32_t chunk_size) {
   erasure::NetworkParams p;
   p.data_fragments = k;
   p.parity_fragments = m;

@@ -47,7 +47,8 @@ inline int wire_one_input(const uint8_t* data, size_t size) {
       auto r = wire::decode_fragments_response(in, params);
       if (r) {
         Bytes again;
-        wire::encode_fragments_response(again, r->length, params.fragment_size(), r->roots, r->fragments);
+        wire::encode_fragments_response(again, r->length, params.fragment_size(), r->roots,
+                                        r->fragments);
         if (again != Bytes(in.begin(), in.end())) std::abort();
       }
       break;

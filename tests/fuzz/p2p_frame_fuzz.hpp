@@ -27,7 +27,8 @@ inline int frame_one_input(const uint8_t* data, size_t size) {
   while (in.size() >= kLengthPrefixBytes) {
     auto len = decode_record_length(in.first(kLengthPrefixBytes), max_session_record(max_payload));
     if (!len) {
-      if (len.error().code != Errc::invalid_argument && len.error().code != Errc::corruption) std::abort();
+      if (len.error().code != Errc::invalid_argument && len.error().code != Errc::corruption)
+        std::abort();
       break;
     }
     in = in.subspan(kLengthPrefixBytes);

@@ -15,8 +15,8 @@
 namespace cairn::p2p::fuzz {
 
 struct CheckResult {
-  bool decoded = false;       // the decoder accepted the input
-  std::string violation;      // empty when every property held
+  bool decoded = false;   // the decoder accepted the input
+  std::string violation;  // empty when every property held
 };
 
 // Decodes `input` with `decode`; what decodes must re-encode with `encode`

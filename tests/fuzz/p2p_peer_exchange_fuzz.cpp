@@ -8,6 +8,7 @@
 #include "fuzz/p2p_gossip_fuzz.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (!cairn::p2p::fuzz::check_peer_exchange(cairn::ByteSpan(data, size)).violation.empty()) std::abort();
+  if (!cairn::p2p::fuzz::check_peer_exchange(cairn::ByteSpan(data, size)).violation.empty())
+    std::abort();
   return 0;
 }

@@ -126,7 +126,8 @@ TEST_F(CliClient, PutProgressFitsA60ColumnTerminalAndShowsTheNodesPhases) {
   ASSERT_FALSE(rows.empty()) << "no progress drawn on a terminal";
   for (const auto& row : rows) EXPECT_LE(row.size(), 59u) << "'" << row << "'";
   const auto shown = [&](const std::string& part) {
-    return std::any_of(rows.begin(), rows.end(), [&](const std::string& row) { return row.find(part) != std::string::npos; });
+    return std::any_of(rows.begin(), rows.end(),
+                       [&](const std::string& row) { return row.find(part) != std::string::npos; });
   };
   EXPECT_TRUE(shown("...")) << "the long file name is shortened: " << r.out;
   EXPECT_TRUE(shown("narrow-terminal.bin")) << "to its end: " << r.out;
@@ -156,9 +157,11 @@ TEST_F(CliClient, GetIntoADirectoryWritesDirSlashIdAndKeepsAnExistingOne) {
   test::write_file(out_dir / id, as_bytes("previous"));
   r = cli({"get", id, "-o", out_dir.string()});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("cairn get: " + (out_dir / id).string() + " exists; give --force"), std::string::npos)
+  EXPECT_NE(r.err.find("cairn get: " + (out_dir / id).string() + " exists; give --force"),
+            std::string::npos)
       << r.err;
-  EXPECT_EQ(test::read_file(out_dir / id), Bytes(as_bytes("previous").begin(), as_bytes("previous").end()));
+  EXPECT_EQ(test::read_file(out_dir / id),
+            Bytes(as_bytes("previous").begin(), as_bytes("previous").end()));
   r = cli({"get", id, "-o", out_dir.string(), "--force"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(test::read_file(out_dir / id), content);

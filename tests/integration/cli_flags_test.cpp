@@ -35,8 +35,8 @@ TEST(CliFlagsBeatEnv, LocalnetDirOnEverySubcommand) {
   const std::string from_env = (dir.path() / "from-env").string();
   const std::string from_flag = (dir.path() / "from-flag").string();
   const std::vector<std::vector<std::string>> commands = {
-      {"localnet", "status"},         {"localnet", "down"},       {"localnet", "url", "0"},
-      {"localnet", "kill", "0"},      {"localnet", "restart", "0"}, {"localnet", "trust"},
+      {"localnet", "status"},    {"localnet", "down"},         {"localnet", "url", "0"},
+      {"localnet", "kill", "0"}, {"localnet", "restart", "0"}, {"localnet", "trust"},
   };
   for (auto args : commands) {
     args.push_back("--dir");
@@ -71,9 +71,10 @@ TEST(CliFlagsBeatEnv, NodeSettings) {
   test::TempDir dir;
   const std::string from_env = (dir.path() / "from-env").string();
   const std::string from_flag = (dir.path() / "from-flag").string();
-  auto r = cairn({"node", "--print-config", "--data-dir", from_flag, "--listen", "127.0.0.1:7001", "--set",
-                  "upload.min_replicas=2"},
-                 {"CAIRN_DATA_DIR=" + from_env, "CAIRN_LISTEN=127.0.0.1:7002", "CAIRN_UPLOAD_MIN_REPLICAS=3"});
+  auto r = cairn(
+      {"node", "--print-config", "--data-dir", from_flag, "--listen", "127.0.0.1:7001", "--set",
+       "upload.min_replicas=2"},
+      {"CAIRN_DATA_DIR=" + from_env, "CAIRN_LISTEN=127.0.0.1:7002", "CAIRN_UPLOAD_MIN_REPLICAS=3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(from_flag), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find(from_env), std::string::npos) << r.out;
@@ -103,13 +104,18 @@ TEST(CliFlagsBeatEnv, DevchainDataDir) {
 TEST(CliErrors, UnknownCommandSuggestsTheNearest) {
   auto r = cairn({"sttaus"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("cairn: unknown command 'sttaus'; did you mean 'status'?"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cairn: unknown command 'sttaus'; did you mean 'status'?"),
+            std::string::npos)
+      << r.err;
   r = cairn({"localnet", "dwon", "--dir", "x"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("cairn localnet: unknown command 'dwon'; did you mean 'down'?"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cairn localnet: unknown command 'dwon'; did you mean 'down'?"),
+            std::string::npos)
+      << r.err;
   r = cairn({"zzzzzzzz"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("cairn: unknown command 'zzzzzzzz' (see cairn --help)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cairn: unknown command 'zzzzzzzz' (see cairn --help)"), std::string::npos)
+      << r.err;
 }
 
 TEST(CliErrors, ArgumentErrorsNameTheCommand) {
@@ -129,8 +135,9 @@ TEST(CliErrors, ArgumentErrorsNameTheCommand) {
 
 TEST(CliErrors, WithJsonErrorsAreJsonOnStdout) {
   const std::string url = "http://127.0.0.1:" + std::to_string(test::free_port());
-  for (const std::vector<std::string>& args : {std::vector<std::string>{"status", "--json", "--node", url},
-                                               std::vector<std::string>{"status", "--json", "--bogus"}}) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"status", "--json", "--node", url},
+        std::vector<std::string>{"status", "--json", "--bogus"}}) {
     auto r = cairn(args);
     EXPECT_NE(r.exit_code, 0);
     const auto j = nlohmann::json::parse(r.out, nullptr, false);
@@ -177,8 +184,8 @@ TEST(CliErrors, KeyFilesReadableByOthersExit3) {
   test::write_file(token, as_bytes("secret\n"));
   ::chmod(token.c_str(), 0644);
   ::chmod((data / "identity.key").c_str(), 0600);
-  r = cairn({"node", "--data-dir", data.string(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--set",
-             "api.token_file=" + token.string()});
+  r = cairn({"node", "--data-dir", data.string(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0",
+             "--set", "api.token_file=" + token.string()});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("api.token_file"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("chmod 600"), std::string::npos) << r.err;

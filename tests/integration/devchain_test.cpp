@@ -30,8 +30,9 @@ struct Devchain {
 
   static std::vector<std::string> args(const std::filesystem::path& dir, uint16_t port,
                                        std::vector<std::string> extra) {
-    std::vector<std::string> a = {test::cairn_binary(), "devchain", "--listen",
-                                  "127.0.0.1:" + std::to_string(port), "--data-dir", dir.string()};
+    std::vector<std::string> a = {test::cairn_binary(), "devchain",
+                                  "--listen",           "127.0.0.1:" + std::to_string(port),
+                                  "--data-dir",         dir.string()};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -49,8 +50,9 @@ struct Devchain {
   test::Process process;
 };
 
-std::vector<Bytes> put_blobs(const contracts::Chain& chain, const SigningKey& key, uint64_t first_nonce,
-                             size_t n, std::mt19937_64& rng, std::vector<BlobId>& ids) {
+std::vector<Bytes> put_blobs(const contracts::Chain& chain, const SigningKey& key,
+                             uint64_t first_nonce, size_t n, std::mt19937_64& rng,
+                             std::vector<BlobId>& ids) {
   std::vector<Bytes> txs;
   for (size_t i = 0; i < n; ++i) {
     BlobId id;
@@ -87,7 +89,8 @@ TEST(DevchainProcess, TicksAtTheConfiguredIntervalAndBlocksLink) {
   const uint64_t first = chain->head()->number.value;
   std::this_thread::sleep_for(2s);
   const uint64_t last = chain->head()->number.value;
-  const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   sub.reset();
 
   // About one block per 100 ms of wall time.
@@ -105,7 +108,8 @@ TEST(DevchainProcess, TicksAtTheConfiguredIntervalAndBlocksLink) {
   }
   // Block timestamps are 100 ms apart (the sequencer's cadence, not our polling).
   EXPECT_NEAR(median(gaps), 100.0, 15.0);
-  EXPECT_TRUE(contracts::verify_header_chain(seen, chain->info().sequencer, chain->info().chain_id));
+  EXPECT_TRUE(
+      contracts::verify_header_chain(seen, chain->info().sequencer, chain->info().chain_id));
 
   // The Ethereum-shaped view agrees: hash and parentHash link in
   // eth_getBlockByNumber, and mixHash carries the same randomness.
@@ -172,8 +176,9 @@ TEST(DevchainProcess, RestartContinuesTheSameChainWithTheSameState) {
   auto chain = dc.connect();
   ASSERT_TRUE(chain);
   EXPECT_EQ(chain->info(), info);
-  EXPECT_NE(dc.process.stdout_text().find("head        " + std::to_string(head_before.number.value)),
-            std::string::npos)
+  EXPECT_NE(
+      dc.process.stdout_text().find("head        " + std::to_string(head_before.number.value)),
+      std::string::npos)
       << dc.process.stdout_text();
   for (size_t i = 0; i < ids.size(); ++i) {
     auto b = chain->blob_by_id(ids[i]);
@@ -188,7 +193,8 @@ TEST(DevchainProcess, RestartContinuesTheSameChainWithTheSameState) {
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(50ms);
   }
-  auto headers = chain->headers(BlockNumber{0}, static_cast<uint32_t>(head_before.number.value + 5));
+  auto headers =
+      chain->headers(BlockNumber{0}, static_cast<uint32_t>(head_before.number.value + 5));
   ASSERT_TRUE(headers) << headers.error().to_string();
   ASSERT_EQ(headers->size(), head_before.number.value + 5);
   EXPECT_TRUE(contracts::verify_header_chain(*headers, info.sequencer, info.chain_id));
@@ -203,7 +209,8 @@ std::optional<std::string> find_ganache() {
     if (std::filesystem::exists(env)) return std::string(env);
     return std::nullopt;
   }
-  const std::filesystem::path p = std::filesystem::path(CAIRN_NPM_PREFIX) / "node_modules/.bin/ganache";
+  const std::filesystem::path p =
+      std::filesystem::path(CAIRN_NPM_PREFIX) / "node_modules/.bin/ganache";
   if (std::filesystem::exists(p)) return p.string();
   return std::nullopt;
 }
@@ -211,7 +218,8 @@ std::optional<std::string> find_ganache() {
 TEST(EthereumClock, FollowsGanacheHead) {
   const auto ganache = find_ganache();
   if (!ganache) {
-    GTEST_SKIP() << "ganache not found (" CAIRN_NPM_PREFIX "/node_modules/.bin/ganache or "
+    GTEST_SKIP() << "ganache not found (" CAIRN_NPM_PREFIX
+                    "/node_modules/.bin/ganache or "
                     "$CAIRN_GANACHE): tools/run-tests installs it when npm is present "
                     "(npm install --prefix build/npm ganache@7)";
   }

@@ -36,9 +36,9 @@ TEST(CairnId, AgreesWithTheLibraryForSeveralFilesAndJson) {
   auto id_of = [&](ByteSpan content, erasure::FileOptions::Compress mode) {
     erasure::FileOptions options;
     options.compress = mode;
-    return erasure::encode_file(*codec, content, options, [](const erasure::BlobPiece&) {
-             return Status{};
-           })->id.hex();
+    return erasure::encode_file(*codec, content, options,
+                                [](const erasure::BlobPiece&) { return Status{}; })
+        ->id.hex();
   };
   const std::string random_id = id_of(random, erasure::FileOptions::Compress::automatic);
   const std::string text_id = id_of(as_bytes(text), erasure::FileOptions::Compress::automatic);

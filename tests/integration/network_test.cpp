@@ -6,8 +6,8 @@
 #include <signal.h>
 
 #include <atomic>
-#include <iostream>
 #include <chrono>
+#include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -50,7 +50,8 @@ TEST(NetworkProcess, ThreeNodesReplicateSealedCopiesAndReadsSurviveANodeLoss) {
     files.emplace_back(id, content);
   }
   // Acknowledged with 3 replicas: node C reads every file.
-  for (const auto& [id, content] : files) EXPECT_TRUE(got(net.node(2).url(), id, tmp / "out", content));
+  for (const auto& [id, content] : files)
+    EXPECT_TRUE(got(net.node(2).url(), id, tmp / "out", content));
   const auto blobs_on_a = net.status(0)["blobs_stored"].get<uint64_t>();
   EXPECT_EQ(net.status(1)["blobs_stored"].get<uint64_t>(), blobs_on_a);
   EXPECT_EQ(net.status(2)["blobs_stored"].get<uint64_t>(), blobs_on_a);
@@ -68,7 +69,8 @@ TEST(NetworkProcess, ThreeNodesReplicateSealedCopiesAndReadsSurviveANodeLoss) {
 
   // On disk the three replicas of a blob differ byte for byte (each sealed
   // for its node).
-  for (size_t i : {0u, 2u, 3u}) EXPECT_EQ(net.node(i).process->stop(SIGTERM, 20s), std::optional<int>(0));
+  for (size_t i : {0u, 2u, 3u})
+    EXPECT_EQ(net.node(i).process->stop(SIGTERM, 20s), std::optional<int>(0));
   const auto params = erasure::NetworkParams::defaults();
   std::vector<std::unique_ptr<shards::Store>> stores;
   for (size_t i = 0; i < 3; ++i) {
@@ -150,7 +152,8 @@ void upload_stream_then_stop(int signal) {
   }
   ASSERT_GE(acked.size(), inputs.size() / 3);
   ASSERT_LT(acked.size(), inputs.size()) << "node A was stopped after the stream ended";
-  std::cout << acked.size() << " of " << inputs.size() << " uploads acknowledged before signal " << signal << "\n";
+  std::cout << acked.size() << " of " << inputs.size() << " uploads acknowledged before signal "
+            << signal << "\n";
 
   net.start(0);
   ASSERT_TRUE(net.wait_meshed()) << "node A did not rejoin";
@@ -160,10 +163,13 @@ void upload_stream_then_stop(int signal) {
   }
   // What A had accepted but not acknowledged resumes from its pending store
   // and completes.
-  EXPECT_TRUE(test::wait_until([&] { return net.status(0).value("pending_uploads", 1) == 0; }, 30s));
+  EXPECT_TRUE(
+      test::wait_until([&] { return net.status(0).value("pending_uploads", 1) == 0; }, 30s));
 }
 
-TEST(NetworkProcess, AcknowledgedUploadsSurviveSigkillOfTheUploader) { upload_stream_then_stop(SIGKILL); }
+TEST(NetworkProcess, AcknowledgedUploadsSurviveSigkillOfTheUploader) {
+  upload_stream_then_stop(SIGKILL);
+}
 
 TEST(NetworkProcess, SigtermStopsTheUploaderCleanlyAndLosesNothingAcknowledged) {
   upload_stream_then_stop(SIGTERM);

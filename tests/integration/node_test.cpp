@@ -42,11 +42,13 @@ struct RunningNode {
 RunningNode start_node(const std::filesystem::path& data_dir, const std::filesystem::path& logs) {
   RunningNode node;
   node.process = std::make_unique<test::Process>(
-      std::vector<std::string>{test::cairn_binary(), "node", "--data-dir", data_dir.string(), "--listen",
-                               "127.0.0.1:0", "--api", "127.0.0.1:0"},
+      std::vector<std::string>{test::cairn_binary(), "node", "--data-dir", data_dir.string(),
+                               "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"},
       logs);
   EXPECT_TRUE(node.process->wait_for_output("running", kStartTimeout))
-      << "stdout:\n" << node.process->stdout_text() << "\nstderr:\n" << node.process->stderr_text();
+      << "stdout:\n"
+      << node.process->stdout_text() << "\nstderr:\n"
+      << node.process->stderr_text();
   node.id = printed_node_id(node.process->stdout_text());
   return node;
 }
@@ -119,8 +121,8 @@ TEST(NodeProcess, SecondNodeOnTheSameDataDirIsRefused) {
   auto first = start_node(data, tmp / "run1");
   ASSERT_FALSE(first.id.empty());
 
-  auto second = test::run({test::cairn_binary(), "node", "--data-dir", data.string(), "--listen", "127.0.0.1:0",
-                           "--api", "127.0.0.1:0"},
+  auto second = test::run({test::cairn_binary(), "node", "--data-dir", data.string(), "--listen",
+                           "127.0.0.1:0", "--api", "127.0.0.1:0"},
                           20s);
   EXPECT_EQ(second.exit_code, 3) << second.out << second.err;  // local environment problem
   EXPECT_NE(second.err.find("in use"), std::string::npos) << second.err;

@@ -11,8 +11,8 @@ namespace fs = std::filesystem;
 
 ProcessNetwork::ProcessNetwork(TempDir& tmp, std::vector<std::string> chain_args) : tmp_(tmp) {
   chain_port_ = free_port();
-  std::vector<std::string> argv{cairn_binary(), "devchain", "--listen", hostport(chain_port_), "--data-dir",
-                                (tmp_ / "chain").string()};
+  std::vector<std::string> argv{cairn_binary(),        "devchain",   "--listen",
+                                hostport(chain_port_), "--data-dir", (tmp_ / "chain").string()};
   argv.insert(argv.end(), chain_args.begin(), chain_args.end());
   chain_ = std::make_unique<Process>(argv, tmp_ / "chain-logs");
   EXPECT_TRUE(chain_->wait_for_output("running", kNodeStartTimeout)) << chain_->stderr_text();
@@ -28,16 +28,22 @@ ProcessNetwork::Node& ProcessNetwork::start(size_t i, std::vector<std::string> e
     nodes_.push_back(std::move(n));
   }
   Node& n = nodes_[i];
-  std::vector<std::string> argv{cairn_binary(), "node", "--data-dir", n.dir.string(), "--listen",
-                                hostport(n.p2p), "--api", hostport(n.api), "--chain",
-                                "http://" + hostport(chain_port_), "--set", "discovery.chain_refresh_ms=300",
-                                "--set", "chain.registry_refresh_ms=300", "--set", "gossip.heartbeat_interval_ms=200",
-                                "--set", "fetch.hedge_after_ms=500"};
+  std::vector<std::string> argv{cairn_binary(), "node",
+                                "--data-dir",   n.dir.string(),
+                                "--listen",     hostport(n.p2p),
+                                "--api",        hostport(n.api),
+                                "--chain",      "http://" + hostport(chain_port_),
+                                "--set",        "discovery.chain_refresh_ms=300",
+                                "--set",        "chain.registry_refresh_ms=300",
+                                "--set",        "gossip.heartbeat_interval_ms=200",
+                                "--set",        "fetch.hedge_after_ms=500"};
   if (i > 0) argv.insert(argv.end(), {"--bootstrap", hostport(nodes_[0].p2p)});
   argv.insert(argv.end(), n.extra.begin(), n.extra.end());
   n.process = std::make_unique<Process>(argv, n.dir.string() + "-logs-" + std::to_string(n.runs++));
   EXPECT_TRUE(n.process->wait_for_output("running", kNodeStartTimeout))
-      << "node " << i << " stdout:\n" << n.process->stdout_text() << "\nstderr:\n" << n.process->stderr_text();
+      << "node " << i << " stdout:\n"
+      << n.process->stdout_text() << "\nstderr:\n"
+      << n.process->stderr_text();
   return n;
 }
 
@@ -63,12 +69,15 @@ bool ProcessNetwork::meshed() {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if (!nodes_[i].process || !nodes_[i].process->running()) continue;
     auto s = status(i);
-    if (!s.is_object() || !s["chain"]["registered"].get<bool>() || s["peers"].size() + 1 < live) return false;
+    if (!s.is_object() || !s["chain"]["registered"].get<bool>() || s["peers"].size() + 1 < live)
+      return false;
   }
   return true;
 }
 
-bool ProcessNetwork::wait_meshed(std::chrono::seconds limit) { return wait_until([&] { return meshed(); }, limit); }
+bool ProcessNetwork::wait_meshed(std::chrono::seconds limit) {
+  return wait_until([&] { return meshed(); }, limit);
+}
 
 double metric_value(const std::string& text, const std::string& name) {
   const auto at = text.find("\n" + name + " ");
@@ -94,15 +103,17 @@ std::string put(const std::string& url, const fs::path& file, std::vector<std::s
   return j.is_object() && j.contains("id") ? j["id"].get<std::string>() : std::string();
 }
 
-::testing::AssertionResult got(const std::string& url, const std::string& id, const fs::path& out, const Bytes& want) {
+::testing::AssertionResult got(const std::string& url, const std::string& id, const fs::path& out,
+                               const Bytes& want) {
   std::error_code ec;
   fs::remove(out, ec);
   auto r = run({cairn_binary(), "get", id, "-o", out.string(), "--node", url, "--quiet"}, 60s);
   if (r.exit_code != 0) {
-    return ::testing::AssertionFailure() << "cairn get " << id << " via " << url << " exited " << r.exit_code << ": "
-                                         << r.err;
+    return ::testing::AssertionFailure()
+           << "cairn get " << id << " via " << url << " exited " << r.exit_code << ": " << r.err;
   }
-  if (read_file(out) != want) return ::testing::AssertionFailure() << "cairn get " << id << ": bytes differ";
+  if (read_file(out) != want)
+    return ::testing::AssertionFailure() << "cairn get " << id << ": bytes differ";
   return ::testing::AssertionSuccess();
 }
 

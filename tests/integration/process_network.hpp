@@ -27,7 +27,8 @@ class ProcessNetwork {
  public:
   // Starts the dev chain in `tmp` with `chain_args` (`cairn devchain`
   // flags; default: blocks every 100 ms).
-  explicit ProcessNetwork(TempDir& tmp, std::vector<std::string> chain_args = {"--block-time-ms", "100"});
+  explicit ProcessNetwork(TempDir& tmp,
+                          std::vector<std::string> chain_args = {"--block-time-ms", "100"});
 
   struct Node {
     std::filesystem::path dir;
@@ -67,10 +68,11 @@ double metric_value(const std::string& text, const std::string& name);
 bool wait_until(const std::function<bool()>& pred, std::chrono::seconds limit);
 
 // `cairn put` of one file; the id on success, "" on failure.
-std::string put(const std::string& url, const std::filesystem::path& file, std::vector<std::string> extra = {});
+std::string put(const std::string& url, const std::filesystem::path& file,
+                std::vector<std::string> extra = {});
 
 // `cairn get` into `out`; success when it exits 0 and the bytes equal `want`.
-::testing::AssertionResult got(const std::string& url, const std::string& id, const std::filesystem::path& out,
-                               const Bytes& want);
+::testing::AssertionResult got(const std::string& url, const std::string& id,
+                               const std::filesystem::path& out, const Bytes& want);
 
 }  // namespace cairn::test

@@ -40,8 +40,8 @@ nlohmann::json fetch_and_verify(const std::string& url, const std::string& id, c
 
 TEST(ProofProcess, ThreeNodesProveThreeReplicasAndTwoAfterOneStops) {
   TempDir tmp;
-  ProcessNetwork net(tmp, {"--block-time-ms", "1000", "--epoch-blocks", std::to_string(kEpochBlocks),
-                           "--deadline-blocks", "2"});
+  ProcessNetwork net(tmp, {"--block-time-ms", "1000", "--epoch-blocks",
+                           std::to_string(kEpochBlocks), "--deadline-blocks", "2"});
   for (size_t i = 0; i < 3; ++i) net.start(i, {"--shards", "0"});
   ASSERT_TRUE(net.wait_meshed(30s)) << "nodes did not mesh";
 
@@ -64,8 +64,10 @@ TEST(ProofProcess, ThreeNodesProveThreeReplicasAndTwoAfterOneStops) {
         return !report.is_null() && report.value("replicas", 0) == 3;
       },
       40s))
-      << "no 3-replica proof; last report: " << report.dump() << "\nnode 0 status: " << net.status(0).dump();
-  auto three = run({cairn_binary(), "verify", file.string(), "--trust", sequencer, "--min-replicas", "3"}, 20s);
+      << "no 3-replica proof; last report: " << report.dump()
+      << "\nnode 0 status: " << net.status(0).dump();
+  auto three = run(
+      {cairn_binary(), "verify", file.string(), "--trust", sequencer, "--min-replicas", "3"}, 20s);
   EXPECT_EQ(three.exit_code, 0) << three.err;
   const uint64_t epoch_with_three = report.value("epoch", uint64_t{0});
   {
@@ -74,16 +76,19 @@ TEST(ProofProcess, ThreeNodesProveThreeReplicasAndTwoAfterOneStops) {
     const Bytes bytes = read_file(file);
     const auto t0 = std::chrono::steady_clock::now();
     auto in_process = sampling::verify_replica_proof(bytes, sampling::TrustRoot::embedded_key());
-    const double verify_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double verify_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_TRUE(in_process) << in_process.error().to_string();
     const std::string m = net.metrics(0);
     const double walks = metric_value(m, "cairn_challenge_walk_seconds_count");
-    const double walk_ms = walks > 0 ? metric_value(m, "cairn_challenge_walk_seconds_sum") * 1000 / walks : 0;
+    const double walk_ms =
+        walks > 0 ? metric_value(m, "cairn_challenge_walk_seconds_sum") * 1000 / walks : 0;
     std::cout << "[proof] node 0 challenges: " << net.status(0)["challenges"].dump() << "\n";
     std::cout << "[proof] " << in_process->replicas() << " replicas of " << in_process->blob_count
-              << " blobs: proof " << bytes.size() << " bytes (" << bytes.size() / in_process->replicas()
-              << " per replica), verified in " << verify_ms << " ms (" << verify_ms / in_process->replicas()
-              << " ms per response); node 0 walk " << walk_ms << " ms on average over " << walks << " epochs\n";
+              << " blobs: proof " << bytes.size() << " bytes ("
+              << bytes.size() / in_process->replicas() << " per replica), verified in " << verify_ms
+              << " ms (" << verify_ms / in_process->replicas() << " ms per response); node 0 walk "
+              << walk_ms << " ms on average over " << walks << " epochs\n";
   }
 
   // Stop node 2; an epoch that starts after it stopped counts 2.
@@ -100,7 +105,8 @@ TEST(ProofProcess, ThreeNodesProveThreeReplicasAndTwoAfterOneStops) {
       << "no proof for an epoch after the stop; last report: " << report.dump();
   EXPECT_EQ(report.value("replicas", 0), 2) << report.dump();
   EXPECT_GT(report.value("epoch", uint64_t{0}), epoch_with_three);
-  auto short_count = run({cairn_binary(), "verify", file.string(), "--trust", sequencer, "--min-replicas", "3"}, 20s);
+  auto short_count = run(
+      {cairn_binary(), "verify", file.string(), "--trust", sequencer, "--min-replicas", "3"}, 20s);
   EXPECT_EQ(short_count.exit_code, 1) << short_count.out << short_count.err;
 
   // Node 0's status names the stopped node as missing for that epoch, and
@@ -120,15 +126,18 @@ TEST(ProofProcess, ThreeNodesProveThreeReplicasAndTwoAfterOneStops) {
       20s))
       << net.status(0).dump();
   const fs::path explicit_file = tmp / "explicit.rcp";
-  auto by_epoch = run({cairn_binary(), "proof", "--shard", "0", "--epoch", std::to_string(epoch_with_three), "--node",
-                       net.node(1).url(), "-o", explicit_file.string()},
-                      20s);
+  auto by_epoch =
+      run({cairn_binary(), "proof", "--shard", "0", "--epoch", std::to_string(epoch_with_three),
+           "--node", net.node(1).url(), "-o", explicit_file.string()},
+          20s);
   ASSERT_EQ(by_epoch.exit_code, 0) << by_epoch.err;
-  auto old = run({cairn_binary(), "verify", explicit_file.string(), "--trust", sequencer, "--min-replicas", "3"}, 20s);
+  auto old = run({cairn_binary(), "verify", explicit_file.string(), "--trust", sequencer,
+                  "--min-replicas", "3"},
+                 20s);
   EXPECT_EQ(old.exit_code, 0) << old.out << old.err;
   // An epoch that has not finished is refused with a clear message.
-  auto future = run({cairn_binary(), "proof", "--shard", "0", "--epoch", "100000", "--node", net.node(0).url(), "-o",
-                     (tmp / "future.rcp").string()},
+  auto future = run({cairn_binary(), "proof", "--shard", "0", "--epoch", "100000", "--node",
+                     net.node(0).url(), "-o", (tmp / "future.rcp").string()},
                     20s);
   EXPECT_NE(future.exit_code, 0);
   EXPECT_NE(future.err.find("has not finished"), std::string::npos) << future.err;

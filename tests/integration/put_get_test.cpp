@@ -37,10 +37,10 @@ class LoneNode : public ::testing::Test {
     uint16_t api = test::free_port();
     while (api == p2p) api = test::free_port();
     url_ = "http://127.0.0.1:" + std::to_string(api);
-    node_ = new test::Process({test::cairn_binary(), "node", "--data-dir", (dir_->path() / "data").string(),
-                               "--listen", "127.0.0.1:" + std::to_string(p2p), "--api",
-                               "127.0.0.1:" + std::to_string(api)},
-                              dir_->path() / "logs");
+    node_ = new test::Process(
+        {test::cairn_binary(), "node", "--data-dir", (dir_->path() / "data").string(), "--listen",
+         "127.0.0.1:" + std::to_string(p2p), "--api", "127.0.0.1:" + std::to_string(api)},
+        dir_->path() / "logs");
   }
   static void TearDownTestSuite() {
     if (node_ != nullptr) {
@@ -54,7 +54,9 @@ class LoneNode : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_TRUE(node_->wait_for_output("running", kStartTimeout))
-        << "stdout:\n" << node_->stdout_text() << "\nstderr:\n" << node_->stderr_text();
+        << "stdout:\n"
+        << node_->stdout_text() << "\nstderr:\n"
+        << node_->stderr_text();
   }
 
   // `cairn <args...> --node <url>`.
@@ -205,15 +207,18 @@ TEST_F(LoneNode, FailuresExitWithTheDocumentedCodes) {
 
   const uint16_t closed = test::free_port();
   const auto unreachable = test::run(
-      {test::cairn_binary(), "status", "--node", "http://127.0.0.1:" + std::to_string(closed)}, kCommandTimeout);
+      {test::cairn_binary(), "status", "--node", "http://127.0.0.1:" + std::to_string(closed)},
+      kCommandTimeout);
   EXPECT_EQ(unreachable.exit_code, 5);
-  EXPECT_NE(unreachable.err.find("is `cairn node` running at http://127.0.0.1:" + std::to_string(closed)),
-            std::string::npos)
+  EXPECT_NE(
+      unreachable.err.find("is `cairn node` running at http://127.0.0.1:" + std::to_string(closed)),
+      std::string::npos)
       << unreachable.err;
   // CAIRN_NODE is honoured (and --node is not needed).
-  const auto env = test::run({"/usr/bin/env", "CAIRN_NODE=http://127.0.0.1:" + std::to_string(closed),
-                              test::cairn_binary(), "status"},
-                             kCommandTimeout);
+  const auto env =
+      test::run({"/usr/bin/env", "CAIRN_NODE=http://127.0.0.1:" + std::to_string(closed),
+                 test::cairn_binary(), "status"},
+                kCommandTimeout);
   EXPECT_EQ(env.exit_code, 5);
   EXPECT_NE(env.err.find(std::to_string(closed)), std::string::npos) << env.err;
 }

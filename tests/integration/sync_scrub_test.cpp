@@ -27,17 +27,20 @@ using test::ProcessNetwork;
 // docs/store-format.md: column family "fragments", key shard u32 ‖ index
 // u64 ‖ fragment u8 (big-endian), value = version ‖ payload ‖ CRC-32C; the
 // flipped byte lands in the payload, so the checksum no longer holds.
-void flip_stored_fragment(const fs::path& store_dir, const erasure::NetworkParams& params, BlobIndex index,
-                          uint8_t fragment) {
+void flip_stored_fragment(const fs::path& store_dir, const erasure::NetworkParams& params,
+                          BlobIndex index, uint8_t fragment) {
   std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), store_dir.string(), &names).ok());
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), store_dir.string(), &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), store_dir.string(), families, &handles, &raw).ok());
+  ASSERT_TRUE(
+      rocksdb::DB::Open(rocksdb::DBOptions(), store_dir.string(), families, &handles, &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
-  const size_t slot = static_cast<size_t>(std::find(names.begin(), names.end(), "fragments") - names.begin());
+  const size_t slot =
+      static_cast<size_t>(std::find(names.begin(), names.end(), "fragments") - names.begin());
   ASSERT_LT(slot, names.size()) << "no fragments column family";
 
   uint8_t key[13];
@@ -86,12 +89,15 @@ TEST(SyncProcess, AFourthNodeJoinsTheShardAndSyncsEveryBlob) {
   // The fourth node serves the same shard; it was not there for the announcements.
   net.start(3);
   nlohmann::json sync;
-  ASSERT_TRUE(test::wait_until([&] {
-    auto s = net.status(3);
-    if (!s.is_object() || s["sync"].empty()) return false;
-    sync = s["sync"][0];
-    return sync["state"] == "synced" && sync["held"].get<uint64_t>() == blobs;
-  }, 120s)) << "node 4 did not sync: " << sync.dump();
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        auto s = net.status(3);
+        if (!s.is_object() || s["sync"].empty()) return false;
+        sync = s["sync"][0];
+        return sync["state"] == "synced" && sync["held"].get<uint64_t>() == blobs;
+      },
+      120s))
+      << "node 4 did not sync: " << sync.dump();
   std::cout << "node 4 sync status: " << sync.dump() << "\n";
   EXPECT_EQ(sync["registered"].get<uint64_t>(), blobs);
   EXPECT_EQ(sync["remaining"].get<uint64_t>(), 0u);
@@ -106,15 +112,16 @@ TEST(SyncProcess, AFourthNodeJoinsTheShardAndSyncsEveryBlob) {
 
   // Its copies are its own: with every other node gone, it serves every file.
   for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(net.node(i).process->stop(SIGKILL, 5s));
-  for (const auto& [id, content] : files) EXPECT_TRUE(test::got(net.node(3).url(), id, tmp / "out", content));
+  for (const auto& [id, content] : files)
+    EXPECT_TRUE(test::got(net.node(3).url(), id, tmp / "out", content));
 }
 
 TEST(SyncProcess, FlippedBytesOnDiskAreReadAroundAndScrubbedBack) {
   test::TempDir tmp;
   ProcessNetwork net(tmp);
-  const std::vector<std::string> fast_scrub{"--set", "storage.scrub.tick_ms=50", "--set",
-                                            "storage.scrub.bytes_per_second=268435456", "--set",
-                                            "storage.scrub.max_queued_jobs=16"};
+  const std::vector<std::string> fast_scrub{"--set", "storage.scrub.tick_ms=50",
+                                            "--set", "storage.scrub.bytes_per_second=268435456",
+                                            "--set", "storage.scrub.max_queued_jobs=16"};
   net.start(0, {"--min-replicas", "3"});
   net.start(1, fast_scrub);
   net.start(2);
@@ -122,8 +129,10 @@ TEST(SyncProcess, FlippedBytesOnDiskAreReadAroundAndScrubbedBack) {
   const auto files = upload(net, tmp, {size_t{1} << 20}, 62);  // 8 data blobs and a manifest
   ASSERT_EQ(net.status(1)["blobs_stored"].get<uint64_t>(), 9u);
   const std::string node_id = net.status(1)["id"].get<std::string>();
-  ASSERT_TRUE(test::wait_until([&] { return net.status(1)["scrub"]["passes"].get<uint64_t>() >= 1; }, 30s));
-  ASSERT_EQ(net.status(1)["scrub"]["fragments_bad"].get<uint64_t>(), 0u) << "damage before the test made any";
+  ASSERT_TRUE(
+      test::wait_until([&] { return net.status(1)["scrub"]["passes"].get<uint64_t>() >= 1; }, 30s));
+  ASSERT_EQ(net.status(1)["scrub"]["fragments_bad"].get<uint64_t>(), 0u)
+      << "damage before the test made any";
 
   // Stop node B and damage its store: one fragment of blob 0 (local parity
   // suffices), five of blob 1 (7 good of the 8 needed: peers must help).
@@ -135,20 +144,26 @@ TEST(SyncProcess, FlippedBytesOnDiskAreReadAroundAndScrubbedBack) {
   {
     auto store = shards::Store::open(store_dir, params);
     ASSERT_TRUE(store) << store.error().to_string();
-    EXPECT_EQ((*store)->get_fragment(BlobIndex{0}, FragmentIndex{3}).error().code, Errc::corruption);
+    EXPECT_EQ((*store)->get_fragment(BlobIndex{0}, FragmentIndex{3}).error().code,
+              Errc::corruption);
   }
 
   // Restarted, B still returns the right bytes, and its scrubber repairs
   // all six fragments: one from local parity, five with the peers' help.
   net.start(1);
   ASSERT_TRUE(net.wait_meshed());
-  for (const auto& [id, content] : files) EXPECT_TRUE(test::got(net.node(1).url(), id, tmp / "out", content));
+  for (const auto& [id, content] : files)
+    EXPECT_TRUE(test::got(net.node(1).url(), id, tmp / "out", content));
   nlohmann::json scrub;
-  ASSERT_TRUE(test::wait_until([&] {
-    scrub = net.status(1)["scrub"];
-    return scrub.is_object() &&
-           scrub["repaired_local"].get<uint64_t>() + scrub["repaired_remote"].get<uint64_t>() >= 6;
-  }, 60s)) << "scrub did not repair: " << scrub.dump();
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        scrub = net.status(1)["scrub"];
+        return scrub.is_object() &&
+               scrub["repaired_local"].get<uint64_t>() + scrub["repaired_remote"].get<uint64_t>() >=
+                   6;
+      },
+      60s))
+      << "scrub did not repair: " << scrub.dump();
   std::cout << "node B scrub status: " << scrub.dump() << "\n";
   EXPECT_EQ(scrub["fragments_bad"].get<uint64_t>(), 6u);
   EXPECT_EQ(scrub["repaired_local"].get<uint64_t>(), 1u);

@@ -29,7 +29,9 @@ using Network = test::ProcessNetwork;
 
 constexpr const char* kNdjson = "application/x-ndjson";
 
-std::string as_string(const Bytes& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+std::string as_string(const Bytes& b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
 std::vector<json> lines_of(const std::string& body) {
   std::vector<json> out;
@@ -65,7 +67,8 @@ TEST(UploadProgress, PhasesStreamInOrderAndEndWithThePlainAnswer) {
   // Streamed: 3 data blobs of 128 KiB and a manifest.
   const Bytes content = test::random_bytes(rng, 3 * 131072 - 100);
   auto c = client(api);
-  auto r = c.Post("/v1/files?compress=never", {{"Accept", kNdjson}}, as_string(content), "application/octet-stream");
+  auto r = c.Post("/v1/files?compress=never", {{"Accept", kNdjson}}, as_string(content),
+                  "application/octet-stream");
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(r->get_header_value("Content-Type"), kNdjson);
@@ -122,8 +125,9 @@ TEST(UploadProgress, PhasesStreamInOrderAndEndWithThePlainAnswer) {
   ASSERT_TRUE(plain.is_object()) << r->body;
   std::set<std::string> keys;
   for (const auto& [k, v] : plain.items()) keys.insert(k);
-  EXPECT_EQ(keys, (std::set<std::string>{"id", "uri", "kind", "size", "stored_size", "compression", "sha256",
-                                         "data_blobs", "manifest_blobs", "blobs", "replicas"}));
+  EXPECT_EQ(keys,
+            (std::set<std::string>{"id", "uri", "kind", "size", "stored_size", "compression",
+                                   "sha256", "data_blobs", "manifest_blobs", "blobs", "replicas"}));
   EXPECT_EQ(r->get_header_value("Location"), "/v1/files/" + plain.value("id", ""));
   EXPECT_EQ(r->body.back(), '\n');
   EXPECT_EQ(r->body.find('\n'), r->body.size() - 1) << "one line";
@@ -152,7 +156,8 @@ TEST(UploadProgress, PhasesStreamInOrderAndEndWithThePlainAnswer) {
     EXPECT_TRUE(test::wait_until(
         [&] {
           auto s = client(net.node(i).api).Get("/v1/blobs/" + left_id + "/status");
-          return s && s->status == 200 && !json::parse(s->body, nullptr, false).value("pending", true);
+          return s && s->status == 200 &&
+                 !json::parse(s->body, nullptr, false).value("pending", true);
         },
         60s))
         << "node " << i;

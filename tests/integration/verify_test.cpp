@@ -32,33 +32,40 @@ TEST(CairnVerify, ValidProofPrintsCountAndBlobs) {
 
   auto json = run({cairn_binary(), "verify", proof_path(), "--trust", "0x" + kSequencer, "--json"});
   EXPECT_EQ(json.exit_code, 0) << json.err;
-  for (const char* field : {"\"valid\":true", "\"ok\":true", "\"replicas\":2", "\"shard\":0", "\"epoch\":1",
-                            "\"first_blob\":0", "\"last_blob\":2", "\"trust\":\"sequencer_key\""}) {
+  for (const char* field :
+       {"\"valid\":true", "\"ok\":true", "\"replicas\":2", "\"shard\":0", "\"epoch\":1",
+        "\"first_blob\":0", "\"last_blob\":2", "\"trust\":\"sequencer_key\""}) {
     EXPECT_TRUE(contains(json.out, field)) << field << " in " << json.out;
   }
 }
 
 TEST(CairnVerify, MinReplicasDecidesTheExitCode) {
-  auto two = run({cairn_binary(), "verify", proof_path(), "--trust", kSequencer, "--min-replicas", "2"});
+  auto two =
+      run({cairn_binary(), "verify", proof_path(), "--trust", kSequencer, "--min-replicas", "2"});
   EXPECT_EQ(two.exit_code, 0) << two.err;
-  auto three = run({cairn_binary(), "verify", proof_path(), "--trust", kSequencer, "--min-replicas", "3"});
+  auto three =
+      run({cairn_binary(), "verify", proof_path(), "--trust", kSequencer, "--min-replicas", "3"});
   EXPECT_EQ(three.exit_code, 1);
   EXPECT_TRUE(contains(three.err, "2 replicas, fewer than --min-replicas 3")) << three.err;
   // "valid:" is printed only when the command passes.
   EXPECT_TRUE(contains(two.out, "valid: 2 replicas")) << two.out;
   EXPECT_FALSE(contains(three.out, "valid:")) << three.out;
-  EXPECT_TRUE(contains(three.out, "too few replicas: 2 replicas of shard 0 at epoch 1, fewer than --min-replicas 3"))
+  EXPECT_TRUE(contains(
+      three.out, "too few replicas: 2 replicas of shard 0 at epoch 1, fewer than --min-replicas 3"))
       << three.out;
-  auto json = run({cairn_binary(), "verify", proof_path(), "--trust", kSequencer, "--min-replicas", "3", "--json"});
+  auto json = run({cairn_binary(), "verify", proof_path(), "--trust", kSequencer, "--min-replicas",
+                   "3", "--json"});
   EXPECT_EQ(json.exit_code, 1);
-  EXPECT_TRUE(contains(json.out, "\"valid\":true") && contains(json.out, "\"ok\":false")) << json.out;
+  EXPECT_TRUE(contains(json.out, "\"valid\":true") && contains(json.out, "\"ok\":false"))
+      << json.out;
 }
 
 TEST(CairnVerify, GenesisRecordAsBinaryOrHexIsATrustRoot) {
   TempDir dir;
   const Bytes genesis = read_file(kData / "genesis_v1.bin");
   write_file(dir / "genesis.hex", as_bytes("0x" + to_hex(genesis) + "\n"));
-  for (const std::string& trust : {(kData / "genesis_v1.bin").string(), (dir / "genesis.hex").string(), to_hex(genesis)}) {
+  for (const std::string& trust :
+       {(kData / "genesis_v1.bin").string(), (dir / "genesis.hex").string(), to_hex(genesis)}) {
     auto r = run({cairn_binary(), "verify", proof_path(), "--trust", trust});
     EXPECT_EQ(r.exit_code, 0) << trust << ": " << r.err;
     EXPECT_TRUE(contains(r.out, "genesis record")) << r.out;
@@ -96,7 +103,8 @@ TEST(CairnVerify, FlippedBytesMakeItFail) {
     Bytes bad = good;
     bad[pos] ^= 0x10;
     write_file(dir / "tampered.bin", bad);
-    auto r = run({cairn_binary(), "verify", (dir / "tampered.bin").string(), "--trust", kSequencer, "--json"});
+    auto r = run({cairn_binary(), "verify", (dir / "tampered.bin").string(), "--trust", kSequencer,
+                  "--json"});
     EXPECT_EQ(r.exit_code, 1) << "byte " << pos << " flipped: " << r.out;
     EXPECT_TRUE(contains(r.out, "\"valid\":false")) << r.out;
     EXPECT_TRUE(contains(r.err, "invalid proof")) << r.err;

@@ -27,7 +27,9 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string as_string(ByteSpan b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+std::string as_string(ByteSpan b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
 uint16_t port_of(const std::string& address) {
   return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
@@ -125,9 +127,9 @@ class ApiServerTest : public ::testing::Test {
   }
 
   std::string expected_id(ByteSpan content) {
-    return erasure::encode_file(node_.codec(), content, {}, [](const erasure::BlobPiece&) {
-             return Status{};
-           })->id.hex();
+    return erasure::encode_file(node_.codec(), content, {},
+                                [](const erasure::BlobPiece&) { return Status{}; })
+        ->id.hex();
   }
 
   metrics::Registry registry_;
@@ -276,8 +278,9 @@ class RangeTest : public ApiServerTest {
     auto r = client().Get(("/v1/files/" + id_).c_str(), {{"Range", range}});
     ASSERT_TRUE(r) << range;
     EXPECT_EQ(r->status, 206) << range << ": " << r->body.substr(0, 200);
-    EXPECT_EQ(r->get_header_value("Content-Range"),
-              "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(kSize))
+    EXPECT_EQ(
+        r->get_header_value("Content-Range"),
+        "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(kSize))
         << range;
     EXPECT_EQ(r->get_header_value("Content-Length"), std::to_string(last - first + 1)) << range;
     EXPECT_TRUE(r->body == as_string(ByteSpan(content_).subspan(first, last - first + 1))) << range;
@@ -303,7 +306,7 @@ TEST_F(RangeTest, SatisfiableRangesReturnExactlyTheBytesAsked) {
   expect_part("bytes=1000-", 1000, kSize - 1);
   expect_part("bytes=-100", kSize - 100, kSize - 1);
   expect_part("bytes=-1", kSize - 1, kSize - 1);
-  expect_part("bytes=-999999", 0, kSize - 1);            // suffix longer than the file
+  expect_part("bytes=-999999", 0, kSize - 1);             // suffix longer than the file
   expect_part("bytes=299990-999999", 299990, kSize - 1);  // end clamped
   expect_part("bytes=10-19, 100-109", 10, 109);           // several ranges coalesced
   expect_part("bytes=0-9223372036854775807", 0, kSize - 1);
@@ -321,8 +324,8 @@ TEST_F(RangeTest, UnsatisfiableRangesGet416WithTheSizeAndAReason) {
 TEST_F(RangeTest, MalformedRangesGet416WithAReason) {
   // httplib refuses these before routing; the API still answers in JSON
   // (without Content-Range: the size is not looked up for a malformed request).
-  for (const char* range : {"bytes=5-2", "bytes=", "bytes=abc", "items=0-5", "garbage", "BYTES = 5-9",
-                            "bytes=99999999999999999999999-"}) {
+  for (const char* range : {"bytes=5-2", "bytes=", "bytes=abc", "items=0-5", "garbage",
+                            "BYTES = 5-9", "bytes=99999999999999999999999-"}) {
     auto r = client().Get(("/v1/files/" + id_).c_str(), {{"Range", range}});
     expect_error(r, 416, "range_not_satisfiable", "Range");
   }
@@ -360,7 +363,8 @@ TEST_F(ApiServerTest, UnknownMalformedAndMisroutedRequestsGetJsonErrors) {
   expect_error(c.Get(("/v1/blobs/" + unknown).c_str()), 404, "not_found");
   expect_error(c.Get(("/v1/stat/" + unknown).c_str()), 404, "not_found");
   expect_error(c.Get(("/v1/blobs/" + unknown + "/status").c_str()), 404, "not_found");
-  for (const std::string& bad : {std::string("xyz"), std::string(63, 'a'), std::string(65, 'a'), std::string(64, 'g')}) {
+  for (const std::string& bad :
+       {std::string("xyz"), std::string(63, 'a'), std::string(65, 'a'), std::string(64, 'g')}) {
     expect_error(c.Get(("/v1/files/" + bad).c_str()), 400, "invalid_argument", "64 hex digits");
     expect_error(c.Get(("/v1/stat/" + bad).c_str()), 400, "invalid_argument");
   }
@@ -374,8 +378,8 @@ TEST_F(ApiServerTest, UnknownMalformedAndMisroutedRequestsGetJsonErrors) {
   EXPECT_EQ(del->get_header_value("Allow"), "GET, HEAD");
   expect_error(c.Post("/v1/status", "x", "text/plain"), 405, "method_not_allowed");
   expect_error(c.Put("/v1/blobs", "x", "application/octet-stream"), 405, "method_not_allowed");
-  expect_error(c.Post("/v1/files?compress=zip", "x", "application/octet-stream"), 400, "invalid_argument",
-               "compress");
+  expect_error(c.Post("/v1/files?compress=zip", "x", "application/octet-stream"), 400,
+               "invalid_argument", "compress");
   expect_error(c.Post("/v1/files?min_replicas=0", "x", "application/octet-stream"), 400,
                "invalid_argument", "min_replicas");
 
@@ -409,8 +413,8 @@ TEST_F(ApiServerTest, OversizeBodiesGet413) {
   EXPECT_EQ(ok->status, 201) << ok->body;
 
   // A blob above the network's blob_size.
-  expect_error(client().Post("/v1/blobs", std::string(131073, 'b'), "application/octet-stream"), 413,
-               "payload_too_large", "blob_size");
+  expect_error(client().Post("/v1/blobs", std::string(131073, 'b'), "application/octet-stream"),
+               413, "payload_too_large", "blob_size");
   EXPECT_TRUE(std::filesystem::is_empty(spool_dir()));
 }
 
@@ -421,7 +425,8 @@ TEST_F(ApiServerTest, TruncatedBodiesGet400AndStoreNothing) {
   start(s);
   const std::string short_body =
       "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-      "Content-Length: 1000\r\n\r\n" + std::string(10, 'z');
+      "Content-Length: 1000\r\n\r\n" +
+      std::string(10, 'z');
   const std::string answer = raw_exchange(port_, short_body);
   EXPECT_NE(answer.find("HTTP/1.1 400"), std::string::npos) << answer;
   EXPECT_NE(answer.find("\"truncated_body\""), std::string::npos) << answer;
@@ -451,9 +456,9 @@ TEST_F(ApiServerTest, NodeErrorsMapToStatusCodes) {
     Errc errc;
     int status;
   };
-  for (const Case& k : {Case{Errc::busy, 503}, Case{Errc::timeout, 504}, Case{Errc::too_many_losses, 503},
-                        Case{Errc::corruption, 500}, Case{Errc::cancelled, 503},
-                        Case{Errc::invalid_argument, 400}}) {
+  for (const Case& k : {Case{Errc::busy, 503}, Case{Errc::timeout, 504},
+                        Case{Errc::too_many_losses, 503}, Case{Errc::corruption, 500},
+                        Case{Errc::cancelled, 503}, Case{Errc::invalid_argument, 400}}) {
     node_.fail_with(Error{k.errc, "injected " + std::string(errc_name(k.errc))});
     auto r = client().Get(path.c_str());
     expect_error(r, k.status, std::string(errc_name(k.errc)), "injected");
@@ -499,7 +504,8 @@ TEST_F(ApiServerTest, AnUploadAskingForNdjsonStreamsItsPhasesThenTheSameAnswer) 
 
   // A failure is the last line, with the status the plain upload would get.
   node_.fail_with(Error{Errc::timeout, "injected timeout"});
-  r = client().Post("/v1/files", {{"Accept", "application/x-ndjson"}}, "abc", "application/octet-stream");
+  r = client().Post("/v1/files", {{"Accept", "application/x-ndjson"}}, "abc",
+                    "application/octet-stream");
   node_.fail_with(std::nullopt);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -534,7 +540,8 @@ TEST_F(ApiServerTest, AReadFailingMidStreamCutsTheBodyShort) {
   EXPECT_TRUE(again->body == as_string(content));
   auto metrics = client().Get("/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("cairn_api_downloads_aborted_total 1\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("cairn_api_downloads_aborted_total 1\n"), std::string::npos)
+      << metrics->body;
 }
 
 TEST_F(ApiServerTest, StatBlobStatusNodeStatusAndMetrics) {
@@ -584,9 +591,11 @@ TEST_F(ApiServerTest, StatBlobStatusNodeStatusAndMetrics) {
   ASSERT_TRUE(m);
   EXPECT_EQ(m->status, 200);
   EXPECT_EQ(m->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_NE(m->body.find("cairn_api_requests_total{route=\"put_file\",code=\"2xx\"} 1\n"), std::string::npos)
+  EXPECT_NE(m->body.find("cairn_api_requests_total{route=\"put_file\",code=\"2xx\"} 1\n"),
+            std::string::npos)
       << m->body;
-  EXPECT_NE(m->body.find("cairn_api_requests_total{route=\"stat\",code=\"2xx\"} 1\n"), std::string::npos);
+  EXPECT_NE(m->body.find("cairn_api_requests_total{route=\"stat\",code=\"2xx\"} 1\n"),
+            std::string::npos);
   EXPECT_NE(m->body.find("cairn_api_upload_bytes_total 200000\n"), std::string::npos);
   EXPECT_NE(m->body.find("cairn_api_request_duration_seconds_count{route=\"put_file\"} 1\n"),
             std::string::npos);
@@ -652,7 +661,8 @@ TEST(ApiServerToken, LoopbackHostsAreRecognised) {
   for (const char* h : {"127.0.0.1", "127.1.2.3", "::1", "localhost", "::ffff:127.0.0.1"}) {
     EXPECT_TRUE(is_loopback_host(h)) << h;
   }
-  for (const char* h : {"0.0.0.0", "::", "10.0.0.1", "192.168.1.1", "example.com", "::ffff:10.0.0.1", ""}) {
+  for (const char* h :
+       {"0.0.0.0", "::", "10.0.0.1", "192.168.1.1", "example.com", "::ffff:10.0.0.1", ""}) {
     EXPECT_FALSE(is_loopback_host(h)) << h;
   }
 }
@@ -666,13 +676,15 @@ TEST_F(ApiServerTest, WithATokenUploadsNeedItAndReadsDoNot) {
   auto none = c.Post("/v1/files", "data", "application/octet-stream");
   expect_error(none, 401, "unauthorized", "Authorization");
   EXPECT_EQ(none->get_header_value("WWW-Authenticate"), "Bearer realm=\"cairn\"");
-  expect_error(c.Post("/v1/files", {{"Authorization", "Bearer wrong"}}, "data", "application/octet-stream"),
-               401, "unauthorized", "wrong");
-  expect_error(c.Post("/v1/blobs", {{"Authorization", "Basic abc"}}, "data", "application/octet-stream"),
-               401, "unauthorized", "Bearer");
+  expect_error(
+      c.Post("/v1/files", {{"Authorization", "Bearer wrong"}}, "data", "application/octet-stream"),
+      401, "unauthorized", "wrong");
+  expect_error(
+      c.Post("/v1/blobs", {{"Authorization", "Basic abc"}}, "data", "application/octet-stream"),
+      401, "unauthorized", "Bearer");
   // A large body sent without waiting still gets the 401, not a reset.
-  expect_error(client().Post("/v1/files", std::string(8 << 20, 'q'), "application/octet-stream"), 401,
-               "unauthorized");
+  expect_error(client().Post("/v1/files", std::string(8 << 20, 'q'), "application/octet-stream"),
+               401, "unauthorized");
 
   auto good = client().Post("/v1/files", {{"Authorization", "Bearer s3cret-token"}}, "data",
                             "application/octet-stream");
@@ -692,22 +704,24 @@ TEST_F(ApiServerTest, DoomedUploadsAreRefusedBeforeTheirBodyIsSent) {
   s.max_upload_bytes = 1 << 20;
   start(s);
   const auto ask = [&](const std::string& headers) {
-    return raw_exchange(port_, "POST /v1/files HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" + headers +
-                                   "\r\n");
+    return raw_exchange(
+        port_, "POST /v1/files HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" + headers + "\r\n");
   };
   const std::string no_token = ask("Content-Length: 1000000000\r\n");
   EXPECT_EQ(no_token.rfind("HTTP/1.1 401", 0), 0u) << no_token;
   EXPECT_NE(no_token.find("\"unauthorized\""), std::string::npos) << no_token;
   const std::string too_big = ask("Authorization: Bearer t0k3n\r\nContent-Length: 1048577\r\n");
   EXPECT_EQ(too_big.rfind("HTTP/1.1 413", 0), 0u) << too_big;
-  const std::string bad_query = raw_exchange(
-      port_, "POST /v1/blobs?min_replicas=x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-             "Authorization: Bearer t0k3n\r\nContent-Length: 5\r\n\r\n");
+  const std::string bad_query =
+      raw_exchange(port_,
+                   "POST /v1/blobs?min_replicas=x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                   "Authorization: Bearer t0k3n\r\nContent-Length: 5\r\n\r\n");
   EXPECT_EQ(bad_query.rfind("HTTP/1.1 400", 0), 0u) << bad_query;
   // An acceptable upload is told to go on, then stored.
   const std::string good = raw_exchange(
-      port_, "POST /v1/files HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
-             "Authorization: Bearer t0k3n\r\nContent-Length: 5\r\n\r\nhello");
+      port_,
+      "POST /v1/files HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+      "Authorization: Bearer t0k3n\r\nContent-Length: 5\r\n\r\nhello");
   EXPECT_EQ(good.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201", 0), 0u) << good;
 }
 
@@ -720,13 +734,15 @@ TEST_F(ApiServerTest, TheTokenCanComeFromAPrivateFile) {
   s.token_file = file.string();
   auto refused = start_api_server(node_, s, registry_, spool_dir());
   ASSERT_FALSE(refused);
-  EXPECT_NE(refused.error().message.find("chmod 600"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("chmod 600"), std::string::npos)
+      << refused.error().message;
 
   ::chmod(file.c_str(), 0600);
   start(s);
   auto c = client();
   expect_error(c.Post("/v1/files", "x", "application/octet-stream"), 401, "unauthorized");
-  auto good = c.Post("/v1/files", {{"Authorization", "Bearer from-a-file"}}, "x", "application/octet-stream");
+  auto good = c.Post("/v1/files", {{"Authorization", "Bearer from-a-file"}}, "x",
+                     "application/octet-stream");
   ASSERT_TRUE(good);
   EXPECT_EQ(good->status, 201) << good->body;
 }

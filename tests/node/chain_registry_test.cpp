@@ -13,9 +13,9 @@
 #include <thread>
 
 #include "../contracts/chain_test_util.hpp"
+#include "cairn/contracts/chain_client.hpp"
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/p2p/clock.hpp"
-#include "cairn/contracts/chain_client.hpp"
 #include "node/sync_link.hpp"
 
 namespace cairn::node {
@@ -40,11 +40,19 @@ class CountingChain final : public contracts::Chain {
     return inner_.subscribe_heads(std::move(on_head));
   }
   Result<Hash32> submit(ByteSpan tx) override { return inner_.submit(tx); }
-  Result<std::optional<contracts::Receipt>> receipt(const Hash32& tx) override { return inner_.receipt(tx); }
+  Result<std::optional<contracts::Receipt>> receipt(const Hash32& tx) override {
+    return inner_.receipt(tx);
+  }
   Result<uint64_t> next_nonce(const NodeId& sender) override { return inner_.next_nonce(sender); }
-  Result<std::optional<BlobRecord>> blob_by_id(const BlobId& c) override { return count(inner_.blob_by_id(c)); }
-  Result<std::optional<BlobRecord>> blob_by_index(BlobIndex i) override { return count(inner_.blob_by_index(i)); }
-  Result<std::vector<BlobRecord>> blobs(BlobIndex from, uint32_t n) override { return count(inner_.blobs(from, n)); }
+  Result<std::optional<BlobRecord>> blob_by_id(const BlobId& c) override {
+    return count(inner_.blob_by_id(c));
+  }
+  Result<std::optional<BlobRecord>> blob_by_index(BlobIndex i) override {
+    return count(inner_.blob_by_index(i));
+  }
+  Result<std::vector<BlobRecord>> blobs(BlobIndex from, uint32_t n) override {
+    return count(inner_.blobs(from, n));
+  }
   Result<uint64_t> blob_count() override { return count(inner_.blob_count()); }
   Result<uint64_t> blob_count(ShardId s) override { return count(inner_.blob_count(s)); }
   Result<std::vector<contracts::NodeRecord>> nodes(ShardId s) override { return inner_.nodes(s); }
@@ -55,7 +63,8 @@ class CountingChain final : public contracts::Chain {
   Result<contracts::BlobInclusion> blob_inclusion(BlobIndex i, BlockNumber b) override {
     return inner_.blob_inclusion(i, b);
   }
-  Result<contracts::ResponseInclusion> response_inclusion(const NodeId& n, ShardId s, Epoch e) override {
+  Result<contracts::ResponseInclusion> response_inclusion(const NodeId& n, ShardId s,
+                                                          Epoch e) override {
     return inner_.response_inclusion(n, s, e);
   }
 
@@ -128,8 +137,9 @@ TEST_F(ChainRegistryTest, SettledCountsAndRangesCostAFewChainCallsPerShard) {
   ASSERT_TRUE(dev->produce_block());
 
   ExecutorThread executor;
-  contracts::ChainClient link(counting, contracts::test::key_from(rng), contracts::ChainClientSettings{},
-                              executor.io.get_executor(), p2p::steady_clock());
+  contracts::ChainClient link(counting, contracts::test::key_from(rng),
+                              contracts::ChainClientSettings{}, executor.io.get_executor(),
+                              p2p::steady_clock());
   ASSERT_TRUE(link.start());
   ChainRegistry registry(link, params, /*settle_blocks=*/2);
   // Head is block 4: blocks up to 2 are settled (all of shard 0), shard 1's

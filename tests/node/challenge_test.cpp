@@ -46,8 +46,8 @@ void tweak(NodeSettings& s) {
 
 // The first recorded epoch of `node` starting after block `after` that
 // satisfies `pred`.
-std::optional<EpochChallengeStatus> recorded_epoch(Node& node, uint64_t after,
-                                                   const std::function<bool(const EpochChallengeStatus&)>& pred) {
+std::optional<EpochChallengeStatus> recorded_epoch(
+    Node& node, uint64_t after, const std::function<bool(const EpochChallengeStatus&)>& pred) {
   auto st = node.service().status();
   if (!st) return std::nullopt;
   for (const auto& c : st->challenges) {
@@ -59,7 +59,8 @@ std::optional<EpochChallengeStatus> recorded_epoch(Node& node, uint64_t after,
 uint64_t head_of(Cluster& net) { return net.chain().head()->number.value; }
 
 bool lists(const std::vector<PeerChallengeResult>& list, const NodeId& id) {
-  return std::any_of(list.begin(), list.end(), [&](const PeerChallengeResult& p) { return p.node == id; });
+  return std::any_of(list.begin(), list.end(),
+                     [&](const PeerChallengeResult& p) { return p.node == id; });
 }
 
 // Starts `nodes` nodes, waits for them to mesh and uploads `bytes` random
@@ -88,7 +89,8 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
   std::optional<EpochChallengeStatus> full;
   ASSERT_TRUE(eventually(
       [&] {
-        full = recorded_epoch(net.node(0), uploaded_at, [](const EpochChallengeStatus& c) { return c.valid == 3; });
+        full = recorded_epoch(net.node(0), uploaded_at,
+                              [](const EpochChallengeStatus& c) { return c.valid == 3; });
         return full.has_value();
       },
       30s))
@@ -100,17 +102,20 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
   EXPECT_GT(full->walk_seconds, 0);
   // The status model keeps the shard's finished epochs, oldest first, the
   // latest of them also in `challenges`.
-  ASSERT_TRUE(eventually([&] { return net.node(0).service().status()->challenge_history.size() >= 2; }, 30s));
+  ASSERT_TRUE(eventually(
+      [&] { return net.node(0).service().status()->challenge_history.size() >= 2; }, 30s));
   {
     const auto st = net.node(0).service().status();
     ASSERT_TRUE(st);
     const auto& history = st->challenge_history;
     EXPECT_LE(history.size(), kChallengeHistoryEpochs);
-    for (size_t i = 1; i < history.size(); ++i) EXPECT_LT(history[i - 1].epoch.value, history[i].epoch.value);
+    for (size_t i = 1; i < history.size(); ++i)
+      EXPECT_LT(history[i - 1].epoch.value, history[i].epoch.value);
     ASSERT_EQ(st->challenges.size(), 1u);
     EXPECT_EQ(history.back().epoch, st->challenges[0].epoch);
-    EXPECT_TRUE(std::any_of(history.begin(), history.end(),
-                            [&](const EpochChallengeStatus& c) { return c.epoch == full->epoch && c.valid == 3; }));
+    EXPECT_TRUE(std::any_of(history.begin(), history.end(), [&](const EpochChallengeStatus& c) {
+      return c.epoch == full->epoch && c.valid == 3;
+    }));
   }
   for (size_t i = 0; i < 3; ++i) {
     auto proof = net.node(i).service().replica_proof(ShardId{0}, full->epoch);
@@ -193,9 +198,11 @@ TEST(Challenge, EveryNodeAnchorsAndProvesAndADamagedReplicaIsLeftOut) {
   EXPECT_FALSE(std::binary_search(report->nodes.begin(), report->nodes.end(), damaged));
   // The damaged node itself knows why it did not count.
   ASSERT_TRUE(eventually([&] {
-    return recorded_epoch(net.node(restarted), restarted_at, [](const EpochChallengeStatus& c) {
-             return c.own == "failed" && !c.own_detail.empty();
-           }).has_value();
+    return recorded_epoch(net.node(restarted), restarted_at,
+                          [](const EpochChallengeStatus& c) {
+                            return c.own == "failed" && !c.own_detail.empty();
+                          })
+        .has_value();
   }));
 }
 
@@ -206,7 +213,8 @@ TEST(Challenge, ANodeThatMissedTheGossipFetchesResponsesAndChargesAnInvalidOne) 
   std::optional<EpochChallengeStatus> both;
   ASSERT_TRUE(eventually(
       [&] {
-        both = recorded_epoch(net.node(0), uploaded_at, [](const EpochChallengeStatus& c) { return c.valid == 2; });
+        both = recorded_epoch(net.node(0), uploaded_at,
+                              [](const EpochChallengeStatus& c) { return c.valid == 2; });
         return both.has_value();
       },
       30s));
@@ -217,7 +225,8 @@ TEST(Challenge, ANodeThatMissedTheGossipFetchesResponsesAndChargesAnInvalidOne) 
   ASSERT_TRUE(eventually([&] { return net.meshed(); })) << "the late node did not mesh";
   auto proof = late.service().replica_proof(ShardId{0}, both->epoch);
   ASSERT_TRUE(proof) << proof.error().to_string();
-  auto report = sampling::verify_replica_proof(proof->bytes, sampling::TrustRoot::key(net.chain().info().sequencer));
+  auto report = sampling::verify_replica_proof(
+      proof->bytes, sampling::TrustRoot::key(net.chain().info().sequencer));
   ASSERT_TRUE(report) << report.error().to_string();
   EXPECT_EQ(report->replicas(), 2u);
   EXPECT_TRUE(std::binary_search(report->nodes.begin(), report->nodes.end(), net.node(0).id()));
@@ -244,17 +253,21 @@ TEST(Challenge, ANodeThatMissedTheGossipFetchesResponsesAndChargesAnInvalidOne) 
     s.data_dir = dir1.string();
   });
   Node& judge = net.add(tweak);
-  ASSERT_TRUE(eventually([&] { return net.meshed(); })) << "the restarted and new nodes did not mesh";
+  ASSERT_TRUE(eventually([&] { return net.meshed(); }))
+      << "the restarted and new nodes did not mesh";
   auto judged = judge.service().replica_proof(ShardId{0}, both->epoch);
   ASSERT_TRUE(judged) << judged.error().to_string();
-  auto one = sampling::verify_replica_proof(judged->bytes, sampling::TrustRoot::key(net.chain().info().sequencer));
+  auto one = sampling::verify_replica_proof(judged->bytes,
+                                            sampling::TrustRoot::key(net.chain().info().sequencer));
   ASSERT_TRUE(one) << one.error().to_string();
   EXPECT_EQ(one->replicas(), 1u);
   EXPECT_FALSE(std::binary_search(one->nodes.begin(), one->nodes.end(), cheat));
-  EXPECT_NE(judge.service().metrics_text().find("cairn_challenge_responses_invalid_total 1"), std::string::npos);
+  EXPECT_NE(judge.service().metrics_text().find("cairn_challenge_responses_invalid_total 1"),
+            std::string::npos);
   auto st = judge.service().status();
   ASSERT_TRUE(st);
-  const auto peer = std::find_if(st->peers.begin(), st->peers.end(), [&](const PeerStatus& p) { return p.id == cheat; });
+  const auto peer = std::find_if(st->peers.begin(), st->peers.end(),
+                                 [&](const PeerStatus& p) { return p.id == cheat; });
   ASSERT_NE(peer, st->peers.end());
   EXPECT_LT(peer->score, 0) << "the node that signed an invalid response was not charged";
 }
@@ -270,11 +283,12 @@ TEST(Challenge, LogsOneInfoSummaryPerEpochAndTheStepsAtDebug) {
   std::mutex mu;
   std::vector<Line> lines;
   const log::LevelSpec previous_levels = log::set_levels(*log::parse_level_spec("debug"));
-  log::Sink previous_sink = log::set_sink([&](log::Level l, std::string_view module, std::string_view msg) {
-    if (module != "challenge") return;
-    std::lock_guard lock(mu);
-    lines.push_back({l, std::string(msg)});
-  });
+  log::Sink previous_sink =
+      log::set_sink([&](log::Level l, std::string_view module, std::string_view msg) {
+        if (module != "challenge") return;
+        std::lock_guard lock(mu);
+        lines.push_back({l, std::string(msg)});
+      });
   struct Undo {
     log::LevelSpec levels;
     log::Sink& sink;
@@ -293,7 +307,9 @@ TEST(Challenge, LogsOneInfoSummaryPerEpochAndTheStepsAtDebug) {
         auto st = net.node(0).service().status();
         if (!st) return false;
         return std::count_if(st->challenge_history.begin(), st->challenge_history.end(),
-                             [&](const EpochChallengeStatus& c) { return c.start_block.value > uploaded_at; }) >= 3;
+                             [&](const EpochChallengeStatus& c) {
+                               return c.start_block.value > uploaded_at;
+                             }) >= 3;
       },
       30s));
   net.remove(0);
@@ -313,7 +329,8 @@ TEST(Challenge, LogsOneInfoSummaryPerEpochAndTheStepsAtDebug) {
       if (epoch * 10 > uploaded_at) {
         EXPECT_TRUE(std::regex_match(line.message, summary)) << line.message;
       }
-    } else if (line.level == log::Level::debug && line.message.find(": walked ") != std::string::npos) {
+    } else if (line.level == log::Level::debug &&
+               line.message.find(": walked ") != std::string::npos) {
       ++walked_debug;
     }
   }

@@ -52,12 +52,14 @@ class Cluster {
   // process is not a power loss).
   Node& add(const std::function<void(NodeSettings&)>& tweak = {},
             const std::function<void(NodeOptions&)>& inject = {}) {
-    auto n = net_->add([&](NodeSettings& s) {
-      s.upload.ack_timeout = 30s;
-      s.storage.store.sync_writes = false;
-      s.storage.store.write_buffer_bytes = 8u << 20;
-      if (tweak) tweak(s);
-    }, inject);
+    auto n = net_->add(
+        [&](NodeSettings& s) {
+          s.upload.ack_timeout = 30s;
+          s.storage.store.sync_writes = false;
+          s.storage.store.write_buffer_bytes = 8u << 20;
+          if (tweak) tweak(s);
+        },
+        inject);
     if (!n) throw std::runtime_error(n.error().to_string());
     return **n;
   }

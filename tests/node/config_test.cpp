@@ -51,9 +51,8 @@ threads = 6
   EXPECT_EQ(s.gossip.prune_backoff, std::chrono::seconds(30));
   EXPECT_EQ(s.storage.workers.threads, 6u);
 
-  std::map<std::string, std::string> env{{"CAIRN_UPLOAD_MIN_REPLICAS", "4"},
-                                         {"CAIRN_SHARDS", "auto"},
-                                         {"CAIRN_LOG", "debug"}};
+  std::map<std::string, std::string> env{
+      {"CAIRN_UPLOAD_MIN_REPLICAS", "4"}, {"CAIRN_SHARDS", "auto"}, {"CAIRN_LOG", "debug"}};
   ASSERT_TRUE(apply_env(s, [&](const char* name) -> const char* {
     auto it = env.find(name);
     return it == env.end() ? nullptr : it->second.c_str();
@@ -72,11 +71,13 @@ TEST(Config, MistakesAreNamed) {
   NodeSettings s;
   auto unknown = apply_toml(s, "[upload]\nmin_replica = 3\n", "node.toml");
   ASSERT_FALSE(unknown);
-  EXPECT_NE(unknown.error().message.find("node.toml: upload.min_replica: no such setting"), std::string::npos)
+  EXPECT_NE(unknown.error().message.find("node.toml: upload.min_replica: no such setting"),
+            std::string::npos)
       << unknown.error().message;
   auto type = apply_toml(s, "[upload]\nmin_replicas = \"three\"\n");
   ASSERT_FALSE(type);
-  EXPECT_NE(type.error().message.find("upload.min_replicas: expected an integer"), std::string::npos);
+  EXPECT_NE(type.error().message.find("upload.min_replicas: expected an integer"),
+            std::string::npos);
   auto syntax = apply_toml(s, "[upload\n");
   ASSERT_FALSE(syntax);
   EXPECT_NE(syntax.error().message.find("line 1"), std::string::npos) << syntax.error().message;
@@ -106,7 +107,8 @@ TEST(Config, LogLevelComesFromCairnLogAndBadLevelsAreNamed) {
   s.data_dir = "/tmp/x";
   EXPECT_EQ(env_name("log.level"), "CAIRN_LOG");
   EXPECT_EQ(env_name("log.format"), "CAIRN_LOG_FORMAT");
-  ASSERT_TRUE(apply_toml(s, "[log]\nlevel = \"warn\"\nformat = \"json\"\nfile = \"/var/log/cairn/cairn.log\"\n"));
+  ASSERT_TRUE(apply_toml(
+      s, "[log]\nlevel = \"warn\"\nformat = \"json\"\nfile = \"/var/log/cairn/cairn.log\"\n"));
   EXPECT_EQ(s.log.level, "warn");
   EXPECT_EQ(s.log.format, "json");
   EXPECT_EQ(s.log.file, "/var/log/cairn/cairn.log");
@@ -121,19 +123,22 @@ TEST(Config, LogLevelComesFromCairnLogAndBadLevelsAreNamed) {
   });
   ASSERT_FALSE(env);
   EXPECT_EQ(env.error().code, Errc::invalid_argument);
-  EXPECT_EQ(env.error().message.rfind("invalid log level 'verbose' in environment CAIRN_LOG: unknown level 'verbose'", 0),
+  EXPECT_EQ(env.error().message.rfind(
+                "invalid log level 'verbose' in environment CAIRN_LOG: unknown level 'verbose'", 0),
             0u)
       << env.error().message;
   auto file = apply_toml(s, "[log]\nlevel = \"info,p2p=\"\n", "node.toml");
   ASSERT_FALSE(file);
-  EXPECT_EQ(file.error().message.rfind("invalid log level 'info,p2p=' in node.toml: ", 0), 0u) << file.error().message;
+  EXPECT_EQ(file.error().message.rfind("invalid log level 'info,p2p=' in node.toml: ", 0), 0u)
+      << file.error().message;
   auto flag = set_key(s, "log.level", "info,,", "--log-level");
   ASSERT_FALSE(flag);
   EXPECT_NE(flag.error().message.find("in --log-level"), std::string::npos) << flag.error().message;
   auto format = set_key(s, "log.format", "xml", "--log-format");
   ASSERT_FALSE(format);
-  EXPECT_NE(format.error().message.find("invalid log format in --log-format: unknown log format 'xml'"),
-            std::string::npos)
+  EXPECT_NE(
+      format.error().message.find("invalid log format in --log-format: unknown log format 'xml'"),
+      std::string::npos)
       << format.error().message;
 }
 
@@ -160,7 +165,8 @@ TEST(Config, EveryKeyIsDocumented) {
   ss << in.rdbuf();
   const std::string doc = ss.str();
   for (const std::string& key : config_keys()) {
-    EXPECT_NE(doc.find("`" + key + "`"), std::string::npos) << key << " is not documented in docs/config.md";
+    EXPECT_NE(doc.find("`" + key + "`"), std::string::npos)
+        << key << " is not documented in docs/config.md";
   }
 }
 

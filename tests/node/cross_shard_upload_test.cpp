@@ -34,7 +34,8 @@ TEST(Node, AnUploadThroughANodeOfAnotherShardIsAcknowledgedByTheShardsNodes) {
   const uint64_t blobs = pf->data_blobs + pf->manifest_blobs;
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_TRUE(eventually([&] { return net.node(i).service().status()->blobs_stored == blobs; }))
-        << "node " << i << " of shard 0 holds " << net.node(i).service().status()->blobs_stored << " of " << blobs;
+        << "node " << i << " of shard 0 holds " << net.node(i).service().status()->blobs_stored
+        << " of " << blobs;
   }
   EXPECT_EQ(other.service().status()->blobs_stored, 0u) << "the uploader does not serve shard 0";
 }

@@ -40,28 +40,30 @@ class FakeHolder {
       host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(), key_, s, 7);
       rr_ = std::make_unique<p2p::RequestResponse>(*host_);
       const erasure::NetworkParams params = chain.info().params;
-      (void)rr_->handle(p2p::MessageType::fragments_request,
-                        [this, params](const NodeId&, ByteSpan payload, p2p::Responder r) {
-                          ++requests_;
-                          if (mode_ == Mode::silent) {
-                            held_.push_back(std::move(r));
-                            return;
-                          }
-                          auto req = wire::decode_fragments_request(payload, params.total_fragments());
-                          auto rng = cairn::test::seeded_rng(requests_);
-                          std::vector<Hash32> roots(params.total_fragments());
-                          for (auto& root : roots) root = Hash32{static_cast<uint8_t>(rng())};
-                          const Bytes junk = cairn::test::random_bytes(rng, params.fragment_size());
-                          std::vector<wire::FragmentView> views;
-                          for (uint8_t f : req->fragments) views.push_back({f, junk});
-                          Bytes out;
-                          wire::encode_fragments_response(out, 1000, params.fragment_size(), roots, views);
-                          (void)r.respond(out);
-                        });
+      (void)rr_->handle(
+          p2p::MessageType::fragments_request,
+          [this, params](const NodeId&, ByteSpan payload, p2p::Responder r) {
+            ++requests_;
+            if (mode_ == Mode::silent) {
+              held_.push_back(std::move(r));
+              return;
+            }
+            auto req = wire::decode_fragments_request(payload, params.total_fragments());
+            auto rng = cairn::test::seeded_rng(requests_);
+            std::vector<Hash32> roots(params.total_fragments());
+            for (auto& root : roots) root = Hash32{static_cast<uint8_t>(rng())};
+            const Bytes junk = cairn::test::random_bytes(rng, params.fragment_size());
+            std::vector<wire::FragmentView> views;
+            for (uint8_t f : req->fragments) views.push_back({f, junk});
+            Bytes out;
+            wire::encode_fragments_response(out, 1000, params.fragment_size(), roots, views);
+            (void)r.respond(out);
+          });
       address_ = *host_->listen("127.0.0.1:0");
     });
     auto nonce = chain.next_nonce(key_.public_key());
-    auto tx = contracts::make_register_node(key_, chain.info().chain_id, *nonce, address_, {ShardId{0}});
+    auto tx =
+        contracts::make_register_node(key_, chain.info().chain_id, *nonce, address_, {ShardId{0}});
     auto receipt = chain.submit_and_wait(tx, std::chrono::seconds(10));
     EXPECT_TRUE(receipt && receipt->ok());
   }
@@ -109,7 +111,8 @@ class FakeHolder {
 SigningKey key_below(const std::vector<NodeId>& ids) {
   for (;;) {
     SigningKey k = SigningKey::generate();
-    if (std::all_of(ids.begin(), ids.end(), [&](const NodeId& id) { return k.public_key() < id; })) return k;
+    if (std::all_of(ids.begin(), ids.end(), [&](const NodeId& id) { return k.public_key() < id; }))
+      return k;
   }
 }
 
@@ -146,7 +149,8 @@ std::string read_past_a_fake_holder(FakeHolder::Mode mode, size_t& fake_requests
   EXPECT_TRUE(eventually([&] {
     return net.chain().nodes(ShardId{0}).value_or(std::vector<contracts::NodeRecord>{}).size() == 3;
   }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the reader's registry view refreshes
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(300));  // the reader's registry view refreshes
 
   const auto start = std::chrono::steady_clock::now();
   Bytes out;

@@ -66,7 +66,8 @@ TEST(HttpRange, UnsatisfiableAndMalformed) {
   EXPECT_TRUE(unsatisfiable("bytes=", 10));
   EXPECT_TRUE(unsatisfiable("bytes 0-1", 10));
   EXPECT_TRUE(unsatisfiable("items=0-1", 10));
-  EXPECT_NE(std::get<Unsatisfiable>(decide_range("bytes=20-", 10)).reason.find("10 bytes"), std::string::npos);
+  EXPECT_NE(std::get<Unsatisfiable>(decide_range("bytes=20-", 10)).reason.find("10 bytes"),
+            std::string::npos);
 }
 
 TEST(HttpRange, ContentRangeValues) {

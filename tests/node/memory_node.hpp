@@ -57,10 +57,11 @@ class MemoryNode final : public NodeService {
     remember(options);
     erasure::FileOptions file_options;
     file_options.compress = options.compress;
-    auto summary = erasure::encode_file(*codec_, content, file_options, [&](const erasure::BlobPiece& p) {
-      store(p.blob.commitment.id, p.payload);
-      return Status{};
-    });
+    auto summary =
+        erasure::encode_file(*codec_, content, file_options, [&](const erasure::BlobPiece& p) {
+          store(p.blob.commitment.id, p.payload);
+          return Status{};
+        });
     if (!summary) return tl::unexpected(summary.error());
     if (options.phases) {
       // One replica, this node's: registered, then acknowledged.
@@ -71,7 +72,8 @@ class MemoryNode final : public NodeService {
     return put_file_result(*summary, 1);
   }
 
-  Result<PutFileResult> put_file(const std::filesystem::path& path, const PutOptions& options) override {
+  Result<PutFileResult> put_file(const std::filesystem::path& path,
+                                 const PutOptions& options) override {
     if (on_put_path) on_put_path(path);
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
@@ -140,8 +142,8 @@ class MemoryNode final : public NodeService {
         ByteSpan part = bytes.subspan(begin - (position - bytes.size()), end - begin);
         if (fail_after && sent + part.size() > *fail_after) {
           CAIRN_TRY_STATUS(sink(part.first(*fail_after - sent)));
-          return make_error(Errc::corruption, "injected corruption after " + std::to_string(*fail_after) +
-                                                  " bytes");
+          return make_error(Errc::corruption,
+                            "injected corruption after " + std::to_string(*fail_after) + " bytes");
         }
         if (corrupt && sent == 0 && !part.empty()) {
           Bytes flipped(part.begin(), part.end());
@@ -167,7 +169,8 @@ class MemoryNode final : public NodeService {
       });
     }
     auto decoded = erasure::decode_file(
-        *codec_, id, [&](const BlobId& b) -> Result<Bytes> {
+        *codec_, id,
+        [&](const BlobId& b) -> Result<Bytes> {
           auto e = find(b);
           if (!e) return tl::unexpected(e.error());
           return e->payload;
@@ -212,7 +215,8 @@ class MemoryNode final : public NodeService {
     s.chain.params = codec_->params();
     s.shards = {ShardId{0}};
     s.blobs_stored = blobs_.size();
-    s.bytes_stored = blobs_.size() * codec_->params().total_fragments() * codec_->params().fragment_size();
+    s.bytes_stored =
+        blobs_.size() * codec_->params().total_fragments() * codec_->params().fragment_size();
     shards::SyncProgress sync;
     sync.shard = ShardId{0};
     sync.state = shards::SyncState::synced;

@@ -89,10 +89,12 @@ TEST(Metrics, SeriesCallbacksRenderOneLabelledSeriesPerEntry) {
                       "cairn_sync_blobs_held{shard=\"1\"} 7\n"),
             std::string::npos)
       << text;
-  EXPECT_EQ(text.find("\ncairn_sync_blobs_held "), std::string::npos) << "no unlabelled sum: " << text;
+  EXPECT_EQ(text.find("\ncairn_sync_blobs_held "), std::string::npos)
+      << "no unlabelled sum: " << text;
   shards = {{{{"shard", "2"}}, 1}};
   EXPECT_NE(r.render().find("cairn_sync_blobs_held{shard=\"2\"} 1\n"), std::string::npos);
-  EXPECT_EQ(r.render().find("shard=\"0\""), std::string::npos) << "a shard no longer served drops out";
+  EXPECT_EQ(r.render().find("shard=\"0\""), std::string::npos)
+      << "a shard no longer served drops out";
   r.remove_fns("cairn_sync_blobs_held");
   EXPECT_EQ(r.render().find("cairn_sync_blobs_held"), std::string::npos);
 }

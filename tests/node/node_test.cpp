@@ -120,7 +120,8 @@ TEST(Node, MetricsNameTheNodeItsShardsAndServeOnTheirOwnListener) {
     return std::regex_search(m, shard_peers);
   })) << m;
   EXPECT_TRUE(std::regex_search(m, mesh_peers)) << m;
-  EXPECT_NE(m.find("cairn_build_info{version=\"" CAIRN_VERSION "\",node_id=\"" + a.id().hex() + "\"} 1\n"),
+  EXPECT_NE(m.find("cairn_build_info{version=\"" CAIRN_VERSION "\",node_id=\"" + a.id().hex() +
+                   "\"} 1\n"),
             std::string::npos)
       << m;
   const double now = static_cast<double>(std::time(nullptr));
@@ -201,7 +202,8 @@ TEST(Node, ThreeNodesReplicateSealedReplicasAndServeReadsThroughAnyNode) {
   });
   EXPECT_EQ(read_all(d.service(), pf->id), file);
   EXPECT_EQ(d.service().status()->blobs_stored, 0u);
-  EXPECT_EQ(metric(d.service().metrics_text(), "cairn_fetch_remote_total"), static_cast<double>(blobs));
+  EXPECT_EQ(metric(d.service().metrics_text(), "cairn_fetch_remote_total"),
+            static_cast<double>(blobs));
   EXPECT_EQ(metric(d.service().metrics_text(), "cairn_fetch_local_total"), 0.0);
 
   // With one holder gone, the file is still read through the others.
@@ -256,7 +258,9 @@ TEST(Node, AutoShardsFollowTheIndexSpaceAsShardsOpen) {
     EXPECT_EQ(read_all(net.node(i).service(), pf->id), file);
   }
   // Every node registers for the shards that opened.
-  EXPECT_TRUE(eventually([&] { return net.chain().nodes(ShardId{2}).value_or(std::vector<contracts::NodeRecord>{}).size() == 3; }));
+  EXPECT_TRUE(eventually([&] {
+    return net.chain().nodes(ShardId{2}).value_or(std::vector<contracts::NodeRecord>{}).size() == 3;
+  }));
 }
 
 }  // namespace

@@ -21,11 +21,13 @@ ProgressLine upload_line(std::string label) {
 }
 
 TEST(ProgressLine, NeverReachesTheLastColumnAndKeepsLabelAndPercent) {
-  for (const std::string& label : {std::string("a.bin"), std::string("photos/2026/holiday-in-the-mountains.tar.zst"),
-                                  std::string(300, 'x')}) {
+  for (const std::string& label :
+       {std::string("a.bin"), std::string("photos/2026/holiday-in-the-mountains.tar.zst"),
+        std::string(300, 'x')}) {
     for (size_t w : kWidths) {
       const std::string text = layout_progress_line(upload_line(label), w);
-      SCOPED_TRACE("width " + std::to_string(w) + ", label of " + std::to_string(label.size()) + ": '" + text + "'");
+      SCOPED_TRACE("width " + std::to_string(w) + ", label of " + std::to_string(label.size()) +
+                   ": '" + text + "'");
       EXPECT_LE(text.size(), w - 1);
       EXPECT_NE(text.find(" 42%"), std::string::npos);
       // The label, or its end after "...", starts the line.
@@ -67,7 +69,8 @@ TEST(ProgressLine, DropsTheBarFirstThenRateAndEta) {
 TEST(ProgressLine, AStatusTooLongForTheLineIsDroppedBeforeTheCounts) {
   // After the bytes are sent the bar shows the total and the node's phase.
   ProgressLine line{"big.iso", 1.0, "4.0 GiB", "replicas 2/3 confirmed (need 2)"};
-  EXPECT_EQ(layout_progress_line(line, 60), "big.iso  100%  4.0 GiB  replicas 2/3 confirmed (need 2)");
+  EXPECT_EQ(layout_progress_line(line, 60),
+            "big.iso  100%  4.0 GiB  replicas 2/3 confirmed (need 2)");
   EXPECT_EQ(layout_progress_line(line, 40), "big.iso  100%  4.0 GiB");
   for (size_t w : kWidths) EXPECT_LE(layout_progress_line(line, w).size(), w - 1);
 }

@@ -12,7 +12,9 @@ namespace {
 
 size_t count_of(const std::string& hay, const std::string& needle) {
   size_t n = 0;
-  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + needle.size())) ++n;
+  for (size_t at = hay.find(needle); at != std::string::npos;
+       at = hay.find(needle, at + needle.size()))
+    ++n;
   return n;
 }
 
@@ -22,7 +24,8 @@ NodeId node_id(uint8_t fill) {
   return id;
 }
 
-EpochChallengeStatus epoch(uint64_t e, uint32_t valid, double walk, std::vector<PeerChallengeResult> missing = {}) {
+EpochChallengeStatus epoch(uint64_t e, uint32_t valid, double walk,
+                           std::vector<PeerChallengeResult> missing = {}) {
   EpochChallengeStatus st;
   st.shard = ShardId{0};
   st.epoch = Epoch{e};
@@ -60,7 +63,8 @@ NodeStatus sample_status() {
   s.peers.push_back(p);
   s.blobs_stored = 6;
   s.bytes_stored = 6 * 1024 * 1024;
-  s.challenge_history = {epoch(3, 3, 0.5), epoch(4, 2, 0.7, {{node_id(0x22), "127.0.0.1:9001", "late"}})};
+  s.challenge_history = {epoch(3, 3, 0.5),
+                         epoch(4, 2, 0.7, {{node_id(0x22), "127.0.0.1:9001", "late"}})};
   s.challenges = {s.challenge_history.back()};
   RecentUpload u;
   u.id.bytes.fill(0xcd);
@@ -72,7 +76,8 @@ NodeStatus sample_status() {
 }
 
 TEST(StatusPage, EscapesEveryMarkupCharacter) {
-  EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   EXPECT_EQ(html_escape("plain 127.0.0.1:1"), "plain 127.0.0.1:1");
 }
 
@@ -80,17 +85,20 @@ TEST(StatusPage, ShowsWhatAnOperatorLooksFor) {
   const std::string page = render_status_page(sample_status(), 1'003'000);
   EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(page.find("<meta http-equiv=\"refresh\""), std::string::npos);
-  EXPECT_NE(page.find("id=\"node-id\" class=\"mono\">" + node_id(0xab).hex() + "<"), std::string::npos);
+  EXPECT_NE(page.find("id=\"node-id\" class=\"mono\">" + node_id(0xab).hex() + "<"),
+            std::string::npos);
   EXPECT_NE(page.find("<span id=\"chain-head\">42</span>"), std::string::npos);
   EXPECT_NE(page.find("data-lag-blocks=\"3\""), std::string::npos) << "head 3 s old at 1 s blocks";
-  EXPECT_NE(page.find("class=\"shard-row\" data-shard=\"0\" data-registered=\"7\" data-held=\"6\" data-peers=\"1\""),
+  EXPECT_NE(page.find("class=\"shard-row\" data-shard=\"0\" data-registered=\"7\" data-held=\"6\" "
+                      "data-peers=\"1\""),
             std::string::npos);
   EXPECT_NE(page.find("<span id=\"peer-count\">1</span>"), std::string::npos);
   BlobId upload;
   upload.bytes.fill(0xcd);
   EXPECT_NE(page.find("class=\"upload-row\" data-id=\"" + upload.hex() + "\""), std::string::npos);
   EXPECT_EQ(count_of(page, "<g class=\"epoch\""), 2u);
-  EXPECT_NE(page.find("data-epoch=\"4\" data-valid=\"2\" data-invalid=\"0\" data-missing=\"1\""), std::string::npos);
+  EXPECT_NE(page.find("data-epoch=\"4\" data-valid=\"2\" data-invalid=\"0\" data-missing=\"1\""),
+            std::string::npos);
   EXPECT_NE(page.find("deadline 4.0 s"), std::string::npos) << "deadline_blocks * block_time_ms";
   EXPECT_EQ(page.find("<script"), std::string::npos);
   EXPECT_EQ(page.find("http://"), std::string::npos) << "no external asset";
@@ -112,7 +120,9 @@ TEST(StatusPage, NetworkStringsAreEscaped) {
   EXPECT_EQ(page.find("<script"), std::string::npos);
   EXPECT_EQ(page.find("<img"), std::string::npos);
   EXPECT_EQ(page.find("'x'"), std::string::npos);
-  EXPECT_GE(count_of(page, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&gt;&lt;img src=x&gt;"), 9u);
+  EXPECT_GE(
+      count_of(page, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&gt;&lt;img src=x&gt;"),
+      9u);
 }
 
 TEST(StatusPage, EmptyNodeRendersPlaceholders) {

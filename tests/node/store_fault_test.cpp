@@ -95,10 +95,13 @@ TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartSt
   ASSERT_FALSE(put_b) << "an upload whose store write failed was acknowledged";
   EXPECT_EQ(put_b.error().code, Errc::io_error) << put_b.error().to_string();
   // The answer names the storage failure and what to do about it.
-  EXPECT_NE(put_b.error().message.find("injected fault"), std::string::npos) << put_b.error().to_string();
-  EXPECT_NE(put_b.error().message.find("restart the node"), std::string::npos) << put_b.error().to_string();
+  EXPECT_NE(put_b.error().message.find("injected fault"), std::string::npos)
+      << put_b.error().to_string();
+  EXPECT_NE(put_b.error().message.find("restart the node"), std::string::npos)
+      << put_b.error().to_string();
   EXPECT_GE(fs->failed(FaultOp::write), 1u);
-  EXPECT_EQ(metric(n->service().metrics_text(), "cairn_upload_failures_total"), failures_before + 1);
+  EXPECT_EQ(metric(n->service().metrics_text(), "cairn_upload_failures_total"),
+            failures_before + 1);
   EXPECT_GE(metric(n->service().metrics_text(), "cairn_store_write_failures_total"), 1.0);
   // Over HTTP: 500 io_error with the same message.
   {
@@ -124,14 +127,16 @@ TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartSt
   fs->clear();
   auto again = n->service().put_blob(b, opts);
   ASSERT_FALSE(again) << "acknowledged by a store in a failed state";
-  EXPECT_NE(again.error().message.find("restart the node"), std::string::npos) << again.error().to_string();
+  EXPECT_NE(again.error().message.find("restart the node"), std::string::npos)
+      << again.error().to_string();
   auto status = n->service().status();
   ASSERT_TRUE(status) << status.error().to_string();
   EXPECT_EQ(status->blobs_stored, 1u);
 
   // It stops without crashing; the final flush reports the store's error
   // ("io_error: flushing store ...: IO error: ...").
-  const double write_failures = metric(n->service().metrics_text(), "cairn_store_write_failures_total");
+  const double write_failures =
+      metric(n->service().metrics_text(), "cairn_store_write_failures_total");
   EXPECT_GE(write_failures, 2.0);
   auto stopped = net.stop(0);
   if (!stopped) {
@@ -153,7 +158,8 @@ TEST(NodeStoreFaults, AnUploadWhoseStoreWriteFailsIsNotAcknowledgedAndARestartSt
   ASSERT_TRUE(got_b) << got_b.error().to_string();
   EXPECT_EQ(*got_b, b);
   EXPECT_EQ(fs->failed(FaultOp::write), fs->failed_total());
-  EXPECT_EQ(metric(n->service().metrics_text(), "cairn_store_write_failures_total"), 0);  // counted per open
+  EXPECT_EQ(metric(n->service().metrics_text(), "cairn_store_write_failures_total"),
+            0);  // counted per open
 }
 
 TEST(NodeStoreFaults, AnUploadWhoseOwnReplicaWriteFailsIsNotAcknowledgedAndResumesAfterARestart) {
@@ -171,8 +177,10 @@ TEST(NodeStoreFaults, AnUploadWhoseOwnReplicaWriteFailsIsNotAcknowledgedAndResum
   net.chain().stop();
   PutOptions opts;
   opts.timeout = 4s;
-  auto upload = std::async(std::launch::async, [&] { return n->service().put_blob(payload, opts); });
-  ASSERT_TRUE(eventually([&] { return net.chain().mempool_size() > 0; }, 10s)) << "the blob was never submitted";
+  auto upload =
+      std::async(std::launch::async, [&] { return n->service().put_blob(payload, opts); });
+  ASSERT_TRUE(eventually([&] { return net.chain().mempool_size() > 0; }, 10s))
+      << "the blob was never submitted";
   fs->inject(fail_log_writes());
   net.chain().start();
   auto put = upload.get();
@@ -180,7 +188,8 @@ TEST(NodeStoreFaults, AnUploadWhoseOwnReplicaWriteFailsIsNotAcknowledgedAndResum
   EXPECT_EQ(put.error().code, Errc::timeout) << put.error().to_string();
   EXPECT_NE(put.error().message.find("could not store its own replica"), std::string::npos)
       << put.error().to_string();
-  EXPECT_NE(put.error().message.find("injected fault"), std::string::npos) << put.error().to_string();
+  EXPECT_NE(put.error().message.find("injected fault"), std::string::npos)
+      << put.error().to_string();
   EXPECT_GE(metric(n->service().metrics_text(), "cairn_upload_local_store_failures_total"), 1.0);
   auto st = n->service().blob_status(id);
   ASSERT_TRUE(st) << st.error().to_string();  // registered on the chain, but held by nobody
@@ -299,16 +308,21 @@ TEST_F(UnreadableHolder, TheScrubberCountsEveryUnreadableFragmentAndRepairsThemF
   });
   const auto params = net_.chain().info().params;
   const uint64_t all = blobs_.size() * params.total_fragments();
-  ASSERT_TRUE(eventually([&] {
-    auto st = n.service().status();
-    return st && st->scrub.fragments_repaired_remote >= all;
-  }, 30s)) << "repaired from peers: " << n.service().status()->scrub.fragments_repaired_remote << " of " << all;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto st = n.service().status();
+        return st && st->scrub.fragments_repaired_remote >= all;
+      },
+      30s))
+      << "repaired from peers: " << n.service().status()->scrub.fragments_repaired_remote << " of "
+      << all;
   auto st = n.service().status();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->scrub.fragments_bad, all);
   EXPECT_EQ(st->scrub.fragments_unrepairable, 0u);
   EXPECT_EQ(st->scrub.fragments_unreadable, all);
-  EXPECT_EQ(metric(n.service().metrics_text(), "cairn_scrub_fragments_unreadable_total"), static_cast<double>(all));
+  EXPECT_EQ(metric(n.service().metrics_text(), "cairn_scrub_fragments_unreadable_total"),
+            static_cast<double>(all));
   // The rewritten fragments are read locally again.
   const double local_before = metric(n.service().metrics_text(), "cairn_fetch_local_total");
   for (const auto& [id, payload] : blobs_) {
@@ -316,7 +330,8 @@ TEST_F(UnreadableHolder, TheScrubberCountsEveryUnreadableFragmentAndRepairsThemF
     ASSERT_TRUE(got) << got.error().to_string();
     EXPECT_EQ(*got, payload);
   }
-  EXPECT_EQ(metric(n.service().metrics_text(), "cairn_fetch_local_total"), local_before + static_cast<double>(blobs_.size()));
+  EXPECT_EQ(metric(n.service().metrics_text(), "cairn_fetch_local_total"),
+            local_before + static_cast<double>(blobs_.size()));
 }
 
 }  // namespace

@@ -56,9 +56,11 @@ class RawAsker {
       transport_ = p2p::make_tcp_transport(ex);
       p2p::P2pSettings s;
       s.network_id = chain.info().chain_id;
-      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(), SigningKey::generate(), s, 9);
+      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(),
+                                          SigningKey::generate(), s, 9);
       rr_ = std::make_unique<p2p::RequestResponse>(*host_);
-      host_->connect(address, {}, [&connected](Result<NodeId> id) { connected.set_value(std::move(id)); });
+      host_->connect(address, {},
+                     [&connected](Result<NodeId> id) { connected.set_value(std::move(id)); });
     });
     auto id = connected.get_future().get();
     if (!id) throw std::runtime_error("dialing " + address + ": " + id.error().to_string());
@@ -121,35 +123,37 @@ class VersionOneHolder {
       host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(), key_, s, 11);
       rr_ = std::make_unique<p2p::RequestResponse>(*host_);
       const erasure::NetworkParams params = chain.info().params;
-      (void)rr_->handle(p2p::MessageType::fragments_request,
-                        [this, params](const NodeId&, ByteSpan payload, p2p::Responder r) {
-                          versions_.push_back(payload.empty() ? 0 : payload[0]);
-                          if (payload.empty() || payload[0] != wire::kFragmentsRequestV1) {
-                            (void)r.fail(p2p::ResponseStatus::invalid_request,
-                                         "fragments request: version " + std::to_string(versions_.back()));
-                            return;
-                          }
-                          auto req = wire::decode_fragments_request(payload, params.total_fragments());
-                          if (!req) {
-                            (void)r.fail(p2p::ResponseStatus::invalid_request, req.error().message);
-                            return;
-                          }
-                          for (const auto& b : blobs_) {
-                            if (b.commitment.id != req->id) continue;
-                            std::vector<wire::FragmentView> views;
-                            for (uint8_t f : req->fragments) views.push_back({f, b.encoded.fragment(f)});
-                            Bytes out;
-                            wire::encode_fragments_response(out, b.encoded.length, params.fragment_size(),
-                                                            b.commitment.fragment_roots, views);
-                            (void)r.respond(out);
-                            return;
-                          }
-                          (void)r.fail(p2p::ResponseStatus::not_found, "not held");
-                        });
+      (void)rr_->handle(
+          p2p::MessageType::fragments_request,
+          [this, params](const NodeId&, ByteSpan payload, p2p::Responder r) {
+            versions_.push_back(payload.empty() ? 0 : payload[0]);
+            if (payload.empty() || payload[0] != wire::kFragmentsRequestV1) {
+              (void)r.fail(p2p::ResponseStatus::invalid_request,
+                           "fragments request: version " + std::to_string(versions_.back()));
+              return;
+            }
+            auto req = wire::decode_fragments_request(payload, params.total_fragments());
+            if (!req) {
+              (void)r.fail(p2p::ResponseStatus::invalid_request, req.error().message);
+              return;
+            }
+            for (const auto& b : blobs_) {
+              if (b.commitment.id != req->id) continue;
+              std::vector<wire::FragmentView> views;
+              for (uint8_t f : req->fragments) views.push_back({f, b.encoded.fragment(f)});
+              Bytes out;
+              wire::encode_fragments_response(out, b.encoded.length, params.fragment_size(),
+                                              b.commitment.fragment_roots, views);
+              (void)r.respond(out);
+              return;
+            }
+            (void)r.fail(p2p::ResponseStatus::not_found, "not held");
+          });
       address_ = *host_->listen("127.0.0.1:0");
     });
     auto nonce = chain.next_nonce(key_.public_key());
-    auto tx = contracts::make_register_node(key_, chain.info().chain_id, *nonce, address_, {ShardId{0}});
+    auto tx =
+        contracts::make_register_node(key_, chain.info().chain_id, *nonce, address_, {ShardId{0}});
     auto receipt = chain.submit_and_wait(tx, std::chrono::seconds(10));
     EXPECT_TRUE(receipt && receipt->ok());
   }
@@ -208,7 +212,8 @@ std::vector<uint8_t> verified_fragments(const Result<Bytes>& body, const BlobId&
   }
   EXPECT_TRUE(wire::verify_roots(id, resp->roots));
   for (const auto& f : resp->fragments) {
-    EXPECT_EQ(erasure::fragment_root(f.bytes, params.chunk_size), resp->roots[f.index]) << "fragment " << int(f.index);
+    EXPECT_EQ(erasure::fragment_root(f.bytes, params.chunk_size), resp->roots[f.index])
+        << "fragment " << int(f.index);
     out.push_back(f.index);
   }
   return out;
@@ -239,15 +244,22 @@ TEST(NodeSync, ALateNodeFetchesEveryBlobOfItsShardFromThePeers) {
   }
 
   Node& late = net.add(fast_maintenance);
-  ASSERT_TRUE(eventually([&] {
-    auto s = shard_sync(late, ShardId{0});
-    return s && s->state == shards::SyncState::synced && s->held == blobs.size();
-  }, 60s)) << "state " << (shard_sync(late, ShardId{0}) ? shards::sync_state_name(shard_sync(late, ShardId{0})->state) : "none");
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto s = shard_sync(late, ShardId{0});
+        return s && s->state == shards::SyncState::synced && s->held == blobs.size();
+      },
+      60s))
+      << "state "
+      << (shard_sync(late, ShardId{0})
+              ? shards::sync_state_name(shard_sync(late, ShardId{0})->state)
+              : "none");
   const auto s = *shard_sync(late, ShardId{0});
   EXPECT_EQ(s.known, blobs.size());
   EXPECT_EQ(s.remaining, 0u);
   EXPECT_EQ(s.cursor.value, blobs.size());
-  EXPECT_EQ(s.fetched_blobs, blobs.size()) << "the late node missed the announcements: sync fetched everything";
+  EXPECT_EQ(s.fetched_blobs, blobs.size())
+      << "the late node missed the announcements: sync fetched everything";
   EXPECT_GT(s.fetched_bytes, 0u);
   const std::string m = late.service().metrics_text();
   EXPECT_EQ(metric(m, "cairn_sync_blobs_fetched_total"), double(blobs.size()));
@@ -299,16 +311,19 @@ TEST(NodeSync, ScrubRepairsDamageFoundAfterARestart) {
 
   Node& n = net.add([](NodeSettings& s) {
     fast_maintenance(s);
-    s.data_dir = (std::filesystem::path(s.data_dir).parent_path() / "node0").string();  // the same node again
+    s.data_dir = (std::filesystem::path(s.data_dir).parent_path() / "node0")
+                     .string();  // the same node again
   });
   // Reads are right before and after the repair.
   auto early = n.service().read_blob(blobs[2].first);
   ASSERT_TRUE(early) << early.error().to_string();
   EXPECT_EQ(*early, blobs[2].second);
-  ASSERT_TRUE(eventually([&] {
-    auto st = n.service().status();
-    return st && st->scrub.fragments_repaired_local >= 2 && st->scrub.passes >= 1;
-  }, 30s));
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto st = n.service().status();
+        return st && st->scrub.fragments_repaired_local >= 2 && st->scrub.passes >= 1;
+      },
+      30s));
   auto st = n.service().status();
   EXPECT_EQ(st->scrub.fragments_bad, 2u);
   EXPECT_EQ(st->scrub.fragments_unrepairable, 0u);
@@ -366,7 +381,8 @@ TEST(NodeSync, APeerWithADamagedDataFragmentSubstitutesParity) {
   }
   Node& holder = net.add([&](NodeSettings& s) {
     no_scrub(s);
-    s.data_dir = (std::filesystem::path(s.data_dir).parent_path() / "node0").string();  // the same node again
+    s.data_dir = (std::filesystem::path(s.data_dir).parent_path() / "node0")
+                     .string();  // the same node again
   });
   const NodeId holder_id = holder.id();
 
@@ -376,21 +392,29 @@ TEST(NodeSync, APeerWithADamagedDataFragmentSubstitutesParity) {
   {
     RawAsker asker(net.chain(), holder.p2p_address());
     wire::FragmentsRequest req{blobs[1].first, {}, 0};
-    for (uint32_t f = 0; f < params.data_fragments; ++f) req.fragments.push_back(static_cast<uint8_t>(f));
+    for (uint32_t f = 0; f < params.data_fragments; ++f)
+      req.fragments.push_back(static_cast<uint8_t>(f));
     std::vector<uint8_t> expected;
     for (uint32_t f = 0; f < params.data_fragments; ++f) {
       if (f != damaged_fragment.value) expected.push_back(static_cast<uint8_t>(f));
     }
-    EXPECT_EQ(verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params), expected);
+    EXPECT_EQ(
+        verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params),
+        expected);
     req.at_least = static_cast<uint8_t>(params.data_fragments);
-    expected.push_back(static_cast<uint8_t>(params.data_fragments));  // fragment k, the first parity one
-    EXPECT_EQ(verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params), expected);
+    expected.push_back(
+        static_cast<uint8_t>(params.data_fragments));  // fragment k, the first parity one
+    EXPECT_EQ(
+        verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params),
+        expected);
     // at_least alone: any k good fragments.
-    EXPECT_EQ(verified_fragments(asker.ask(wire::encode_fragments_request({blobs[1].first, {}, req.at_least})),
-                                 blobs[1].first, params),
+    EXPECT_EQ(verified_fragments(
+                  asker.ask(wire::encode_fragments_request({blobs[1].first, {}, req.at_least})),
+                  blobs[1].first, params),
               expected);
     // More good fragments than the blob has left: not_found ("too damaged to serve").
-    auto all = asker.ask(wire::encode_fragments_request({blobs[1].first, {}, static_cast<uint8_t>(params.total_fragments())}));
+    auto all = asker.ask(wire::encode_fragments_request(
+        {blobs[1].first, {}, static_cast<uint8_t>(params.total_fragments())}));
     ASSERT_FALSE(all);
     EXPECT_EQ(all.error().code, Errc::not_found) << all.error().to_string();
     // A malformed at_least is refused with invalid_request, and the session survives it.
@@ -399,20 +423,26 @@ TEST(NodeSync, APeerWithADamagedDataFragmentSubstitutesParity) {
     auto refused = asker.ask(bad);
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error().code, Errc::invalid_argument) << refused.error().to_string();
-    EXPECT_NE(refused.error().message.find("at_least"), std::string::npos) << refused.error().message;
-    EXPECT_EQ(verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params), expected);
+    EXPECT_NE(refused.error().message.find("at_least"), std::string::npos)
+        << refused.error().message;
+    EXPECT_EQ(
+        verified_fragments(asker.ask(wire::encode_fragments_request(req)), blobs[1].first, params),
+        expected);
   }
 
   Node& late = net.add(no_scrub);
-  const bool synced = eventually([&] {
-    auto s = shard_sync(late, ShardId{0});
-    return s && s->state == shards::SyncState::synced && s->held == blobs.size();
-  }, 30s);
+  const bool synced = eventually(
+      [&] {
+        auto s = shard_sync(late, ShardId{0});
+        return s && s->state == shards::SyncState::synced && s->held == blobs.size();
+      },
+      30s);
   const auto s = shard_sync(late, ShardId{0});
   ASSERT_TRUE(s);
-  EXPECT_TRUE(synced) << "state " << shards::sync_state_name(s->state) << ", held " << s->held << " of " << blobs.size()
-                      << ", last error: " << s->last_error;
-  EXPECT_EQ(s->held, blobs.size()) << "the blob with a damaged data fragment was not synced from its one holder";
+  EXPECT_TRUE(synced) << "state " << shards::sync_state_name(s->state) << ", held " << s->held
+                      << " of " << blobs.size() << ", last error: " << s->last_error;
+  EXPECT_EQ(s->held, blobs.size())
+      << "the blob with a damaged data fragment was not synced from its one holder";
   EXPECT_EQ(s->fetched_blobs, blobs.size());
   EXPECT_EQ(metric(late.service().metrics_text(), "cairn_sync_invalid_replies_total"), 0.0);
   // The late node holds complete, verified replicas: reads are local.
@@ -461,14 +491,16 @@ TEST(NodeSync, APeerSpeakingOnlyRequestVersion1IsAskedWithoutAtLeast) {
   net.remove(0);  // the version 1 peer is the only one left that holds the blobs
 
   Node& late = net.add(fast_maintenance);
-  const bool synced = eventually([&] {
-    auto s = shard_sync(late, ShardId{0});
-    return s && s->state == shards::SyncState::synced && s->held == blobs.size();
-  }, 30s);
+  const bool synced = eventually(
+      [&] {
+        auto s = shard_sync(late, ShardId{0});
+        return s && s->state == shards::SyncState::synced && s->held == blobs.size();
+      },
+      30s);
   const auto s = shard_sync(late, ShardId{0});
   ASSERT_TRUE(s);
-  EXPECT_TRUE(synced) << "state " << shards::sync_state_name(s->state) << ", held " << s->held << " of " << blobs.size()
-                      << ", last error: " << s->last_error;
+  EXPECT_TRUE(synced) << "state " << shards::sync_state_name(s->state) << ", held " << s->held
+                      << " of " << blobs.size() << ", last error: " << s->last_error;
   EXPECT_EQ(metric(late.service().metrics_text(), "cairn_sync_invalid_replies_total"), 0.0)
       << "refusing version 2 is not bad data";
   const std::vector<uint8_t> versions = old_peer.versions();
@@ -477,7 +509,8 @@ TEST(NodeSync, APeerSpeakingOnlyRequestVersion1IsAskedWithoutAtLeast) {
   EXPECT_GE(first_v1 - versions.begin(), 1) << "the first request carries at_least (version 2)";
   EXPECT_EQ(std::count(first_v1, versions.end(), wire::kFragmentsRequestV2), 0)
       << "after the refusal every request to that peer is version 1";
-  EXPECT_GE(std::count(first_v1, versions.end(), wire::kFragmentsRequestV1), std::ptrdiff_t(blobs.size()));
+  EXPECT_GE(std::count(first_v1, versions.end(), wire::kFragmentsRequestV1),
+            std::ptrdiff_t(blobs.size()));
   for (const auto& [id, payload] : blobs) {
     auto got = late.service().read_blob(id);
     ASSERT_TRUE(got) << got.error().to_string();

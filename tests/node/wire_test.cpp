@@ -93,7 +93,8 @@ TEST(NodeWire, FragmentsRequestsAndResponsesHaveOneEncoding) {
   ASSERT_TRUE(blob);
   std::vector<FragmentView> views{{1, blob->encoded.fragment(1)}, {9, blob->encoded.fragment(9)}};
   Bytes resp;
-  encode_fragments_response(resp, 5000, kParams.fragment_size(), blob->commitment.fragment_roots, views);
+  encode_fragments_response(resp, 5000, kParams.fragment_size(), blob->commitment.fragment_roots,
+                            views);
   EXPECT_EQ(resp.size(), fragments_response_size(kParams, 2));
   auto decoded = decode_fragments_response(resp, kParams);
   ASSERT_TRUE(decoded) << decoded.error().to_string();

@@ -68,7 +68,8 @@ TEST(ManualClock, WorkTriggeredByATimerRunsBeforeTimeMovesOn) {
     asio::post(ctx, [&] {
       log.push_back("posted@" + std::to_string(clock.elapsed().count()));
       // Armed from inside the cascade: zero delay fires at the same instant.
-      t2->expires_after(0s, [&] { log.push_back("t2@" + std::to_string(clock.elapsed().count())); });
+      t2->expires_after(0s,
+                        [&] { log.push_back("t2@" + std::to_string(clock.elapsed().count())); });
     });
   });
   clock.advance(2s);

@@ -16,7 +16,9 @@ using namespace std::chrono_literals;
 
 NodeId node(uint32_t n) { return test::node_id(n); }
 std::string addr(uint32_t n) { return "10.0.0." + std::to_string(n) + ":4100"; }
-PeerRecord rec(uint32_t n, std::vector<ShardId> shards) { return {node(n), addr(n), std::move(shards)}; }
+PeerRecord rec(uint32_t n, std::vector<ShardId> shards) {
+  return {node(n), addr(n), std::move(shards)};
+}
 
 TEST(PeerExchangeWire, RoundTrips) {
   PeerExchange px;
@@ -57,7 +59,8 @@ TEST(PeerExchangeWire, RefusesMalformedFields) {
 }
 
 struct Probe {
-  explicit Probe(std::vector<ShardId> served, DiscoverySettings s = {}, EndpointSource* chain = nullptr)
+  explicit Probe(std::vector<ShardId> served, DiscoverySettings s = {},
+                 EndpointSource* chain = nullptr)
       : d(node(0), addr(0), std::move(served), std::move(s), cairn::test::test_seed(), chain) {}
   Discovery d;
   TimePoint now{};
@@ -108,7 +111,8 @@ TEST(Discovery, AnswersARequestWithPeersOfTheRequestersShardsAtABoundedRate) {
   s.px_records = 5;
   Probe p({ShardId(0)}, s);
   PeerExchange learn;
-  for (uint32_t i = 10; i < 30; ++i) learn.records.push_back(rec(i, {ShardId(i % 2 == 0 ? 2u : 3u)}));
+  for (uint32_t i = 10; i < 30; ++i)
+    learn.records.push_back(rec(i, {ShardId(i % 2 == 0 ? 2u : 3u)}));
   p.connect(1, {ShardId(0)});
   p.d.handle_exchange(node(1), learn, p.now);
   p.d.peer_connected(node(2), addr(2), false, p.now);
@@ -191,8 +195,8 @@ TEST(Discovery, FailedDialsBackOffAndHearsayIsForgotten) {
     }
   }
   ASSERT_EQ(dial_times.size(), 3u);
-  EXPECT_EQ(dial_times[1] - dial_times[0], 1s);   // backoff base
-  EXPECT_EQ(dial_times[2] - dial_times[1], 2s);   // doubled
+  EXPECT_EQ(dial_times[1] - dial_times[0], 1s);  // backoff base
+  EXPECT_EQ(dial_times[2] - dial_times[1], 2s);  // doubled
   EXPECT_FALSE(p.d.record(node(10))) << "a PX record is dropped after px_max_failures";
 }
 
@@ -213,7 +217,8 @@ TEST(Discovery, ChainRecordsArePreferredAndKeptAfterFailures) {
   p.tick();
   EXPECT_EQ(p.dialled(), (std::set<std::string>{addr(40), addr(41)}));
   EXPECT_EQ(p.d.stats().chain_queries, 1u);
-  for (const auto& dial : p.dials) p.d.dial_result(dial.address, make_error(Errc::io_error, "x"), p.now);
+  for (const auto& dial : p.dials)
+    p.d.dial_result(dial.address, make_error(Errc::io_error, "x"), p.now);
   EXPECT_TRUE(p.d.record(node(40)));
   EXPECT_TRUE(p.d.record(node(41)));
   // Refreshed every chain_refresh, not every tick.
@@ -230,7 +235,8 @@ TEST(Discovery, BootstrapsWhenAloneAndRetriesOnlyAfterTheInterval) {
   p.tick();
   EXPECT_EQ(p.dialled(), (std::set<std::string>{"10.9.9.1:4100", "10.9.9.2:4100"}));
   for (const auto& x : p.dials) EXPECT_FALSE(x.expected);
-  for (const auto& x : p.dials) p.d.dial_result(x.address, make_error(Errc::io_error, "refused"), p.now);
+  for (const auto& x : p.dials)
+    p.d.dial_result(x.address, make_error(Errc::io_error, "refused"), p.now);
   p.dials.clear();
   p.tick(1s);
   EXPECT_TRUE(p.dials.empty());

@@ -29,7 +29,8 @@ TEST(FrameFuzzCorpus, RandomInputsDecodeSafely) {
   for (int i = 0; i < 2000; ++i) {
     Bytes input = cairn::test::random_bytes(rng, rng() % 2048);
     // Plausible length prefixes reach the decoders more often than random ones.
-    if (input.size() > 5) put_be<uint32_t>(input.data() + 1, static_cast<uint32_t>(input.size() - 5));
+    if (input.size() > 5)
+      put_be<uint32_t>(input.data() + 1, static_cast<uint32_t>(input.size() - 5));
     EXPECT_EQ(fuzz::frame_one_input(input.data(), input.size()), 0);
   }
 }

@@ -45,7 +45,8 @@ TEST(Frame, DecodesRawFrames) {
   EXPECT_FALSE(v->compressed);
   EXPECT_EQ(Bytes(v->payload.begin(), v->payload.end()), body);
   EXPECT_EQ(decode_frame(f, 4, scratch, nullptr).error().code, Errc::invalid_argument);
-  EXPECT_EQ(decode_frame(ByteSpan(f).first(2), 100, scratch, nullptr).error().code, Errc::corruption);
+  EXPECT_EQ(decode_frame(ByteSpan(f).first(2), 100, scratch, nullptr).error().code,
+            Errc::corruption);
   const Bytes bad_flags = plain_frame(MessageType::response, 0x02, body);
   EXPECT_EQ(decode_frame(bad_flags, 100, scratch, nullptr).error().code, Errc::corruption);
 }

@@ -43,7 +43,9 @@ void replay(const char* name, Check check) {
 }
 
 TEST(GossipCorpus, GossipRpcSeedsReplay) { replay("p2p_gossip_rpc", fuzz::check_gossip_rpc); }
-TEST(GossipCorpus, PeerExchangeSeedsReplay) { replay("p2p_peer_exchange", fuzz::check_peer_exchange); }
+TEST(GossipCorpus, PeerExchangeSeedsReplay) {
+  replay("p2p_peer_exchange", fuzz::check_peer_exchange);
+}
 
 TEST(GossipCorpus, RandomInputsKeepTheProperties) {
   auto rng = cairn::test::seeded_rng(32);

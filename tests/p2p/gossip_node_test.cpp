@@ -36,14 +36,15 @@ TEST(GossipNode, ChainRegistryAloneIsEnoughToMesh) {
   // other simultaneously and the Host resolves duplicate sessions; nothing
   // sent on the retired ones (subscriptions, GRAFTs, PX hellos) is lost.
   uint64_t duplicates = 0;
-  for (size_t i = 0; i < kNodes; ++i) duplicates += c.node(i).gossip->host().stats().duplicates_retired;
+  for (size_t i = 0; i < kNodes; ++i)
+    duplicates += c.node(i).gossip->host().stats().duplicates_retired;
   std::cout << "[sim] duplicate sessions retired: " << duplicates << "\n";
   EXPECT_GT(duplicates, 0u) << "no simultaneous dials: the scenario lost its point";
   for (size_t i = 0; i < kNodes; ++i) {
     const ShardId s = c.node(i).shards[0];
     const size_t deg = c.node(i).router().mesh(s).size();
-    EXPECT_GE(deg, 4u) << "node " << i << ": " << c.node(i).router().topic_peers(s).size()
-                       << " of " << c.node(i).router().peers().size() << " peers announced the shard";
+    EXPECT_GE(deg, 4u) << "node " << i << ": " << c.node(i).router().topic_peers(s).size() << " of "
+                       << c.node(i).router().peers().size() << " peers announced the shard";
     EXPECT_LE(deg, 12u) << "node " << i;
     EXPECT_GE(c.node(i).gossip->discovery().connected_in_shard(s), 4u) << "node " << i;
     EXPECT_GE(c.node(i).gossip->discovery().stats().chain_queries, 1u);
@@ -70,8 +71,10 @@ TEST(GossipNode, JoiningAndLeavingAShardAtRunTime) {
   // know the bootstrap's shard-0 neighbours), the router grafts a mesh.
   joiner.subscribe(ShardId(0));
   ASSERT_TRUE(c.run_until(
-      [&] { return joiner.router().mesh(ShardId(0)).size() >= 4 &&
-                   joiner.discovery().connected_in_shard(ShardId(0)) >= 4; },
+      [&] {
+        return joiner.router().mesh(ShardId(0)).size() >= 4 &&
+               joiner.discovery().connected_in_shard(ShardId(0)) >= 4;
+      },
       30s))
       << "mesh " << joiner.router().mesh(ShardId(0)).size() << ", connected "
       << joiner.discovery().connected_in_shard(ShardId(0));
@@ -79,7 +82,8 @@ TEST(GossipNode, JoiningAndLeavingAShardAtRunTime) {
   ASSERT_TRUE(id);
   c.run_for(1s);
   EXPECT_EQ(c.node(15).delivered.count(*id), 1u);
-  EXPECT_GE(joiner.router().mesh(ShardId(1)).size(), 4u) << "joining shard 0 broke the shard-1 mesh";
+  EXPECT_GE(joiner.router().mesh(ShardId(1)).size(), 4u)
+      << "joining shard 0 broke the shard-1 mesh";
 
   // Leave it: peers drop it from their meshes and it receives nothing more.
   joiner.unsubscribe(ShardId(0));

@@ -56,7 +56,8 @@ struct Probe {
     auto it = sent.find(p);
     if (it == sent.end()) return all;
     for (const auto& r : it->second) {
-      all.subscriptions.insert(all.subscriptions.end(), r.subscriptions.begin(), r.subscriptions.end());
+      all.subscriptions.insert(all.subscriptions.end(), r.subscriptions.begin(),
+                               r.subscriptions.end());
       all.messages.insert(all.messages.end(), r.messages.begin(), r.messages.end());
       all.ihave.insert(all.ihave.end(), r.ihave.begin(), r.ihave.end());
       all.iwant.insert(all.iwant.end(), r.iwant.begin(), r.iwant.end());

@@ -44,8 +44,8 @@ class SimCluster {
              uint64_t seed, std::function<void(size_t, GossipNodeSettings&)> configure = {},
              EndpointSource* chain = nullptr)
       : executor_(ctx_.get_executor()), clock_(ctx_), net_(executor_, clock_, seed, link()) {
-    std::cout << "[sim] cluster seed " << seed << " (from CAIRN_TEST_SEED " << cairn::test::test_seed()
-              << ")\n";
+    std::cout << "[sim] cluster seed " << seed << " (from CAIRN_TEST_SEED "
+              << cairn::test::test_seed() << ")\n";
     // Quiet: the scenarios produce thousands of connect, refuse and disconnect lines.
     log::set_threshold(log::Level::error);
     std::mt19937_64 rng(seed);
@@ -66,7 +66,8 @@ class SimCluster {
       nodes_.push_back(std::move(n));
     }
     for (size_t i = 0; i < nodes_.size(); ++i) {
-      nodes_[i].gossip->set_handler([this, i](const GossipDeliver& d) { ++nodes_[i].delivered[d.id]; });
+      nodes_[i].gossip->set_handler(
+          [this, i](const GossipDeliver& d) { ++nodes_[i].delivered[d.id]; });
     }
   }
 
@@ -91,7 +92,9 @@ class SimCluster {
   }
 
   void run_for(Duration d) { clock_.advance(d); }
-  bool run_until(const std::function<bool()>& done, Duration limit) { return clock_.run_until(done, limit); }
+  bool run_until(const std::function<bool()>& done, Duration limit) {
+    return clock_.run_until(done, limit);
+  }
   TimePoint now() const { return clock_.now(); }
   size_t size() const { return nodes_.size(); }
   Node& node(size_t i) { return nodes_[i]; }
@@ -110,7 +113,8 @@ class SimCluster {
 
   void partition(const std::set<size_t>& side_a) {
     std::vector<std::string> a, b;
-    for (size_t i = 0; i < nodes_.size(); ++i) (side_a.count(i) != 0 ? a : b).push_back(nodes_[i].name);
+    for (size_t i = 0; i < nodes_.size(); ++i)
+      (side_a.count(i) != 0 ? a : b).push_back(nodes_[i].name);
     net_.partition({a, b});
   }
   void heal() { net_.heal(); }

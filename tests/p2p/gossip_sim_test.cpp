@@ -48,7 +48,8 @@ std::string mesh_violation(SimCluster& c) {
     if (!n.alive()) continue;
     for (ShardId s : n.shards) {
       size_t live = 0;
-      for (size_t j = 0; j < c.size(); ++j) if (c.node(j).alive() && serves(c.node(j), s)) ++live;
+      for (size_t j = 0; j < c.size(); ++j)
+        if (c.node(j).alive() && serves(c.node(j), s)) ++live;
       const size_t low = std::min<size_t>(4, live - 1);
       const size_t deg = n.router().mesh(s).size();
       if (deg < low || deg > 12) {
@@ -123,7 +124,8 @@ Traffic traffic(SimCluster& c) {
       ++meshes;
     }
   }
-  t.duplicate_factor = t.first == 0 ? 0 : static_cast<double>(t.copies) / static_cast<double>(t.first);
+  t.duplicate_factor =
+      t.first == 0 ? 0 : static_cast<double>(t.copies) / static_cast<double>(t.first);
   t.mean_mesh_degree = meshes == 0 ? 0 : static_cast<double>(degrees) / static_cast<double>(meshes);
   return t;
 }
@@ -186,9 +188,8 @@ TEST(GossipSim, SixtyNodesMeshInRangeAndDeliverOnlyToSubscribers) {
   }
   publish_and_check(c, rng, 10, 1);
   const Traffic t = traffic(c);
-  std::cout << "[sim] duplicate factor " << t.duplicate_factor << " (" << t.copies
-            << " copies / " << t.first << " first deliveries), mean mesh degree "
-            << t.mean_mesh_degree << "\n";
+  std::cout << "[sim] duplicate factor " << t.duplicate_factor << " (" << t.copies << " copies / "
+            << t.first << " first deliveries), mean mesh degree " << t.mean_mesh_degree << "\n";
   // Each node forwards a message once per mesh link and the publisher's
   // flood adds at most one copy per subscriber: the factor stays near the
   // mesh degree. More would mean duplicates are being re-forwarded.

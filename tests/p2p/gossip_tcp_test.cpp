@@ -117,8 +117,8 @@ TEST(GossipTcp, TwelveNodesThreeSubnetsOnLoopback) {
   const auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(c.run_until([&] { return c.mesh_violation().empty(); }, 20s)) << c.mesh_violation();
   std::cout << "[tcp] meshes in range after "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                     start)
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start)
                    .count()
             << " ms\n";
   for (size_t i = 0; i < kNodes; ++i) {
@@ -154,7 +154,8 @@ TEST(GossipTcp, TwelveNodesThreeSubnetsOnLoopback) {
   for (size_t p = 0; p < pubs.size(); ++p) {
     for (size_t i = 0; i < kNodes; ++i) {
       const size_t want = (serves(i, shard_of_pub[p]) && i != pubs[p].second) ? 1 : 0;
-      EXPECT_EQ(c.count(i, pubs[p].first), want) << "node " << i << " shard " << shard_of_pub[p].value;
+      EXPECT_EQ(c.count(i, pubs[p].first), want)
+          << "node " << i << " shard " << shard_of_pub[p].value;
     }
   }
   for (size_t i = 0; i < kNodes; ++i) {

@@ -20,7 +20,8 @@ Validation reject_ff(const NodeId&, TopicId, ByteSpan data) {
 
 TEST(GossipValidation, InvalidMessagesAreNotForwardedAndGetTheSenderDropped) {
   constexpr size_t kNodes = 10;
-  test::SimCluster c(std::vector<std::vector<ShardId>>(kNodes, {kShard}), {1}, cairn::test::seeded_rng(5)());
+  test::SimCluster c(std::vector<std::vector<ShardId>>(kNodes, {kShard}), {1},
+                     cairn::test::seeded_rng(5)());
   for (size_t i = 1; i < kNodes; ++i) c.node(i).gossip->set_validator(reject_ff);
   c.start();
   c.run_for(20s);

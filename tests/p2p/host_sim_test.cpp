@@ -35,7 +35,8 @@ struct Events {
   std::vector<std::pair<Duration, DisconnectInfo>> disconnected;
   Subscription a, b;
   void attach(Host& h, ManualClock& clock) {
-    a = h.on_connected([this, &clock](const PeerInfo& p) { connected.emplace_back(clock.elapsed(), p); });
+    a = h.on_connected(
+        [this, &clock](const PeerInfo& p) { connected.emplace_back(clock.elapsed(), p); });
     b = h.on_disconnected(
         [this, &clock](const DisconnectInfo& d) { disconnected.emplace_back(clock.elapsed(), d); });
   }
@@ -300,8 +301,8 @@ TEST(HostSim, PersistentDialBacksOffExponentiallyThenConnects) {
     syn_times.push_back(w.clock.elapsed());
   }
   // Each refusal lands 10 ms after its dial; waits are 1, 2, 4, 8, then 16 s (the max).
-  EXPECT_EQ(syn_times, (std::vector<Duration>{5ms, 1s + 15ms, 3s + 25ms, 7s + 35ms, 15s + 45ms,
-                                              31s + 55ms}));
+  EXPECT_EQ(syn_times,
+            (std::vector<Duration>{5ms, 1s + 15ms, 3s + 25ms, 7s + 35ms, 15s + 45ms, 31s + 55ms}));
   // b appears; the next attempt (at 47.060 s) succeeds.
   SimNode& b = w.add("b");
   ASSERT_TRUE(w.clock.run_until([&] { return a.host->is_connected(b.id()); }, 60s));
@@ -329,7 +330,7 @@ TEST(HostSim, PersistentDialBacksOffExponentiallyThenConnects) {
 TEST(HostSim, PersistentConnectJoiningAOneOffDialStillRetries) {
   SimWorld w;
   SimNode& a = w.add("a");
-  a.host->connect("b:1");                              // one-off, will be refused
+  a.host->connect("b:1");                                      // one-off, will be refused
   a.host->connect("b:1", ConnectOptions{std::nullopt, true});  // joins it, persistent
   ASSERT_TRUE(w.clock.run_until([&] { return w.net.stats().connects_refused == 2; }, 5s));
   EXPECT_EQ(w.clock.elapsed(), 1s + 15ms) << "the first retry waits reconnect_base";

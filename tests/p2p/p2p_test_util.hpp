@@ -51,7 +51,9 @@ struct SimNode {
 class SimWorld {
  public:
   explicit SimWorld(uint64_t salt = 0, LinkModel link = {})
-      : rng(cairn::test::seeded_rng(salt)), clock(ctx), net(ctx.get_executor(), clock, rng(), link) {}
+      : rng(cairn::test::seeded_rng(salt)),
+        clock(ctx),
+        net(ctx.get_executor(), clock, rng(), link) {}
 
   ~SimWorld() {
     for (auto& n : nodes) {

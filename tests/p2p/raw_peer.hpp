@@ -19,7 +19,8 @@ class RawPeer {
     transport_->connect(address, [this](Result<std::unique_ptr<Stream>> r) {
       if (r) stream_ = std::move(*r);
     });
-    if (!w_.clock.run_until([&] { return stream_ != nullptr; }, std::chrono::seconds(1))) return false;
+    if (!w_.clock.run_until([&] { return stream_ != nullptr; }, std::chrono::seconds(1)))
+      return false;
     read_loop();
     return true;
   }
@@ -41,9 +42,11 @@ class RawPeer {
       if (in_.size() < kLengthPrefixBytes) return false;
       return in_.size() >= kLengthPrefixBytes + get_be<uint32_t>(in_.data());
     };
-    if (!w_.clock.run_until([&] { return ready() || ended_; }, limit) || !ready()) return std::nullopt;
+    if (!w_.clock.run_until([&] { return ready() || ended_; }, limit) || !ready())
+      return std::nullopt;
     const size_t n = get_be<uint32_t>(in_.data());
-    Bytes rec(in_.begin() + kLengthPrefixBytes, in_.begin() + static_cast<long>(kLengthPrefixBytes + n));
+    Bytes rec(in_.begin() + kLengthPrefixBytes,
+              in_.begin() + static_cast<long>(kLengthPrefixBytes + n));
     in_.erase(in_.begin(), in_.begin() + static_cast<long>(kLengthPrefixBytes + n));
     return rec;
   }
@@ -67,7 +70,8 @@ class RawPeer {
   // Runs the responder side on the accepted connection: hello claiming
   // `claimed`, auth signed by `signer`, then checks the dialer's auth.
   bool accept_handshake(const NodeId& claimed, const SigningKey& signer) {
-    if (!w_.clock.run_until([&] { return stream_ != nullptr; }, std::chrono::seconds(1))) return false;
+    if (!w_.clock.run_until([&] { return stream_ != nullptr; }, std::chrono::seconds(1)))
+      return false;
     write_record(hello(claimed, {}, Role::responder));
     auto peer_hello = read_record();
     if (!peer_hello) return false;
@@ -84,7 +88,8 @@ class RawPeer {
     auto peer_auth = read_record();
     if (!peer_auth) return false;
     auto pa = decode_auth(*peer_auth);
-    if (!pa || !ed25519_verify(peer_id_, auth_message(Role::initiator, transcript_), pa->signature)) {
+    if (!pa ||
+        !ed25519_verify(peer_id_, auth_message(Role::initiator, transcript_), pa->signature)) {
       return false;
     }
     return static_cast<bool>(open_.init(keys->rx, pa->stream_header));
@@ -125,7 +130,8 @@ class RawPeer {
     auto peer_auth = read_record();
     if (!peer_auth) return false;
     auto pa = decode_auth(*peer_auth);
-    if (!pa || !ed25519_verify(peer_id_, auth_message(Role::responder, transcript_), pa->signature)) {
+    if (!pa ||
+        !ed25519_verify(peer_id_, auth_message(Role::responder, transcript_), pa->signature)) {
       return false;
     }
     return static_cast<bool>(open_.init(keys->rx, pa->stream_header));

@@ -30,9 +30,8 @@ struct Pair {
       EXPECT_TRUE(r.respond(out));
     }));
     // Slow keeps the responder; the test answers (or not) later.
-    EXPECT_TRUE(rrb.handle(kSlow, [this](const NodeId&, ByteSpan, Responder r) {
-      parked.push_back(std::move(r));
-    }));
+    EXPECT_TRUE(rrb.handle(
+        kSlow, [this](const NodeId&, ByteSpan, Responder r) { parked.push_back(std::move(r)); }));
   }
   SimWorld w;
   SimNode& a;
@@ -168,15 +167,15 @@ TEST(RequestResponse, InFlightCapsAreEnforcedOnBothSides) {
 
 TEST(RequestResponse, FailuresMapToErrorCodes) {
   Pair p;
-  ASSERT_TRUE(p.rrb.handle(MessageType::challenge_response_request,
-                           [](const NodeId&, ByteSpan, Responder r) {
-                             EXPECT_TRUE(r.fail(ResponseStatus::not_found, "no response for epoch 7"));
-                           }));
+  ASSERT_TRUE(p.rrb.handle(
+      MessageType::challenge_response_request, [](const NodeId&, ByteSpan, Responder r) {
+        EXPECT_TRUE(r.fail(ResponseStatus::not_found, "no response for epoch 7"));
+      }));
   Outcome nf, unknown, dropped;
-  ASSERT_TRUE(p.rra.request(p.b.id(), MessageType::challenge_response_request, {},
-                            record(nf, p.w.clock)));
-  ASSERT_TRUE(p.rra.request(p.b.id(), static_cast<MessageType>(0x01ff), {},
-                            record(unknown, p.w.clock)));
+  ASSERT_TRUE(
+      p.rra.request(p.b.id(), MessageType::challenge_response_request, {}, record(nf, p.w.clock)));
+  ASSERT_TRUE(
+      p.rra.request(p.b.id(), static_cast<MessageType>(0x01ff), {}, record(unknown, p.w.clock)));
   ASSERT_TRUE(p.rra.request(p.b.id(), kSlow, {}, record(dropped, p.w.clock)));
   p.w.clock.advance(20ms);
   p.parked.clear();  // drops the responder unanswered
@@ -202,9 +201,8 @@ TEST(RequestResponse, DestructionDropsPendingRequestsSilentlyAndTellsThePeer) {
   ASSERT_TRUE(w.link(a, b));
   RequestResponse rrb(*b.host);
   std::vector<Responder> parked;
-  ASSERT_TRUE(rrb.handle(kSlow, [&](const NodeId&, ByteSpan, Responder r) {
-    parked.push_back(std::move(r));
-  }));
+  ASSERT_TRUE(rrb.handle(
+      kSlow, [&](const NodeId&, ByteSpan, Responder r) { parked.push_back(std::move(r)); }));
   bool called = false;
   {
     RequestResponse temp(*a.host);

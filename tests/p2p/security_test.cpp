@@ -277,7 +277,8 @@ TEST(Security, HandshakeFloodIsCappedAtTheAcceptor) {
   t.w.clock.advance(10ms);
   EXPECT_EQ(t.h().stats().handshakes_pending, cap);
   size_t refused = 0;
-  for (auto& f : floods) if (f->ended()) ++refused;
+  for (auto& f : floods)
+    if (f->ended()) ++refused;
   EXPECT_EQ(refused, 8u);
   t.expect_freed();
 }
@@ -308,7 +309,8 @@ TEST(Security, PingFloodWhileNotReadingIsCutAtTheQueueBound) {
   }
   ASSERT_TRUE(t.w.clock.run_until([&] { return !t.h().is_connected(key.public_key()); }, 10s))
       << "a ping flood of " << bound + 100 << " frames left the session open";
-  EXPECT_TRUE(logs.contains(std::string(disconnect_reason_name(DisconnectReason::send_queue_overflow))))
+  EXPECT_TRUE(
+      logs.contains(std::string(disconnect_reason_name(DisconnectReason::send_queue_overflow))))
       << logs.dump();
   t.expect_freed();
 }

@@ -8,8 +8,8 @@
 
 #include <deque>
 
-#include "p2p_test_util.hpp"
 #include "cairn/p2p/tcp_address.hpp"
+#include "p2p_test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -44,9 +44,10 @@ struct Net {
   void write(Stream& s, Bytes b) {
     pending.push_back(std::move(b));
     spans.emplace_back(pending.back());
-    s.async_write(std::span<const ByteSpan>(&spans.back(), 1), [this](std::error_code ec, size_t n) {
-      writes_done.emplace_back(clock.elapsed(), ec ? 0 : n);
-    });
+    s.async_write(std::span<const ByteSpan>(&spans.back(), 1),
+                  [this](std::error_code ec, size_t n) {
+                    writes_done.emplace_back(clock.elapsed(), ec ? 0 : n);
+                  });
   }
 
   asio::io_context ctx;

@@ -6,12 +6,12 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/connect.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/strand.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/write.hpp>
 
 #include <atomic>
@@ -50,7 +50,8 @@ struct TcpNode {
   TcpNode(asio::io_context& ctx, std::mt19937_64& rng, P2pSettings s = {})
       : key(test::key_from_rng(rng)),
         transport(make_tcp_transport(ctx.get_executor())),
-        host(std::make_unique<Host>(ctx.get_executor(), *transport, steady_clock(), key, s, rng())) {
+        host(
+            std::make_unique<Host>(ctx.get_executor(), *transport, steady_clock(), key, s, rng())) {
     auto a = host->listen(loopback());
     EXPECT_TRUE(a) << a.error().to_string();
     if (a) address = *a;
@@ -72,7 +73,8 @@ class Tcp : public ::testing::Test {
   void TearDown() override {
     a.reset();
     b.reset();
-    run_until(ctx, [] { return false; }, 50ms);
+    run_until(
+        ctx, [] { return false; }, 50ms);
   }
   std::mt19937_64 rng = cairn::test::seeded_rng(21);
   asio::io_context ctx;
@@ -85,7 +87,8 @@ TEST_F(Tcp, HandshakeAndMessagesFlowBothWays) {
   Result<NodeId> dialed = make_error(Errc::internal, "pending");
   a->host->connect(b->address, {.expected_id = b->key.public_key()},
                    [&](Result<NodeId> r) { dialed = r; });
-  ASSERT_TRUE(run_until(ctx, [&] { return dialed.has_value() || dialed.error().code != Errc::internal; }));
+  ASSERT_TRUE(
+      run_until(ctx, [&] { return dialed.has_value() || dialed.error().code != Errc::internal; }));
   ASSERT_TRUE(dialed) << dialed.error().to_string();
   ASSERT_TRUE(run_until(ctx, [&] { return b->host->is_connected(a->key.public_key()); }));
   EXPECT_EQ(a->host->peer(b->key.public_key())->advertised_address, b->address);
@@ -100,11 +103,14 @@ TEST_F(Tcp, HandshakeAndMessagesFlowBothWays) {
   }
   to_b.push_back(cairn::test::random_bytes(rng, a->host->settings().max_frame_payload));
   size_t ib = 0, ia = 0;
-  ASSERT_TRUE(run_until(ctx, [&] {
-    while (ib < to_b.size() && a->host->send(b->key.public_key(), kTestType, to_b[ib])) ++ib;
-    while (ia < to_a.size() && b->host->send(a->key.public_key(), kTestType, to_a[ia])) ++ia;
-    return b->received.size() == to_b.size() && a->received.size() == to_a.size();
-  }, 30s));
+  ASSERT_TRUE(run_until(
+      ctx,
+      [&] {
+        while (ib < to_b.size() && a->host->send(b->key.public_key(), kTestType, to_b[ib])) ++ib;
+        while (ia < to_a.size() && b->host->send(a->key.public_key(), kTestType, to_a[ia])) ++ia;
+        return b->received.size() == to_b.size() && a->received.size() == to_a.size();
+      },
+      30s));
   for (size_t i = 0; i < to_b.size(); ++i) ASSERT_EQ(b->received[i].second, to_b[i]) << i;
   for (size_t i = 0; i < to_a.size(); ++i) ASSERT_EQ(a->received[i].second, to_a[i]) << i;
   EXPECT_EQ(b->received[0].first, a->key.public_key());
@@ -119,11 +125,12 @@ TEST_F(Tcp, RequestResponseRoundTrip) {
   a = std::make_unique<TcpNode>(ctx, rng);
   b = std::make_unique<TcpNode>(ctx, rng);
   RequestResponse rra(*a->host), rrb(*b->host);
-  ASSERT_TRUE(rrb.handle(MessageType::fragments_request, [](const NodeId&, ByteSpan p, Responder r) {
-    Bytes out(p.begin(), p.end());
-    out.push_back('!');
-    EXPECT_TRUE(r.respond(out));
-  }));
+  ASSERT_TRUE(
+      rrb.handle(MessageType::fragments_request, [](const NodeId&, ByteSpan p, Responder r) {
+        Bytes out(p.begin(), p.end());
+        out.push_back('!');
+        EXPECT_TRUE(r.respond(out));
+      }));
   a->host->connect(b->address, {.expected_id = b->key.public_key()});
   ASSERT_TRUE(run_until(ctx, [&] { return a->host->is_connected(b->key.public_key()); }));
   std::optional<Result<Bytes>> got;
@@ -169,9 +176,12 @@ TEST_F(Tcp, RandomBytesAreRefused) {
   for (int i = 0; i < 5; ++i) {
     RawSocket raw(ctx, a->address);
     raw.send(cairn::test::random_bytes(rng, 2048));
-    ASSERT_TRUE(run_until(ctx, [&] { return raw.closed(); }, 5s)) << i;
+    ASSERT_TRUE(run_until(
+        ctx, [&] { return raw.closed(); }, 5s))
+        << i;
   }
-  ASSERT_TRUE(run_until(ctx, [&] { return a->host->stats().sessions_open == 0; }, 5s));
+  ASSERT_TRUE(run_until(
+      ctx, [&] { return a->host->stats().sessions_open == 0; }, 5s));
   EXPECT_EQ(a->host->stats().handshakes_failed, 5u);
   EXPECT_EQ(a->host->peer_count(), 0u);
 }
@@ -182,9 +192,11 @@ TEST_F(Tcp, OversizeLengthPrefixIsRefused) {
   RawSocket raw(ctx, a->address);
   const uint8_t huge[4] = {0x7f, 0xff, 0xff, 0xff};
   raw.send(ByteSpan(huge, 4));
-  ASSERT_TRUE(run_until(ctx, [&] { return raw.closed(); }, 5s));
+  ASSERT_TRUE(run_until(
+      ctx, [&] { return raw.closed(); }, 5s));
   EXPECT_TRUE(logs.contains("frame_too_large")) << logs.dump();
-  ASSERT_TRUE(run_until(ctx, [&] { return a->host->stats().sessions_open == 0; }, 5s));
+  ASSERT_TRUE(run_until(
+      ctx, [&] { return a->host->stats().sessions_open == 0; }, 5s));
 }
 
 TEST_F(Tcp, StallingPeerIsTimedOutAndFreed) {
@@ -196,13 +208,16 @@ TEST_F(Tcp, StallingPeerIsTimedOutAndFreed) {
   RawSocket half(ctx, a->address);
   Bytes partial = {0, 0, 0, 200, 'c', 'a', 'i', 'r'};  // promises 200 bytes, sends 4
   half.send(partial);
-  ASSERT_TRUE(run_until(ctx, [&] { return a->host->stats().sessions_open == 2; }, 2s));
+  ASSERT_TRUE(run_until(
+      ctx, [&] { return a->host->stats().sessions_open == 2; }, 2s));
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(run_until(ctx, [&] { return silent.closed() && half.closed(); }, 5s));
+  ASSERT_TRUE(run_until(
+      ctx, [&] { return silent.closed() && half.closed(); }, 5s));
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_GE(took, 250ms);
   EXPECT_LT(took, 3s);
-  ASSERT_TRUE(run_until(ctx, [&] { return a->host->stats().sessions_open == 0; }, 2s));
+  ASSERT_TRUE(run_until(
+      ctx, [&] { return a->host->stats().sessions_open == 0; }, 2s));
   EXPECT_TRUE(logs.contains("handshake_timeout")) << logs.dump();
 }
 
@@ -230,20 +245,20 @@ class TamperingRelay {
 
  private:
   void pump(tcp::socket& from, tcp::socket& to, std::array<uint8_t, 8192>& buf, bool upstream) {
-    from.async_read_some(asio::buffer(buf), [this, &from, &to, &buf, upstream](std::error_code ec,
-                                                                              size_t n) {
-      if (ec) {
-        std::error_code ignored;
-        to.shutdown(tcp::socket::shutdown_send, ignored);
-        return;
-      }
-      if (upstream && seen_ <= offset_ && offset_ < seen_ + n) buf[offset_ - seen_] ^= 0x40;
-      if (upstream) seen_ += n;
-      asio::async_write(to, asio::buffer(buf.data(), n),
-                        [this, &from, &to, &buf, upstream](std::error_code wec, size_t) {
-                          if (!wec) pump(from, to, buf, upstream);
-                        });
-    });
+    from.async_read_some(
+        asio::buffer(buf), [this, &from, &to, &buf, upstream](std::error_code ec, size_t n) {
+          if (ec) {
+            std::error_code ignored;
+            to.shutdown(tcp::socket::shutdown_send, ignored);
+            return;
+          }
+          if (upstream && seen_ <= offset_ && offset_ < seen_ + n) buf[offset_ - seen_] ^= 0x40;
+          if (upstream) seen_ += n;
+          asio::async_write(to, asio::buffer(buf.data(), n),
+                            [this, &from, &to, &buf, upstream](std::error_code wec, size_t) {
+                              if (!wec) pump(from, to, buf, upstream);
+                            });
+        });
   }
   tcp::acceptor acceptor_;
   std::string target_;
@@ -264,7 +279,8 @@ TEST_F(Tcp, TamperedCiphertextOnTheWireClosesTheSession) {
   a->host->connect(relay.address(), {.expected_id = b->key.public_key()});
   ASSERT_TRUE(run_until(ctx, [&] { return b->host->is_connected(a->key.public_key()); }));
   ASSERT_TRUE(a->host->send(b->key.public_key(), kTestType, Bytes(100, 0x11)));
-  ASSERT_TRUE(run_until(ctx, [&] { return !b->host->is_connected(a->key.public_key()); }, 5s));
+  ASSERT_TRUE(run_until(
+      ctx, [&] { return !b->host->is_connected(a->key.public_key()); }, 5s));
   EXPECT_TRUE(b->received.empty());
   EXPECT_TRUE(logs.contains("decrypt_failed")) << logs.dump();
 }

@@ -71,7 +71,8 @@ struct Field {
 };
 
 // Opens a finished transcript against fresh anchor randomness and verifies.
-bool passes(Field& field, const EpochChallenge& c, WalkTranscript& t, ProverSource& source, const SigningKey& key) {
+bool passes(Field& field, const EpochChallenge& c, WalkTranscript& t, ProverSource& source,
+            const SigningKey& key) {
   const Hash32 anchor = field.randomness();
   auto resp = open_response(t, BlockNumber{c.start_block.value + 1}, anchor, source, key);
   EXPECT_TRUE(resp) << resp.error().to_string();
@@ -147,8 +148,10 @@ TEST(Adversary, NodeMissing30PercentOfItsReplicaFailsNearlyEveryEpoch) {
   }
   // docs/proof-format.md: a node missing a fraction f passes one epoch with
   // probability about (1 - f)^t: 0.7^32 = 1.1e-5 here.
-  EXPECT_LE(passed_substitute, epochs / 100) << "substituting chunks passed " << passed_substitute << " of 200";
-  EXPECT_LE(passed_reroll, epochs / 100) << "restarting the walk passed " << passed_reroll << " of 200";
+  EXPECT_LE(passed_substitute, epochs / 100)
+      << "substituting chunks passed " << passed_substitute << " of 200";
+  EXPECT_LE(passed_reroll, epochs / 100)
+      << "restarting the walk passed " << passed_reroll << " of 200";
   EXPECT_EQ(passed_honest, epochs / 10);
 }
 
@@ -165,7 +168,8 @@ class PlainDataNode final : public ProverSource {
     std::copy_n(blob.data.begin() + static_cast<std::ptrdiff_t>(pos.chunk * l), l, out.begin());
     if (coin(salt_, pos, computed_)) {
       Bytes mask(l);
-      replica_chunk_mask(field_.params, SealKey{node_, field_.blobs[pos.blob.value].commitment.id, pos.blob},
+      replica_chunk_mask(field_.params,
+                         SealKey{node_, field_.blobs[pos.blob.value].commitment.id, pos.blob},
                          pos.chunk, mask, scratch_);
       for (size_t i = 0; i < l; ++i) out[i] ^= mask[i];
     }
@@ -174,7 +178,8 @@ class PlainDataNode final : public ProverSource {
   Result<ChunkOpening> open_chunk(ChunkPosition pos, BlockNumber, uint64_t size) override {
     const erasure::CommittedBlob& blob = field_.blobs.at(pos.blob.value);
     const uint32_t cpf = field_.params.chunks_per_fragment();
-    auto proof = erasure::prove_chunk(blob.encoded, blob.commitment, pos.chunk / cpf, pos.chunk % cpf);
+    auto proof =
+        erasure::prove_chunk(blob.encoded, blob.commitment, pos.chunk / cpf, pos.chunk % cpf);
     if (!proof) return tl::unexpected(proof.error());
     ChunkOpening o;
     o.commitment = blob.commitment.id;
@@ -220,8 +225,8 @@ TEST(Adversary, NodeWithoutItsReplicaIsCaughtByTheMaskChecks) {
   // Computing half passes with probability about 0.5^q (6.25% at q = 4);
   // 400 epochs put the expected 25 passes well inside [5, 50].
   const double half = pass_rate(field, 0.5, 400, 9);
-  std::cout << "computing half the masks passed " << half * 100 << "% of 400 epochs (0.5^" << q << " = "
-            << std::pow(0.5, q) * 100 << "%)\n";
+  std::cout << "computing half the masks passed " << half * 100 << "% of 400 epochs (0.5^" << q
+            << " = " << std::pow(0.5, q) * 100 << "%)\n";
   EXPECT_GT(half, 5.0 / 400) << "q = " << q;
   EXPECT_LT(half, 50.0 / 400) << "q = " << q;
 }

@@ -20,7 +20,10 @@ constexpr uint64_t kStart = 1'700'000'000'000;
 
 class EpochSim : public ::testing::Test {
  protected:
-  EpochSim() : rng(cairn::test::seeded_rng(50)), sequencer(test::key_from(rng)), uploader(test::key_from(rng)) {
+  EpochSim()
+      : rng(cairn::test::seeded_rng(50)),
+        sequencer(test::key_from(rng)),
+        uploader(test::key_from(rng)) {
     params = erasure::NetworkParams::defaults();
     params.blobs_per_shard = 64;
     contracts::DevChainSettings settings;
@@ -65,9 +68,11 @@ class EpochSim : public ::testing::Test {
     std::vector<erasure::CommittedBlob> blobs;
     std::vector<Hash32> txs;
     for (size_t i = 0; i < count; ++i) {
-      blobs.push_back(*erasure::encode_and_commit(*codec, cairn::test::random_bytes(rng, params.blob_size)));
-      auto hash = chain->submit(contracts::make_put_blob(uploader, chain->info().chain_id, ++uploader_nonce,
-                                                         blobs.back().commitment.id, params.blob_size));
+      blobs.push_back(
+          *erasure::encode_and_commit(*codec, cairn::test::random_bytes(rng, params.blob_size)));
+      auto hash =
+          chain->submit(contracts::make_put_blob(uploader, chain->info().chain_id, ++uploader_nonce,
+                                                 blobs.back().commitment.id, params.blob_size));
       ASSERT_TRUE(hash);
       txs.push_back(*hash);
     }
@@ -99,8 +104,9 @@ TEST_F(EpochSim, EightNodesOverFiveEpochsAreCountedEveryEpoch) {
   for (int i = 0; i < 9; ++i) {
     nodes.push_back(std::make_unique<TestNode>(params, rng, paths()));
     const auto& key = nodes.back()->key;
-    auto hash = chain->submit(contracts::make_register_node(key, chain_id, ++nonces[key.public_key()],
-                                                            "127.0.0.1:" + std::to_string(9100 + i), {shard}));
+    auto hash = chain->submit(
+        contracts::make_register_node(key, chain_id, ++nonces[key.public_key()],
+                                      "127.0.0.1:" + std::to_string(9100 + i), {shard}));
     ASSERT_TRUE(hash) << hash.error().to_string();
     registrations.push_back(*hash);
   }
@@ -129,8 +135,8 @@ TEST_F(EpochSim, EightNodesOverFiveEpochsAreCountedEveryEpoch) {
       auto t = run_walk(*challenge, n->id(), *n->replica);
       ASSERT_TRUE(t) << t.error().to_string();
       if (n.get() != &late) {
-        auto tx = contracts::make_submit_response(n->key, chain_id, ++nonces[n->id()], shard, Epoch{e},
-                                                  t->commitment());
+        auto tx = contracts::make_submit_response(n->key, chain_id, ++nonces[n->id()], shard,
+                                                  Epoch{e}, t->commitment());
         auto hash = chain->submit(tx);
         ASSERT_TRUE(hash) << hash.error().to_string();
         submitted.push_back(*hash);
@@ -146,8 +152,8 @@ TEST_F(EpochSim, EightNodesOverFiveEpochsAreCountedEveryEpoch) {
     }
     blocks_until(start + params.deadline_blocks);
     // The late node submits after block e*E+D: the contract refuses it.
-    auto late_receipt = include(contracts::make_submit_response(late.key, chain_id, ++nonces[late.id()], shard,
-                                                                Epoch{e}, walks.back().commitment()));
+    auto late_receipt = include(contracts::make_submit_response(
+        late.key, chain_id, ++nonces[late.id()], shard, Epoch{e}, walks.back().commitment()));
     EXPECT_EQ(late_receipt.status, contracts::TxStatus::deadline_passed);
 
     // Open with the anchor block's randomness; collect what a node would
@@ -186,8 +192,8 @@ TEST_F(EpochSim, EightNodesOverFiveEpochsAreCountedEveryEpoch) {
     EXPECT_EQ(std::count(report->nodes.begin(), report->nodes.end(), late.id()), 0);
     // The sequencer key alone is enough of a trust root too.
     EXPECT_EQ(verify_replica_proof(file, TrustRoot::key(sequencer.public_key()))->replicas(), 8u);
-    std::cout << "epoch " << e << ": " << report->replicas() << " replicas of blobs 0.." << report->blob_count - 1
-              << ", proof " << file.size() << " bytes\n";
+    std::cout << "epoch " << e << ": " << report->replicas() << " replicas of blobs 0.."
+              << report->blob_count - 1 << ", proof " << file.size() << " bytes\n";
   }
 }
 

@@ -28,14 +28,16 @@ size_t replay(const std::string& name, int (*harness)(const uint8_t*, size_t)) {
 }
 
 TEST(SamplingFuzzCorpus, EveryCorpusInputDecodesSafely) {
-  EXPECT_GE(replay("sampling_response", fuzz::response_one_input), 8u) << "the seed corpus is missing";
+  EXPECT_GE(replay("sampling_response", fuzz::response_one_input), 8u)
+      << "the seed corpus is missing";
   EXPECT_GE(replay("sampling_proof", fuzz::proof_one_input), 8u) << "the seed corpus is missing";
 }
 
 // Byte flips, truncations and splices of the golden proof and of its first
 // response.
 TEST(SamplingFuzzCorpus, MutatedValidInputsDecodeSafely) {
-  const Bytes proof = cairn::test::read_file(std::filesystem::path(CAIRN_SAMPLING_DATA_DIR) / "proof_v1.bin");
+  const Bytes proof =
+      cairn::test::read_file(std::filesystem::path(CAIRN_SAMPLING_DATA_DIR) / "proof_v1.bin");
   // The first response: after magic, version, sequencer, params, time,
   // shard, epoch, header count, headers, entry count and the anchor path.
   ByteReader r(proof);
@@ -52,13 +54,15 @@ TEST(SamplingFuzzCorpus, MutatedValidInputsDecodeSafely) {
   auto rng = cairn::test::seeded_rng(61);
   using Harness = int (*)(const uint8_t*, size_t);
   const std::vector<std::pair<Bytes, Harness>> inputs = {
-      {proof, &fuzz::proof_one_input}, {Bytes(response.begin(), response.end()), &fuzz::response_one_input}};
+      {proof, &fuzz::proof_one_input},
+      {Bytes(response.begin(), response.end()), &fuzz::response_one_input}};
   for (const auto& [input, harness] : inputs) {
     for (int i = 0; i < 300; ++i) {
       Bytes m = input;
       switch (rng() % 3) {
         case 0:
-          for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k) m[rng() % m.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
+          for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
+            m[rng() % m.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
           break;
         case 1:
           m.resize(rng() % m.size());

@@ -40,7 +40,8 @@ Golden build_golden() {
   }
   std::vector<std::unique_ptr<test::TestNode>> nodes;
   for (uint8_t n = 0; n < 2; ++n) {
-    nodes.push_back(std::make_unique<test::TestNode>(params, SigningKey::from_seed(filled(0x10 + n)), chain.paths()));
+    nodes.push_back(std::make_unique<test::TestNode>(
+        params, SigningKey::from_seed(filled(0x10 + n)), chain.paths()));
     for (size_t j = 0; j < blobs.size(); ++j) nodes.back()->replica->add(BlobIndex{j}, blobs[j]);
   }
   const Epoch e{1};
@@ -55,7 +56,8 @@ Golden build_golden() {
 TEST(GoldenProof, FixedInputsGiveTheCommittedFile) {
   const Golden g = build_golden();
   const std::filesystem::path dir = std::filesystem::path(CAIRN_SAMPLING_DATA_DIR);
-  if (const char* regen = std::getenv("CAIRN_REGENERATE_GOLDEN"); regen != nullptr && *regen == '1') {
+  if (const char* regen = std::getenv("CAIRN_REGENERATE_GOLDEN");
+      regen != nullptr && *regen == '1') {
     cairn::test::write_file(dir / "proof_v1.bin", g.proof);
     cairn::test::write_file(dir / "genesis_v1.bin", g.genesis);
     GTEST_SKIP() << "rewrote " << dir;

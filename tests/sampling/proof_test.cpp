@@ -10,15 +10,16 @@
 namespace cairn::sampling {
 namespace {
 
+using test::Network;
 using test::Prover;
 using test::TestChain;
 using test::TestNode;
 using test::tiny_params;
-using test::Network;
 
 TEST(ReplicaProof, CountsEveryNodeAndReportsTheChallengedBlobs) {
   Network net(test::small_params(), 6, 3, 21);
-  const ReplicaProof proof = net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1}));
+  const ReplicaProof proof =
+      net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1}));
   ASSERT_EQ(proof.entries.size(), 3u);
   const Bytes wire = proof.encode();
   auto back = ReplicaProof::decode(wire);
@@ -26,7 +27,8 @@ TEST(ReplicaProof, CountsEveryNodeAndReportsTheChallengedBlobs) {
   EXPECT_EQ(*back, proof);
   EXPECT_EQ(back->encode(), wire);
 
-  for (const TrustRoot& trust : {TrustRoot::key(net.chain.info().sequencer), TrustRoot::chain(net.chain.info())}) {
+  for (const TrustRoot& trust :
+       {TrustRoot::key(net.chain.info().sequencer), TrustRoot::chain(net.chain.info())}) {
     auto report = verify_replica_proof(wire, trust);
     ASSERT_TRUE(report) << report.error().to_string();
     EXPECT_EQ(report->replicas(), 3u);
@@ -49,7 +51,8 @@ TEST(ReplicaProof, CountsEveryNodeAndReportsTheChallengedBlobs) {
 
 TEST(ReplicaProof, AnotherSequencerOrGenesisIsRejected) {
   Network net(test::small_params(), 3, 1, 22);
-  const Bytes wire = net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1})).encode();
+  const Bytes wire =
+      net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1})).encode();
   auto rng = cairn::test::seeded_rng(1022);
   const NodeId stranger = test::key_from(rng).public_key();
   auto r = verify_replica_proof(wire, TrustRoot::key(stranger));
@@ -59,7 +62,8 @@ TEST(ReplicaProof, AnotherSequencerOrGenesisIsRejected) {
 
   contracts::ChainInfo later = net.chain.info();
   later.genesis_time_ms += 1;
-  later.chain_id = contracts::compute_chain_id(later.sequencer, later.params, later.genesis_time_ms);
+  later.chain_id =
+      contracts::compute_chain_id(later.sequencer, later.params, later.genesis_time_ms);
   EXPECT_FALSE(verify_replica_proof(wire, TrustRoot::chain(later)));
   contracts::ChainInfo other_params = net.chain.info();
   other_params.params.walk_steps *= 2;
@@ -71,7 +75,8 @@ TEST(ReplicaProof, AnotherSequencerOrGenesisIsRejected) {
   ReplicaProof p = *ReplicaProof::decode(wire);
   p.sequencer = forged.info().sequencer;
   EXPECT_FALSE(verify_replica_proof(p, TrustRoot::key(net.chain.info().sequencer)));
-  EXPECT_FALSE(verify_replica_proof(p, TrustRoot::embedded_key()));  // headers signed by the real key
+  EXPECT_FALSE(
+      verify_replica_proof(p, TrustRoot::embedded_key()));  // headers signed by the real key
 }
 
 TEST(ReplicaProof, ResponseAnchoredAfterTheDeadlineIsNotCounted) {
@@ -80,8 +85,9 @@ TEST(ReplicaProof, ResponseAnchoredAfterTheDeadlineIsNotCounted) {
   net.chain.produce_until(net.start_of(e));
   // Two nodes anchor in time; the third walks in time but anchors in block
   // e*E + D + 1 (the dev chain refuses that; this chain lets a test do it).
-  auto on_time = test::answer_epoch(net.chain, {Prover{net.nodes[0].get(), net.nodes[0]->replica.get()},
-                                                 Prover{net.nodes[1].get(), net.nodes[1]->replica.get()}},
+  auto on_time = test::answer_epoch(net.chain,
+                                    {Prover{net.nodes[0].get(), net.nodes[0]->replica.get()},
+                                     Prover{net.nodes[1].get(), net.nodes[1]->replica.get()}},
                                     ShardId{0}, e);
   const EpochChallenge c = net.chain.challenge(ShardId{0}, e);
   auto t = run_walk(c, net.nodes[2]->id(), *net.nodes[2]->replica);
@@ -95,7 +101,8 @@ TEST(ReplicaProof, ResponseAnchoredAfterTheDeadlineIsNotCounted) {
   AnchoredResponse late_one{*resp, net.chain.anchor_path(late, leaf)};
   // On its own terms (its block's headers) the late response is sound...
   EpochChallenge again = c;
-  EXPECT_TRUE(verify_response(again, late_one.response, contracts::block_randomness(net.chain.header(late).hash())));
+  EXPECT_TRUE(verify_response(again, late_one.response,
+                              contracts::block_randomness(net.chain.header(late).hash())));
 
   // ...but the assembler leaves it out,
   std::vector<AnchoredResponse> all = on_time;
@@ -128,12 +135,13 @@ TEST(ReplicaProof, DuplicateResponsesOfOneNodeCountOnce) {
   // Node 0 anchors in both blocks of the window (two different responses:
   // the second walk has the same commitment, opened with another block).
   auto first = test::answer_epoch(net.chain, test::honest(net.nodes), ShardId{0}, e);
-  auto second = test::answer_epoch(net.chain, {Prover{net.nodes[0].get(), net.nodes[0]->replica.get()}},
-                                   ShardId{0}, e);
+  auto second = test::answer_epoch(
+      net.chain, {Prover{net.nodes[0].get(), net.nodes[0]->replica.get()}}, ShardId{0}, e);
   ASSERT_NE(first[0].response.anchor_block, second[0].response.anchor_block);
   ReplicaProof proof;
   {
-    auto a = assemble_replica_proof(net.chain.info(), ShardId{0}, e, net.chain.epoch_headers(e), first);
+    auto a =
+        assemble_replica_proof(net.chain.info(), ShardId{0}, e, net.chain.epoch_headers(e), first);
     ASSERT_TRUE(a);
     proof = a->proof;
   }
@@ -142,7 +150,8 @@ TEST(ReplicaProof, DuplicateResponsesOfOneNodeCountOnce) {
 
   ReplicaProof dup = proof;
   dup.entries.push_back(dup.entries.front());  // the same entry again
-  dup.entries.push_back(ProofEntry{second[0].response, second[0].anchor_path});  // another valid one
+  dup.entries.push_back(
+      ProofEntry{second[0].response, second[0].anchor_path});  // another valid one
   auto report = verify_replica_proof(dup, trust);
   ASSERT_TRUE(report) << report.error().to_string();
   EXPECT_EQ(report->replicas(), 2u);
@@ -165,8 +174,8 @@ TEST(ReplicaProof, ResponseForAnotherShardOrEpochIsRejected) {
   auto trust = TrustRoot::key(net.chain.info().sequencer);
   net.chain.produce_until(net.start_of(Epoch{1}));
   auto shard0 = test::answer_epoch(net.chain, test::honest(net.nodes), ShardId{0}, Epoch{1});
-  auto shard1 = test::answer_epoch(net.chain, {Prover{net.nodes[0].get(), net.nodes[0]->replica.get()}},
-                                   ShardId{1}, Epoch{1});
+  auto shard1 = test::answer_epoch(
+      net.chain, {Prover{net.nodes[0].get(), net.nodes[0]->replica.get()}}, ShardId{1}, Epoch{1});
   net.chain.produce_until(BlockNumber{net.start_of(Epoch{1}).value + params.deadline_blocks});
   auto epoch2 = net.run_epoch(ShardId{0}, Epoch{2});
 
@@ -174,7 +183,8 @@ TEST(ReplicaProof, ResponseForAnotherShardOrEpochIsRejected) {
   std::vector<AnchoredResponse> mixed = shard0;
   mixed.push_back(shard1[0]);
   mixed.push_back(epoch2[1]);
-  auto a = assemble_replica_proof(net.chain.info(), ShardId{0}, Epoch{1}, net.chain.epoch_headers(Epoch{1}), mixed);
+  auto a = assemble_replica_proof(net.chain.info(), ShardId{0}, Epoch{1},
+                                  net.chain.epoch_headers(Epoch{1}), mixed);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->proof.entries.size(), 2u);
   ASSERT_EQ(a->excluded.size(), 2u);
@@ -222,13 +232,16 @@ TEST(ReplicaProof, HeadersMustBeTheEpochWindowOfTheTrustedChain) {
   EXPECT_FALSE(verify_replica_proof(p, trust));
   // Block 0 held no blob yet: epoch 0 challenged nothing, and a shard never
   // opened cannot be proven either.
-  EXPECT_FALSE(assemble_replica_proof(net.chain.info(), ShardId{0}, Epoch{0}, net.chain.epoch_headers(Epoch{0}), {}));
-  EXPECT_FALSE(assemble_replica_proof(net.chain.info(), ShardId{5}, Epoch{1}, net.chain.epoch_headers(Epoch{1}), {}));
+  EXPECT_FALSE(assemble_replica_proof(net.chain.info(), ShardId{0}, Epoch{0},
+                                      net.chain.epoch_headers(Epoch{0}), {}));
+  EXPECT_FALSE(assemble_replica_proof(net.chain.info(), ShardId{5}, Epoch{1},
+                                      net.chain.epoch_headers(Epoch{1}), {}));
 }
 
 TEST(ReplicaProof, VerifierLimitsBoundWhatAnUnpinnedProofCanAskFor) {
   Network net(test::small_params(), 3, 1, 28);
-  const ReplicaProof proof = net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1}));
+  const ReplicaProof proof =
+      net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1}));
   VerifyLimits limits;
   limits.max_seal_cost = 1;
   auto r = verify_replica_proof(proof, TrustRoot::embedded_key(), limits);
@@ -241,7 +254,8 @@ TEST(ReplicaProof, VerifierLimitsBoundWhatAnUnpinnedProofCanAskFor) {
 
 // Flips byte i of `wire` (xor 0x01 and xor 0x80 at alternate positions) and
 // expects the proof to fail; returns the positions that still verified.
-std::vector<size_t> surviving_flips(const Bytes& wire, const std::vector<size_t>& positions, const TrustRoot& trust) {
+std::vector<size_t> surviving_flips(const Bytes& wire, const std::vector<size_t>& positions,
+                                    const TrustRoot& trust) {
   std::vector<size_t> survived;
   Bytes copy = wire;
   for (size_t i : positions) {
@@ -255,7 +269,8 @@ std::vector<size_t> surviving_flips(const Bytes& wire, const std::vector<size_t>
 
 TEST(ReplicaProofTamper, EveryByteOfASmallProofMatters) {
   Network net(tiny_params(), 3, 2, 29);
-  const ReplicaProof proof = net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1}));
+  const ReplicaProof proof =
+      net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1}));
   const Bytes wire = proof.encode();
   const auto trust = TrustRoot::key(net.chain.info().sequencer);
   ASSERT_EQ(verify_replica_proof(wire, trust)->replicas(), 2u);
@@ -274,7 +289,8 @@ TEST(ReplicaProofTamper, SeededPositionsOfADefaultParameterProof) {
   auto params = erasure::NetworkParams::defaults();
   params.blobs_per_shard = 8;
   Network net(params, 6, 3, 30);
-  const ReplicaProof proof = net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1}));
+  const ReplicaProof proof =
+      net.assemble(ShardId{0}, Epoch{1}, net.run_epoch(ShardId{0}, Epoch{1}));
   const Bytes wire = proof.encode();
   const auto trust = TrustRoot::key(net.chain.info().sequencer);
   ASSERT_EQ(verify_replica_proof(wire, trust)->replicas(), 3u);
@@ -285,7 +301,8 @@ TEST(ReplicaProofTamper, SeededPositionsOfADefaultParameterProof) {
   for (size_t i = 0; i < 1024; ++i) positions.push_back(i);
   const auto survived = surviving_flips(wire, positions, trust);
   EXPECT_TRUE(survived.empty()) << survived.size() << " changes still verify, first at byte "
-                                << (survived.empty() ? 0 : survived.front()) << " of " << wire.size();
+                                << (survived.empty() ? 0 : survived.front()) << " of "
+                                << wire.size();
 }
 
 }  // namespace

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "cairn/contracts/header.hpp"
-#include "contracts/chain_test_util.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
@@ -21,6 +20,7 @@
 #include "cairn/sampling/memory_replica.hpp"
 #include "cairn/sampling/proof.hpp"
 #include "cairn/sampling/walk.hpp"
+#include "contracts/chain_test_util.hpp"
 #include "support/test_util.hpp"
 
 namespace cairn::sampling::test {
@@ -129,11 +129,14 @@ class TestChain {
     return headers(BlockNumber{e.value * params().epoch_blocks}, params().deadline_blocks + 1);
   }
   EpochChallenge challenge(ShardId shard, Epoch e) const {
-    return *make_epoch_challenge(params(), shard, e, header(BlockNumber{e.value * params().epoch_blocks}));
+    return *make_epoch_challenge(params(), shard, e,
+                                 header(BlockNumber{e.value * params().epoch_blocks}));
   }
 
   MemoryReplica::BlobPaths paths() {
-    return [this](BlobIndex index, BlockNumber, uint64_t tree_size) { return blobs_.prove(index, tree_size); };
+    return [this](BlobIndex index, BlockNumber, uint64_t tree_size) {
+      return blobs_.prove(index, tree_size);
+    };
   }
 
  private:
@@ -171,10 +174,13 @@ struct TestNode {
   SigningKey key;
   std::unique_ptr<MemoryReplica> replica;
 
-  TestNode(const erasure::NetworkParams& params, std::mt19937_64& rng, MemoryReplica::BlobPaths paths)
+  TestNode(const erasure::NetworkParams& params, std::mt19937_64& rng,
+           MemoryReplica::BlobPaths paths)
       : TestNode(params, key_from(rng), std::move(paths)) {}
-  TestNode(const erasure::NetworkParams& params, const SigningKey& k, MemoryReplica::BlobPaths paths)
-      : key(k), replica(std::make_unique<MemoryReplica>(params, key.public_key(), std::move(paths))) {}
+  TestNode(const erasure::NetworkParams& params, const SigningKey& k,
+           MemoryReplica::BlobPaths paths)
+      : key(k),
+        replica(std::make_unique<MemoryReplica>(params, key.public_key(), std::move(paths))) {}
   const NodeId& id() const { return key.public_key(); }
 };
 
@@ -188,8 +194,9 @@ struct Prover {
 // The provers' responses to (shard, epoch) on `chain`: all walk at block e*E
 // (the chain must be there), anchor in the next block and open with its
 // randomness. The chain ends at the anchor block.
-inline std::vector<AnchoredResponse> answer_epoch(TestChain& chain, const std::vector<Prover>& provers,
-                                                  ShardId shard, Epoch e) {
+inline std::vector<AnchoredResponse> answer_epoch(TestChain& chain,
+                                                  const std::vector<Prover>& provers, ShardId shard,
+                                                  Epoch e) {
   const EpochChallenge c = chain.challenge(shard, e);
   std::vector<WalkTranscript> transcripts;
   std::vector<uint32_t> leaves;
@@ -203,7 +210,8 @@ inline std::vector<AnchoredResponse> answer_epoch(TestChain& chain, const std::v
   const Hash32 randomness = contracts::block_randomness(chain.header(b).hash());
   std::vector<AnchoredResponse> out;
   for (size_t i = 0; i < provers.size(); ++i) {
-    auto resp = open_response(transcripts[i], b, randomness, *provers[i].source, provers[i].node->key);
+    auto resp =
+        open_response(transcripts[i], b, randomness, *provers[i].source, provers[i].node->key);
     EXPECT_TRUE(resp) << resp.error().to_string();
     out.push_back(AnchoredResponse{*resp, chain.anchor_path(b, leaves[i])});
   }
@@ -246,9 +254,11 @@ struct Network {
   }
 
   ReplicaProof assemble(ShardId shard, Epoch e, std::vector<AnchoredResponse> responses) {
-    auto a = assemble_replica_proof(chain.info(), shard, e, chain.epoch_headers(e), std::move(responses));
+    auto a = assemble_replica_proof(chain.info(), shard, e, chain.epoch_headers(e),
+                                    std::move(responses));
     EXPECT_TRUE(a) << a.error().to_string();
-    for (const auto& [node, err] : a->excluded) ADD_FAILURE() << "excluded " << node.hex() << ": " << err.to_string();
+    for (const auto& [node, err] : a->excluded)
+      ADD_FAILURE() << "excluded " << node.hex() << ": " << err.to_string();
     return a->proof;
   }
 };

@@ -47,11 +47,13 @@ TEST(SealPrefix, EqualsTheFullMaskOverThePrefix) {
     replica_mask(params, key, full);
     for (uint32_t j : {0u, 1u, blocks / 2, blocks - 1}) {
       replica_mask_prefix(params, key, j + 1, prefix);
-      EXPECT_TRUE(std::equal(prefix.begin(), prefix.begin() + static_cast<std::ptrdiff_t>((j + 1) * params.chunk_size),
-                             full.begin()))
+      EXPECT_TRUE(std::equal(
+          prefix.begin(), prefix.begin() + static_cast<std::ptrdiff_t>((j + 1) * params.chunk_size),
+          full.begin()))
           << "cost " << cost << " block " << j;
       replica_chunk_mask(params, key, j, chunk, scratch);
-      EXPECT_TRUE(std::equal(chunk.begin(), chunk.end(), full.begin() + static_cast<std::ptrdiff_t>(j * params.chunk_size)));
+      EXPECT_TRUE(std::equal(chunk.begin(), chunk.end(),
+                             full.begin() + static_cast<std::ptrdiff_t>(j * params.chunk_size)));
     }
   }
 }
@@ -75,7 +77,8 @@ TEST(Challenge, DerivationsArePinned) {
   Hash32 root, fin;
   root.fill(1);
   fin.fill(2);
-  EXPECT_EQ(to_hex(commitment_hash(node, c.shard, c.epoch, root, fin)), "e3fe037671e4b2d18a0a2736ec97c436ddb1dc966998ad1206bd8f495a3746da");
+  EXPECT_EQ(to_hex(commitment_hash(node, c.shard, c.epoch, root, fin)),
+            "e3fe037671e4b2d18a0a2736ec97c436ddb1dc966998ad1206bd8f495a3746da");
 }
 
 TEST(Challenge, OpeningPlanIsDistinctInRangeAndDependsOnTheAnchor) {
@@ -88,7 +91,8 @@ TEST(Challenge, OpeningPlanIsDistinctInRangeAndDependsOnTheAnchor) {
   ASSERT_EQ(a.pair_steps.size(), params.openings);
   ASSERT_EQ(a.mask_slots.size(), params.mask_checks);
   EXPECT_EQ(std::set<uint32_t>(a.pair_steps.begin(), a.pair_steps.end()).size(), params.openings);
-  EXPECT_EQ(std::set<uint32_t>(a.mask_slots.begin(), a.mask_slots.end()).size(), params.mask_checks);
+  EXPECT_EQ(std::set<uint32_t>(a.mask_slots.begin(), a.mask_slots.end()).size(),
+            params.mask_checks);
   for (uint32_t s : a.pair_steps) {
     EXPECT_GE(s, 1u);
     EXPECT_LT(s, params.walk_steps);
@@ -111,9 +115,13 @@ TEST(Challenge, EpochChallengeComesFromTheEpochsFirstBlock) {
   EXPECT_EQ(c->blobs_tree_size, 20u);
   EXPECT_EQ(c->randomness, contracts::block_randomness(chain.header(BlockNumber{16}).hash()));
   // Not the epoch's first block; a shard without blobs.
-  EXPECT_EQ(make_epoch_challenge(params, ShardId{1}, Epoch{2}, chain.header(BlockNumber{15})).error().code,
+  EXPECT_EQ(make_epoch_challenge(params, ShardId{1}, Epoch{2}, chain.header(BlockNumber{15}))
+                .error()
+                .code,
             Errc::invalid_argument);
-  EXPECT_EQ(make_epoch_challenge(params, ShardId{2}, Epoch{2}, chain.header(BlockNumber{16})).error().code,
+  EXPECT_EQ(make_epoch_challenge(params, ShardId{2}, Epoch{2}, chain.header(BlockNumber{16}))
+                .error()
+                .code,
             Errc::not_found);
 }
 
@@ -206,7 +214,8 @@ TEST(Response, EveryCheckedPartIsBound) {
   expect_rejected([](Response& r) { r.pairs[1].first.blob_path.path[0][0] ^= 1; }, "blobs_root");
   const size_t later = good.pairs[2].step > 1 ? 2 : 3;
   expect_rejected([&](Response& r) { r.pairs[later].prev_state[0] ^= 1; }, "transcript root");
-  expect_rejected([](Response& r) { r.pairs[2].second.transcript_path.path[0][0] ^= 1; }, "transcript root");
+  expect_rejected([](Response& r) { r.pairs[2].second.transcript_path.path[0][0] ^= 1; },
+                  "transcript root");
   expect_rejected([](Response& r) { r.pairs.pop_back(); }, "opened pairs");
   expect_rejected([](Response& r) { std::swap(r.pairs[0], r.pairs[1]); }, "picks step");
   expect_rejected([](Response& r) { r.final_state[0] ^= 1; }, "picks step");

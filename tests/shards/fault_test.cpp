@@ -41,7 +41,9 @@ class StoreFaults : public ::testing::Test {
     return store ? std::move(*store) : nullptr;
   }
 
-  SyntheticBlob blob(uint64_t index) { return synthetic_blob(small_params(), BlobIndex{index}, rng_); }
+  SyntheticBlob blob(uint64_t index) {
+    return synthetic_blob(small_params(), BlobIndex{index}, rng_);
+  }
 
   // The blob is stored with exactly these fragments.
   static void expect_stored(const Store& store, const SyntheticBlob& b) {
@@ -60,8 +62,9 @@ class StoreFaults : public ::testing::Test {
     EXPECT_EQ(store.get_blob(b.record.id).error().code, Errc::not_found);
     EXPECT_EQ(store.get_blob_at(b.record.index).error().code, Errc::not_found);
     for (uint32_t f = 0; f < b.fragments.size(); ++f) {
-      EXPECT_EQ(store.get_fragment(b.record.index, FragmentIndex{static_cast<uint8_t>(f)}).error().code,
-                Errc::not_found)
+      EXPECT_EQ(
+          store.get_fragment(b.record.index, FragmentIndex{static_cast<uint8_t>(f)}).error().code,
+          Errc::not_found)
           << "fragment " << f;
     }
   }
@@ -89,7 +92,8 @@ TEST_F(StoreFaults, AFailedLogWriteIsNeverAcknowledgedAndAReopenedStoreHasEveryt
   auto put = store->put_blob(b.record, b.spans());
   ASSERT_FALSE(put) << "a blob whose log append failed was acknowledged";
   EXPECT_EQ(put.error().code, Errc::io_error);
-  EXPECT_NE(put.error().message.find("injected fault"), std::string::npos) << put.error().to_string();
+  EXPECT_NE(put.error().message.find("injected fault"), std::string::npos)
+      << put.error().to_string();
   EXPECT_GE(fs_->failed(FaultOp::write), 1u);
   expect_absent(*store, b);
   EXPECT_EQ(store->blob_count(), 1u);
@@ -255,8 +259,8 @@ TEST_F(UnreadableFragments, ServingSubstitutesAnotherFragmentForAnUnreadableOne)
   auto reply = serve_fragments(*store_, request, nullptr);
   ASSERT_TRUE(reply) << reply.error().to_string();
   EXPECT_EQ(fs_->failed(FaultOp::read), 1u);
-  EXPECT_EQ(reply->fragments,
-            (std::vector<FragmentIndex>{FragmentIndex{1}, FragmentIndex{2}, FragmentIndex{3}, FragmentIndex{4}}));
+  EXPECT_EQ(reply->fragments, (std::vector<FragmentIndex>{FragmentIndex{1}, FragmentIndex{2},
+                                                          FragmentIndex{3}, FragmentIndex{4}}));
   // The peer rebuilds the blob from what it got.
   RegisteredBlob expected{index_, record_.id, record_.length};
   auto fetched = verify_fetched(*codec_, expected, std::move(*reply));
@@ -267,7 +271,8 @@ TEST_F(UnreadableFragments, ServingSubstitutesAnotherFragmentForAnUnreadableOne)
   request.at_least = 0;
   auto partial = serve_fragments(*store_, request, nullptr);
   ASSERT_TRUE(partial) << partial.error().to_string();
-  EXPECT_EQ(partial->fragments, (std::vector<FragmentIndex>{FragmentIndex{1}, FragmentIndex{2}, FragmentIndex{3}}));
+  EXPECT_EQ(partial->fragments,
+            (std::vector<FragmentIndex>{FragmentIndex{1}, FragmentIndex{2}, FragmentIndex{3}}));
 
   // A local read decodes around it too.
   fail_next_fragment_reads(1);

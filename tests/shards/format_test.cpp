@@ -29,7 +29,7 @@ TEST(StoreFormat, EnvelopeMatchesTheDocumentedExamples) {
 
 TEST(StoreFormat, FamilyTagsAndNamesAreFixed) {
   // Persisted: renumbering or renaming breaks every existing store.
-  const char* names[] = {"default", "fragments", "blobs", "blob_ids", "pending",
+  const char* names[] = {"default",      "fragments", "blobs", "blob_ids", "pending",
                          "sync_cursors", "responses", "peers", "chain"};
   ASSERT_EQ(std::size(names), format::kFamilyCount);
   for (size_t i = 0; i < format::kFamilyCount; ++i) {
@@ -44,7 +44,8 @@ TEST(StoreFormat, OpenEnvelopeChecksKeyFamilyAndLength) {
   const Bytes value = format::seal_envelope(Family::blobs, key, as_bytes("payload"));
   auto ok = format::open_envelope(Family::blobs, key, value);
   ASSERT_TRUE(ok);
-  EXPECT_EQ(Bytes(ok->begin(), ok->end()), Bytes(as_bytes("payload").begin(), as_bytes("payload").end()));
+  EXPECT_EQ(Bytes(ok->begin(), ok->end()),
+            Bytes(as_bytes("payload").begin(), as_bytes("payload").end()));
 
   const auto other_key = format::blob_key(ShardId{2}, BlobIndex{9001});
   EXPECT_EQ(format::open_envelope(Family::blobs, other_key, value).error().code, Errc::corruption);
@@ -86,7 +87,8 @@ TEST(StoreFormat, BlobRecordRoundTripsAndMalformedRecordsAreRefused) {
   }
   Bytes k_above_n = enc;
   k_above_n[40] = 7;  // k = 7 > n = 6
-  EXPECT_EQ(records::decode_blob_record(k_above_n, BlobIndex{77}, "t").error().code, Errc::corruption);
+  EXPECT_EQ(records::decode_blob_record(k_above_n, BlobIndex{77}, "t").error().code,
+            Errc::corruption);
   Bytes unknown_encoding = enc;
   unknown_encoding[42] = 9;
   EXPECT_EQ(records::decode_blob_record(unknown_encoding, BlobIndex{77}, "t").error().code,

@@ -8,11 +8,11 @@
 #include <chrono>
 #include <thread>
 
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/erasure/commitment.hpp"
 #include "cairn/sampling/seal.hpp"
 #include "cairn/shards/ingest.hpp"
-#include "cairn/core/worker_pool.hpp"
 #include "shards/store_testing.hpp"
 #include "support/test_util.hpp"
 
@@ -247,7 +247,8 @@ TEST_F(IngestTest, ConcurrentIngestOnTheWorkerPool) {
   for (int t = 0; t < kThreads; ++t) {
     auto rng = test::seeded_rng(200 + static_cast<uint64_t>(t));
     for (int i = 0; i < kPerThread; ++i) {
-      payloads[static_cast<size_t>(t)].push_back(test::random_bytes(rng, 1000 + static_cast<size_t>(i)));
+      payloads[static_cast<size_t>(t)].push_back(
+          test::random_bytes(rng, 1000 + static_cast<size_t>(i)));
     }
   }
   std::atomic<int> ok{0}, failed{0}, busy{0};
@@ -258,7 +259,8 @@ TEST_F(IngestTest, ConcurrentIngestOnTheWorkerPool) {
         const BlobIndex index{static_cast<uint64_t>(i * kThreads + t)};
         for (;;) {
           const Bytes& payload = payloads[static_cast<size_t>(t)][static_cast<size_t>(i)];
-          auto s = pool.try_submit([&, index] { ++(ingest_payload(*store_, *codec_, index, payload) ? ok : failed); });
+          auto s = pool.try_submit(
+              [&, index] { ++(ingest_payload(*store_, *codec_, index, payload) ? ok : failed); });
           if (s) break;
           ASSERT_EQ(s.error().code, Errc::busy);
           ++busy;  // a full queue pushes back; the submitter retries

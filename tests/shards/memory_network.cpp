@@ -23,7 +23,8 @@ MemoryNetwork::~MemoryNetwork() {
   thread_.join();
 }
 
-void MemoryNetwork::add_peer(const NodeId& peer, const Store* store, std::shared_ptr<const ReplicaTransform> transform,
+void MemoryNetwork::add_peer(const NodeId& peer, const Store* store,
+                             std::shared_ptr<const ReplicaTransform> transform,
                              std::vector<ShardId> shards, PeerBehavior behavior) {
   std::lock_guard lock(mu_);
   peers_[peer] = Peer{store, std::move(transform), std::move(shards), behavior};
@@ -48,15 +49,18 @@ std::vector<NodeId> MemoryNetwork::peers(ShardId shard) {
   return out;
 }
 
-Result<FetchHandle> MemoryNetwork::fetch(const NodeId& peer, const FragmentRequest& request, FetchCallback done) {
+Result<FetchHandle> MemoryNetwork::fetch(const NodeId& peer, const FragmentRequest& request,
+                                         FetchCallback done) {
   std::lock_guard lock(mu_);
   if (stopping_) return make_error(Errc::cancelled, "network stopping");
   auto it = peers_.find(peer);
   if (it == peers_.end()) return make_error(Errc::not_found, "peer not connected");
   if (it->second.behavior.mode == PeerMode::refuse_busy) return make_error(Errc::busy, "peer busy");
   const FetchHandle h = next_handle_++;
-  const auto delay = it->second.behavior.mode == PeerMode::silent ? timeout_ : it->second.behavior.delay;
-  pending_.emplace(h, Pending{peer, request, std::move(done), std::chrono::steady_clock::now() + delay, false});
+  const auto delay =
+      it->second.behavior.mode == PeerMode::silent ? timeout_ : it->second.behavior.delay;
+  pending_.emplace(
+      h, Pending{peer, request, std::move(done), std::chrono::steady_clock::now() + delay, false});
   log_.emplace_back(peer, request);
   wake_.notify_all();
   return h;
@@ -106,8 +110,10 @@ Result<FragmentReply> MemoryNetwork::answer(const NodeId& peer, const FragmentRe
     p = it->second;
   }
   switch (p.behavior.mode) {
-    case PeerMode::missing: return make_error(Errc::not_found, "peer does not hold the blob");
-    case PeerMode::silent: return make_error(Errc::timeout, "peer did not answer in time");
+    case PeerMode::missing:
+      return make_error(Errc::not_found, "peer does not hold the blob");
+    case PeerMode::silent:
+      return make_error(Errc::timeout, "peer did not answer in time");
     case PeerMode::wrong_blob: {
       // Another blob this peer holds, presented as the one asked for.
       auto page = p.store->scan_blobs(BlobIndex{0}, 64);
@@ -127,7 +133,8 @@ Result<FragmentReply> MemoryNetwork::answer(const NodeId& peer, const FragmentRe
       return reply;
     }
     case PeerMode::honest:
-    case PeerMode::refuse_busy: break;
+    case PeerMode::refuse_busy:
+      break;
   }
   return serve_fragments(*p.store, request, p.transform.get());
 }
@@ -142,8 +149,9 @@ void MemoryNetwork::run() {
       for (auto& [h, p] : pending) p.done(make_error(Errc::cancelled, "network stopped"));
       return;
     }
-    auto next = std::min_element(pending_.begin(), pending_.end(),
-                                 [](const auto& a, const auto& b) { return a.second.due < b.second.due; });
+    auto next =
+        std::min_element(pending_.begin(), pending_.end(),
+                         [](const auto& a, const auto& b) { return a.second.due < b.second.due; });
     if (next == pending_.end()) {
       wake_.wait(lock);
       continue;
@@ -155,8 +163,9 @@ void MemoryNetwork::run() {
     Pending p = std::move(next->second);
     pending_.erase(next);
     lock.unlock();
-    Result<FragmentReply> result = p.cancelled ? Result<FragmentReply>(make_error(Errc::cancelled, "cancelled"))
-                                               : answer(p.peer, p.request);
+    Result<FragmentReply> result =
+        p.cancelled ? Result<FragmentReply>(make_error(Errc::cancelled, "cancelled"))
+                    : answer(p.peer, p.request);
     p.done(std::move(result));
     lock.lock();
   }
@@ -189,12 +198,15 @@ Result<uint64_t> VectorRegistry::blob_count(ShardId shard) {
   return std::min<uint64_t>(blobs_.size() - first, params_.blobs_per_shard);
 }
 
-Result<std::vector<RegisteredBlob>> VectorRegistry::blobs(ShardId shard, BlobIndex from, size_t limit) {
+Result<std::vector<RegisteredBlob>> VectorRegistry::blobs(ShardId shard, BlobIndex from,
+                                                          size_t limit) {
   std::lock_guard lock(mu_);
   CAIRN_TRY_STATUS(maybe_fail());
-  const uint64_t end = std::min<uint64_t>(blobs_.size(), params_.first_index(shard).value + params_.blobs_per_shard);
+  const uint64_t end =
+      std::min<uint64_t>(blobs_.size(), params_.first_index(shard).value + params_.blobs_per_shard);
   std::vector<RegisteredBlob> out;
-  for (uint64_t i = std::max(from.value, params_.first_index(shard).value); i < end && out.size() < limit; ++i) {
+  for (uint64_t i = std::max(from.value, params_.first_index(shard).value);
+       i < end && out.size() < limit; ++i) {
     out.push_back(blobs_[i]);
   }
   return out;
@@ -222,8 +234,8 @@ void TestNode::close() {
   store.reset();
 }
 
-std::unique_ptr<TestNode> make_node(const erasure::NetworkParams& params, const std::filesystem::path& dir,
-                                    uint8_t seed) {
+std::unique_ptr<TestNode> make_node(const erasure::NetworkParams& params,
+                                    const std::filesystem::path& dir, uint8_t seed) {
   auto node = std::make_unique<TestNode>();
   node->id.bytes.fill(seed);
   node->dir = dir;
@@ -234,7 +246,8 @@ std::unique_ptr<TestNode> make_node(const erasure::NetworkParams& params, const 
   return node;
 }
 
-Corpus make_corpus(const erasure::Codec& codec, BlobIndex first, size_t count, std::mt19937_64& rng) {
+Corpus make_corpus(const erasure::Codec& codec, BlobIndex first, size_t count,
+                   std::mt19937_64& rng) {
   const uint32_t blob_size = codec.params().blob_size;
   Corpus c;
   for (size_t i = 0; i < count; ++i) {
@@ -252,7 +265,8 @@ Corpus make_corpus(const erasure::Codec& codec, BlobIndex first, size_t count, s
 
 void ingest_corpus(TestNode& node, const erasure::Codec& codec, const Corpus& corpus) {
   for (size_t i = 0; i < corpus.blobs.size(); ++i) {
-    auto r = ingest_payload(*node.store, codec, corpus.blobs[i].index, corpus.payloads[i], node.seal.get());
+    auto r = ingest_payload(*node.store, codec, corpus.blobs[i].index, corpus.payloads[i],
+                            node.seal.get());
     ASSERT_TRUE(r) << r.error().to_string();
     ASSERT_EQ(r->record.id, corpus.blobs[i].id);
   }

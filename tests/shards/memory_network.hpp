@@ -46,13 +46,15 @@ class MemoryNetwork final : public RemoteFragments {
   ~MemoryNetwork() override;
 
   // `store` must outlive the network (or remove_peer first).
-  void add_peer(const NodeId& peer, const Store* store, std::shared_ptr<const ReplicaTransform> transform,
-                std::vector<ShardId> shards, PeerBehavior behavior = {});
+  void add_peer(const NodeId& peer, const Store* store,
+                std::shared_ptr<const ReplicaTransform> transform, std::vector<ShardId> shards,
+                PeerBehavior behavior = {});
   void set_behavior(const NodeId& peer, PeerBehavior behavior);
   void remove_peer(const NodeId& peer);
 
   std::vector<NodeId> peers(ShardId shard) override;
-  Result<FetchHandle> fetch(const NodeId& peer, const FragmentRequest& request, FetchCallback done) override;
+  Result<FetchHandle> fetch(const NodeId& peer, const FragmentRequest& request,
+                            FetchCallback done) override;
   void cancel(FetchHandle handle) override;
   void report(const NodeId& peer, PeerVerdict verdict) override;
 
@@ -124,8 +126,8 @@ struct TestNode {
 };
 
 // Opens (creating) a store at `dir` for the node whose id is `seed` repeated.
-std::unique_ptr<TestNode> make_node(const erasure::NetworkParams& params, const std::filesystem::path& dir,
-                                    uint8_t seed);
+std::unique_ptr<TestNode> make_node(const erasure::NetworkParams& params,
+                                    const std::filesystem::path& dir, uint8_t seed);
 
 // Random payloads (lengths from 0 to blob_size, the full size included)
 // for indexes [first, first + count) and their registry entries.
@@ -133,7 +135,8 @@ struct Corpus {
   std::vector<Bytes> payloads;
   std::vector<RegisteredBlob> blobs;
 };
-Corpus make_corpus(const erasure::Codec& codec, BlobIndex first, size_t count, std::mt19937_64& rng);
+Corpus make_corpus(const erasure::Codec& codec, BlobIndex first, size_t count,
+                   std::mt19937_64& rng);
 
 // Ingests (encodes, commits, seals, stores) every blob of `corpus` into `node`.
 void ingest_corpus(TestNode& node, const erasure::Codec& codec, const Corpus& corpus);

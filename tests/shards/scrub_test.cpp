@@ -10,10 +10,10 @@
 #include <mutex>
 #include <thread>
 
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/scrub.hpp"
-#include "cairn/core/worker_pool.hpp"
 #include "shards/memory_network.hpp"
 #include "shards/store_testing.hpp"
 #include "shards/sync_testing.hpp"
@@ -68,8 +68,8 @@ class ScrubTest : public ::testing::Test {
 
   Scrubber& start(ScrubSettings settings, RemoteFragments* remote = nullptr) {
     pool_ = std::make_unique<WorkerPool>(WorkerPoolSettings{2, 64});
-    scrubber_ = std::make_unique<Scrubber>(*node_->store, *pool_, codec_, node_->seal, remote, settings,
-                                           [this] { return now(); });
+    scrubber_ = std::make_unique<Scrubber>(*node_->store, *pool_, codec_, node_->seal, remote,
+                                           settings, [this] { return now(); });
     return *scrubber_;
   }
 
@@ -106,7 +106,8 @@ class ScrubTest : public ::testing::Test {
     for (size_t i = 0; i < corpus_.blobs.size(); ++i) {
       auto h = check_blob(*node_->store, corpus_.blobs[i].index, node_->seal.get());
       ASSERT_TRUE(h) << h.error().to_string();
-      EXPECT_TRUE(h->bad.empty()) << "index " << i << " still has " << h->bad.size() << " bad fragments";
+      EXPECT_TRUE(h->bad.empty()) << "index " << i << " still has " << h->bad.size()
+                                  << " bad fragments";
       auto read = read_payload(*node_->store, *codec_, corpus_.blobs[i].index, node_->seal.get());
       ASSERT_TRUE(read) << read.error().to_string();
       EXPECT_EQ(*read, corpus_.payloads[i]);
@@ -214,7 +215,8 @@ TEST_F(ScrubTest, ReadsNoFasterThanItsRate) {
   for (int second = 1; second <= 4; ++second) {
     advance(1s);
     scrubber.tick();
-    ASSERT_TRUE(testing::eventually([&] { return scrubber.stats().blobs_scrubbed >= uint64_t(2 * second); }));
+    ASSERT_TRUE(testing::eventually(
+        [&] { return scrubber.stats().blobs_scrubbed >= uint64_t(2 * second); }));
     std::this_thread::sleep_for(20ms);
     EXPECT_EQ(scrubber.stats().blobs_scrubbed, uint64_t(2 * second)) << "after " << second << " s";
   }
@@ -292,7 +294,8 @@ TEST_F(ScrubTest, CheckBlobNamesTheBadFragments) {
   EXPECT_EQ(h->bad[0], FragmentIndex{3});
   EXPECT_EQ(h->good, params_.total_fragments() - 1);
   EXPECT_EQ(h->bytes_checked, blob_bytes_);
-  EXPECT_EQ(check_blob(*node_->store, BlobIndex{500}, node_->seal.get()).error().code, Errc::not_found);
+  EXPECT_EQ(check_blob(*node_->store, BlobIndex{500}, node_->seal.get()).error().code,
+            Errc::not_found);
   EXPECT_EQ(check_blob(*node_->store, index, nullptr).error().code, Errc::invalid_argument)
       << "sealed fragments cannot be judged without the seal";
   auto written = repair_blob(*node_->store, *codec_, *h, node_->seal.get());

@@ -25,7 +25,8 @@ class ServeTest : public ::testing::Test {
     committed_ = *erasure::encode_and_commit(*codec_, corpus_.payloads[1]);
   }
 
-  FragmentRequest request(size_t blob, std::vector<uint8_t> fragments, uint32_t at_least = 0) const {
+  FragmentRequest request(size_t blob, std::vector<uint8_t> fragments,
+                          uint32_t at_least = 0) const {
     FragmentRequest r;
     r.id = corpus_.blobs[blob].id;
     r.index = corpus_.blobs[blob].index;
@@ -60,9 +61,11 @@ TEST_F(ServeTest, ServesUnsealedFragmentsWithTheirRoots) {
   ASSERT_EQ(reply->fragments.size(), 4u);
   EXPECT_EQ(reply->fragment_roots, committed_.commitment.fragment_roots);
   for (uint8_t f = 0; f < 4; ++f) {
-    const ByteSpan got = ByteSpan(reply->data).subspan(size_t{f} * params_.fragment_size(), params_.fragment_size());
+    const ByteSpan got =
+        ByteSpan(reply->data).subspan(size_t{f} * params_.fragment_size(), params_.fragment_size());
     const ByteSpan want = committed_.encoded.fragment(f);
-    EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin(), want.end())) << "fragment " << int(f);
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin(), want.end()))
+        << "fragment " << int(f);
   }
 }
 
@@ -89,7 +92,8 @@ TEST_F(ServeTest, RefusesWhatItDoesNotHoldOrCannotParse) {
   EXPECT_EQ(serve_fragments(*node_->store, other, node_->seal.get()).error().code, Errc::not_found);
   FragmentRequest absent = request(1, {0});
   absent.index = BlobIndex{40};
-  EXPECT_EQ(serve_fragments(*node_->store, absent, node_->seal.get()).error().code, Errc::not_found);
+  EXPECT_EQ(serve_fragments(*node_->store, absent, node_->seal.get()).error().code,
+            Errc::not_found);
   EXPECT_EQ(serve_fragments(*node_->store, request(1, {6}), node_->seal.get()).error().code,
             Errc::invalid_argument);
   EXPECT_EQ(serve_fragments(*node_->store, request(1, {1, 1}), node_->seal.get()).error().code,
@@ -98,7 +102,8 @@ TEST_F(ServeTest, RefusesWhatItDoesNotHoldOrCannotParse) {
             Errc::invalid_argument);
   EXPECT_EQ(serve_fragments(*node_->store, request(1, {0}, 7), node_->seal.get()).error().code,
             Errc::invalid_argument);
-  EXPECT_EQ(serve_fragments(*node_->store, request(1, {0}), nullptr).error().code, Errc::invalid_argument);
+  EXPECT_EQ(serve_fragments(*node_->store, request(1, {0}), nullptr).error().code,
+            Errc::invalid_argument);
 }
 
 TEST_F(ServeTest, VerifiesAReplyFromDataOrAnyKFragments) {
@@ -125,7 +130,8 @@ TEST_F(ServeTest, RejectsRepliesThatDoNotCommitToTheId) {
 
   EXPECT_EQ(verify_fetched(*codec_, blob, reply_of({0, 1, 2})).error().code, Errc::too_many_losses)
       << "fewer than k fragments: the peer lacks them, it did not lie";
-  EXPECT_EQ(verify_fetched(*codec_, blob, reply_of({0, 1, 2, 2})).error().code, Errc::verification_failed)
+  EXPECT_EQ(verify_fetched(*codec_, blob, reply_of({0, 1, 2, 2})).error().code,
+            Errc::verification_failed)
       << "a fragment twice";
   FragmentReply short_data = reply_of({0, 1, 2, 3});
   short_data.data.pop_back();
@@ -134,7 +140,8 @@ TEST_F(ServeTest, RejectsRepliesThatDoNotCommitToTheId) {
   // The right bytes under another id.
   RegisteredBlob other = blob;
   other.id = corpus_.blobs[2].id;
-  EXPECT_EQ(verify_fetched(*codec_, other, reply_of({0, 1, 2, 3})).error().code, Errc::verification_failed);
+  EXPECT_EQ(verify_fetched(*codec_, other, reply_of({0, 1, 2, 3})).error().code,
+            Errc::verification_failed);
 }
 
 TEST_F(ServeTest, RejectsBytesBeyondTheRegisteredLength) {

@@ -474,10 +474,11 @@ TEST(Store, RepairRewritesOneFragment) {
 
   EXPECT_EQ(store->put_fragment(BlobIndex{2}, FragmentIndex{6}, blob.fragments[1]).error().code,
             Errc::invalid_argument);
-  EXPECT_EQ(store->put_fragment(BlobIndex{2}, FragmentIndex{1}, ByteSpan(blob.fragments[1]).first(9))
-                .error()
-                .code,
-            Errc::invalid_argument);
+  EXPECT_EQ(
+      store->put_fragment(BlobIndex{2}, FragmentIndex{1}, ByteSpan(blob.fragments[1]).first(9))
+          .error()
+          .code,
+      Errc::invalid_argument);
   EXPECT_EQ(store->put_fragment(BlobIndex{99}, FragmentIndex{1}, blob.fragments[1]).error().code,
             Errc::not_found);
 }
@@ -561,9 +562,11 @@ TEST(Store, UnknownColumnFamilyMeansNewerFormat) {
     rocksdb::DB* db = nullptr;
     DbLayout layout = make_db_layout({});
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open(layout.db, dir.path().string(), layout.families, &handles, &db).ok());
+    ASSERT_TRUE(
+        rocksdb::DB::Open(layout.db, dir.path().string(), layout.families, &handles, &db).ok());
     rocksdb::ColumnFamilyHandle* extra = nullptr;
-    ASSERT_TRUE(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "from_the_future", &extra).ok());
+    ASSERT_TRUE(
+        db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "from_the_future", &extra).ok());
     handles.push_back(extra);
     for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
     delete db;
@@ -638,7 +641,8 @@ TEST(Store, RacingWritersOfOneIndexOrOneIdLetExactlyOneWin) {
   // Same blob, different indexes.
   auto one = synthetic_blob(params, BlobIndex{100}, rng);
   std::vector<SyntheticBlob> copies(kThreads, one);
-  for (int t = 0; t < kThreads; ++t) copies[static_cast<size_t>(t)].record.index = BlobIndex{100 + static_cast<uint64_t>(t) * 17};
+  for (int t = 0; t < kThreads; ++t)
+    copies[static_cast<size_t>(t)].record.index = BlobIndex{100 + static_cast<uint64_t>(t) * 17};
 
   std::atomic<int> stored_index{0}, conflicts_index{0}, stored_id{0}, conflicts_id{0};
   std::atomic<bool> go{false};

@@ -78,7 +78,8 @@ size_t RawDb::count(format::Family f, ByteSpan prefix) {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handles_[format::family_slot(f)]));
   size_t n = 0;
-  for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) ++n;
+  for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next())
+    ++n;
   check(it->status(), "raw iterate");
   return n;
 }

@@ -12,11 +12,11 @@
 #include <set>
 #include <thread>
 
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/sync.hpp"
-#include "cairn/core/worker_pool.hpp"
 #include "shards/memory_network.hpp"
 #include "shards/store_testing.hpp"
 #include "shards/sync_testing.hpp"
@@ -46,7 +46,8 @@ class SyncTest : public ::testing::Test {
     for (const auto& b : filler.blobs) registry_.add(b);
     for (const auto& b : corpus_.blobs) registry_.add(b);
     for (uint8_t i = 0; i < 3; ++i) {
-      sources_.push_back(testing::make_node(params_, dir_ / ("source" + std::to_string(i)), uint8_t(0x10 + i)));
+      sources_.push_back(
+          testing::make_node(params_, dir_ / ("source" + std::to_string(i)), uint8_t(0x10 + i)));
       testing::ingest_corpus(*sources_.back(), *codec_, corpus_);
     }
     target_ = testing::make_node(params_, dir_ / "target", 0x77);
@@ -63,8 +64,8 @@ class SyncTest : public ::testing::Test {
 
   SyncEngine& start(SyncSettings settings = fast_settings()) {
     pool_ = std::make_unique<WorkerPool>(WorkerPoolSettings{2, 64});
-    engine_ = std::make_unique<SyncEngine>(*target_->store, *pool_, codec_, target_->seal, registry_, net_,
-                                           settings);
+    engine_ = std::make_unique<SyncEngine>(*target_->store, *pool_, codec_, target_->seal,
+                                           registry_, net_, settings);
     EXPECT_TRUE(engine_->add_shard(kShard));
     return *engine_;
   }
@@ -148,8 +149,8 @@ TEST_F(SyncTest, FetchesEveryBlobFromSeveralPeersAtOnce) {
 TEST_F(SyncTest, NeverFetchesWhatTheStoreHolds) {
   // Half of the blobs are already here (uploads the node received itself).
   for (size_t i = 0; i < corpus_.blobs.size(); i += 2) {
-    ASSERT_TRUE(ingest_payload(*target_->store, *codec_, corpus_.blobs[i].index, corpus_.payloads[i],
-                               target_->seal.get()));
+    ASSERT_TRUE(ingest_payload(*target_->store, *codec_, corpus_.blobs[i].index,
+                               corpus_.payloads[i], target_->seal.get()));
   }
   connect(0);
   SyncEngine& engine = start();
@@ -212,7 +213,8 @@ TEST_F(SyncTest, RejectsBadDataAndAvoidsThePeerThatSentIt) {
   // is being verified), then none: it is avoided for bad_peer_avoid_ms.
   EXPECT_LE(net_.requests_to(sources_[0]->id), 2 * settings.max_in_flight_per_peer);
   EXPECT_LE(net_.requests_to(sources_[1]->id), 2 * settings.max_in_flight_per_peer);
-  EXPECT_GE(net_.requests_to(sources_[2]->id), corpus_.blobs.size() - 4 * settings.max_in_flight_per_peer);
+  EXPECT_GE(net_.requests_to(sources_[2]->id),
+            corpus_.blobs.size() - 4 * settings.max_in_flight_per_peer);
   bool reported0 = false, reported1 = false;
   for (const auto& [peer, verdict] : net_.reports()) {
     if (verdict != PeerVerdict::invalid_data) continue;
@@ -224,7 +226,7 @@ TEST_F(SyncTest, RejectsBadDataAndAvoidsThePeerThatSentIt) {
 }
 
 TEST_F(SyncTest, ReplacesSlowSilentAndRefusingPeers) {
-  connect(0, PeerBehavior{PeerMode::silent, 0ms});    // times out after 2 s
+  connect(0, PeerBehavior{PeerMode::silent, 0ms});  // times out after 2 s
   connect(1, PeerBehavior{PeerMode::refuse_busy, 0ms});
   connect(2, PeerBehavior{PeerMode::honest, 2ms});
   SyncSettings settings = fast_settings();
@@ -296,7 +298,8 @@ TEST_F(SyncTest, AnotherBlobAtARegisteredIndexIsLeftAndCounted) {
   // The store holds a different blob where the registry lists corpus blob 3.
   auto rng = test::seeded_rng(7);
   const Bytes other = test::random_bytes(rng, 100);
-  ASSERT_TRUE(ingest_payload(*target_->store, *codec_, corpus_.blobs[3].index, other, target_->seal.get()));
+  ASSERT_TRUE(
+      ingest_payload(*target_->store, *codec_, corpus_.blobs[3].index, other, target_->seal.get()));
   connect(0);
   SyncEngine& engine = start();
   ASSERT_TRUE(engine.wait_synced(30s));
@@ -350,7 +353,8 @@ TEST_F(SyncTest, AnUnreadableRecordBehindTheCursorIsFetchedAgain) {
   const size_t asked_before = net_.requests().size();
   SyncEngine& engine = start();
   ASSERT_TRUE(engine.wait_synced(30s));
-  EXPECT_EQ(net_.requests().size(), asked_before) << "the cursor covers the shard: nothing to fetch";
+  EXPECT_EQ(net_.requests().size(), asked_before)
+      << "the cursor covers the shard: nothing to fetch";
 
   // The scrubber cannot judge the blob and hands it to sync.
   ScrubSettings scrub;
@@ -367,7 +371,8 @@ TEST_F(SyncTest, AnUnreadableRecordBehindTheCursorIsFetchedAgain) {
       << scrubber.stats().records_corrupt;
   expect_target_holds_corpus();
   EXPECT_EQ(net_.requests().back().second.index, victim);
-  EXPECT_EQ(engine.refetch(BlobIndex{0}).error().code, Errc::not_found) << "shard 0 is not synced here";
+  EXPECT_EQ(engine.refetch(BlobIndex{0}).error().code, Errc::not_found)
+      << "shard 0 is not synced here";
 }
 
 // ---- a sync killed with SIGKILL ----
@@ -388,7 +393,8 @@ TEST(SyncCrash, Child) {
   ASSERT_TRUE(page);
   for (const BlobRecord& r : page->records) registry.add(RegisteredBlob{r.index, r.id, r.length});
   MemoryNetwork net;
-  net.add_peer(source->id, source->store.get(), source->seal, {ShardId{0}}, PeerBehavior{PeerMode::honest, 30ms});
+  net.add_peer(source->id, source->store.get(), source->seal, {ShardId{0}},
+               PeerBehavior{PeerMode::honest, 30ms});
   WorkerPool pool(WorkerPoolSettings{2, 64});
   SyncSettings settings;
   settings.max_in_flight = 2;
@@ -426,7 +432,8 @@ TEST(SyncCrash, KilledMidSyncResumes) {
     ::setenv("CAIRN_SYNC_CRASH_DIR", dir.path().c_str(), 1);
     test::Process child({self_exe().string(), "--gtest_filter=SyncCrash.Child"}, dir / "child");
     ::unsetenv("CAIRN_SYNC_CRASH_DIR");
-    ASSERT_TRUE(child.wait_for_output("held 20", 60s)) << child.stdout_text() << child.stderr_text();
+    ASSERT_TRUE(child.wait_for_output("held 20", 60s))
+        << child.stdout_text() << child.stderr_text();
     child.stop(SIGKILL);
   }
 
@@ -445,7 +452,8 @@ TEST(SyncCrash, KilledMidSyncResumes) {
   auto cursor = target->store->get_sync_cursor(ShardId{0});
   ASSERT_TRUE(cursor) << "the cursor was persisted along the way";
   for (uint64_t i = 0; i < cursor->next.value; ++i) {
-    EXPECT_TRUE(std::count(held->begin(), held->end(), BlobIndex{i})) << "cursor passed missing index " << i;
+    EXPECT_TRUE(std::count(held->begin(), held->end(), BlobIndex{i}))
+        << "cursor passed missing index " << i;
   }
 
   // Resume: only what is missing is fetched.
@@ -462,7 +470,8 @@ TEST(SyncCrash, KilledMidSyncResumes) {
     EXPECT_EQ(engine.stats().blobs_fetched, corpus.blobs.size() - held->size());
   }
   for (const auto& [peer, req] : net.requests()) {
-    EXPECT_FALSE(std::count(held->begin(), held->end(), req.index)) << "fetched stored index " << req.index.value;
+    EXPECT_FALSE(std::count(held->begin(), held->end(), req.index))
+        << "fetched stored index " << req.index.value;
   }
   for (size_t i = 0; i < corpus.blobs.size(); ++i) {
     auto read = read_payload(*target->store, *codec, corpus.blobs[i].index, target->seal.get());

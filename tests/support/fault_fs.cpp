@@ -24,7 +24,8 @@ struct FaultInjectionFs::State {
   std::map<std::pair<FaultOp, std::string>, uint64_t> seen;  // by (op, path)
 
   static bool matches(const std::string& pattern, const std::string& path) {
-    if (pattern.find('/') != std::string::npos) return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
+    if (pattern.find('/') != std::string::npos)
+      return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
     const auto slash = path.rfind('/');
     const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
     return ::fnmatch(pattern.c_str(), base.c_str(), 0) == 0;
@@ -41,7 +42,8 @@ struct FaultInjectionFs::State {
       ++a.failed;
       ++failed[static_cast<size_t>(op)];
       static constexpr const char* kNames[] = {"write", "sync", "read"};
-      const std::string what = std::string("injected fault: ") + kNames[static_cast<size_t>(op)] + " of";
+      const std::string what =
+          std::string("injected fault: ") + kNames[static_cast<size_t>(op)] + " of";
       if (a.fault.error == FaultError::no_space && op != FaultOp::read) {
         return rocksdb::IOStatus::NoSpace(what, path);
       }
@@ -63,8 +65,11 @@ using State = FaultInjectionFs::State;
 
 class FaultWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
-  FaultWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file, std::shared_ptr<State> state, std::string path)
-      : FSWritableFileOwnerWrapper(std::move(file)), state_(std::move(state)), path_(std::move(path)) {}
+  FaultWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file, std::shared_ptr<State> state,
+                    std::string path)
+      : FSWritableFileOwnerWrapper(std::move(file)),
+        state_(std::move(state)),
+        path_(std::move(path)) {}
 
   IOStatus Append(const Slice& data, const IOOptions& o, IODebugContext* dbg) override {
     if (auto s = state_->check(FaultOp::write, path_); !s.ok()) return s;
@@ -75,7 +80,8 @@ class FaultWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
     if (auto s = state_->check(FaultOp::write, path_); !s.ok()) return s;
     return FSWritableFileOwnerWrapper::Append(data, o, info, dbg);
   }
-  IOStatus PositionedAppend(const Slice& data, uint64_t offset, const IOOptions& o, IODebugContext* dbg) override {
+  IOStatus PositionedAppend(const Slice& data, uint64_t offset, const IOOptions& o,
+                            IODebugContext* dbg) override {
     if (auto s = state_->check(FaultOp::write, path_); !s.ok()) return s;
     return FSWritableFileOwnerWrapper::PositionedAppend(data, offset, o, dbg);
   }
@@ -96,7 +102,8 @@ class FaultWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
     if (auto s = state_->check(FaultOp::sync, path_); !s.ok()) return s;
     return FSWritableFileOwnerWrapper::Fsync(o, dbg);
   }
-  IOStatus RangeSync(uint64_t offset, uint64_t nbytes, const IOOptions& o, IODebugContext* dbg) override {
+  IOStatus RangeSync(uint64_t offset, uint64_t nbytes, const IOOptions& o,
+                     IODebugContext* dbg) override {
     if (auto s = state_->check(FaultOp::sync, path_); !s.ok()) return s;
     return FSWritableFileOwnerWrapper::RangeSync(offset, nbytes, o, dbg);
   }
@@ -110,14 +117,17 @@ class FaultSequentialFile final : public rocksdb::FSSequentialFileOwnerWrapper {
  public:
   FaultSequentialFile(std::unique_ptr<rocksdb::FSSequentialFile> file, std::shared_ptr<State> state,
                       std::string path)
-      : FSSequentialFileOwnerWrapper(std::move(file)), state_(std::move(state)), path_(std::move(path)) {}
+      : FSSequentialFileOwnerWrapper(std::move(file)),
+        state_(std::move(state)),
+        path_(std::move(path)) {}
 
-  IOStatus Read(size_t n, const IOOptions& o, Slice* result, char* scratch, IODebugContext* dbg) override {
+  IOStatus Read(size_t n, const IOOptions& o, Slice* result, char* scratch,
+                IODebugContext* dbg) override {
     if (auto s = state_->check(FaultOp::read, path_); !s.ok()) return s;
     return FSSequentialFileOwnerWrapper::Read(n, o, result, scratch, dbg);
   }
-  IOStatus PositionedRead(uint64_t offset, size_t n, const IOOptions& o, Slice* result, char* scratch,
-                          IODebugContext* dbg) override {
+  IOStatus PositionedRead(uint64_t offset, size_t n, const IOOptions& o, Slice* result,
+                          char* scratch, IODebugContext* dbg) override {
     if (auto s = state_->check(FaultOp::read, path_); !s.ok()) return s;
     return FSSequentialFileOwnerWrapper::PositionedRead(offset, n, o, result, scratch, dbg);
   }
@@ -129,16 +139,19 @@ class FaultSequentialFile final : public rocksdb::FSSequentialFileOwnerWrapper {
 
 class FaultRandomAccessFile final : public rocksdb::FSRandomAccessFileOwnerWrapper {
  public:
-  FaultRandomAccessFile(std::unique_ptr<rocksdb::FSRandomAccessFile> file, std::shared_ptr<State> state,
-                        std::string path)
-      : FSRandomAccessFileOwnerWrapper(std::move(file)), state_(std::move(state)), path_(std::move(path)) {}
+  FaultRandomAccessFile(std::unique_ptr<rocksdb::FSRandomAccessFile> file,
+                        std::shared_ptr<State> state, std::string path)
+      : FSRandomAccessFileOwnerWrapper(std::move(file)),
+        state_(std::move(state)),
+        path_(std::move(path)) {}
 
   IOStatus Read(uint64_t offset, size_t n, const IOOptions& o, Slice* result, char* scratch,
                 IODebugContext* dbg) const override {
     if (auto s = state_->check(FaultOp::read, path_); !s.ok()) return s;
     return FSRandomAccessFileOwnerWrapper::Read(offset, n, o, result, scratch, dbg);
   }
-  IOStatus MultiRead(FSReadRequest* reqs, size_t num_reqs, const IOOptions& o, IODebugContext* dbg) override {
+  IOStatus MultiRead(FSReadRequest* reqs, size_t num_reqs, const IOOptions& o,
+                     IODebugContext* dbg) override {
     if (auto s = state_->check(FaultOp::read, path_); !s.ok()) {
       for (size_t i = 0; i < num_reqs; ++i) reqs[i].status = s;
       return s;
@@ -153,10 +166,14 @@ class FaultRandomAccessFile final : public rocksdb::FSRandomAccessFileOwnerWrapp
 
 class FaultRandomRWFile final : public rocksdb::FSRandomRWFileOwnerWrapper {
  public:
-  FaultRandomRWFile(std::unique_ptr<rocksdb::FSRandomRWFile> file, std::shared_ptr<State> state, std::string path)
-      : FSRandomRWFileOwnerWrapper(std::move(file)), state_(std::move(state)), path_(std::move(path)) {}
+  FaultRandomRWFile(std::unique_ptr<rocksdb::FSRandomRWFile> file, std::shared_ptr<State> state,
+                    std::string path)
+      : FSRandomRWFileOwnerWrapper(std::move(file)),
+        state_(std::move(state)),
+        path_(std::move(path)) {}
 
-  IOStatus Write(uint64_t offset, const Slice& data, const IOOptions& o, IODebugContext* dbg) override {
+  IOStatus Write(uint64_t offset, const Slice& data, const IOOptions& o,
+                 IODebugContext* dbg) override {
     if (auto s = state_->check(FaultOp::write, path_); !s.ok()) return s;
     return FSRandomRWFileOwnerWrapper::Write(offset, data, o, dbg);
   }
@@ -219,7 +236,8 @@ uint64_t FaultInjectionFs::seen(FaultOp op, const std::string& pattern) const {
   return n;
 }
 
-IOStatus FaultInjectionFs::NewSequentialFile(const std::string& fname, const rocksdb::FileOptions& options,
+IOStatus FaultInjectionFs::NewSequentialFile(const std::string& fname,
+                                             const rocksdb::FileOptions& options,
                                              std::unique_ptr<rocksdb::FSSequentialFile>* result,
                                              IODebugContext* dbg) {
   std::unique_ptr<rocksdb::FSSequentialFile> file;
@@ -228,7 +246,8 @@ IOStatus FaultInjectionFs::NewSequentialFile(const std::string& fname, const roc
   return s;
 }
 
-IOStatus FaultInjectionFs::NewRandomAccessFile(const std::string& fname, const rocksdb::FileOptions& options,
+IOStatus FaultInjectionFs::NewRandomAccessFile(const std::string& fname,
+                                               const rocksdb::FileOptions& options,
                                                std::unique_ptr<rocksdb::FSRandomAccessFile>* result,
                                                IODebugContext* dbg) {
   std::unique_ptr<rocksdb::FSRandomAccessFile> file;
@@ -237,7 +256,8 @@ IOStatus FaultInjectionFs::NewRandomAccessFile(const std::string& fname, const r
   return s;
 }
 
-IOStatus FaultInjectionFs::NewWritableFile(const std::string& fname, const rocksdb::FileOptions& options,
+IOStatus FaultInjectionFs::NewWritableFile(const std::string& fname,
+                                           const rocksdb::FileOptions& options,
                                            std::unique_ptr<rocksdb::FSWritableFile>* result,
                                            IODebugContext* dbg) {
   std::unique_ptr<rocksdb::FSWritableFile> file;
@@ -246,7 +266,8 @@ IOStatus FaultInjectionFs::NewWritableFile(const std::string& fname, const rocks
   return s;
 }
 
-IOStatus FaultInjectionFs::ReopenWritableFile(const std::string& fname, const rocksdb::FileOptions& options,
+IOStatus FaultInjectionFs::ReopenWritableFile(const std::string& fname,
+                                              const rocksdb::FileOptions& options,
                                               std::unique_ptr<rocksdb::FSWritableFile>* result,
                                               IODebugContext* dbg) {
   std::unique_ptr<rocksdb::FSWritableFile> file;
@@ -265,7 +286,8 @@ IOStatus FaultInjectionFs::ReuseWritableFile(const std::string& fname, const std
   return s;
 }
 
-IOStatus FaultInjectionFs::NewRandomRWFile(const std::string& fname, const rocksdb::FileOptions& options,
+IOStatus FaultInjectionFs::NewRandomRWFile(const std::string& fname,
+                                           const rocksdb::FileOptions& options,
                                            std::unique_ptr<rocksdb::FSRandomRWFile>* result,
                                            IODebugContext* dbg) {
   std::unique_ptr<rocksdb::FSRandomRWFile> file;

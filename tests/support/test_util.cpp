@@ -34,7 +34,9 @@ uint64_t test_seed() {
   return seed;
 }
 
-std::mt19937_64 seeded_rng(uint64_t salt) { return std::mt19937_64(test_seed() ^ (salt * 0x9e3779b97f4a7c15ULL)); }
+std::mt19937_64 seeded_rng(uint64_t salt) {
+  return std::mt19937_64(test_seed() ^ (salt * 0x9e3779b97f4a7c15ULL));
+}
 
 Bytes random_bytes(std::mt19937_64& rng, size_t n) {
   Bytes out(n);

@@ -10,8 +10,7 @@
 int main(void) {
   cairn_replica_report report = {0};
   const uint8_t empty[1] = {0};
-  const cairn_verify_status status =
-      cairn_verify_replica_proof(empty, 0, NULL, NULL, 0, &report);
+  const cairn_verify_status status = cairn_verify_replica_proof(empty, 0, NULL, NULL, 0, &report);
   printf("cairn_verify %s: empty proof -> %d (%s)\n", cairn_verify_version(), (int)status,
          report.error);
   return status == CAIRN_VERIFY_MALFORMED ? 0 : 1;

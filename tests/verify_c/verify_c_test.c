@@ -13,12 +13,12 @@
 
 static int failures = 0;
 
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                     \
-    }                                                                 \
+      ++failures;                                                              \
+    }                                                                          \
   } while (0)
 
 static unsigned char* read_all(const char* path, size_t* len) {
@@ -109,14 +109,17 @@ int main(int argc, char** argv) {
 
   /* Not a proof; a bad genesis record; both trust roots; no report. */
   CHECK(cairn_verify_replica_proof(proof, 10, key, NULL, 0, &report) == CAIRN_VERIFY_MALFORMED);
-  CHECK(cairn_verify_replica_proof(proof, proof_len, NULL, genesis, 5, &report) == CAIRN_VERIFY_BAD_ARGUMENT);
+  CHECK(cairn_verify_replica_proof(proof, proof_len, NULL, genesis, 5, &report) ==
+        CAIRN_VERIFY_BAD_ARGUMENT);
   CHECK(cairn_verify_replica_proof(proof, proof_len, key, genesis, genesis_len, &report) ==
         CAIRN_VERIFY_BAD_ARGUMENT);
-  CHECK(cairn_verify_replica_proof(proof, proof_len, key, NULL, 0, NULL) == CAIRN_VERIFY_BAD_ARGUMENT);
+  CHECK(cairn_verify_replica_proof(proof, proof_len, key, NULL, 0, NULL) ==
+        CAIRN_VERIFY_BAD_ARGUMENT);
   CHECK(strlen(cairn_verify_version()) > 0);
 
   free(proof);
   free(genesis);
-  if (failures == 0) printf("cairn_verify C interface: all checks passed (%s)\n", cairn_verify_version());
+  if (failures == 0)
+    printf("cairn_verify C interface: all checks passed (%s)\n", cairn_verify_version());
   return failures == 0 ? 0 : 1;
 }

@@ -16,15 +16,17 @@ void register_bench(CLI::App& app, int& exit_code) {
     bench::Options options;
   };
   auto settings = std::make_shared<Settings>();
-  auto* cmd = app.add_subcommand(
-      "bench", "Measure a workload against its raw baseline in the same run (medians and ratio)");
+  auto* cmd =
+      app.add_subcommand("bench", "Measure a workload against its raw baseline in the same run (medians and ratio)");
   cmd->add_option("WORKLOAD", settings->workload, "Workload name (see --list)");
   cmd->add_flag("--json", settings->json, "Print one JSON object");
   cmd->add_flag("--list", settings->list, "List the workloads");
   cmd->add_option("--rounds", settings->options.rounds, "Interleaved rounds per side")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->add_option("--round-seconds", settings->options.round_seconds, "Minimum seconds per round")
-      ->capture_default_str()->check(CLI::Range(0.01, 600.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 600.0));
   cmd->add_option("--seed", settings->options.seed, "Seed for generated data")->capture_default_str();
   cmd->add_option("--dir", settings->options.work_dir, "Scratch directory (default: a temp dir)");
   cmd->callback([settings, &exit_code] {
@@ -49,9 +51,8 @@ void register_bench(CLI::App& app, int& exit_code) {
       exit_code = kExitOk;
       return;
     }
-    exit_code = report_error("bench", Error{Errc::invalid_argument,
-                                            "unknown workload '" + settings->workload +
-                                                "' (cairn bench --list shows them)"});
+    exit_code = report_error("bench", Error{Errc::invalid_argument, "unknown workload '" + settings->workload +
+                                                                        "' (cairn bench --list shows them)"});
   });
 }
 

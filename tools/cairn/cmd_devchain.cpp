@@ -76,8 +76,8 @@ int run_devchain(DevchainSettings s) {
   std::error_code ec;
   std::filesystem::create_directories(s.data_dir, ec);
   if (ec) {
-    return report_error("devchain", Error{Errc::io_error, "cannot create data dir " + s.data_dir + ": " +
-                                                              ec.message()});
+    return report_error("devchain",
+                        Error{Errc::io_error, "cannot create data dir " + s.data_dir + ": " + ec.message()});
   }
   const std::filesystem::path dir(s.data_dir);
   bool created = false;
@@ -125,12 +125,12 @@ int run_devchain(DevchainSettings s) {
 
 void register_devchain(CLI::App& app, int& exit_code) {
   auto s = std::make_shared<DevchainSettings>();
-  auto* cmd = app.add_subcommand(
-      "devchain", "Run the single-sequencer dev chain (the consensus clock) with its JSON-RPC server");
-  cmd->add_option("--listen", s->listen, "JSON-RPC address HOST:PORT (port 0: any free port)")
-      ->capture_default_str();
+  auto* cmd = app.add_subcommand("devchain",
+                                 "Run the single-sequencer dev chain (the consensus clock) with its JSON-RPC server");
+  cmd->add_option("--listen", s->listen, "JSON-RPC address HOST:PORT (port 0: any free port)")->capture_default_str();
   cmd->add_option("--data-dir", s->data_dir, "Sequencer key and chain database (DIR/sequencer.key, DIR/chain)")
-      ->capture_default_str()->envname("CAIRN_DEVCHAIN_DIR");
+      ->capture_default_str()
+      ->envname("CAIRN_DEVCHAIN_DIR");
   cmd->add_option("--block-time-ms", s->block_time_ms, "Block interval of a new chain, ms (default 1000)")
       ->check(CLI::Range(1u, 3'600'000u));
   cmd->add_flag("--localnet", s->localnet, "Start from the localnet parameters (256 blobs per shard)");
@@ -141,13 +141,17 @@ void register_devchain(CLI::App& app, int& exit_code) {
   cmd->add_option("--deadline-blocks", s->deadline_blocks, "Response deadline in blocks (default 2)")
       ->check(CLI::Range(0u, 1'000'000u));
   cmd->add_option("--max-mempool", s->chain.devchain.max_mempool_txs, "Pending transactions held at most")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-block-txs", s->chain.devchain.max_block_txs, "Transactions per block at most")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-body-bytes", s->chain.rpc.max_body_bytes, "Largest JSON-RPC request body (larger: HTTP 413)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--rpc-threads", s->chain.rpc.threads, "JSON-RPC connection threads")
-      ->capture_default_str()->check(CLI::Range(1u, 1024u));
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1024u));
   cmd->callback([s, &exit_code] { exit_code = run_devchain(*s); });
 }
 

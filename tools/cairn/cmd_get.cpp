@@ -1,7 +1,7 @@
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -43,8 +43,7 @@ class Output {
     out.target_ = target;
     return out;
   }
-  Output(Output&& o) noexcept
-      : fd_(std::exchange(o.fd_, -1)), tmp_(std::move(o.tmp_)), target_(std::move(o.target_)) {
+  Output(Output&& o) noexcept : fd_(std::exchange(o.fd_, -1)), tmp_(std::move(o.tmp_)), target_(std::move(o.target_)) {
     o.tmp_.clear();
   }
   Output& operator=(Output&&) = delete;
@@ -153,17 +152,16 @@ void register_get(CLI::App& app, int& exit_code) {
     Bytes blob;  // a blob is at most blob_size: kept to recompute its commitment
     ProgressBar bar(settings->output.empty() ? id.hex().substr(0, 16) : settings->output, size,
                     !settings->quiet && stderr_is_terminal());
-    auto got = client.download(
-        (is_file ? "/v1/files/" : "/v1/blobs/") + id.hex(),
-        [&](ByteSpan bytes) -> Status {
-          if (is_file) {
-            sha.update(bytes);
-          } else {
-            blob.insert(blob.end(), bytes.begin(), bytes.end());
-          }
-          return out->write(bytes);
-        },
-        [&](uint64_t n) { bar.update(n); });
+    auto got = client.download((is_file ? "/v1/files/" : "/v1/blobs/") + id.hex(),
+                               [&](ByteSpan bytes) -> Status {
+                                 if (is_file) {
+                                   sha.update(bytes);
+                                 } else {
+                                   blob.insert(blob.end(), bytes.begin(), bytes.end());
+                                 }
+                                 return out->write(bytes);
+                               },
+                               [&](uint64_t n) { bar.update(n); });
     if (!got) {
       bar.clear();
       return fail(got.error());
@@ -173,8 +171,7 @@ void register_get(CLI::App& app, int& exit_code) {
       if (digest != str_field(info, "sha256")) {
         bar.clear();
         return fail(Error{Errc::corruption, "the bytes received for " + id.hex() + " have SHA-256 " + digest +
-                                                ", not the file's " + str_field(info, "sha256") + "; " +
-                                                discarded});
+                                                ", not the file's " + str_field(info, "sha256") + "; " + discarded});
       }
     } else {
       // A blob's id is its commitment under the network's parameters.
@@ -183,8 +180,8 @@ void register_get(CLI::App& app, int& exit_code) {
       auto committed = erasure::encode_and_commit(**codec, blob);
       if (!committed || committed->commitment.id != id) {
         bar.clear();
-        return fail(Error{Errc::corruption, "the bytes received for blob " + id.hex() +
-                                                " do not match its commitment; " + discarded});
+        return fail(Error{Errc::corruption,
+                          "the bytes received for blob " + id.hex() + " do not match its commitment; " + discarded});
       }
     }
     if (auto done = out->commit(); !done) return fail(done.error());

@@ -20,8 +20,7 @@ void register_id(CLI::App& app, int& exit_code) {
       "id", "Print the file id an upload of FILE would get, computed offline (nothing is stored or sent)");
   cmd->add_option("FILE", settings->files, "Files to hash")->required()->check(CLI::ExistingFile);
   cmd->add_flag("--json", settings->json, "One JSON object per file");
-  cmd->add_flag("--no-compress", settings->no_compress,
-                "Id for an upload made with compression disabled");
+  cmd->add_flag("--no-compress", settings->no_compress, "Id for an upload made with compression disabled");
   cmd->callback([settings, &exit_code] {
     auto codec = erasure::Codec::create(erasure::NetworkParams::defaults());
     if (!codec) {
@@ -36,8 +35,8 @@ void register_id(CLI::App& app, int& exit_code) {
         exit_code = report_error("id", file.error());
         return;
       }
-      auto summary = erasure::encode_file(**codec, (*file)->bytes(), options,
-                                          [](const erasure::BlobPiece&) { return Status{}; });
+      auto summary =
+          erasure::encode_file(**codec, (*file)->bytes(), options, [](const erasure::BlobPiece&) { return Status{}; });
       if (!summary) {
         exit_code = report_error("id", with_context(summary.error(), path));
         return;
@@ -49,7 +48,8 @@ void register_id(CLI::App& app, int& exit_code) {
                                     {"uri", "cairn://" + id},
                                     {"size", summary->size},
                                     {"stored_size", summary->stored_size},
-                                    {"compression", summary->compression == erasure::Compression::zstd ? "zstd" : "none"},
+                                    {"compression",
+                                     summary->compression == erasure::Compression::zstd ? "zstd" : "none"},
                                     {"sha256", to_hex(summary->sha256)},
                                     {"data_blobs", summary->data_blobs},
                                     {"manifest_blobs", summary->manifest_blobs}}

@@ -130,8 +130,7 @@ int run_trust(LocalnetFlags& f) {
 // `run` when selected. Each subcommand keeps its own copy of the flag: CLI11
 // reads the environment into the options of every subcommand, selected or
 // not, so a variable they shared would let $CAIRN_LOCALNET_DIR beat --dir.
-CLI::App* with_dir(CLI::App* cmd, const std::shared_ptr<LocalnetFlags>& f, int& exit_code,
-                   int (*run)(LocalnetFlags&)) {
+CLI::App* with_dir(CLI::App* cmd, const std::shared_ptr<LocalnetFlags>& f, int& exit_code, int (*run)(LocalnetFlags&)) {
   auto dir = std::make_shared<std::filesystem::path>();
   cmd->add_option("--dir", *dir, "Localnet directory (state, data, configs, logs)")
       ->required()
@@ -150,8 +149,8 @@ void register_localnet(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("localnet", "Run a dev chain and storage nodes on this machine (docs/localnet.md)");
   cmd->require_subcommand(1);
 
-  auto* up = with_dir(cmd->add_subcommand("up", "Start (or restart) a localnet and wait until it is ready"),
-                    f, exit_code, run_up);
+  auto* up = with_dir(cmd->add_subcommand("up", "Start (or restart) a localnet and wait until it is ready"), f,
+                      exit_code, run_up);
   up->add_option("--nodes", f->settings.nodes, "Node processes")->capture_default_str()->check(CLI::Range(1u, 256u));
   up->add_option("--shards", f->settings.shards, "Shards the nodes are spread over (node i serves shard i mod M)")
       ->capture_default_str()
@@ -173,32 +172,30 @@ void register_localnet(CLI::App& app, int& exit_code) {
   up->add_option("--timeout", f->timeout_s, "Seconds to wait for every node to be ready")->capture_default_str();
   up->add_flag("--json", f->json, "Print the network as JSON");
 
-  auto* status = with_dir(cmd->add_subcommand("status", "Show the processes and which nodes are not ready"),
-                    f, exit_code, run_status);
+  auto* status = with_dir(cmd->add_subcommand("status", "Show the processes and which nodes are not ready"), f,
+                          exit_code, run_status);
   status->add_flag("--json", f->json, "Print JSON");
 
-  auto* down = with_dir(cmd->add_subcommand("down", "Stop every process the localnet started (idempotent)"),
-                    f, exit_code, run_down);
+  auto* down = with_dir(cmd->add_subcommand("down", "Stop every process the localnet started (idempotent)"), f,
+                        exit_code, run_down);
   down->add_option("--timeout", f->grace_s, "Seconds each process gets after SIGTERM before SIGKILL")
       ->capture_default_str();
 
-  auto* kill = with_dir(cmd->add_subcommand("kill", "Stop one node (a crash by default)"),
-                    f, exit_code, run_kill);
+  auto* kill = with_dir(cmd->add_subcommand("kill", "Stop one node (a crash by default)"), f, exit_code, run_kill);
   kill->add_option("NODE", f->node, "node3 or 3")->required();
   kill->add_option("--signal", f->signal, "KILL (default), TERM or INT")->check(CLI::IsMember({"KILL", "TERM", "INT"}));
 
-  auto* restart = with_dir(cmd->add_subcommand("restart", "Start one node again and wait until it is ready"),
-                    f, exit_code, run_restart);
+  auto* restart = with_dir(cmd->add_subcommand("restart", "Start one node again and wait until it is ready"), f,
+                           exit_code, run_restart);
   restart->add_option("NODE", f->node, "node3 or 3")->required();
   restart->add_option("--timeout", f->timeout_s, "Seconds to wait for the node to be ready")->capture_default_str();
   restart->add_flag("--json", f->json, "Print the network as JSON");
 
-  auto* url = with_dir(cmd->add_subcommand("url", "Print a node's HTTP API URL (for --node)"),
-                    f, exit_code, run_url);
+  auto* url = with_dir(cmd->add_subcommand("url", "Print a node's HTTP API URL (for --node)"), f, exit_code, run_url);
   url->add_option("NODE", f->node, "node3 or 3")->required();
 
-  with_dir(cmd->add_subcommand("trust", "Print the dev chain's sequencer key (for cairn verify --trust)"), f,
-           exit_code, run_trust);
+  with_dir(cmd->add_subcommand("trust", "Print the dev chain's sequencer key (for cairn verify --trust)"), f, exit_code,
+           run_trust);
 }
 
 }  // namespace cairn::tools

@@ -77,22 +77,22 @@ void reload_logging(const NodeFlags& flags) {
   }
   auto settings = settings_from(flags);
   if (!settings) {
-    CAIRN_LOG(log::Level::error, "node", "SIGHUP: " << settings.error().message << "; keeping log level "
-                                                    << log::levels().to_string());
+    CAIRN_LOG(log::Level::error, "node",
+              "SIGHUP: " << settings.error().message << "; keeping log level " << log::levels().to_string());
     return;
   }
   const log::LevelSpec next = *log::parse_level_spec(settings->log.level);
   const log::LevelSpec previous = log::set_levels(next);
   // The output is chosen at start; say so rather than ignore an edit.
-  const bool output_changed = settings->log.file != log::file() ||
-                              *log::parse_format(settings->log.format) != log::format();
+  const bool output_changed =
+      settings->log.file != log::file() || *log::parse_format(settings->log.format) != log::format();
   const char* later = output_changed ? "; the new log.file / log.format take effect at the next start" : "";
   if (previous == next) {
     CAIRN_LOG(log::Level::info, "node",
               "SIGHUP: " << reopened << "log level unchanged (" << next.to_string() << ")" << later);
   } else {
-    CAIRN_LOG(log::Level::info, "node", "SIGHUP: " << reopened << "log level " << previous.to_string() << " -> "
-                                                   << next.to_string() << later);
+    CAIRN_LOG(log::Level::info, "node",
+              "SIGHUP: " << reopened << "log level " << previous.to_string() << " -> " << next.to_string() << later);
   }
 }
 
@@ -130,11 +130,11 @@ int run_node(const NodeFlags& flags) {
             << "  chain     " << status->chain.backend << " (head " << status->chain.head << ", chain id "
             << to_hex(ByteSpan(status->chain.chain_id).first(8)) << ")\n"
             << "  p2p       " << n.p2p_address() << "\n"
-            << "  api       " << (n.api_address().empty() ? std::string("off") : "http://" + n.api_address())
-            << "\n"
-            << (n.metrics_address().empty() ? std::string() : "  metrics   http://" + n.metrics_address() + "/metrics\n")
-            << "  shards    " << (settings->shards ? std::to_string(settings->shards->size()) + " listed" : "auto (all)")
-            << "\n"
+            << "  api       " << (n.api_address().empty() ? std::string("off") : "http://" + n.api_address()) << "\n"
+            << (n.metrics_address().empty() ? std::string()
+                                            : "  metrics   http://" + n.metrics_address() + "/metrics\n")
+            << "  shards    "
+            << (settings->shards ? std::to_string(settings->shards->size()) + " listed" : "auto (all)") << "\n"
             << "running; press Ctrl-C to stop" << std::endl;
   int sig = 0;
   while (sigwait(&set, &sig) == 0 && sig == SIGHUP) reload_logging(flags);

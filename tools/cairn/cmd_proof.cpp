@@ -37,7 +37,8 @@ void register_proof(CLI::App& app, int& exit_code) {
   shard->needs(epoch);
   epoch->needs(shard);
   add_node_option(cmd, settings->node);
-  cmd->add_option("-o,--output", settings->output, "Write the proof here; - or none: stdout (not a terminal unless -o -)");
+  cmd->add_option("-o,--output", settings->output,
+                  "Write the proof here; - or none: stdout (not a terminal unless -o -)");
   cmd->callback([settings, &exit_code] {
     auto fail = [&](const Error& e) { exit_code = report_error("proof", e); };
     std::string path;
@@ -62,13 +63,12 @@ void register_proof(CLI::App& app, int& exit_code) {
     auto client = NodeClient::create(settings->node);
     if (!client) return fail(client.error());
     Bytes proof;
-    auto st = (*client)->download(
-        path,
-        [&proof](ByteSpan chunk) -> Status {
-          append(proof, chunk);
-          return {};
-        },
-        {});
+    auto st = (*client)->download(path,
+                                  [&proof](ByteSpan chunk) -> Status {
+                                    append(proof, chunk);
+                                    return {};
+                                  },
+                                  {});
     if (!st) return fail(st.error());
     auto decoded = sampling::ReplicaProof::decode(proof);
     if (!decoded) {
@@ -85,8 +85,8 @@ void register_proof(CLI::App& app, int& exit_code) {
     }
     std::set<NodeId> nodes;
     for (const auto& e : decoded->entries) nodes.insert(e.response.node);
-    std::cerr << "proof of shard " << decoded->shard.value << " epoch " << decoded->epoch.value << ": "
-              << nodes.size() << " replica(s) claimed, " << proof.size() << " bytes"
+    std::cerr << "proof of shard " << decoded->shard.value << " epoch " << decoded->epoch.value << ": " << nodes.size()
+              << " replica(s) claimed, " << proof.size() << " bytes"
               << (settings->output.empty() || settings->output == "-" ? "" : " -> " + settings->output)
               << " (check it with cairn verify --trust <sequencer key>)\n";
     exit_code = kExitOk;

@@ -47,12 +47,11 @@ void register_put(CLI::App& app, int& exit_code) {
     bool json = false;
   };
   auto settings = std::make_shared<Settings>();
-  auto* cmd = app.add_subcommand(
-      "put", "Upload files to a node; prints each file's id and cairn:// URI once it is stored");
+  auto* cmd =
+      app.add_subcommand("put", "Upload files to a node; prints each file's id and cairn:// URI once it is stored");
   cmd->add_option("FILE", settings->files, "Files to upload")->required()->check(CLI::ExistingFile);
   add_node_option(cmd, settings->node);
-  cmd->add_option("--token", settings->token,
-                  "API token, needed when the node's API listens beyond loopback")
+  cmd->add_option("--token", settings->token, "API token, needed when the node's API listens beyond loopback")
       ->envname("CAIRN_API_TOKEN");
   cmd->add_option("--compress", settings->compress,
                   "zstd before cutting into blobs: auto (when it shrinks the file), never, always "
@@ -84,8 +83,8 @@ void register_put(CLI::App& app, int& exit_code) {
         };
       }
       auto put = (*client)->upload(
-          path, file, [&](uint64_t sent) { bar.update(sent); },
-          [&] { bar.set_status("sent; the node is storing it"); }, phases);
+          path, file, [&](uint64_t sent) { bar.update(sent); }, [&] { bar.set_status("sent; the node is storing it"); },
+          phases);
       if (!put) {
         bar.clear();
         exit_code = report_error("put", with_context(put.error(), file));

@@ -42,14 +42,12 @@ void register_stat(CLI::App& app, int& exit_code) {
               << "size      " << format_bytes(size) << " (" << size << " bytes)\n";
     if (is_file) {
       const uint64_t stored = u64_field(info, "stored_size");
-      std::cout << "stored    " << format_bytes(stored) << " (" << str_field(info, "compression", "none")
-                << ")\n"
+      std::cout << "stored    " << format_bytes(stored) << " (" << str_field(info, "compression", "none") << ")\n"
                 << "sha256    " << str_field(info, "sha256") << "\n"
                 << "blobs     " << u64_field(info, "data_blobs") << " data + manifest\n";
     }
-    std::cout << (is_file ? "manifest  " : "index     ") << "index " << u64_field(*status, "index")
-              << ", shard " << u64_field(*status, "shard") << ", registered in block "
-              << u64_field(*status, "registered_in") << "\n";
+    std::cout << (is_file ? "manifest  " : "index     ") << "index " << u64_field(*status, "index") << ", shard "
+              << u64_field(*status, "shard") << ", registered in block " << u64_field(*status, "registered_in") << "\n";
     const json& holders = list_field(*status, "holders");
     std::cout << "replicas  " << holders.size()
               << (bool_field(*status, "pending") ? " (upload still waiting for replicas)" : "") << "\n";

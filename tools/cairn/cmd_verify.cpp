@@ -51,7 +51,7 @@ Result<sampling::TrustRoot> parse_trust(const std::string& arg) {
     ss << in.rdbuf();
     if (!in.good() && !in.eof()) return make_error(Errc::io_error, "cannot read --trust file " + arg);
     const std::string content = ss.str();
-    record = from_hex(strip_hex(content));  // hex text
+    record = from_hex(strip_hex(content));                        // hex text
     if (!record) record = Bytes(content.begin(), content.end());  // binary
   } else {
     record = from_hex(hex);
@@ -59,25 +59,31 @@ Result<sampling::TrustRoot> parse_trust(const std::string& arg) {
   if (record) {
     if (auto info = contracts::ChainInfo::decode(*record)) return sampling::TrustRoot::chain(*info);
   }
-  return make_error(Errc::invalid_argument,
-                    "--trust '" + arg + "' is neither a sequencer public key (64 hex digits) nor a genesis "
-                    "record (a file or hex of the chain info record, docs/chain.md)");
+  return make_error(Errc::invalid_argument, "--trust '" + arg +
+                                                "' is neither a sequencer public key (64 hex digits) nor a genesis "
+                                                "record (a file or hex of the chain info record, docs/chain.md)");
 }
 
 std::string trust_text(const sampling::TrustRoot& t) {
   switch (t.kind) {
-    case sampling::TrustRoot::Kind::sequencer_key: return "pinned by --trust: sequencer key";
-    case sampling::TrustRoot::Kind::genesis: return "pinned by --trust: genesis record";
-    case sampling::TrustRoot::Kind::embedded: break;
+    case sampling::TrustRoot::Kind::sequencer_key:
+      return "pinned by --trust: sequencer key";
+    case sampling::TrustRoot::Kind::genesis:
+      return "pinned by --trust: genesis record";
+    case sampling::TrustRoot::Kind::embedded:
+      break;
   }
   return "taken from the proof, NOT pinned: pass --trust with the chain's sequencer key";
 }
 
 const char* trust_kind(const sampling::TrustRoot& t) {
   switch (t.kind) {
-    case sampling::TrustRoot::Kind::sequencer_key: return "sequencer_key";
-    case sampling::TrustRoot::Kind::genesis: return "genesis";
-    case sampling::TrustRoot::Kind::embedded: break;
+    case sampling::TrustRoot::Kind::sequencer_key:
+      return "sequencer_key";
+    case sampling::TrustRoot::Kind::genesis:
+      return "genesis";
+    case sampling::TrustRoot::Kind::embedded:
+      break;
   }
   return "unpinned";
 }
@@ -95,9 +101,9 @@ int run_verify(const VerifySettings& s) {
   auto report = sampling::verify_replica_proof((*file)->bytes(), trust);
   if (!report) {
     if (s.json) {
-      std::cout << nlohmann::json{{"file", s.file}, {"valid", false}, {"ok", false},
-                                  {"error", report.error().message}}.dump()
-                << "\n";
+      std::cout
+          << nlohmann::json{{"file", s.file}, {"valid", false}, {"ok", false}, {"error", report.error().message}}.dump()
+          << "\n";
     }
     std::cerr << "cairn verify: invalid proof " << s.file << ": " << report.error().message << "\n";
     return kExitFailed;

@@ -1,8 +1,8 @@
-#include <CLI/CLI.hpp>
 #include <openssl/opensslv.h>
 #include <rocksdb/version.h>
 #include <sodium.h>
 #include <zstd.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 

@@ -1,11 +1,11 @@
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "cairn/core/log.hpp"
@@ -15,14 +15,20 @@ namespace cairn::tools {
 
 int exit_code_for(const Error& e) {
   switch (e.code) {
-    case Errc::ok: return kExitOk;
-    case Errc::invalid_argument: return kExitUsage;
-    case Errc::io_error: return kExitEnvironment;
-    case Errc::corruption: return kExitCorruption;
+    case Errc::ok:
+      return kExitOk;
+    case Errc::invalid_argument:
+      return kExitUsage;
+    case Errc::io_error:
+      return kExitEnvironment;
+    case Errc::corruption:
+      return kExitCorruption;
     case Errc::busy:
     case Errc::timeout:
-    case Errc::cancelled: return kExitUnavailable;
-    default: return kExitFailed;
+    case Errc::cancelled:
+      return kExitUnavailable;
+    default:
+      return kExitFailed;
   }
 }
 
@@ -33,9 +39,10 @@ bool json_errors = false;  // set once by main before any command runs
 int report_error(const std::string& command, const Error& e) {
   const std::string where = command.empty() ? "cairn" : "cairn " + command;
   if (json_errors) {
-    const nlohmann::json j = {{"error", {{"code", std::string(errc_name(e.code))},
-                                         {"message", where + ": " + e.message},
-                                         {"exit_code", exit_code_for(e)}}}};
+    const nlohmann::json j = {{"error",
+                               {{"code", std::string(errc_name(e.code))},
+                                {"message", where + ": " + e.message},
+                                {"exit_code", exit_code_for(e)}}}};
     std::cout << j.dump() << std::endl;
   } else {
     std::cerr << where << ": " << e.message << "\n";
@@ -46,8 +53,9 @@ int report_error(const std::string& command, const Error& e) {
 Status binary_output_allowed(const std::string& output, const std::string& what) {
   if (!output.empty() || ::isatty(STDOUT_FILENO) == 0) return {};
   return make_error(Errc::invalid_argument,
-                    what + " is binary and stdout is a terminal; give -o FILE, redirect stdout, or -o - to print it "
-                           "anyway");
+                    what +
+                        " is binary and stdout is a terminal; give -o FILE, redirect stdout, or -o - to print it "
+                        "anyway");
 }
 
 std::string default_data_dir() {
@@ -159,20 +167,19 @@ int main(int argc, char** argv) {
   json_errors = selected.app->get_option_no_throw("--json") != nullptr && has_json_flag(argc, argv);
   if (!selected.unknown.empty()) {
     return report_error(selected.path, Error{Errc::invalid_argument,
-                                              "unknown command '" + selected.unknown + "'" +
-                                                  suggestion(*selected.app, selected.unknown) + " (see cairn " +
-                                                  (selected.path.empty() ? "" : selected.path + " ") + "--help)"});
+                                             "unknown command '" + selected.unknown + "'" +
+                                                 suggestion(*selected.app, selected.unknown) + " (see cairn " +
+                                                 (selected.path.empty() ? "" : selected.path + " ") + "--help)"});
   }
   // Every command logs through CAIRN_LOG: a value the logger cannot read is
   // a usage error, not a silent "info". `cairn node` checks it with its
   // other settings (where --log-level may override it).
-  if (const char* spec = std::getenv("CAIRN_LOG");
-      spec != nullptr && selected.path.rfind("node", 0) != 0) {
+  if (const char* spec = std::getenv("CAIRN_LOG"); spec != nullptr && selected.path.rfind("node", 0) != 0) {
     auto levels = log::parse_level_spec(spec);
     if (!levels) {
-      return report_error(selected.path, Error{Errc::invalid_argument, "invalid log level '" + std::string(spec) +
-                                                                           "' in environment CAIRN_LOG: " +
-                                                                           levels.error().message});
+      return report_error(selected.path,
+                          Error{Errc::invalid_argument, "invalid log level '" + std::string(spec) +
+                                                            "' in environment CAIRN_LOG: " + levels.error().message});
     }
     log::set_levels(std::move(*levels));
   }
@@ -191,9 +198,9 @@ int main(int argc, char** argv) {
     if (what.size() > 1 && std::islower(static_cast<unsigned char>(what[1]))) {
       what[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(what[0])));
     }
-    report_error(selected.path, Error{Errc::invalid_argument,
-                                      what + " (see cairn " + (selected.path.empty() ? "" : selected.path + " ") +
-                                          "--help)"});
+    report_error(selected.path,
+                 Error{Errc::invalid_argument,
+                       what + " (see cairn " + (selected.path.empty() ? "" : selected.path + " ") + "--help)"});
     return kExitUsage;
   }
   return exit_code;

@@ -1,11 +1,11 @@
 #include "node_client.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <httplib.h>
 #include <netdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -99,11 +99,11 @@ Error transport_error(httplib::Error e, const std::string& url) {
   switch (e) {
     case httplib::Error::Connection:
     case httplib::Error::ConnectionTimeout:
-      return Error{Errc::timeout,
-                   "cannot reach the node at " + url +
-                       (e == httplib::Error::Connection ? " (connection refused or no route)"
-                                                        : " (connect timed out)") +
-                       ": is `cairn node` running at " + url + "? (choose another with --node or CAIRN_NODE)"};
+      return Error{
+          Errc::timeout,
+          "cannot reach the node at " + url +
+              (e == httplib::Error::Connection ? " (connection refused or no route)" : " (connect timed out)") +
+              ": is `cairn node` running at " + url + "? (choose another with --node or CAIRN_NODE)"};
     case httplib::Error::Read:
       return Error{Errc::timeout, "the node at " + url + " did not answer, or closed the connection"};
     case httplib::Error::Write:
@@ -119,9 +119,7 @@ std::string default_node_url() { return "http://" + node::ApiSettings{}.listen; 
 
 CLI::Option* add_node_option(CLI::App* cmd, std::string& url) {
   url = default_node_url();
-  return cmd->add_option("--node", url, "HTTP API of the node to use")
-      ->envname("CAIRN_NODE")
-      ->capture_default_str();
+  return cmd->add_option("--node", url, "HTTP API of the node to use")->envname("CAIRN_NODE")->capture_default_str();
 }
 
 Result<BlobId> parse_object_id(std::string_view text) {
@@ -198,8 +196,7 @@ struct NodeClient::Impl {
   }
 };
 
-NodeClient::NodeClient(std::string url, std::unique_ptr<Impl> impl)
-    : url_(std::move(url)), impl_(std::move(impl)) {}
+NodeClient::NodeClient(std::string url, std::unique_ptr<Impl> impl) : url_(std::move(url)), impl_(std::move(impl)) {}
 NodeClient::~NodeClient() = default;
 
 Result<std::unique_ptr<NodeClient>> NodeClient::create(const std::string& url, std::string token) {
@@ -347,7 +344,8 @@ Status NodeClient::download(const std::string& path, const std::function<Status(
       },
       [&](const char* data, size_t n) {
         if (status != 200) {
-          if (error_body.size() < kMaxErrorBody) error_body.append(data, std::min(n, kMaxErrorBody - error_body.size()));
+          if (error_body.size() < kMaxErrorBody)
+            error_body.append(data, std::min(n, kMaxErrorBody - error_body.size()));
           return true;
         }
         auto st = sink(ByteSpan(reinterpret_cast<const uint8_t*>(data), n));
@@ -363,8 +361,8 @@ Status NodeClient::download(const std::string& path, const std::function<Status(
   if (status != 0 && status != 200) return tl::unexpected(api_error(status, error_body, url_));
   if (!res) {
     if (status == 200 && expected) {
-      return make_error(Errc::timeout, "the download from " + url_ + " stopped after " + std::to_string(got) +
-                                           " of " + std::to_string(*expected) +
+      return make_error(Errc::timeout, "the download from " + url_ + " stopped after " + std::to_string(got) + " of " +
+                                           std::to_string(*expected) +
                                            " bytes: the node could not read the data (see its log) or "
                                            "the connection dropped");
     }

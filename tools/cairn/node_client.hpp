@@ -78,9 +78,8 @@ class NodeClient {
   // ends without an answer is Errc::timeout (the upload may still complete
   // on the node).
   using UploadEvent = std::function<void(const json&)>;
-  Result<json> upload(const std::string& path, const std::filesystem::path& file,
-                      const TransferProgress& sent, const std::function<void()>& all_sent,
-                      const UploadEvent& event = {});
+  Result<json> upload(const std::string& path, const std::filesystem::path& file, const TransferProgress& sent,
+                      const std::function<void()>& all_sent, const UploadEvent& event = {});
 
   // GETs `path` and hands the body to `sink` as it arrives. Checks that the
   // node answered 200 and that exactly Content-Length bytes arrived

@@ -174,8 +174,7 @@ double ProgressBar::rate_bytes_per_s() const {
 void ProgressBar::draw(bool final) {
   const auto now = Clock::now();
   last_draw_ = now;
-  const double fraction =
-      total_ == 0 ? 1.0 : std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
+  const double fraction = total_ == 0 ? 1.0 : std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
   std::string tail;
   if (final) {
     const double secs = std::chrono::duration<double>(now - start_).count();

@@ -13,6 +13,8 @@ CAIRN_APT_PACKAGES=(
   libcpp-httplib-dev
   libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The style check (tools/dev/format-check, ctest test FormatCheck.TreeMatchesClangFormat).
+  clang-format-14
   # The package test (tests/package/): systemd-analyze, curl.
   systemd curl
   # The dashboard and alert-rules test (tests/prometheus/).

@@ -12,17 +12,13 @@ json shard_list(const std::vector<ShardId>& shards) {
 }
 
 // The status JSON's "active": a sync pass is running now.
-bool sync_active(shards::SyncState s) {
-  return s == shards::SyncState::fetching || s == shards::SyncState::starting;
-}
+bool sync_active(shards::SyncState s) { return s == shards::SyncState::fetching || s == shards::SyncState::starting; }
 
 }  // namespace
 
 std::string uri(const BlobId& id) { return "cairn://" + id.hex(); }
 
-const char* compression_name(erasure::Compression c) {
-  return c == erasure::Compression::zstd ? "zstd" : "none";
-}
+const char* compression_name(erasure::Compression c) { return c == erasure::Compression::zstd ? "zstd" : "none"; }
 
 json put_file(const PutFileResult& r) {
   return json{{"id", r.id.hex()},
@@ -39,16 +35,13 @@ json put_file(const PutFileResult& r) {
 }
 
 json put_blob(const PutBlobResult& r) {
-  return json{{"id", r.id.hex()},     {"uri", uri(r.id)},          {"kind", "blob"},
-              {"size", r.size},       {"index", r.index.value},    {"shard", r.shard.value},
-              {"replicas", r.replicas}};
+  return json{{"id", r.id.hex()},       {"uri", uri(r.id)},       {"kind", "blob"},        {"size", r.size},
+              {"index", r.index.value}, {"shard", r.shard.value}, {"replicas", r.replicas}};
 }
 
 json upload_phase(const UploadPhase& p) {
   const bool all_registered = p.encoded && p.registered == p.blobs;
-  const char* event = !all_registered                  ? "registering"
-                      : p.acknowledged < p.blobs       ? "replicating"
-                                                       : "acknowledged";
+  const char* event = !all_registered ? "registering" : p.acknowledged < p.blobs ? "replicating" : "acknowledged";
   return json{{"event", event},
               {"blobs", p.blobs},
               {"encoded", p.encoded},
@@ -59,12 +52,9 @@ json upload_phase(const UploadPhase& p) {
 }
 
 json object_info(const ObjectInfo& info) {
-  json out{{"id", info.id.hex()},
-           {"uri", uri(info.id)},
-           {"kind", info.kind == ObjectKind::file ? "file" : "blob"},
-           {"size", info.size},
-           {"index", info.index.value},
-           {"shard", info.shard.value}};
+  json out{
+      {"id", info.id.hex()}, {"uri", uri(info.id)},       {"kind", info.kind == ObjectKind::file ? "file" : "blob"},
+      {"size", info.size},   {"index", info.index.value}, {"shard", info.shard.value}};
   if (info.kind == ObjectKind::file) {
     out["stored_size"] = info.stored_size;
     out["compression"] = compression_name(info.compression);
@@ -94,7 +84,8 @@ namespace {
 
 json peer_results(const std::vector<PeerChallengeResult>& list) {
   json out = json::array();
-  for (const auto& p : list) out.push_back(json{{"node", p.node.hex()}, {"endpoint", p.endpoint}, {"reason", p.reason}});
+  for (const auto& p : list)
+    out.push_back(json{{"node", p.node.hex()}, {"endpoint", p.endpoint}, {"reason", p.reason}});
   return out;
 }
 
@@ -153,44 +144,41 @@ json node_status(const NodeStatus& s) {
                            {"replicas", u.replicas}});
   }
   const ChainStatus& c = s.chain;
-  return json{
-      {"id", s.id.hex()},
-      {"version", s.version},
-      {"p2p_address", s.p2p_address},
-      {"advertised_address", s.advertised_address},
-      {"api_address", s.api_address},
-      {"uptime_ms", s.uptime_ms},
-      {"chain",
-       json{{"backend", c.backend},
-            {"chain_id", to_hex(c.chain_id)},
-            {"sequencer", c.sequencer.hex()},
-            {"head", c.head},
-            {"head_hash", to_hex(c.head_hash)},
-            {"head_timestamp_ms", c.head_timestamp_ms},
-            {"blob_count", c.blob_count},
-            {"registered", c.registered},
-            {"params", contracts::params_to_json(c.params)}}},
-      {"shards", shard_list(s.shards)},
-      {"peers", std::move(peers)},
-      {"blobs_stored", s.blobs_stored},
-      {"bytes_stored", s.bytes_stored},
-      {"pending_uploads", s.pending_uploads},
-      {"sync", std::move(sync)},
-      {"scrub",
-       json{{"passes", s.scrub.passes},
-            {"fragments_checked", s.scrub.fragments_checked},
-            {"fragments_bad", s.scrub.fragments_bad},
-            {"repaired_local", s.scrub.fragments_repaired_local},
-            {"repaired_remote", s.scrub.fragments_repaired_remote},
-            {"unrepairable", s.scrub.fragments_unrepairable},
-            {"unreadable", s.scrub.fragments_unreadable},
-            {"last_pass_unix_ms", s.scrub.last_pass_unix_ms},
-            {"bytes_checked", s.scrub.bytes_scrubbed},
-            {"records_corrupt", s.scrub.records_corrupt}}},
-      {"challenges", challenges(s.challenges)},
-      {"challenge_history", challenges(s.challenge_history)},
-      {"recent_uploads", std::move(uploads)},
-      {"stopping", s.stopping}};
+  return json{{"id", s.id.hex()},
+              {"version", s.version},
+              {"p2p_address", s.p2p_address},
+              {"advertised_address", s.advertised_address},
+              {"api_address", s.api_address},
+              {"uptime_ms", s.uptime_ms},
+              {"chain", json{{"backend", c.backend},
+                             {"chain_id", to_hex(c.chain_id)},
+                             {"sequencer", c.sequencer.hex()},
+                             {"head", c.head},
+                             {"head_hash", to_hex(c.head_hash)},
+                             {"head_timestamp_ms", c.head_timestamp_ms},
+                             {"blob_count", c.blob_count},
+                             {"registered", c.registered},
+                             {"params", contracts::params_to_json(c.params)}}},
+              {"shards", shard_list(s.shards)},
+              {"peers", std::move(peers)},
+              {"blobs_stored", s.blobs_stored},
+              {"bytes_stored", s.bytes_stored},
+              {"pending_uploads", s.pending_uploads},
+              {"sync", std::move(sync)},
+              {"scrub", json{{"passes", s.scrub.passes},
+                             {"fragments_checked", s.scrub.fragments_checked},
+                             {"fragments_bad", s.scrub.fragments_bad},
+                             {"repaired_local", s.scrub.fragments_repaired_local},
+                             {"repaired_remote", s.scrub.fragments_repaired_remote},
+                             {"unrepairable", s.scrub.fragments_unrepairable},
+                             {"unreadable", s.scrub.fragments_unreadable},
+                             {"last_pass_unix_ms", s.scrub.last_pass_unix_ms},
+                             {"bytes_checked", s.scrub.bytes_scrubbed},
+                             {"records_corrupt", s.scrub.records_corrupt}}},
+              {"challenges", challenges(s.challenges)},
+              {"challenge_history", challenges(s.challenge_history)},
+              {"recent_uploads", std::move(uploads)},
+              {"stopping", s.stopping}};
 }
 
 }  // namespace cairn::node::api_json

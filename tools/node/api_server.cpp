@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <httplib.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,8 +13,8 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <string>
 #include <variant>
@@ -68,15 +68,22 @@ struct HttpError {
 
 int status_for(Errc c) {
   switch (c) {
-    case Errc::invalid_argument: return 400;
-    case Errc::not_found: return 404;
-    case Errc::conflict: return 409;
+    case Errc::invalid_argument:
+      return 400;
+    case Errc::not_found:
+      return 404;
+    case Errc::conflict:
+      return 409;
     case Errc::busy:
     case Errc::cancelled:
-    case Errc::too_many_losses: return 503;
-    case Errc::timeout: return 504;
-    case Errc::unsupported: return 501;
-    default: return 500;  // corruption, verification_failed, io_error, internal
+    case Errc::too_many_losses:
+      return 503;
+    case Errc::timeout:
+      return 504;
+    case Errc::unsupported:
+      return 501;
+    default:
+      return 500;  // corruption, verification_failed, io_error, internal
   }
 }
 
@@ -144,8 +151,7 @@ class SpoolFile {
     std::string pattern = (dir / "upload-XXXXXX").string();
     const int fd = ::mkstemp(pattern.data());
     if (fd < 0) {
-      return make_error(Errc::io_error, "creating a spool file in " + dir.string() + ": " +
-                                            std::strerror(errno));
+      return make_error(Errc::io_error, "creating a spool file in " + dir.string() + ": " + std::strerror(errno));
     }
     return SpoolFile(fd, pattern);
   }
@@ -201,8 +207,7 @@ class SpoolFile {
 HttpError spool_error(const std::string& what) {
   const int err = errno;
   // 507: the node's disk is full, not the request's fault.
-  return HttpError{err == ENOSPC ? 507 : 500, "io_error",
-                   "spooling the upload: " + what + ": " + std::strerror(err)};
+  return HttpError{err == ENOSPC ? 507 : 500, "io_error", "spooling the upload: " + what + ": " + std::strerror(err)};
 }
 
 // The API's routes: the pattern, the methods it answers (for 405 and Allow)
@@ -359,18 +364,18 @@ void HttpApiServer::register_metrics(metrics::Registry& registry) {
                                              "HTTP API requests answered, by route and status class",
                                              {{"route", name}, {"code", cls}}));
     }
-    m.duration = &registry.histogram("cairn_api_request_duration_seconds",
-                                     "HTTP API request time from headers read to response written",
-                                     bounds, {{"route", name}});
+    m.duration =
+        &registry.histogram("cairn_api_request_duration_seconds",
+                            "HTTP API request time from headers read to response written", bounds, {{"route", name}});
     route_metrics_.push_back(std::move(m));
   };
   for (const Route& r : kRoutes) add(r.name);
   add(kOtherRoute);
   upload_bytes_ = &registry.counter("cairn_api_upload_bytes_total", "Upload body bytes received");
   download_bytes_ = &registry.counter("cairn_api_download_bytes_total", "Download body bytes sent");
-  aborted_downloads_ = &registry.counter(
-      "cairn_api_downloads_aborted_total",
-      "Downloads cut short after their headers were sent (read failure or client gone)");
+  aborted_downloads_ =
+      &registry.counter("cairn_api_downloads_aborted_total",
+                        "Downloads cut short after their headers were sent (read failure or client gone)");
   uploads_in_flight_ = &registry.gauge("cairn_api_uploads_in_flight", "Uploads being received or stored");
   receive_seconds_ = &registry.histogram(
       "cairn_api_upload_receive_seconds",
@@ -390,8 +395,7 @@ const Route* HttpApiServer::route_of(const std::string& path) const {
 thread_local int64_t t_request_start_ns = 0;
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -413,8 +417,7 @@ std::optional<BlobId> HttpApiServer::path_id(const Request& req, Response& res) 
   auto id = BlobId::from_hex(text);
   if (!id) {
     send_error(res, HttpError{400, "invalid_argument",
-                              "malformed id '" + text.substr(0, 80) +
-                                  "': expected 64 hex digits (a file or blob id)"});
+                              "malformed id '" + text.substr(0, 80) + "': expected 64 hex digits (a file or blob id)"});
   }
   return id;
 }
@@ -458,8 +461,7 @@ Result<PutOptions> HttpApiServer::put_options(const Request& req) const {
     } else if (v == "always") {
       options.compress = erasure::FileOptions::Compress::always;
     } else {
-      return make_error(Errc::invalid_argument,
-                        "compress='" + v + "': expected auto, never or always");
+      return make_error(Errc::invalid_argument, "compress='" + v + "': expected auto, never or always");
     }
   }
   if (req.has_param("min_replicas")) {
@@ -478,8 +480,7 @@ Result<PutOptions> HttpApiServer::put_options(const Request& req) const {
   return options;
 }
 
-std::optional<HttpError> HttpApiServer::upload_refusal(const Request& req, UploadKind kind,
-                                                       Upload& upload) {
+std::optional<HttpError> HttpApiServer::upload_refusal(const Request& req, UploadKind kind, Upload& upload) {
   if (auto e = token_refusal(req)) return e;
   auto options = put_options(req);
   if (!options) return from_error(options.error());
@@ -530,8 +531,8 @@ int HttpApiServer::expect_continue(const Request& req, Response& res) {
   return 100;
 }
 
-bool HttpApiServer::receive_body(const Request& req, Response& res, const ContentReader& reader,
-                                 const Upload& upload, const BodyWriter& write) {
+bool HttpApiServer::receive_body(const Request& req, Response& res, const ContentReader& reader, const Upload& upload,
+                                 const BodyWriter& write) {
   metrics::ScopedTimer timer(*receive_seconds_);
   int write_errno = 0;
   const auto r = contracts::receive_body(
@@ -555,8 +556,8 @@ bool HttpApiServer::receive_body(const Request& req, Response& res, const Conten
                               upload.limit_name + ")"});
   } else {
     refuse(res, HttpError{400, "truncated_body",
-                          "the request body ended early or was malformed (received " +
-                              std::to_string(r.received) + " bytes)"});
+                          "the request body ended early or was malformed (received " + std::to_string(r.received) +
+                              " bytes)"});
   }
   return false;
 }
@@ -634,9 +635,9 @@ void HttpApiServer::stream_put_file(Response& res, SpoolFile spool, Upload uploa
       send(json{{"error", e.code}, {"message", e.message}, {"status", e.status}});
     }
     if (client_gone) {
-      CAIRN_LOG(log::Level::info, kLog, "an upload's client left before its progress stream ended; the upload "
-                                            << (put ? "was acknowledged as " + put->id.hex()
-                                                    : "failed: " + put.error().to_string()));
+      CAIRN_LOG(log::Level::info, kLog,
+                "an upload's client left before its progress stream ended; the upload "
+                    << (put ? "was acknowledged as " + put->id.hex() : "failed: " + put.error().to_string()));
       return false;  // httplib closes the connection
     }
     sink.done();
@@ -650,16 +651,14 @@ void HttpApiServer::put_blob(const Request& req, Response& res, const ContentRea
   InFlight in_flight(*uploads_in_flight_);
   Bytes payload;  // at most blob_size: held in memory
   const auto append = [&](const char* data, size_t n) {
-    payload.insert(payload.end(), reinterpret_cast<const uint8_t*>(data),
-                   reinterpret_cast<const uint8_t*>(data) + n);
+    payload.insert(payload.end(), reinterpret_cast<const uint8_t*>(data), reinterpret_cast<const uint8_t*>(data) + n);
     return true;
   };
   if (!receive_body(req, res, reader, *upload, append)) return;
   created(res, service_.put_blob(payload, upload->options), "/v1/blobs/", api_json::put_blob);
 }
 
-void HttpApiServer::serve_bytes(const Request& req, Response& res, const BlobId& id, uint64_t size,
-                                RangeReader read) {
+void HttpApiServer::serve_bytes(const Request& req, Response& res, const BlobId& id, uint64_t size, RangeReader read) {
   res.set_header("Accept-Ranges", "bytes");
   // Content-addressed: the bytes behind an id never change.
   res.set_header("ETag", "\"" + id.hex() + "\"");
@@ -686,8 +685,7 @@ void HttpApiServer::serve_bytes(const Request& req, Response& res, const BlobId&
   // if bytes are missing, which after a failed read means "abort".
   res.set_content_provider(
       length, kOctets,
-      [this, id, range, length, read = std::move(read)](size_t offset, size_t,
-                                                        httplib::DataSink& sink) {
+      [this, id, range, length, read = std::move(read)](size_t offset, size_t, httplib::DataSink& sink) {
         if (offset != 0) return false;
         uint64_t sent = 0;
         auto st = read(range, [&](ByteSpan chunk) -> Status {
@@ -701,12 +699,12 @@ void HttpApiServer::serve_bytes(const Request& req, Response& res, const BlobId&
         if (st && sent == length) return true;
         aborted_downloads_->inc();
         if (!st) {
-          CAIRN_LOG(log::Level::warn, kLog, "download of " << id.hex() << " cut short after " << sent
-                                                           << " of " << length
-                                                           << " bytes: " << st.error().to_string());
+          CAIRN_LOG(log::Level::warn, kLog,
+                    "download of " << id.hex() << " cut short after " << sent << " of " << length
+                                   << " bytes: " << st.error().to_string());
         } else {
-          CAIRN_LOG(log::Level::error, kLog, "download of " << id.hex() << " produced " << sent
-                                                            << " bytes, " << length << " expected");
+          CAIRN_LOG(log::Level::error, kLog,
+                    "download of " << id.hex() << " produced " << sent << " bytes, " << length << " expected");
         }
         return false;  // httplib closes the connection: the client sees a short body
       });
@@ -721,13 +719,11 @@ void HttpApiServer::get_file(const Request& req, Response& res) {
     return;
   }
   if (info->kind != ObjectKind::file) {
-    send_error(res, HttpError{404, "not_found",
-                              id->hex() + " is a blob, not a file: GET /v1/blobs/" + id->hex()});
+    send_error(res, HttpError{404, "not_found", id->hex() + " is a blob, not a file: GET /v1/blobs/" + id->hex()});
     return;
   }
-  serve_bytes(req, res, *id, info->size, [this, id = *id](const ReadRange& r, const ByteSink& sink) {
-    return service_.read(id, r, sink);
-  });
+  serve_bytes(req, res, *id, info->size,
+              [this, id = *id](const ReadRange& r, const ByteSink& sink) { return service_.read(id, r, sink); });
 }
 
 void HttpApiServer::get_blob(const Request& req, Response& res) {
@@ -763,8 +759,8 @@ void HttpApiServer::status_page(Response& res) {
     send_error(res, from_error(status.error()));
     return;
   }
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now().time_since_epoch());
+  const auto now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
   res.status = 200;
   res.set_header("Cache-Control", "no-store");
   res.set_content(render_status_page(*status, static_cast<uint64_t>(now.count())), "text/html; charset=utf-8");
@@ -826,8 +822,7 @@ void HttpApiServer::wrong_route(const Request& req, Response& res) {
       res.status = 204;
       return;
     }
-    send_error(res, HttpError{405, "method_not_allowed",
-                              req.method + " " + req.path + ": allowed " + route->allow});
+    send_error(res, HttpError{405, "method_not_allowed", req.method + " " + req.path + ": allowed " + route->allow});
     return;
   }
   send_error(res, HttpError{404, "not_found", "no endpoint " + req.path + " (see docs/http-api.md)"});
@@ -876,16 +871,13 @@ void HttpApiServer::install_routes() {
       [this](const Request& req, Response& res) { return expect_continue(req, res); });
 
   http_.Get("/", [this](const Request&, Response& res) { status_page(res); });
-  http_.Post("/v1/files", [this](const Request& req, Response& res, const ContentReader& reader) {
-    put_file(req, res, reader);
-  });
-  http_.Post("/v1/blobs", [this](const Request& req, Response& res, const ContentReader& reader) {
-    put_blob(req, res, reader);
-  });
+  http_.Post("/v1/files",
+             [this](const Request& req, Response& res, const ContentReader& reader) { put_file(req, res, reader); });
+  http_.Post("/v1/blobs",
+             [this](const Request& req, Response& res, const ContentReader& reader) { put_blob(req, res, reader); });
   http_.Get("/v1/files/([^/]+)", [this](const Request& req, Response& res) { get_file(req, res); });
   http_.Get("/v1/blobs/([^/]+)", [this](const Request& req, Response& res) { get_blob(req, res); });
-  http_.Get("/v1/blobs/([^/]+)/status",
-            [this](const Request& req, Response& res) { blob_status(req, res); });
+  http_.Get("/v1/blobs/([^/]+)/status", [this](const Request& req, Response& res) { blob_status(req, res); });
   http_.Get("/v1/stat/([^/]+)", [this](const Request& req, Response& res) { stat(req, res); });
   http_.Get("/v1/status", [this](const Request&, Response& res) { node_status(res); });
   http_.Get("/v1/proofs/latest", [this](const Request& req, Response& res) { proof_latest(req, res); });
@@ -935,8 +927,8 @@ Result<std::string> read_token_file(const std::string& path) {
     return make_error(Errc::io_error, "api.token_file " + path + ": " + std::strerror(errno));
   }
   if ((st.st_mode & 077) != 0) {
-    return make_error(Errc::io_error, "api.token_file " + path +
-                                          " is readable by group or others; run: chmod 600 " + path);
+    return make_error(Errc::io_error,
+                      "api.token_file " + path + " is readable by group or others; run: chmod 600 " + path);
   }
   std::ifstream f(path);
   std::string line;
@@ -990,8 +982,8 @@ Result<std::unique_ptr<ApiServer>> start_api_server(NodeService& service, const 
   CAIRN_TRY_STATUS(prepare_spool_dir(spool_dir));
   auto server = std::make_unique<HttpApiServer>(service, settings, metrics, spool_dir);
   CAIRN_TRY_STATUS(server->start(host, port));
-  CAIRN_LOG(log::Level::info, kLog, "HTTP API on http://" << server->address()
-                                                          << (settings.token.empty() ? "" : " (uploads need the token)"));
+  CAIRN_LOG(log::Level::info, kLog,
+            "HTTP API on http://" << server->address() << (settings.token.empty() ? "" : " (uploads need the token)"));
   return std::unique_ptr<ApiServer>(std::move(server));
 }
 

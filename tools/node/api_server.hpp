@@ -28,8 +28,7 @@ namespace cairn::node {
 // what to set); io_error when the spool dir cannot be prepared or the
 // address cannot be bound.
 Result<std::unique_ptr<ApiServer>> start_api_server(NodeService& service, const ApiSettings& settings,
-                                                    metrics::Registry& metrics,
-                                                    const std::filesystem::path& spool_dir);
+                                                    metrics::Registry& metrics, const std::filesystem::path& spool_dir);
 
 // A NodeOptions::api factory: start_api_server with `spool_dir`.
 ApiServerFactory api_server_factory(std::filesystem::path spool_dir);

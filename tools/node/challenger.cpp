@@ -73,8 +73,8 @@ Challenger::Challenger(NodeContext& ctx)
                                     "This node's responses anchored on chain within the deadline.")),
       own_failed_(ctx.metrics.counter("cairn_challenge_own_failures_total",
                                       "Epochs in which this node produced no anchored, opened response.")),
-      verified_(ctx.metrics.counter("cairn_challenge_responses_verified_total",
-                                    "Peers' responses verified valid and kept.")),
+      verified_(
+          ctx.metrics.counter("cairn_challenge_responses_verified_total", "Peers' responses verified valid and kept.")),
       invalid_(ctx.metrics.counter("cairn_challenge_responses_invalid_total",
                                    "Peers' responses that failed verification (the node was charged).")),
       missing_(ctx.metrics.counter("cairn_challenge_responses_missing_total",
@@ -92,16 +92,16 @@ Challenger::Challenger(NodeContext& ctx)
       own_pool_(WorkerPoolSettings{1, kMaxOwnPhases}) {
   // Fixed by the chain's genesis: what a dashboard draws the walk time against.
   const double block_seconds = static_cast<double>(ctx.params.block_time_ms) / 1000.0;
-  ctx.metrics.gauge("cairn_challenge_deadline_seconds",
-                    "Time an epoch's response has to be anchored in (deadline_blocks x block time).")
+  ctx.metrics
+      .gauge("cairn_challenge_deadline_seconds",
+             "Time an epoch's response has to be anchored in (deadline_blocks x block time).")
       .set(static_cast<double>(ctx.params.deadline_blocks) * block_seconds);
   ctx.metrics.gauge("cairn_challenge_epoch_seconds", "Length of a challenge epoch (epoch_blocks x block time).")
       .set(static_cast<double>(epoch_blocks_) * block_seconds);
-  ctx.metrics.gauge_fn("cairn_challenge_verify_queue", "Peers' responses waiting for or under verification.",
-                       [this] {
-                         std::lock_guard lock(mu_);
-                         return static_cast<double>(verifying_);
-                       });
+  ctx.metrics.gauge_fn("cairn_challenge_verify_queue", "Peers' responses waiting for or under verification.", [this] {
+    std::lock_guard lock(mu_);
+    return static_cast<double>(verifying_);
+  });
 }
 
 Challenger::~Challenger() { ctx_.metrics.remove_fns("cairn_challenge_verify_queue"); }
@@ -323,8 +323,8 @@ void Challenger::walk(const std::shared_ptr<Own>& own) {
   produced_.inc();
   auto shared = std::make_shared<sampling::WalkTranscript>(std::move(*transcript));
   const Hash32 commitment = shared->commitment();
-  CAIRN_LOG(log::Level::debug, "challenge", epoch_name(own->shard, own->epoch) << ": walked "
-                                               << challenge->blob_count << " blob(s) in " << secs * 1000
+  CAIRN_LOG(log::Level::debug, "challenge",
+            epoch_name(own->shard, own->epoch) << ": walked " << challenge->blob_count << " blob(s) in " << secs * 1000
                                                << " ms; anchoring " << to_hex(commitment).substr(0, 16));
   {
     std::lock_guard lock(mu_);
@@ -364,8 +364,8 @@ void Challenger::submit_anchor(const std::shared_ptr<Own>& own) {
           // Retried by the driver at the next block while the window is open.
           own->detail = tx.error().to_string();
           own->phase = Own::Phase::submit;
-          CAIRN_LOG(log::Level::warn, "challenge", epoch_name(own->shard, own->epoch)
-                                                       << ": SubmitResponse not admitted: " << own->detail);
+          CAIRN_LOG(log::Level::warn, "challenge",
+                    epoch_name(own->shard, own->epoch) << ": SubmitResponse not admitted: " << own->detail);
         }
       });
 }
@@ -383,8 +383,8 @@ void Challenger::check_anchor(const std::shared_ptr<Own>& own, uint64_t head) {
   contracts::Chain& chain = ctx_.chain.chain();
   auto receipt = chain.receipt(tx);
   if (!receipt) {
-    CAIRN_LOG(log::Level::warn, "challenge", epoch_name(own->shard, own->epoch)
-                                                 << ": reading the anchor's receipt: " << receipt.error().to_string());
+    CAIRN_LOG(log::Level::warn, "challenge",
+              epoch_name(own->shard, own->epoch) << ": reading the anchor's receipt: " << receipt.error().to_string());
     return;
   }
   std::optional<BlockNumber> anchored_in;
@@ -460,9 +460,9 @@ void Challenger::open(const std::shared_ptr<Own>& own) {
     own->phase = Own::Phase::done;
     own->transcript.reset();
   }
-  CAIRN_LOG(log::Level::debug, "challenge", epoch_name(own->shard, own->epoch)
-                                                << ": response anchored in block " << own->anchored_in.value
-                                               << ", opened and gossiped");
+  CAIRN_LOG(log::Level::debug, "challenge",
+            epoch_name(own->shard, own->epoch)
+                << ": response anchored in block " << own->anchored_in.value << ", opened and gossiped");
   publish(own->shard, wire::encode_response_message(*response));
 }
 
@@ -479,8 +479,8 @@ void Challenger::publish(ShardId shard, Bytes message) {
   ctx_.post([this, shard, message = std::move(message)]() mutable {
     if (ctx_.gossip == nullptr) return;
     if (auto id = ctx_.gossip->publish(shard, std::move(message)); !id) {
-      CAIRN_LOG(log::Level::warn, "challenge", "gossiping a response on shard " << shard.value << ": "
-                                                                                << id.error().to_string());
+      CAIRN_LOG(log::Level::warn, "challenge",
+                "gossiping a response on shard " << shard.value << ": " << id.error().to_string());
     }
   });
 }
@@ -490,8 +490,8 @@ void Challenger::publish(ShardId shard, Bytes message) {
 p2p::Validation Challenger::validate(const NodeId&, ShardId shard, ByteSpan data) {
   auto r = wire::decode_response_message(data, shard);
   if (!r) {
-    CAIRN_LOG(log::Level::debug, "challenge", "rejecting a response on shard " << shard.value << ": "
-                                                                               << r.error().to_string());
+    CAIRN_LOG(log::Level::debug, "challenge",
+              "rejecting a response on shard " << shard.value << ": " << r.error().to_string());
     return r.error().code == Errc::unsupported ? p2p::Validation::ignore : p2p::Validation::reject;
   }
   if (r->node == ctx_.self) return p2p::Validation::ignore;
@@ -600,10 +600,11 @@ void Challenger::verify_one(const sampling::Response& resp) {
   if (inc->record.response_hash != resp.commitment()) {
     judge_invalid(resp, "its commitment is not the anchored response hash");
   } else if (inc->record.anchored_in != resp.anchor_block) {
-    judge_invalid(resp, "names anchor block " + std::to_string(resp.anchor_block.value) + "; the chain anchored it in " +
-                            std::to_string(inc->record.anchored_in.value));
+    judge_invalid(resp, "names anchor block " + std::to_string(resp.anchor_block.value) +
+                            "; the chain anchored it in " + std::to_string(inc->record.anchored_in.value));
   } else if (auto randomness = chain.randomness(resp.anchor_block); !randomness) {
-    CAIRN_LOG(log::Level::warn, "challenge", who << ": reading the anchor randomness: " << randomness.error().to_string());
+    CAIRN_LOG(log::Level::warn, "challenge",
+              who << ": reading the anchor randomness: " << randomness.error().to_string());
   } else if (auto st = sampling::verify_response(*challenge, resp, *randomness); !st) {
     judge_invalid(resp, st.error().message);
   } else if (auto put = ctx_.store.put_response(resp.shard, resp.epoch, resp.node, resp.encode()); !put) {
@@ -685,7 +686,8 @@ void Challenger::fetch_missing(ShardId shard, Epoch epoch, Done done) {
     const auto v = verdicts_.find({shard.value, epoch.value});
     for (const auto& rec : *anchored) {
       if (rec.node_id == ctx_.self) continue;
-      if (v != verdicts_.end() && (v->second.valid.count(rec.node_id) || v->second.invalid.count(rec.node_id))) continue;
+      if (v != verdicts_.end() && (v->second.valid.count(rec.node_id) || v->second.invalid.count(rec.node_id)))
+        continue;
       wanted.push_back(rec.node_id);
     }
   }
@@ -704,21 +706,21 @@ void Challenger::fetch_missing(ShardId shard, Epoch epoch, Done done) {
         batch->one();
         continue;
       }
-      auto id = ctx_.rr->request(
-          node, p2p::MessageType::challenge_response_request, encode_fetch(shard, epoch, node),
-          [this, shard, epoch, node, batch](Result<Bytes> answer) {
-            if (!answer) {
-              batch->one();
-              return;
-            }
-            auto r = sampling::Response::decode(*answer);
-            if (!r || r->node != node || r->shard != shard || r->epoch != epoch) {
-              batch->one();
-              return;
-            }
-            fetched_.inc();
-            (void)enqueue(std::make_shared<sampling::Response>(std::move(*r)), [batch] { batch->one(); });
-          });
+      auto id = ctx_.rr->request(node, p2p::MessageType::challenge_response_request, encode_fetch(shard, epoch, node),
+                                 [this, shard, epoch, node, batch](Result<Bytes> answer) {
+                                   if (!answer) {
+                                     batch->one();
+                                     return;
+                                   }
+                                   auto r = sampling::Response::decode(*answer);
+                                   if (!r || r->node != node || r->shard != shard || r->epoch != epoch) {
+                                     batch->one();
+                                     return;
+                                   }
+                                   fetched_.inc();
+                                   (void)enqueue(std::make_shared<sampling::Response>(std::move(*r)),
+                                                 [batch] { batch->one(); });
+                                 });
       if (!id) batch->one();  // not connected (a stopped node): it stays missing
     }
   });
@@ -726,9 +728,9 @@ void Challenger::fetch_missing(ShardId shard, Epoch epoch, Done done) {
 
 void Challenger::judge_invalid(const sampling::Response& resp, const std::string& why) {
   invalid_.inc();
-  CAIRN_LOG(log::Level::warn, "challenge", "invalid response of node " << short_id(resp.node) << " for "
-                                                                       << epoch_name(resp.shard, resp.epoch) << ": "
-                                                                       << why);
+  CAIRN_LOG(log::Level::warn, "challenge",
+            "invalid response of node " << short_id(resp.node) << " for " << epoch_name(resp.shard, resp.epoch) << ": "
+                                        << why);
   {
     std::lock_guard lock(mu_);
     verdicts_[{resp.shard.value, resp.epoch.value}].invalid[resp.node] = why;
@@ -843,14 +845,13 @@ void Challenger::evaluate(ShardId shard, Epoch epoch) {
   missing_.inc(st.missing.size());
   // The epoch's one info line; everything per response or step is debug.
   CAIRN_LOG(log::Level::info, "challenge",
-            epoch_name(shard, epoch) << ": " << st.valid << " responses counted, " << st.invalid.size()
-                                     << " invalid, " << st.missing.size() << " missing; own " << own_result
+            epoch_name(shard, epoch) << ": " << st.valid << " responses counted, " << st.invalid.size() << " invalid, "
+                                     << st.missing.size() << " missing; own " << own_result
                                      << (std::string_view(own_result) == "failed" ? " (" + st.own_detail + ")" : "")
                                      << "; walk "
                                      << (st.walk_seconds > 0 ? std::to_string(std::llround(st.walk_seconds * 1000))
                                                              : std::string("-"))
-                                     << " ms of a " << deadline_blocks_ * ctx_.params.block_time_ms
-                                     << " ms deadline");
+                                     << " ms of a " << deadline_blocks_ * ctx_.params.block_time_ms << " ms deadline");
   std::lock_guard lock(mu_);
   auto& history = history_[shard.value];
   history.push_back(std::move(st));
@@ -862,8 +863,8 @@ void Challenger::prune(ShardId shard, Epoch current) {
   if (current.value <= retain) return;
   const uint64_t before = current.value - retain;
   if (auto st = ctx_.store.prune_responses(shard, Epoch{before}); !st) {
-    CAIRN_LOG(log::Level::warn, "challenge", "pruning the responses of shard " << shard.value << ": "
-                                                                               << st.error().to_string());
+    CAIRN_LOG(log::Level::warn, "challenge",
+              "pruning the responses of shard " << shard.value << ": " << st.error().to_string());
   }
   std::lock_guard lock(mu_);
   const auto old = [&](const Key& k) { return k.first == shard.value && k.second < before; };
@@ -901,14 +902,16 @@ Result<ProofFile> Challenger::proof(ShardId shard, Epoch epoch) {
   }
   const uint64_t current = n / epoch_blocks_;
   if (epoch.value + ctx_.settings.challenge.retain_epochs < current) {
-    return make_error(Errc::not_found, epoch_name(shard, epoch) + ": its responses were pruned (this node keeps the last " +
+    return make_error(Errc::not_found, epoch_name(shard, epoch) +
+                                           ": its responses were pruned (this node keeps the last " +
                                            std::to_string(ctx_.settings.challenge.retain_epochs) + " epochs)");
   }
   auto challenge = challenge_for(shard, epoch);
   if (!challenge) return tl::unexpected(challenge.error());
   contracts::Chain& chain = ctx_.chain.chain();
   auto headers = chain.headers(BlockNumber{start}, static_cast<uint32_t>(deadline_blocks_ + 1));
-  if (!headers) return tl::unexpected(with_context(headers.error(), "reading the headers of " + epoch_name(shard, epoch)));
+  if (!headers)
+    return tl::unexpected(with_context(headers.error(), "reading the headers of " + epoch_name(shard, epoch)));
   // Anchored responses whose body gossip did not bring: ask their nodes,
   // briefly (an unreachable node stays out of the count).
   {
@@ -953,10 +956,9 @@ Result<ProofFile> Challenger::latest_proof(const BlobId& id) {
   const uint64_t first_settled = first * epoch_blocks_ + settle;
   if (n < first_settled) {
     return make_error(Errc::conflict, "blob " + id.hex() + " was registered in block " +
-                                          std::to_string(reg->registered_in.value) +
-                                          "; the first epoch covering it (" + std::to_string(first) +
-                                          ") settles at block " + std::to_string(first_settled) +
-                                          ", the head is block " + std::to_string(n));
+                                          std::to_string(reg->registered_in.value) + "; the first epoch covering it (" +
+                                          std::to_string(first) + ") settles at block " +
+                                          std::to_string(first_settled) + ", the head is block " + std::to_string(n));
   }
   return proof(shard, Epoch{(n - settle) / epoch_blocks_});
 }

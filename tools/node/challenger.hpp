@@ -143,7 +143,7 @@ class Challenger {
   std::set<Key> empty_;  // (shard, epoch) with no blob at e*E
   // Responses whose anchor block this node's chain view has not reached.
   std::deque<std::pair<std::shared_ptr<sampling::Response>, Done>> waiting_;
-  size_t verifying_ = 0;  // queued, running or waiting verifications
+  size_t verifying_ = 0;                    // queued, running or waiting verifications
   std::map<uint32_t, uint64_t> evaluated_;  // shard -> last recorded epoch
   // shard -> its finished epochs, oldest first, at most kChallengeHistoryEpochs.
   std::map<uint32_t, std::deque<EpochChallengeStatus>> history_;

@@ -227,8 +227,8 @@ Status check_syntax(const NodeSettings& s, std::string_view key, std::string_vie
     }
   } else if (key == "log.format") {
     if (auto f = log::parse_format(s.log.format); !f) {
-      return make_error(Errc::invalid_argument, "invalid log format in " + std::string(source) + ": " +
-                                                    f.error().message);
+      return make_error(Errc::invalid_argument,
+                        "invalid log format in " + std::string(source) + ": " + f.error().message);
     }
   }
   return {};
@@ -266,7 +266,8 @@ Result<Int> parse_int(std::string_view text) {
   unsigned long long u = 0;
   if constexpr (std::is_signed_v<Int>) {
     auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-    if (ec != std::errc() || ptr != t.data() + t.size()) return make_error(Errc::invalid_argument, "'" + t + "' is not an integer");
+    if (ec != std::errc() || ptr != t.data() + t.size())
+      return make_error(Errc::invalid_argument, "'" + t + "' is not an integer");
     if (v < std::numeric_limits<Int>::min() || v > std::numeric_limits<Int>::max()) {
       return make_error(Errc::invalid_argument, "'" + t + "' is out of range");
     }
@@ -319,7 +320,8 @@ Result<double> parse_double(std::string_view text) {
   const std::string t = trim(text);
   char* end = nullptr;
   const double v = std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size()) return make_error(Errc::invalid_argument, "'" + t + "' is not a number");
+  if (t.empty() || end != t.c_str() + t.size())
+    return make_error(Errc::invalid_argument, "'" + t + "' is not a number");
   return v;
 }
 
@@ -570,8 +572,9 @@ Status validate(const NodeSettings& s) {
   CAIRN_TRY_STATUS(check_syntax(s, "log.format", "settings"));
   if (s.api.token == kRedacted) {
     return bad("settings", "api.token",
-               "\"" + std::string(kRedacted) + "\" is what --print-config shows instead of the token: set the real "
-               "token, or use api.token_file");
+               "\"" + std::string(kRedacted) +
+                   "\" is what --print-config shows instead of the token: set the real "
+                   "token, or use api.token_file");
   }
   if (s.listen.empty()) return bad("settings", "listen", "empty (HOST:PORT)");
   if (s.challenge.retain_epochs == 0) return bad("settings", "challenge.retain_epochs", "must be at least 1");

@@ -32,12 +32,10 @@ Status apply_toml_file(NodeSettings& settings, const std::filesystem::path& path
 // injectable for tests); log.level's variable is CAIRN_LOG. CAIRN_*
 // variables that name no key are ignored: other tools share the prefix
 // (CAIRN_TEST_SEED).
-Status apply_env(NodeSettings& settings,
-                 const std::function<const char*(const char*)>& getenv = nullptr);
+Status apply_env(NodeSettings& settings, const std::function<const char*(const char*)>& getenv = nullptr);
 
 // Sets one key from text ("true", "3", "250", "0-3,7", "a:1,b:2").
-Status set_key(NodeSettings& settings, std::string_view key, std::string_view value,
-               std::string_view source = "--set");
+Status set_key(NodeSettings& settings, std::string_view key, std::string_view value, std::string_view source = "--set");
 
 // Every key, in documentation order, and its environment variable.
 std::vector<std::string> config_keys();

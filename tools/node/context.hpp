@@ -16,16 +16,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cairn/contracts/chain_client.hpp"
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
-#include "cairn/erasure/codec.hpp"
-#include "cairn/core/asio_fwd.hpp"
-#include "cairn/shards/store.hpp"
 #include "cairn/core/worker_pool.hpp"
-#include "cairn/contracts/chain_client.hpp"
-#include "node/metrics.hpp"
+#include "cairn/erasure/codec.hpp"
 #include "cairn/shards/seal_transform.hpp"
+#include "cairn/shards/store.hpp"
+#include "node/metrics.hpp"
 #include "node/settings.hpp"
 
 namespace cairn::p2p {
@@ -107,8 +107,7 @@ struct NodeContext {
   Status submit(std::function<void()> job, std::function<void()> cancel = {}) const;
   // The same, waiting up to `timeout` for room in a full queue (callers that
   // may block: API threads). Errc::timeout when none frees.
-  Status submit_wait(std::function<void()> job, std::function<void()> cancel,
-                     std::chrono::milliseconds timeout) const;
+  Status submit_wait(std::function<void()> job, std::function<void()> cancel, std::chrono::milliseconds timeout) const;
 };
 
 uint64_t unix_ms();

@@ -50,9 +50,9 @@ struct Fetcher::Gather {
   BlobId id;
   contracts::BlobRecord reg;
   Done done;
-  std::vector<NodeId> peers;  // candidates, in preference order
-  std::set<NodeId> failed;            // not asked again for this blob
-  std::map<NodeId, int> redials;       // dials made per candidate
+  std::vector<NodeId> peers;      // candidates, in preference order
+  std::set<NodeId> failed;        // not asked again for this blob
+  std::map<NodeId, int> redials;  // dials made per candidate
   std::set<NodeId> responded;
   std::map<uint8_t, Bytes> have;
   std::map<uint64_t, Ask> asks;
@@ -76,15 +76,16 @@ Fetcher::Fetcher(NodeContext& ctx, Uploader& uploader)
       inflight_reads_(ctx.metrics.counter("cairn_fetch_inflight_total", "Blob reads served from uploads in flight.")),
       remote_reads_(ctx.metrics.counter("cairn_fetch_remote_total", "Blob reads gathered from peers.")),
       read_failures_(ctx.metrics.counter("cairn_fetch_failures_total", "Blob reads that failed.")),
-      fragments_received_(ctx.metrics.counter("cairn_fetch_fragments_total", "Verified fragments received from peers.")),
+      fragments_received_(
+          ctx.metrics.counter("cairn_fetch_fragments_total", "Verified fragments received from peers.")),
       bad_fragments_(ctx.metrics.counter("cairn_fetch_bad_fragments_total",
                                          "Fragments or responses from peers that failed verification.")),
       hedged_(ctx.metrics.counter("cairn_fetch_hedged_total",
                                   "Fragment requests re-asked elsewhere because a peer was slow.")),
       served_requests_(ctx.metrics.counter("cairn_serve_requests_total", "Fragment requests answered for peers.")),
       served_bytes_(ctx.metrics.counter("cairn_serve_bytes_total", "Fragment bytes served to peers.")),
-      served_not_found_(ctx.metrics.counter("cairn_serve_not_found_total",
-                                            "Fragment requests for blobs this node does not hold.")),
+      served_not_found_(
+          ctx.metrics.counter("cairn_serve_not_found_total", "Fragment requests for blobs this node does not hold.")),
       remote_latency_(ctx.metrics.histogram("cairn_fetch_remote_seconds", "Time to gather one blob from peers.",
                                             metrics::Histogram::latency_buckets())) {}
 
@@ -130,8 +131,8 @@ void Fetcher::fetch_local(const BlobId& id, Done done) {
         (*shared_done)(std::move(*payload));
         return;
       }
-      CAIRN_LOG(log::Level::warn, "node", "local copy of blob " << id.hex() << " unreadable, asking peers: "
-                                                               << payload.error().to_string());
+      CAIRN_LOG(log::Level::warn, "node",
+                "local copy of blob " << id.hex() << " unreadable, asking peers: " << payload.error().to_string());
     }
     auto reg = ctx_.chain.lookup_blob(id);
     if (!reg) {
@@ -143,8 +144,9 @@ void Fetcher::fetch_local(const BlobId& id, Done done) {
   };
   // Readers run on API threads: a full pool makes them wait (backpressure)
   // rather than fail.
-  if (auto st = ctx_.submit_wait(job, [shared_done] { (*shared_done)(make_error(Errc::cancelled, "node stopping")); },
-                                 ctx_.settings.fetch.blob_timeout);
+  if (auto st = ctx_.submit_wait(
+          job, [shared_done] { (*shared_done)(make_error(Errc::cancelled, "node stopping")); },
+          ctx_.settings.fetch.blob_timeout);
       !st) {
     (*shared_done)(tl::unexpected(st.error()));
   }
@@ -411,15 +413,15 @@ void Fetcher::submit_job(std::function<void()> job, std::function<void()> cancel
   // and the node's stop.
   auto timer = std::make_shared<asio::steady_timer>(ctx_.io, kBusyRetry);
   std::weak_ptr<bool> alive = alive_;
-  timer->async_wait([this, timer, alive, job = std::move(job), cancel = std::move(cancel)](
-                        const std::error_code& ec) mutable {
-    if (alive.expired() || !*alive.lock()) return;
-    if (ec) {
-      if (cancel) cancel();
-      return;
-    }
-    submit_job(std::move(job), std::move(cancel));
-  });
+  timer->async_wait(
+      [this, timer, alive, job = std::move(job), cancel = std::move(cancel)](const std::error_code& ec) mutable {
+        if (alive.expired() || !*alive.lock()) return;
+        if (ec) {
+          if (cancel) cancel();
+          return;
+        }
+        submit_job(std::move(job), std::move(cancel));
+      });
 }
 
 void Fetcher::merge(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer,
@@ -441,8 +443,8 @@ void Fetcher::merge(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId
       ctx_.gossip->host().adjust_score(peer, -kBadFragmentsPenalty, "served fragments that fail verification");
     }
     if (error->code != Errc::cancelled) {
-      CAIRN_LOG(log::Level::debug, "node", "fragments of blob " << g->id.hex() << " from " << p2p::short_id(peer)
-                                                                << ": " << error->to_string());
+      CAIRN_LOG(log::Level::debug, "node",
+                "fragments of blob " << g->id.hex() << " from " << p2p::short_id(peer) << ": " << error->to_string());
     }
     if ((error->code == Errc::io_error || error->code == Errc::busy) && g->redials[peer] < kMaxRedials) {
       // The connection dropped or the peer was momentarily full: the same
@@ -488,8 +490,8 @@ void Fetcher::complete(const std::shared_ptr<Gather>& g, Result<Bytes> result) {
       // fragments form a valid codeword of this id.
       auto check = erasure::encode_and_commit(*ctx_.codec, *payload);
       if (!check || check->commitment.id != g->id) {
-        payload = make_error(Errc::corruption, "blob " + g->id.hex() +
-                                                   ": fragments decode to bytes that do not commit to its id");
+        payload = make_error(Errc::corruption,
+                             "blob " + g->id.hex() + ": fragments decode to bytes that do not commit to its id");
       }
     }
     remote_latency_.observe(std::chrono::duration<double>(Clock::now() - g->started).count());
@@ -556,7 +558,8 @@ void Fetcher::serve(const NodeId& from, ByteSpan payload, p2p::Responder respond
   // As many fragments as fit one frame; the asker requests the rest. at_least
   // is capped the same way: a frame's worth is all one answer can carry.
   size_t fit = std::max<size_t>(req->fragments.size(), req->at_least);
-  while (fit > 0 && wire::fragments_response_size(ctx_.params, fit) + kFrameSlack > ctx_.settings.p2p.max_frame_payload) {
+  while (fit > 0 &&
+         wire::fragments_response_size(ctx_.params, fit) + kFrameSlack > ctx_.settings.p2p.max_frame_payload) {
     --fit;
   }
   if (req->fragments.size() > fit) req->fragments.resize(fit);

@@ -59,7 +59,7 @@ class Fetcher {
   struct Gather;
   void fetch_local(const BlobId& id, Done done);
   void fetch_remote(const BlobId& id, const contracts::BlobRecord& reg, Done done);  // any thread
-  void start_gather(const std::shared_ptr<Gather>& g);  // network thread
+  void start_gather(const std::shared_ptr<Gather>& g);                               // network thread
   void plan(const std::shared_ptr<Gather>& g);
   void on_answer(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer, Result<Bytes> body);
   void merge(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer,

@@ -58,7 +58,7 @@ std::optional<Spec> parse_spec(std::string_view s) {
     spec.last = parse_number(b);
     if (!spec.last) return std::nullopt;
   }
-  if (!spec.first && !spec.last) return std::nullopt;               // "-"
+  if (!spec.first && !spec.last) return std::nullopt;  // "-"
   if (spec.first && spec.last && *spec.last < *spec.first) return std::nullopt;
   return spec;
 }

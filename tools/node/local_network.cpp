@@ -58,7 +58,8 @@ Result<Node*> LocalNetwork::add(const std::function<void(NodeSettings&)>& tweak,
   if (inject) inject(o);
   auto n = Node::open(s, o);
   if (!n) return tl::unexpected(with_context(n.error(), "opening local node " + std::to_string(i)));
-  if (auto st = (*n)->start(); !st) return tl::unexpected(with_context(st.error(), "starting local node " + std::to_string(i)));
+  if (auto st = (*n)->start(); !st)
+    return tl::unexpected(with_context(st.error(), "starting local node " + std::to_string(i)));
   nodes_.push_back(std::move(*n));
   return nodes_.back().get();
 }

@@ -5,8 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -22,9 +22,12 @@ enum Type : int { kCounter = 0, kGauge = 1, kHistogram = 2 };
 
 constexpr std::string_view type_name(int t) {
   switch (t) {
-    case kCounter: return "counter";
-    case kGauge: return "gauge";
-    default: return "histogram";
+    case kCounter:
+      return "counter";
+    case kGauge:
+      return "gauge";
+    default:
+      return "histogram";
   }
 }
 
@@ -32,8 +35,7 @@ bool valid_name(std::string_view s, bool allow_colon) {
   if (s.empty()) return false;
   for (size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                       (allow_colon && c == ':');
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
     const bool digit = c >= '0' && c <= '9';
     if (!alpha && !(digit && i > 0)) return false;
   }
@@ -53,8 +55,7 @@ void check_labels(const Labels& labels, const std::string& metric) {
 }
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -112,8 +113,7 @@ Histogram::Snapshot Histogram::snapshot() const {
 }
 
 std::vector<double> Histogram::latency_buckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 }
 
 std::vector<double> Histogram::size_buckets() {
@@ -153,9 +153,8 @@ Registry::Family& Registry::family(const std::string& name, const std::string& h
     f->type = type;
     it = families_.emplace(name, std::move(f)).first;
   } else if (it->second->type != type) {
-    throw std::logic_error("metric " + name + " registered as " +
-                           std::string(type_name(it->second->type)) + " and as " +
-                           std::string(type_name(type)));
+    throw std::logic_error("metric " + name + " registered as " + std::string(type_name(it->second->type)) +
+                           " and as " + std::string(type_name(type)));
   }
   return *it->second;
 }
@@ -178,8 +177,8 @@ Gauge& Registry::gauge(const std::string& name, const std::string& help, Labels 
   return *slot;
 }
 
-Histogram& Registry::histogram(const std::string& name, const std::string& help,
-                               std::vector<double> upper_bounds, Labels labels) {
+Histogram& Registry::histogram(const std::string& name, const std::string& help, std::vector<double> upper_bounds,
+                               Labels labels) {
   check_labels(labels, name);
   std::lock_guard lock(mu_);
   auto& f = family(name, help, kHistogram);
@@ -188,15 +187,14 @@ Histogram& Registry::histogram(const std::string& name, const std::string& help,
   return *slot;
 }
 
-void Registry::gauge_fn(const std::string& name, const std::string& help,
-                        std::function<double()> read, Labels labels) {
+void Registry::gauge_fn(const std::string& name, const std::string& help, std::function<double()> read, Labels labels) {
   check_labels(labels, name);
   std::lock_guard lock(mu_);
   family(name, help, kGauge).fns[labels] = std::move(read);
 }
 
-void Registry::counter_fn(const std::string& name, const std::string& help,
-                          std::function<double()> read, Labels labels) {
+void Registry::counter_fn(const std::string& name, const std::string& help, std::function<double()> read,
+                          Labels labels) {
   check_labels(labels, name);
   std::lock_guard lock(mu_);
   family(name, help, kCounter).fns[labels] = std::move(read);
@@ -224,16 +222,18 @@ std::string Registry::render() const {
     // family is then left out like an empty one.
     std::vector<std::pair<Labels, double>> computed;
     if (f->series) computed = f->series();
-    if (f->counters.empty() && f->gauges.empty() && f->histograms.empty() && f->fns.empty() &&
-        computed.empty()) {
+    if (f->counters.empty() && f->gauges.empty() && f->histograms.empty() && f->fns.empty() && computed.empty()) {
       continue;
     }
     out += "# HELP " + name + " ";
     // HELP text escapes backslash and newline.
     for (char c : f->help) {
-      if (c == '\\') out += "\\\\";
-      else if (c == '\n') out += "\\n";
-      else out += c;
+      if (c == '\\')
+        out += "\\\\";
+      else if (c == '\n')
+        out += "\\n";
+      else
+        out += c;
     }
     out += "\n# TYPE " + name + " " + std::string(type_name(f->type)) + "\n";
     // Merge stored and callback series in label order.
@@ -261,8 +261,7 @@ std::string Registry::render() const {
                  format_value(static_cast<double>(s.cumulative[i])) + "\n";
       }
       block += name + "_sum" + render_labels(labels) + " " + format_value(s.sum) + "\n";
-      block += name + "_count" + render_labels(labels) + " " +
-               format_value(static_cast<double>(s.count)) + "\n";
+      block += name + "_count" + render_labels(labels) + " " + format_value(static_cast<double>(s.count)) + "\n";
       lines[labels] = std::move(block);
     }
     for (const auto& [labels, text] : lines) out += text;
@@ -274,10 +273,14 @@ std::string escape_label_value(std::string_view v) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }

@@ -106,18 +106,16 @@ class Registry {
   // is not a valid Prometheus identifier.
   Counter& counter(const std::string& name, const std::string& help, Labels labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, Labels labels = {});
-  Histogram& histogram(const std::string& name, const std::string& help,
-                       std::vector<double> upper_bounds, Labels labels = {});
+  Histogram& histogram(const std::string& name, const std::string& help, std::vector<double> upper_bounds,
+                       Labels labels = {});
 
   // A gauge (or counter, with `counter` true) whose value is computed when
   // the metrics are rendered, for state another component already keeps
   // (queue depth, block height). `read` runs on the rendering thread under
   // the registry lock: it must be thread-safe, quick, and must not call
   // back into the registry. Replaces an earlier callback of the same series.
-  void gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
-                Labels labels = {});
-  void counter_fn(const std::string& name, const std::string& help, std::function<double()> read,
-                  Labels labels = {});
+  void gauge_fn(const std::string& name, const std::string& help, std::function<double()> read, Labels labels = {});
+  void counter_fn(const std::string& name, const std::string& help, std::function<double()> read, Labels labels = {});
   // A gauge family whose series and their label sets are both computed when
   // the metrics are rendered: for a set that changes at run time (one series
   // per served shard). `read` returns (labels, value) pairs; the same rules

@@ -21,10 +21,13 @@
 #include <thread>
 #include <type_traits>
 
+#include "cairn/contracts/chain_client.hpp"
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/rpc.hpp"
 #include "cairn/core/log.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
+#include "cairn/mapped_file.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/gossip_node.hpp"
 #include "cairn/p2p/host.hpp"
@@ -33,9 +36,6 @@
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/store.hpp"
 #include "cairn/shards/sync.hpp"
-#include "cairn/core/worker_pool.hpp"
-#include "cairn/mapped_file.hpp"
-#include "cairn/contracts/chain_client.hpp"
 #include "node/challenger.hpp"
 #include "node/config.hpp"
 #include "node/context.hpp"
@@ -68,8 +68,7 @@ Result<erasure::NetworkParams> preset(const NodeChainSettings& c) {
   } else if (c.network == "localnet") {
     p = erasure::NetworkParams::localnet();
   } else {
-    return make_error(Errc::invalid_argument,
-                      "chain.network '" + c.network + "' is not a preset (default, localnet)");
+    return make_error(Errc::invalid_argument, "chain.network '" + c.network + "' is not a preset (default, localnet)");
   }
   if (c.block_time_ms != 0) p.block_time_ms = c.block_time_ms;
   return p;
@@ -210,17 +209,16 @@ struct Node::Impl final : NodeService {
     registry_endpoints = std::make_unique<RegistryEndpoints>(*chain_client);
     served = std::make_unique<ServedShards>(settings.shards);
 
-    ctx = std::unique_ptr<NodeContext>(new NodeContext{settings, params, codec, *identity, identity->public_key(),
-                                                       *store, *pool, sealer, *chain_client, metrics, io, *served,
-                                                       holders});
+    ctx =
+        std::unique_ptr<NodeContext>(new NodeContext{settings, params, codec, *identity, identity->public_key(), *store,
+                                                     *pool, sealer, *chain_client, metrics, io, *served, holders});
     notices = std::make_unique<Notices>(*ctx);
     uploader = std::make_unique<Uploader>(*ctx, *notices);
     replicator = std::make_unique<Replicator>(*ctx, *notices, *uploader);
     fetcher = std::make_unique<Fetcher>(*ctx, *uploader);
     reader = std::make_unique<Reader>(*ctx, *fetcher);
-    notices->on_announce([this](const NodeId& via, ShardId shard, const wire::Notice& n) {
-      replicator->on_announce(via, shard, n);
-    });
+    notices->on_announce(
+        [this](const NodeId& via, ShardId shard, const wire::Notice& n) { replicator->on_announce(via, shard, n); });
     notices->on_stored([this](const NodeId&, ShardId, const wire::Notice& n) { uploader->on_stored(n); });
     challenger = std::make_unique<Challenger>(*ctx);
     notices->on_response(
@@ -272,8 +270,8 @@ struct Node::Impl final : NodeService {
       return {};
     }
     if (c.backend.rfind("http://", 0) != 0) {
-      return make_error(Errc::invalid_argument, "chain '" + c.backend +
-                                                    "': give \"embedded\" or a dev chain URL http://HOST:PORT");
+      return make_error(Errc::invalid_argument,
+                        "chain '" + c.backend + "': give \"embedded\" or a dev chain URL http://HOST:PORT");
     }
     chain_backend = c.backend;
     auto client = contracts::connect_devchain(c.backend, c.chain.client);
@@ -286,12 +284,12 @@ struct Node::Impl final : NodeService {
     const shards::ShardsSettings& st = settings.storage;
     registry_view = std::make_unique<ChainRegistry>(*chain_client, params, st.sync.settle_blocks);
     peer_fragments = std::make_unique<PeerFragments>(*ctx);
-    sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments,
-                                                st.sync);
+    sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments, st.sync);
     scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, peer_fragments.get(), st.scrub);
     scrubber->on_unreadable([this](BlobIndex index) {
       if (auto r = sync->refetch(index); !r) {
-        CAIRN_LOG(log::Level::warn, "node", "index " << index.value << ": cannot fetch again: " << r.error().to_string());
+        CAIRN_LOG(log::Level::warn, "node",
+                  "index " << index.value << ": cannot fetch again: " << r.error().to_string());
       }
     });
   }
@@ -320,9 +318,11 @@ struct Node::Impl final : NodeService {
                        sync_stat(&shards::SyncStats::fetches_started));
     metrics.counter_fn("cairn_sync_fetches_failed_total", "Sync fetches that failed (retried with another peer).",
                        sync_stat(&shards::SyncStats::fetches_failed));
-    metrics.counter_fn("cairn_sync_fetches_hedged_total", "Sync fetches duplicated to a second peer because the first was slow.",
+    metrics.counter_fn("cairn_sync_fetches_hedged_total",
+                       "Sync fetches duplicated to a second peer because the first was slow.",
                        sync_stat(&shards::SyncStats::fetches_hedged));
-    metrics.counter_fn("cairn_sync_invalid_replies_total", "Sync replies that failed verification (the peer is avoided).",
+    metrics.counter_fn("cairn_sync_invalid_replies_total",
+                       "Sync replies that failed verification (the peer is avoided).",
                        sync_stat(&shards::SyncStats::invalid_replies));
     metrics.counter_fn("cairn_sync_already_held_total", "Registered blobs sync found already stored.",
                        sync_stat(&shards::SyncStats::already_held));
@@ -383,14 +383,14 @@ struct Node::Impl final : NodeService {
     metrics.counter_fn("cairn_workers_rejected_total", "Jobs refused because the worker pool queue was full.",
                        [this] { return static_cast<double>(pool->stats().rejected); });
     metrics.gauge_fn("cairn_p2p_peers", "Connected peers.", [this] { return static_cast<double>(peer_count.load()); });
-    metrics.gauge("cairn_build_info", "Always 1; labels name this node's version and node id.",
-                  {{"version", CAIRN_VERSION}, {"node_id", identity->public_key().hex()}})
+    metrics
+        .gauge("cairn_build_info", "Always 1; labels name this node's version and node id.",
+               {{"version", CAIRN_VERSION}, {"node_id", identity->public_key().hex()}})
         .set(1);
     metrics::register_process_metrics(metrics);
     metrics::register_disk_metrics(metrics, data_dir.string());
-    metrics.gauge_fn("cairn_node_uptime_seconds", "Seconds since the node opened.", [this] {
-      return std::chrono::duration<double>(SteadyClock::now() - start_time).count();
-    });
+    metrics.gauge_fn("cairn_node_uptime_seconds", "Seconds since the node opened.",
+                     [this] { return std::chrono::duration<double>(SteadyClock::now() - start_time).count(); });
   }
 
   // ---- start ----
@@ -447,7 +447,8 @@ struct Node::Impl final : NodeService {
     CAIRN_TRY_STATUS(uploader->resume());
     if (options.api && !settings.api.listen.empty()) {
       auto server = options.api(*this, settings.api, metrics);
-      if (!server) return tl::unexpected(with_context(server.error(), "starting the HTTP API on " + settings.api.listen));
+      if (!server)
+        return tl::unexpected(with_context(server.error(), "starting the HTTP API on " + settings.api.listen));
       api = std::move(*server);
       api_address = api->address();
     }
@@ -476,9 +477,8 @@ struct Node::Impl final : NodeService {
     if (seed == 0) {
       for (int i = 0; i < 8; ++i) seed = (seed << 8) | identity->public_key().bytes[static_cast<size_t>(i)];
     }
-    gossip = std::make_unique<p2p::GossipNode>(io.get_executor(), p2p::make_tcp_transport(io.get_executor()),
-                                               clock(), *identity, std::move(gs), seed,
-                                               registry_endpoints.get());
+    gossip = std::make_unique<p2p::GossipNode>(io.get_executor(), p2p::make_tcp_transport(io.get_executor()), clock(),
+                                               *identity, std::move(gs), seed, registry_endpoints.get());
     rr = std::make_unique<p2p::RequestResponse>(gossip->host());
     ctx->gossip = gossip.get();
     ctx->rr = rr.get();
@@ -526,9 +526,9 @@ struct Node::Impl final : NodeService {
       auto it = shard_peer_gauges.find(shard.value);
       if (it == shard_peer_gauges.end()) {
         const metrics::Labels labels{{"shard", std::to_string(shard.value)}};
-        ShardPeerGauges g{&metrics.gauge("cairn_p2p_shard_peers", "Connected peers that announced the shard.", labels),
-                          &metrics.gauge("cairn_gossip_mesh_peers",
-                                         "Peers in the shard's gossip mesh (alert below D_low).", labels)};
+        ShardPeerGauges g{
+            &metrics.gauge("cairn_p2p_shard_peers", "Connected peers that announced the shard.", labels),
+            &metrics.gauge("cairn_gossip_mesh_peers", "Peers in the shard's gossip mesh (alert below D_low).", labels)};
         it = shard_peer_gauges.emplace(shard.value, g).first;
       }
       it->second.topic->set(static_cast<double>(router.topic_peers(shard).size()));
@@ -653,9 +653,9 @@ struct Node::Impl final : NodeService {
     u.id = r->id;
     u.kind = std::is_same_v<R, PutFileResult> ? ObjectKind::file : ObjectKind::blob;
     u.size = r->size;
-    u.unix_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+    u.unix_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
     u.replicas = r->replicas;
     std::lock_guard lock(recent_mu);
     recent_uploads_log.push_front(u);

@@ -91,11 +91,11 @@ struct PutOptions {
 inline constexpr std::chrono::milliseconds kPhaseInterval{100};
 
 struct PutFileResult {
-  BlobId id;                  // the file id (root manifest blob); URI cairn://<id hex>
-  uint64_t size = 0;          // original bytes
-  uint64_t stored_size = 0;   // bytes after compression
+  BlobId id;                 // the file id (root manifest blob); URI cairn://<id hex>
+  uint64_t size = 0;         // original bytes
+  uint64_t stored_size = 0;  // bytes after compression
   erasure::Compression compression = erasure::Compression::none;
-  Hash32 sha256{};            // of the original bytes
+  Hash32 sha256{};  // of the original bytes
   uint64_t data_blobs = 0;
   uint64_t manifest_blobs = 0;
   // Fewest confirmed replicas over the file's blobs when the call returned
@@ -120,8 +120,8 @@ inline PutFileResult put_file_result(const erasure::FileSummary& s, uint32_t rep
 
 struct PutBlobResult {
   BlobId id;
-  uint32_t size = 0;      // payload bytes
-  BlobIndex index;        // assigned by the chain
+  uint32_t size = 0;  // payload bytes
+  BlobIndex index;    // assigned by the chain
   ShardId shard;
   uint32_t replicas = 0;  // confirmed replicas when the call returned
 };
@@ -186,7 +186,7 @@ struct BlobStatus {
 
 struct PeerStatus {
   NodeId id;
-  std::string address;          // advertised (dialable) address, may be empty
+  std::string address;  // advertised (dialable) address, may be empty
   bool outbound = false;
   double score = 0;
   uint64_t rtt_us = 0;          // zero until measured
@@ -194,14 +194,14 @@ struct PeerStatus {
 };
 
 struct ChainStatus {
-  std::string backend;        // "embedded" or the JSON-RPC URL
+  std::string backend;  // "embedded" or the JSON-RPC URL
   Hash32 chain_id{};
   NodeId sequencer;
-  uint64_t head = 0;          // block number
+  uint64_t head = 0;  // block number
   Hash32 head_hash{};
   uint64_t head_timestamp_ms = 0;
-  uint64_t blob_count = 0;    // blobs registered network-wide
-  bool registered = false;    // our RegisterNode is included
+  uint64_t blob_count = 0;        // blobs registered network-wide
+  bool registered = false;        // our RegisterNode is included
   erasure::NetworkParams params;  // the network's parameters (genesis)
 };
 
@@ -218,14 +218,14 @@ struct PeerChallengeResult {
 struct EpochChallengeStatus {
   ShardId shard;
   Epoch epoch;
-  BlockNumber start_block;     // e*E
-  uint64_t blob_count = 0;     // blobs challenged (registered in the shard at e*E)
+  BlockNumber start_block;  // e*E
+  uint64_t blob_count = 0;  // blobs challenged (registered in the shard at e*E)
   // This node's own answer: "anchored" (response anchored, opened, kept and
   // gossiped), "failed" (see own_detail), "disabled" (challenge.enabled off).
   std::string own;
-  std::string own_detail;      // the error when own is "failed"
-  double walk_seconds = 0;     // this node's sequential walk
-  BlockNumber anchored_in;     // block holding this node's anchor (0: none)
+  std::string own_detail;   // the error when own is "failed"
+  double walk_seconds = 0;  // this node's sequential walk
+  BlockNumber anchored_in;  // block holding this node's anchor (0: none)
   // Distinct nodes whose valid, anchored response this node holds (itself
   // included): the replica count a proof from this node shows.
   uint32_t valid = 0;
@@ -249,11 +249,11 @@ struct ProofFile {
 
 // One successful upload through this node's API (NodeStatus::recent_uploads).
 struct RecentUpload {
-  BlobId id;                         // the file id (root manifest) or the blob id
+  BlobId id;  // the file id (root manifest) or the blob id
   ObjectKind kind = ObjectKind::file;
-  uint64_t size = 0;                 // original bytes (files) or payload bytes (blobs)
-  uint64_t unix_ms = 0;              // when the upload returned
-  uint32_t replicas = 0;             // confirmed replicas when it returned
+  uint64_t size = 0;      // original bytes (files) or payload bytes (blobs)
+  uint64_t unix_ms = 0;   // when the upload returned
+  uint32_t replicas = 0;  // confirmed replicas when it returned
 };
 
 // Uploads kept in NodeStatus::recent_uploads (the newest; older ones drop).
@@ -262,12 +262,12 @@ inline constexpr size_t kRecentUploads = 20;
 struct NodeStatus {
   NodeId id;
   std::string version;
-  std::string p2p_address;       // bound listen address
+  std::string p2p_address;  // bound listen address
   std::string advertised_address;
-  std::string api_address;       // "" when no API server runs
+  std::string api_address;  // "" when no API server runs
   uint64_t uptime_ms = 0;
   ChainStatus chain;
-  std::vector<ShardId> shards;   // served
+  std::vector<ShardId> shards;  // served
   std::vector<PeerStatus> peers;
   uint64_t blobs_stored = 0;
   uint64_t bytes_stored = 0;     // sealed fragment bytes held (n * fragment_size per blob)
@@ -301,8 +301,7 @@ class NodeService {
   virtual Result<PutFileResult> put_file(ByteSpan content, const PutOptions& options) = 0;
   // Same, for a file on disk (the HTTP server's spooled upload); it is
   // memory-mapped, not copied. io_error when it cannot be read.
-  virtual Result<PutFileResult> put_file(const std::filesystem::path& path,
-                                         const PutOptions& options) = 0;
+  virtual Result<PutFileResult> put_file(const std::filesystem::path& path, const PutOptions& options) = 0;
   // Stores one raw blob (at most blob_size bytes; invalid_argument above).
   virtual Result<PutBlobResult> put_blob(ByteSpan payload, const PutOptions& options) = 0;
 

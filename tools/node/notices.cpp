@@ -34,8 +34,8 @@ void Notices::attach(p2p::GossipNode& gossip) {
     auto n = wire::decode_notice(data, topic, ctx_.params);
     if (!n) {
       invalid_.inc();
-      CAIRN_LOG(log::Level::debug, "node", "rejecting a notice on shard " << topic.value << ": "
-                                                                           << n.error().to_string());
+      CAIRN_LOG(log::Level::debug, "node",
+                "rejecting a notice on shard " << topic.value << ": " << n.error().to_string());
       return n.error().code == Errc::unsupported ? p2p::Validation::ignore : p2p::Validation::reject;
     }
     return p2p::Validation::accept;
@@ -63,9 +63,7 @@ void Notices::announce(ShardId shard, const wire::NoticeEntry& entry) {
   queue(wire::NoticeKind::announce, shard, entry);
 }
 
-void Notices::stored(ShardId shard, const wire::NoticeEntry& entry) {
-  queue(wire::NoticeKind::stored, shard, entry);
-}
+void Notices::stored(ShardId shard, const wire::NoticeEntry& entry) { queue(wire::NoticeKind::stored, shard, entry); }
 
 void Notices::queue(wire::NoticeKind kind, ShardId shard, const wire::NoticeEntry& entry) {
   bool schedule = false, full = false;
@@ -132,8 +130,8 @@ void Notices::flush() {
         sent_.inc();
       } else {
         publish_failed_.inc();
-        CAIRN_LOG(log::Level::debug, "node", "publishing a notice on shard " << shard.value << ": "
-                                                                             << id.error().to_string());
+        CAIRN_LOG(log::Level::debug, "node",
+                  "publishing a notice on shard " << shard.value << ": " << id.error().to_string());
       }
     }
   }

@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "cairn/p2p/gossip.hpp"
 #include "node/context.hpp"
 #include "node/wire.hpp"
-#include "cairn/p2p/gossip.hpp"
 
 namespace cairn::node {
 

@@ -56,8 +56,8 @@ Replicator::Replicator(NodeContext& ctx, Notices& notices, Uploader& uploader)
       retry_(std::make_unique<Retry>(ctx.io)),
       announced_(ctx.metrics.counter("cairn_replicate_announced_total",
                                      "Announced blobs of served shards queued for pulling.")),
-      pulled_(ctx.metrics.counter("cairn_replicate_stored_total",
-                                  "Announced blobs pulled, verified, sealed and stored.")),
+      pulled_(
+          ctx.metrics.counter("cairn_replicate_stored_total", "Announced blobs pulled, verified, sealed and stored.")),
       already_held_(ctx.metrics.counter("cairn_replicate_already_held_total",
                                         "Announced blobs this node already held (confirmed again).")),
       pull_failures_(ctx.metrics.counter("cairn_replicate_pull_failures_total",
@@ -69,8 +69,7 @@ Replicator::Replicator(NodeContext& ctx, Notices& notices, Uploader& uploader)
       dropped_(ctx.metrics.counter("cairn_replicate_dropped_total",
                                    "Announced blobs given up on (queue full or no holder answered).")),
       bytes_pulled_(ctx.metrics.counter("cairn_replicate_bytes_total", "Fragment bytes received by pulls.")),
-      pull_latency_(ctx.metrics.histogram("cairn_replicate_seconds",
-                                          "Time from starting a pull to the stored replica.",
+      pull_latency_(ctx.metrics.histogram("cairn_replicate_seconds", "Time from starting a pull to the stored replica.",
                                           metrics::Histogram::latency_buckets())) {
   ctx.metrics.gauge_fn("cairn_replicate_queue", "Announced blobs waiting to be pulled.",
                        [this] { return static_cast<double>(queue_.size()); });
@@ -177,8 +176,8 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
   if (stopped_) return;
   if (!body) {
     pull_failures_.inc();
-    CAIRN_LOG(log::Level::debug, "node", "pulling blob " << pull->id.hex() << " from " << p2p::short_id(peer)
-                                                         << ": " << body.error().to_string());
+    CAIRN_LOG(log::Level::debug, "node",
+              "pulling blob " << pull->id.hex() << " from " << p2p::short_id(peer) << ": " << body.error().to_string());
     request(pull);
     return;
   }
@@ -230,8 +229,9 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
       }
       pull_failures_.inc();
       const Errc code = outcome.error().code;
-      CAIRN_LOG(log::Level::info, "node", "pull of blob " << pull->id.hex() << " from " << p2p::short_id(peer)
-                                                          << " failed: " << outcome.error().to_string());
+      CAIRN_LOG(log::Level::info, "node",
+                "pull of blob " << pull->id.hex() << " from " << p2p::short_id(peer)
+                                << " failed: " << outcome.error().to_string());
       if (code == Errc::verification_failed || code == Errc::invalid_argument) {
         bad_fragments_.inc();
         if (ctx_.gossip) {
@@ -255,8 +255,9 @@ void Replicator::retry_later(const std::shared_ptr<Pull>& pull, const std::strin
   if (stopped_) return;
   if (++pull->attempts >= kMaxAttempts) {
     dropped_.inc();
-    CAIRN_LOG(log::Level::warn, "node", "giving up pulling blob " << pull->id.hex() << " after " << pull->attempts
-                                                                  << " rounds (" << why << "); sync will fetch it");
+    CAIRN_LOG(log::Level::warn, "node",
+              "giving up pulling blob " << pull->id.hex() << " after " << pull->attempts << " rounds (" << why
+                                        << "); sync will fetch it");
     finish(pull, false);
     return;
   }

@@ -1,8 +1,8 @@
 #include "node/status_page.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -100,12 +100,12 @@ void chart(std::ostringstream& o, uint32_t shard, const std::vector<const EpochC
   o << "<g class=\"legend\">"
     << "<rect x=\"" << left << "\" y=\"6\" width=\"12\" height=\"12\" fill=\"#2e9d5b\"/><text x=\"" << left + 16
     << "\" y=\"16\">counted (valid)</text>"
-    << "<rect x=\"" << left + 130 << "\" y=\"6\" width=\"12\" height=\"12\" fill=\"#f0a030\"/><text x=\""
-    << left + 146 << "\" y=\"16\">invalid</text>"
-    << "<rect x=\"" << left + 210 << "\" y=\"6\" width=\"12\" height=\"12\" fill=\"#d64545\"/><text x=\""
-    << left + 226 << "\" y=\"16\">missing</text>"
-    << "<rect x=\"" << left + 290 << "\" y=\"6\" width=\"12\" height=\"12\" fill=\"#4a78c2\"/><text x=\""
-    << left + 306 << "\" y=\"16\">own walk time</text>"
+    << "<rect x=\"" << left + 130 << "\" y=\"6\" width=\"12\" height=\"12\" fill=\"#f0a030\"/><text x=\"" << left + 146
+    << "\" y=\"16\">invalid</text>"
+    << "<rect x=\"" << left + 210 << "\" y=\"6\" width=\"12\" height=\"12\" fill=\"#d64545\"/><text x=\"" << left + 226
+    << "\" y=\"16\">missing</text>"
+    << "<rect x=\"" << left + 290 << "\" y=\"6\" width=\"12\" height=\"12\" fill=\"#4a78c2\"/><text x=\"" << left + 306
+    << "\" y=\"16\">own walk time</text>"
     << "<line x1=\"" << left + 410 << "\" y1=\"12\" x2=\"" << left + 434
     << "\" y2=\"12\" stroke=\"#c62828\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/><text x=\"" << left + 440
     << "\" y=\"16\">deadline</text></g>";
@@ -114,9 +114,9 @@ void chart(std::ostringstream& o, uint32_t shard, const std::vector<const EpochC
     for (int i = 0; i <= 4; ++i) {
       const double v = max * i / 4.0;
       const double y = y0 + ph - ph * i / 4.0;
-      o << "<line x1=\"" << left << "\" y1=\"" << fixed(y, 1) << "\" x2=\"" << w - right << "\" y2=\""
-        << fixed(y, 1) << "\" stroke=\"#e3e8ee\"/><text x=\"" << left - 6 << "\" y=\"" << fixed(y + 4, 1)
-        << "\" text-anchor=\"end\">" << fmt(v) << "</text>";
+      o << "<line x1=\"" << left << "\" y1=\"" << fixed(y, 1) << "\" x2=\"" << w - right << "\" y2=\"" << fixed(y, 1)
+        << "\" stroke=\"#e3e8ee\"/><text x=\"" << left - 6 << "\" y=\"" << fixed(y + 4, 1) << "\" text-anchor=\"end\">"
+        << fmt(v) << "</text>";
     }
     o << "<text transform=\"translate(14 " << y0 + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">" << label
       << "</text>";
@@ -125,8 +125,8 @@ void chart(std::ostringstream& o, uint32_t shard, const std::vector<const EpochC
   axis(bot_y, bot_h, max_walk, "walk (s)", [](double v) { return fixed(v, v < 10 ? 2 : 0); });
   const double dy = bot_y + bot_h - bot_h * (deadline_s / max_walk);
   if (deadline_s > 0) {
-    o << "<line class=\"deadline\" x1=\"" << left << "\" y1=\"" << fixed(dy, 1) << "\" x2=\"" << w - right
-      << "\" y2=\"" << fixed(dy, 1) << "\" stroke=\"#c62828\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\"/>"
+    o << "<line class=\"deadline\" x1=\"" << left << "\" y1=\"" << fixed(dy, 1) << "\" x2=\"" << w - right << "\" y2=\""
+      << fixed(dy, 1) << "\" stroke=\"#c62828\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\"/>"
       << "<text x=\"" << w - right << "\" y=\"" << fixed(dy - 4, 1) << "\" text-anchor=\"end\" class=\"bad\">deadline "
       << fixed(deadline_s, 1) << " s</text>";
   }
@@ -174,12 +174,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -206,8 +217,8 @@ std::string render_status_page(const NodeStatus& s, uint64_t now_unix_ms) {
   o << "<div class=\"cards\"><section id=\"chain\"><h2>Chain</h2><dl>"
     << "<dt>head</dt><dd><span id=\"chain-head\">" << c.head << "</span></dd>"
     << "<dt>head age</dt><dd class=\"" << age_cls << "\" id=\"chain-age\" data-lag-blocks=\"" << lag_blocks << "\">"
-    << (c.head_timestamp_ms == 0 ? std::string("unknown") : duration_text(age_ms) + " (" +
-                                                              std::to_string(lag_blocks) + " blocks behind)")
+    << (c.head_timestamp_ms == 0 ? std::string("unknown")
+                                 : duration_text(age_ms) + " (" + std::to_string(lag_blocks) + " blocks behind)")
     << "</dd><dt>backend</dt><dd>" << html_escape(c.backend) << "</dd>"
     << "<dt>blobs</dt><dd>" << c.blob_count << " registered</dd>"
     << "<dt>this node</dt><dd class=\"" << (c.registered ? "ok\">registered" : "warn\">not registered yet")
@@ -219,8 +230,12 @@ std::string render_status_page(const NodeStatus& s, uint64_t now_unix_ms) {
     << "<dt>pending uploads</dt><dd id=\"pending-uploads\" class=\"" << (s.pending_uploads ? "warn" : "") << "\">"
     << s.pending_uploads << "</dd>"
     << "<dt>scrub</dt><dd>" << s.scrub.passes << " passes, "
-    << "<span class=\"" << (s.scrub.fragments_unrepairable ? "bad" : s.scrub.fragments_bad ? "warn" : "") << "\">"
-    << s.scrub.fragments_bad << " bad, " << s.scrub.fragments_unrepairable << " unrepairable</span></dd></dl></section>";
+    << "<span class=\""
+    << (s.scrub.fragments_unrepairable ? "bad"
+        : s.scrub.fragments_bad        ? "warn"
+                                       : "")
+    << "\">" << s.scrub.fragments_bad << " bad, " << s.scrub.fragments_unrepairable
+    << " unrepairable</span></dd></dl></section>";
   o << "<section id=\"node\"><h2>Node</h2><dl>"
     << "<dt>p2p</dt><dd class=\"mono\">" << html_escape(s.p2p_address) << "</dd>"
     << "<dt>advertised</dt><dd class=\"mono\">" << html_escape(s.advertised_address) << "</dd>"
@@ -246,14 +261,14 @@ std::string render_status_page(const NodeStatus& s, uint64_t now_unix_ms) {
     o << "<tr class=\"shard-row\" data-shard=\"" << sh.value << "\" data-registered=\"" << (st ? st->known : 0)
       << "\" data-held=\"" << (st ? st->held : 0) << "\" data-peers=\"" << pc << "\"><td>" << sh.value << "</td>";
     if (st) {
-      const double pct = st->known ? 100.0 * static_cast<double>(st->held) / static_cast<double>(st->known)
-                                        : 100.0;
+      const double pct = st->known ? 100.0 * static_cast<double>(st->held) / static_cast<double>(st->known) : 100.0;
       o << "<td class=\"num\">" << st->known << "</td><td class=\"num\">" << st->held << " <span class=\"muted\">("
         << fixed(pct, 0) << "%)</span></td><td class=\"num\">" << st->remaining << "</td><td class=\""
-        << (st->state == shards::SyncState::synced ? "ok" : st->state == shards::SyncState::waiting ? "warn" : "")
-        << "\">" << html_escape(std::string(shards::sync_state_name(st->state)))
-        << "</td><td class=\"num\">" << bytes_text(st->bytes_per_second) << "/s</td><td class=\"num\">" << st->fetched_blobs
-        << "</td>";
+        << (st->state == shards::SyncState::synced    ? "ok"
+            : st->state == shards::SyncState::waiting ? "warn"
+                                                      : "")
+        << "\">" << html_escape(std::string(shards::sync_state_name(st->state))) << "</td><td class=\"num\">"
+        << bytes_text(st->bytes_per_second) << "/s</td><td class=\"num\">" << st->fetched_blobs << "</td>";
     } else {
       o << "<td class=\"num\">&ndash;</td><td class=\"num\">&ndash;</td><td class=\"num\">&ndash;</td>"
            "<td class=\"muted\">not started</td><td></td><td></td>";

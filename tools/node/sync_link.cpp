@@ -7,8 +7,8 @@
 #include "cairn/contracts/header.hpp"
 #include "cairn/core/log.hpp"
 #include "cairn/p2p/gossip_node.hpp"
-#include "cairn/p2p/identity.hpp"
 #include "cairn/p2p/host.hpp"
+#include "cairn/p2p/identity.hpp"
 #include "cairn/p2p/request.hpp"
 #include "node/wire.hpp"
 
@@ -16,7 +16,8 @@ namespace cairn::node {
 
 // ---- ChainRegistry ----
 
-ChainRegistry::ChainRegistry(contracts::ChainClient& chain, const erasure::NetworkParams& params, uint32_t settle_blocks)
+ChainRegistry::ChainRegistry(contracts::ChainClient& chain, const erasure::NetworkParams& params,
+                             uint32_t settle_blocks)
     : chain_(chain), params_(params), settle_blocks_(settle_blocks) {}
 
 Result<uint64_t> ChainRegistry::blob_count(ShardId shard) {
@@ -76,8 +77,8 @@ Result<std::vector<p2p::PeerRecord>> RegistryEndpoints::endpoints_for_shard(Shar
 // ---- ChainMetrics ----
 
 ChainMetrics::ChainMetrics(metrics::Registry& metrics)
-    : txs_submitted_(metrics.counter("cairn_chain_txs_submitted_total",
-                                     "Transactions this node submitted to the chain.")),
+    : txs_submitted_(
+          metrics.counter("cairn_chain_txs_submitted_total", "Transactions this node submitted to the chain.")),
       txs_failed_(metrics.counter("cairn_chain_txs_failed_total",
                                   "Transactions refused at admission or rejected by the contract.")),
       blobs_registered_(metrics.counter("cairn_chain_blob_registrations_total",
@@ -130,10 +131,10 @@ Result<shards::FetchHandle> PeerFragments::fetch(const NodeId& peer, const shard
   if (ctx_.io_stopped.load()) return make_error(Errc::cancelled, "the node's network thread has stopped");
   const uint32_t n = ctx_.params.total_fragments();
   if (request.at_least > n || request.fragments.size() > n) {
-    return make_error(Errc::invalid_argument, "fragments request for blob " + request.id.hex() + " asks for " +
-                                                  std::to_string(std::max<size_t>(request.at_least,
-                                                                                  request.fragments.size())) +
-                                                  " fragments; a blob has " + std::to_string(n));
+    return make_error(Errc::invalid_argument,
+                      "fragments request for blob " + request.id.hex() + " asks for " +
+                          std::to_string(std::max<size_t>(request.at_least, request.fragments.size())) +
+                          " fragments; a blob has " + std::to_string(n));
   }
   auto p = std::make_shared<Pending>();
   p->peer = peer;
@@ -170,7 +171,8 @@ void PeerFragments::send(shards::FetchHandle h) {
     // that waited for it; an unreachable peer fails them with io_error.
     auto rec = ctx_.chain.node(p->peer);
     if (!rec || rec->endpoint.empty()) {
-      finish(make_error(Errc::io_error, "peer " + p->peer.hex().substr(0, 16) + " is not connected and has no endpoint"));
+      finish(
+          make_error(Errc::io_error, "peer " + p->peer.hex().substr(0, 16) + " is not connected and has no endpoint"));
       return;
     }
     auto& waiting = dialing_[p->peer];
@@ -199,40 +201,39 @@ void PeerFragments::send(shards::FetchHandle h) {
   wire::FragmentsRequest wr = p->request;
   if (v1_only_.count(p->peer) != 0) wr.at_least = 0;
   const bool v2 = wr.at_least > 0;
-  auto sent = ctx_.rr->request(
-      p->peer, p2p::MessageType::fragments_request, wire::encode_fragments_request(wr),
-      [this, h, v2, peer = p->peer, finish, &params](Result<Bytes> body) {
-        if (!body && v2 && body.error().code == Errc::invalid_argument) {
-          // A node that speaks only version 1 refuses version 2 as invalid:
-          // ask it again without at_least (it cannot substitute parity).
-          CAIRN_LOG(log::Level::info, "node", "peer " << p2p::short_id(peer)
-                                                      << " refused a version 2 fragments request ("
-                                                      << body.error().message
-                                                      << "): asking it without at_least from now on");
-          v1_only_.insert(peer);
-          send(h);
-          return;
-        }
-        if (!body) {
-          finish(tl::unexpected(body.error()));
-          return;
-        }
-        auto decoded = wire::decode_fragments_response(*body, params);
-        if (!decoded) {
-          finish(tl::unexpected(decoded.error()));
-          return;
-        }
-        shards::FragmentReply reply;
-        const size_t fs = params.fragment_size();
-        // Room for the parity the receiver appends (verify_fetched).
-        reply.data.reserve(size_t{params.total_fragments()} * fs);
-        for (const wire::FragmentView& v : decoded->fragments) {
-          reply.fragments.push_back(FragmentIndex{v.index});
-          reply.data.insert(reply.data.end(), v.bytes.begin(), v.bytes.end());
-        }
-        reply.fragment_roots = std::move(decoded->roots);
-        finish(std::move(reply));
-      });
+  auto sent =
+      ctx_.rr->request(p->peer, p2p::MessageType::fragments_request, wire::encode_fragments_request(wr),
+                       [this, h, v2, peer = p->peer, finish, &params](Result<Bytes> body) {
+                         if (!body && v2 && body.error().code == Errc::invalid_argument) {
+                           // A node that speaks only version 1 refuses version 2 as invalid:
+                           // ask it again without at_least (it cannot substitute parity).
+                           CAIRN_LOG(log::Level::info, "node",
+                                     "peer " << p2p::short_id(peer) << " refused a version 2 fragments request ("
+                                             << body.error().message << "): asking it without at_least from now on");
+                           v1_only_.insert(peer);
+                           send(h);
+                           return;
+                         }
+                         if (!body) {
+                           finish(tl::unexpected(body.error()));
+                           return;
+                         }
+                         auto decoded = wire::decode_fragments_response(*body, params);
+                         if (!decoded) {
+                           finish(tl::unexpected(decoded.error()));
+                           return;
+                         }
+                         shards::FragmentReply reply;
+                         const size_t fs = params.fragment_size();
+                         // Room for the parity the receiver appends (verify_fetched).
+                         reply.data.reserve(size_t{params.total_fragments()} * fs);
+                         for (const wire::FragmentView& v : decoded->fragments) {
+                           reply.fragments.push_back(FragmentIndex{v.index});
+                           reply.data.insert(reply.data.end(), v.bytes.begin(), v.bytes.end());
+                         }
+                         reply.fragment_roots = std::move(decoded->roots);
+                         finish(std::move(reply));
+                       });
   if (!sent) {
     Error e = sent.error();
     // Not connected: to the sync engine an unreachable peer, not one lacking the blob.

@@ -15,19 +15,19 @@ namespace cairn::node {
 using Clock = std::chrono::steady_clock;
 
 struct Uploader::Waiter {
-  uint32_t want = 1;          // replicas asked for
-  size_t remaining = 0;       // admitted blobs not yet acknowledged
+  uint32_t want = 1;     // replicas asked for
+  size_t remaining = 0;  // admitted blobs not yet acknowledged
   uint32_t min_confirmed = std::numeric_limits<uint32_t>::max();
   std::optional<Error> error;
   std::condition_variable cv;
   ProgressFn progress;
-  uint64_t total = 0;         // bytes of the original content
-  uint64_t done_bytes = 0;    // payload bytes of acknowledged data blobs
+  uint64_t total = 0;       // bytes of the original content
+  uint64_t done_bytes = 0;  // payload bytes of acknowledged data blobs
   // PutOptions::phases and what it was last told (caller's thread only).
   PhaseFn phases;
-  uint64_t admitted = 0;      // admit() calls for this waiter (remaining counts down from it)
-  bool encoded = false;       // every blob is admitted
-  uint32_t need_acked = 0;    // most replicas any acknowledged blob needed
+  uint64_t admitted = 0;    // admit() calls for this waiter (remaining counts down from it)
+  bool encoded = false;     // every blob is admitted
+  uint32_t need_acked = 0;  // most replicas any acknowledged blob needed
   std::optional<UploadPhase> last_phase;
   Clock::time_point last_phase_at{};
 };
@@ -126,7 +126,8 @@ Result<PutFileResult> Uploader::put_file(ByteSpan content, const PutOptions& opt
     // Blobs already admitted keep replicating; only this caller gives up.
     std::lock_guard lock(mu_);
     for (auto& [id, e] : entries_) std::erase(e.waiters, waiter);
-    return tl::unexpected(with_context(summary.error(), "uploading a file of " + std::to_string(content.size()) + " bytes"));
+    return tl::unexpected(
+        with_context(summary.error(), "uploading a file of " + std::to_string(content.size()) + " bytes"));
   }
   {
     std::lock_guard lock(mu_);
@@ -142,8 +143,8 @@ Result<PutFileResult> Uploader::put_file(ByteSpan content, const PutOptions& opt
     std::unique_lock lock(mu_);
     report_phase(waiter, lock, /*force=*/true);
   }
-  return put_file_result(*summary, waiter->min_confirmed == std::numeric_limits<uint32_t>::max() ? 0
-                                                                                             : waiter->min_confirmed);
+  return put_file_result(*summary,
+                         waiter->min_confirmed == std::numeric_limits<uint32_t>::max() ? 0 : waiter->min_confirmed);
 }
 
 Result<PutBlobResult> Uploader::put_blob(ByteSpan payload, const PutOptions& options) {
@@ -216,12 +217,11 @@ Status Uploader::wait(const std::shared_ptr<Waiter>& waiter, Clock::time_point d
     return make_error(Errc::cancelled, "uploading " + what + ": the node is stopping; " + std::to_string(left) +
                                            " blob(s) stay pending and resume at the next start");
   }
-  return make_error(Errc::timeout, "uploading " + what + ": " + std::to_string(left) +
-                                       " blob(s) did not reach " + std::to_string(waiter->want) +
-                                       " confirmed replica(s) in time; they stay pending and keep replicating" +
-                                       (local_error ? "; this node could not store its own replica: " +
-                                                          local_error->to_string()
-                                                    : std::string()));
+  return make_error(
+      Errc::timeout,
+      "uploading " + what + ": " + std::to_string(left) + " blob(s) did not reach " + std::to_string(waiter->want) +
+          " confirmed replica(s) in time; they stay pending and keep replicating" +
+          (local_error ? "; this node could not store its own replica: " + local_error->to_string() : std::string()));
 }
 
 Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<erasure::CommittedBlob> blob,
@@ -236,9 +236,9 @@ Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<er
                  return stopping_ || entries_.size() < ctx_.settings.upload.max_blobs_in_flight ||
                         entries_.count(id) > 0;
                })) {
-      return make_error(Errc::timeout, "the upload window (" +
-                                           std::to_string(ctx_.settings.upload.max_blobs_in_flight) +
-                                           " blobs) stayed full");
+      return make_error(
+          Errc::timeout,
+          "the upload window (" + std::to_string(ctx_.settings.upload.max_blobs_in_flight) + " blobs) stayed full");
     }
     if (stopping_) return make_error(Errc::cancelled, "the node is stopping");
     auto [it, inserted] = entries_.try_emplace(id);
@@ -260,7 +260,8 @@ Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<er
   blobs_accepted_.inc();
   bytes_accepted_.inc(size);
   if (persisted) {
-    ctx_.chain.register_blob(id, size, [this, id](Result<contracts::BlobRecord> r) { on_registered(id, std::move(r)); });
+    ctx_.chain.register_blob(id, size,
+                             [this, id](Result<contracts::BlobRecord> r) { on_registered(id, std::move(r)); });
     return {};
   }
   // Persist off the caller's thread when the pool has room (fsyncs of
@@ -353,8 +354,9 @@ void Uploader::store_locally(const BlobId& id) {
     if (!ok) {
       error = stored.error();
       local_failures_.inc();
-      CAIRN_LOG(log::Level::warn, "node", "storing own replica of blob " << id.hex() << " at index " << index.value
-                                                                          << ": " << stored.error().to_string());
+      CAIRN_LOG(log::Level::warn, "node",
+                "storing own replica of blob " << id.hex() << " at index " << index.value << ": "
+                                               << stored.error().to_string());
     }
     {
       std::vector<std::function<void()>> after;
@@ -378,17 +380,18 @@ void Uploader::store_locally(const BlobId& id) {
     }
     job_finished();
   };
-  if (auto st = ctx_.submit(job, [this, id] {
-        {
-          std::lock_guard lock(mu_);
-          auto it = entries_.find(id);
-          if (it != entries_.end()) {
-            it->second.local_running = false;
-            it->second.local_failed = true;
-          }
-        }
-        job_finished();
-      });
+  if (auto st = ctx_.submit(job,
+                            [this, id] {
+                              {
+                                std::lock_guard lock(mu_);
+                                auto it = entries_.find(id);
+                                if (it != entries_.end()) {
+                                  it->second.local_running = false;
+                                  it->second.local_failed = true;
+                                }
+                              }
+                              job_finished();
+                            });
       !st) {
     // Pool full or stopping: tick() retries.
     std::lock_guard lock(mu_);
@@ -430,10 +433,11 @@ void Uploader::check_done_locked(const BlobId& id, std::vector<std::function<voi
   // Only this node and nodes the registry lists for the shard count: a
   // stored notice signed by any other key proves no replica anyone serves.
   const auto listed = ctx_.chain.nodes(shard);
-  const auto confirmed = static_cast<uint32_t>(std::count_if(e.confirmed.begin(), e.confirmed.end(), [&](const NodeId& n) {
-    return n == ctx_.self ||
-           std::any_of(listed.begin(), listed.end(), [&](const contracts::NodeRecord& r) { return r.node_id == n; });
-  }));
+  const auto confirmed =
+      static_cast<uint32_t>(std::count_if(e.confirmed.begin(), e.confirmed.end(), [&](const NodeId& n) {
+        return n == ctx_.self || std::any_of(listed.begin(), listed.end(),
+                                             [&](const contracts::NodeRecord& r) { return r.node_id == n; });
+      }));
   if (confirmed < e.want) return;
   for (auto& w : e.waiters) {
     w->min_confirmed = std::min(w->min_confirmed, confirmed);
@@ -452,9 +456,7 @@ void Uploader::check_done_locked(const BlobId& id, std::vector<std::function<voi
   space_cv_.notify_all();
   // The pending copy is no longer needed; failing to erase it only means a
   // harmless re-check at the next start.
-  after.push_back([this, id] {
-    (void)ctx_.submit([this, id] { (void)ctx_.store.erase_pending(id); });
-  });
+  after.push_back([this, id] { (void)ctx_.submit([this, id] { (void)ctx_.store.erase_pending(id); }); });
 }
 
 void Uploader::fail_locked(const BlobId& id, const Error& error, std::vector<std::function<void()>>& after) {
@@ -467,9 +469,7 @@ void Uploader::fail_locked(const BlobId& id, const Error& error, std::vector<std
   CAIRN_LOG(log::Level::warn, "node", "upload of blob " << id.hex() << " failed: " << error.to_string());
   entries_.erase(it);
   space_cv_.notify_all();
-  after.push_back([this, id] {
-    (void)ctx_.submit([this, id] { (void)ctx_.store.erase_pending(id); });
-  });
+  after.push_back([this, id] { (void)ctx_.submit([this, id] { (void)ctx_.store.erase_pending(id); }); });
 }
 
 UploadPhase Uploader::phase_locked(const Waiter& waiter) const {
@@ -525,10 +525,11 @@ void Uploader::tick() {
           // Nobody waits and nothing moved for a whole ack timeout: free the
           // window. The payload stays in the pending store and resumes at
           // the next start.
-          CAIRN_LOG(log::Level::warn, "node", "blob " << it->first.hex() << " has " << e.confirmed.size() << " of "
-                                                     << e.want << " replicas after "
-                                                     << std::chrono::duration_cast<std::chrono::seconds>(now - e.created).count()
-                                                     << " s; keeping it pending on disk only");
+          CAIRN_LOG(log::Level::warn, "node",
+                    "blob " << it->first.hex() << " has " << e.confirmed.size() << " of " << e.want
+                            << " replicas after "
+                            << std::chrono::duration_cast<std::chrono::seconds>(now - e.created).count()
+                            << " s; keeping it pending on disk only");
           it = entries_.erase(it);
           space_cv_.notify_all();
           continue;
@@ -567,8 +568,8 @@ Status Uploader::resume() {
   for (const BlobId& id : *ids) {
     auto pending = ctx_.store.get_pending(id);
     if (!pending) {
-      CAIRN_LOG(log::Level::warn, "node", "pending upload " << id.hex() << " unreadable, dropped: "
-                                                           << pending.error().to_string());
+      CAIRN_LOG(log::Level::warn, "node",
+                "pending upload " << id.hex() << " unreadable, dropped: " << pending.error().to_string());
       (void)ctx_.store.erase_pending(id);
       continue;
     }

@@ -17,9 +17,7 @@ constexpr size_t kSignatureBytes = 64;
 // version, length, fragment size, n
 constexpr size_t kResponseHeader = 1 + 4 + 4 + 1;
 
-size_t entry_bytes(NoticeKind kind) {
-  return kind == NoticeKind::announce ? kAnnounceEntry : kStoredEntry;
-}
+size_t entry_bytes(NoticeKind kind) { return kind == NoticeKind::announce ? kAnnounceEntry : kStoredEntry; }
 
 Bytes signing_message(ShardId topic, ByteSpan body) {
   Bytes msg;
@@ -75,8 +73,8 @@ Result<Notice> decode_notice(ByteSpan data, ShardId topic, const erasure::Networ
     Notice n;
     if (!r.read_be(version)) return malformed("empty");
     if (version != kNodeWireVersion) {
-      return make_error(Errc::unsupported, "node notice: version " + std::to_string(version) +
-                                               " (this build speaks " + std::to_string(kNodeWireVersion) + ")");
+      return make_error(Errc::unsupported, "node notice: version " + std::to_string(version) + " (this build speaks " +
+                                               std::to_string(kNodeWireVersion) + ")");
     }
     if (!r.read_be(kind) || !r.read(n.node.bytes) || !r.read_be(n.timestamp_ms) || !r.read_be(count)) {
       return malformed("truncated header");
@@ -134,11 +132,10 @@ Result<FragmentsRequest> decode_fragments_request(ByteSpan data, uint32_t total_
     FragmentsRequest req;
     if (!r.read_be(version)) return make_error(Errc::invalid_argument, "fragments request: empty");
     if (version != kFragmentsRequestV1 && version != kFragmentsRequestV2) {
-      return make_error(Errc::unsupported, "fragments request: version " + std::to_string(version) +
-                                               " (this build speaks 1 and 2)");
+      return make_error(Errc::unsupported,
+                        "fragments request: version " + std::to_string(version) + " (this build speaks 1 and 2)");
     }
-    if (!r.read(req.id.bytes) || (version == kFragmentsRequestV2 && !r.read_be(req.at_least)) ||
-        !r.read_be(count)) {
+    if (!r.read(req.id.bytes) || (version == kFragmentsRequestV2 && !r.read_be(req.at_least)) || !r.read_be(count)) {
       return make_error(Errc::invalid_argument, "fragments request: truncated");
     }
     // Version 2 exists to carry a non-zero at_least: 0 there is version 1's
@@ -166,11 +163,9 @@ Result<FragmentsRequest> decode_fragments_request(ByteSpan data, uint32_t total_
   }
 }
 
-void encode_fragments_response(Bytes& out, uint32_t length, uint32_t fragment_size,
-                               std::span<const Hash32> roots,
+void encode_fragments_response(Bytes& out, uint32_t length, uint32_t fragment_size, std::span<const Hash32> roots,
                                std::span<const FragmentView> fragments) {
-  out.reserve(out.size() + kResponseHeader + roots.size() * 32 + 1 +
-              fragments.size() * (1 + size_t{fragment_size}));
+  out.reserve(out.size() + kResponseHeader + roots.size() * 32 + 1 + fragments.size() * (1 + size_t{fragment_size}));
   out.push_back(kNodeWireVersion);
   append_be<uint32_t>(out, length);
   append_be<uint32_t>(out, fragment_size);
@@ -184,12 +179,10 @@ void encode_fragments_response(Bytes& out, uint32_t length, uint32_t fragment_si
 }
 
 size_t fragments_response_size(const erasure::NetworkParams& params, size_t count) noexcept {
-  return kResponseHeader + size_t{params.total_fragments()} * 32 + 1 +
-         count * (1 + size_t{params.fragment_size()});
+  return kResponseHeader + size_t{params.total_fragments()} * 32 + 1 + count * (1 + size_t{params.fragment_size()});
 }
 
-Result<FragmentsResponse> decode_fragments_response(ByteSpan data,
-                                                    const erasure::NetworkParams& params) noexcept {
+Result<FragmentsResponse> decode_fragments_response(ByteSpan data, const erasure::NetworkParams& params) noexcept {
   try {
     ByteReader r(data);
     uint8_t version = 0, n = 0, count = 0;
@@ -202,8 +195,7 @@ Result<FragmentsResponse> decode_fragments_response(ByteSpan data,
     if (!r.read_be(resp.length) || !r.read_be(fragment_size) || !r.read_be(n)) {
       return make_error(Errc::invalid_argument, "fragments response: truncated header");
     }
-    if (n != params.total_fragments() || fragment_size != params.fragment_size() ||
-        resp.length > params.blob_size) {
+    if (n != params.total_fragments() || fragment_size != params.fragment_size() || resp.length > params.blob_size) {
       return make_error(Errc::invalid_argument, "fragments response: geometry differs from the network's");
     }
     if (r.remaining() < size_t{n} * 32 + 1) {
@@ -283,8 +275,8 @@ Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic,
   if (!check_signature) return r;
   try {
     if (!ed25519_verify(r->node, r->signing_hash(), r->signature)) {
-      return make_error(Errc::verification_failed, "response message of node " + r->node.hex().substr(0, 16) +
-                                                       ": bad signature");
+      return make_error(Errc::verification_failed,
+                        "response message of node " + r->node.hex().substr(0, 16) + ": bad signature");
     }
   } catch (...) {
     return make_error(Errc::internal, "response message: out of memory hashing it");

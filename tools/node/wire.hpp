@@ -17,9 +17,9 @@
 #include "cairn/core/bytes.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/ids.hpp"
-#include "cairn/sampling/response.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/erasure/params.hpp"
+#include "cairn/sampling/response.hpp"
 #include "cairn/shards/remote.hpp"
 
 namespace cairn::node::wire {
@@ -85,8 +85,7 @@ Bytes encode_response_message(const sampling::Response& response);
 // sampling::verify_response, which needs the chain. `check_signature` false
 // skips only the signature (for a message the gossip validator already
 // checked).
-Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic,
-                                                   bool check_signature = true) noexcept;
+Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic, bool check_signature = true) noexcept;
 
 // ---- fragments request / response (p2p kind fragments_request) ----
 
@@ -124,15 +123,14 @@ struct FragmentView {
 };
 
 struct FragmentsResponse {
-  uint32_t length = 0;               // payload bytes the responder holds for the blob
-  std::vector<Hash32> roots;         // all n fragment roots
+  uint32_t length = 0;        // payload bytes the responder holds for the blob
+  std::vector<Hash32> roots;  // all n fragment roots
   std::vector<FragmentView> fragments;
 };
 
 // Appends the response: version, length, fragment size, the n roots, then
 // each fragment as (index, fragment_size bytes).
-void encode_fragments_response(Bytes& out, uint32_t length, uint32_t fragment_size,
-                               std::span<const Hash32> roots,
+void encode_fragments_response(Bytes& out, uint32_t length, uint32_t fragment_size, std::span<const Hash32> roots,
                                std::span<const FragmentView> fragments);
 // Bytes of a response carrying `count` fragments (to stay under the frame limit).
 size_t fragments_response_size(const erasure::NetworkParams& params, size_t count) noexcept;
@@ -140,8 +138,7 @@ size_t fragments_response_size(const erasure::NetworkParams& params, size_t coun
 // count must match, fragment numbers distinct and < n, length <= blob_size,
 // no trailing bytes. The views point into `data`. It does NOT check roots
 // against an id or fragments against roots: see verify_response.
-Result<FragmentsResponse> decode_fragments_response(ByteSpan data,
-                                                    const erasure::NetworkParams& params) noexcept;
+Result<FragmentsResponse> decode_fragments_response(ByteSpan data, const erasure::NetworkParams& params) noexcept;
 
 // The response as the storage engines take it (shards::verify_fetched):
 // fragments copied into one contiguous buffer, in response order.

@@ -74,8 +74,9 @@ class ChainClient final {
 
   // `chain`, `clock` and `observer` (optional) must outlive the client.
   // Call start() to begin.
-  ChainClient(std::shared_ptr<Chain> chain, const SigningKey& identity, ChainClientSettings settings,
-              const asio::any_io_executor& executor, Clock& clock, ChainClientObserver* observer = nullptr);
+  ChainClient(std::shared_ptr<Chain> chain, const SigningKey& identity,
+              ChainClientSettings settings, const asio::any_io_executor& executor, Clock& clock,
+              ChainClientObserver* observer = nullptr);
   ~ChainClient();  // stop()
   ChainClient(const ChainClient&) = delete;
   ChainClient& operator=(const ChainClient&) = delete;
@@ -139,7 +140,7 @@ class ChainClient final {
     uint32_t size = 0;
     std::optional<Hash32> tx;
     uint64_t submitted_at = 0;  // head number when submitted
-    TimePoint since;  // first asked
+    TimePoint since;            // first asked
     std::vector<RegisterDone> done;
   };
 
@@ -171,8 +172,8 @@ class ChainClient final {
 
   // executor state (guarded by mu_ where also read by other threads)
   uint64_t next_nonce_ = 0;
-  std::map<BlobId, Waiting> waiting_;        // registrations in progress
-  std::vector<BlobId> to_submit_;            // ids in waiting_ without a tx yet
+  std::map<BlobId, Waiting> waiting_;  // registrations in progress
+  std::vector<BlobId> to_submit_;      // ids in waiting_ without a tx yet
   std::map<uint32_t, std::vector<NodeRecord>> shard_nodes_;
   std::unordered_map<BlobId, BlobRecord> recent_;
   std::deque<BlobId> recent_order_;

@@ -135,6 +135,7 @@ uint64_t shard_blob_count(const BlockHeader& header, const erasure::NetworkParam
 // e*E < b <= e*E + D. (The randomness of block e*E is unknown until that
 // block exists, so nothing in it can answer the epoch.) Returns false when
 // e*E overflows.
-bool epoch_start_block(const erasure::NetworkParams& params, Epoch epoch, BlockNumber& start) noexcept;
+bool epoch_start_block(const erasure::NetworkParams& params, Epoch epoch,
+                       BlockNumber& start) noexcept;
 
 }  // namespace cairn::contracts

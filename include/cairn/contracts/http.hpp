@@ -83,17 +83,17 @@ class HttpListener {
 // a bounded time) and close the connection after the answer.
 
 struct BodyReceipt {
-  uint64_t received = 0;    // bytes handed to the sink
-  bool complete = false;    // the whole body was read and the sink took all of it
-  bool too_large = false;   // the body exceeded the limit (the rest was discarded)
-  bool sink_failed = false; // the sink refused a piece (the rest was discarded)
+  uint64_t received = 0;     // bytes handed to the sink
+  bool complete = false;     // the whole body was read and the sink took all of it
+  bool too_large = false;    // the body exceeded the limit (the rest was discarded)
+  bool sink_failed = false;  // the sink refused a piece (the rest was discarded)
 };
 
 // Streams the body of `req` to `sink` (multipart bodies as their parts'
 // bytes). Once the body exceeds `limit` bytes or `sink` returns false, the
 // rest is read and discarded for at most `drain`, then reading stops.
-BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader, uint64_t limit,
-                         const std::function<bool(const char*, size_t)>& sink,
+BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                         uint64_t limit, const std::function<bool(const char*, size_t)>& sink,
                          std::chrono::milliseconds drain);
 // Reads and discards the body for at most `drain` (after an early answer).
 void discard_body(const httplib::Request& req, const httplib::ContentReader& reader,

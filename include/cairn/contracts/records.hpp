@@ -14,16 +14,16 @@ namespace cairn::contracts {
 struct BlobRecord {
   BlobIndex index{};
   BlobId commitment{};
-  uint32_t size = 0;        // true payload length
+  uint32_t size = 0;            // true payload length
   BlockNumber registered_in{};  // block of the first PutBlob
   bool operator==(const BlobRecord&) const = default;
 };
 
 struct NodeRecord {
   NodeId node_id{};
-  std::string endpoint;          // "host:port" as registered
-  std::vector<ShardId> shards;   // ascending
-  BlockNumber registered_in{};   // block of the latest RegisterNode
+  std::string endpoint;         // "host:port" as registered
+  std::vector<ShardId> shards;  // ascending
+  BlockNumber registered_in{};  // block of the latest RegisterNode
   bool operator==(const NodeRecord&) const = default;
 };
 

@@ -20,7 +20,8 @@ class DevChain;
 class RpcServer {
  public:
   // io_error when the address cannot be bound.
-  static Result<std::unique_ptr<RpcServer>> start(DevChain& chain, const RpcServerSettings& settings);
+  static Result<std::unique_ptr<RpcServer>> start(DevChain& chain,
+                                                  const RpcServerSettings& settings);
   ~RpcServer();  // stop()
   RpcServer(const RpcServer&) = delete;
   RpcServer& operator=(const RpcServer&) = delete;
@@ -28,7 +29,7 @@ class RpcServer {
   // Stops accepting, finishes requests in flight, joins the threads. Idempotent.
   void stop();
   const std::string& host() const;
-  uint16_t port() const;  // the bound port (useful with port 0)
+  uint16_t port() const;    // the bound port (useful with port 0)
   std::string url() const;  // "http://host:port"
 
  private:

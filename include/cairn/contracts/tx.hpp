@@ -109,20 +109,20 @@ Bytes make_submit_response(const SigningKey& key, const Hash32& chain_id, uint64
 // a transaction reaches a block (see docs/chain.md "Admission").
 enum class TxStatus : uint8_t {
   ok = 0,
-  malformed = 1,           // bytes do not decode (a field of the wrong size, ...)
-  bad_signature = 2,       // signature invalid for this sender and chain
-  stale_nonce = 3,         // nonce not above the sender's last included nonce
-  sender_mismatch = 4,     // node_id is not the signing key
-  blob_too_large = 5,      // size > blob_size
-  size_mismatch = 6,       // commitment already registered with another size
-  unknown_shard = 7,       // shard not open (see docs/chain.md) or beyond the index space
-  deadline_passed = 8,     // block > epoch*E + D
-  epoch_not_started = 9,   // block <= epoch*E
-  not_registered = 10,     // node does not serve the shard
-  duplicate_response = 11, // node already anchored a response for (shard, epoch)
-  bad_endpoint = 12,       // endpoint not printable "host:port"
-  mempool_full = 13,       // admission only: retry later
-  duplicate_pending = 14,  // admission only: the same transaction is already pending
+  malformed = 1,            // bytes do not decode (a field of the wrong size, ...)
+  bad_signature = 2,        // signature invalid for this sender and chain
+  stale_nonce = 3,          // nonce not above the sender's last included nonce
+  sender_mismatch = 4,      // node_id is not the signing key
+  blob_too_large = 5,       // size > blob_size
+  size_mismatch = 6,        // commitment already registered with another size
+  unknown_shard = 7,        // shard not open (see docs/chain.md) or beyond the index space
+  deadline_passed = 8,      // block > epoch*E + D
+  epoch_not_started = 9,    // block <= epoch*E
+  not_registered = 10,      // node does not serve the shard
+  duplicate_response = 11,  // node already anchored a response for (shard, epoch)
+  bad_endpoint = 12,        // endpoint not printable "host:port"
+  mempool_full = 13,        // admission only: retry later
+  duplicate_pending = 14,   // admission only: the same transaction is already pending
 };
 std::string_view tx_status_name(TxStatus status) noexcept;
 std::optional<TxStatus> tx_status_from_name(std::string_view name) noexcept;

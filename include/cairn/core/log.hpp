@@ -50,11 +50,16 @@ enum class Level : int { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
 
 constexpr std::string_view level_name(Level l) noexcept {
   switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
-    case Level::off: return "off";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
+    case Level::off:
+      return "off";
   }
   return "?";
 }
@@ -135,11 +140,11 @@ inline void write(Level l, std::string_view module, std::string_view message);
 inline std::string format_timestamp(std::chrono::system_clock::time_point t);
 // "<ts> <level padded to 5> <module>: <message>", control characters of the
 // message escaped (\n, \r, \t, \xNN) so a record stays one line.
-inline std::string format_text(std::chrono::system_clock::time_point t, Level l, std::string_view module,
-                        std::string_view message);
+inline std::string format_text(std::chrono::system_clock::time_point t, Level l,
+                               std::string_view module, std::string_view message);
 // {"ts":"...","level":"...","module":"...","msg":"..."}
-inline std::string format_json(std::chrono::system_clock::time_point t, Level l, std::string_view module,
-                        std::string_view message);
+inline std::string format_json(std::chrono::system_clock::time_point t, Level l,
+                               std::string_view module, std::string_view message);
 // Appends `s` as a JSON string literal: quotes, backslash and control
 // characters escaped, invalid UTF-8 replaced by U+FFFD.
 inline void append_json_string(std::string& out, std::string_view s);
@@ -147,19 +152,18 @@ inline void append_json_string(std::string& out, std::string_view s);
 }  // namespace cairn::log
 
 // CAIRN_LOG(cairn::log::Level::info, "p2p", "peer " << id << " connected");
-#define CAIRN_LOG(level, module, expr)                          \
-  do {                                                          \
-    if (::cairn::log::enabled(level, module)) {                 \
-      std::ostringstream cairn_log_os_;                         \
-      cairn_log_os_ << expr;                                    \
-      ::cairn::log::write(level, module, cairn_log_os_.str());  \
-    }                                                           \
+#define CAIRN_LOG(level, module, expr)                         \
+  do {                                                         \
+    if (::cairn::log::enabled(level, module)) {                \
+      std::ostringstream cairn_log_os_;                        \
+      cairn_log_os_ << expr;                                   \
+      ::cairn::log::write(level, module, cairn_log_os_.str()); \
+    }                                                          \
   } while (0)
 
 // ---- implementation ----
 
 namespace cairn::log {
-
 
 namespace detail {
 
@@ -236,7 +240,8 @@ inline const LevelSpec& current() noexcept {
       if (auto parsed = parse_level_spec(v)) {
         spec = std::move(*parsed);
       } else {
-        warning = "ignoring CAIRN_LOG='" + std::string(v) + "': " + parsed.error().message + "; logging at info";
+        warning = "ignoring CAIRN_LOG='" + std::string(v) + "': " + parsed.error().message +
+                  "; logging at info";
       }
     }
     const LevelSpec* none = nullptr;
@@ -335,8 +340,8 @@ inline std::string LevelSpec::to_string() const {
 inline Result<LevelSpec> parse_level_spec(std::string_view text) {
   const auto bad = [&](const std::string& why) {
     return make_error(Errc::invalid_argument,
-                      why + " (expected LEVEL[,MODULE=LEVEL...] with LEVEL one of " + detail::kLevels +
-                          ", e.g. info,p2p=debug)");
+                      why + " (expected LEVEL[,MODULE=LEVEL...] with LEVEL one of " +
+                          detail::kLevels + ", e.g. info,p2p=debug)");
   };
   LevelSpec spec;
   bool have_default = false;
@@ -344,7 +349,8 @@ inline Result<LevelSpec> parse_level_spec(std::string_view text) {
   size_t start = 0;
   while (true) {
     const size_t comma = text.find(',', start);
-    const std::string_view item = detail::trim(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start));
+    const std::string_view item = detail::trim(
+        text.substr(start, comma == std::string_view::npos ? text.npos : comma - start));
     if (item.empty()) return bad("an empty item in '" + std::string(text) + "'");
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos) {
@@ -356,12 +362,17 @@ inline Result<LevelSpec> parse_level_spec(std::string_view text) {
     } else {
       const std::string_view module = detail::trim(item.substr(0, eq));
       const std::string_view level_text = detail::trim(item.substr(eq + 1));
-      if (!detail::valid_module_name(module)) return bad("'" + std::string(item) + "' names no module");
+      if (!detail::valid_module_name(module))
+        return bad("'" + std::string(item) + "' names no module");
       const auto level = detail::parse_level(level_text);
-      if (!level) return bad("unknown level '" + std::string(level_text) + "' for module " + std::string(module));
-      const auto it = std::lower_bound(spec.modules.begin(), spec.modules.end(), module,
-                                       [](const auto& m, std::string_view name) { return m.first < name; });
-      if (it != spec.modules.end() && it->first == module) return bad("module " + std::string(module) + " given twice");
+      if (!level)
+        return bad("unknown level '" + std::string(level_text) + "' for module " +
+                   std::string(module));
+      const auto it =
+          std::lower_bound(spec.modules.begin(), spec.modules.end(), module,
+                           [](const auto& m, std::string_view name) { return m.first < name; });
+      if (it != spec.modules.end() && it->first == module)
+        return bad("module " + std::string(module) + " given twice");
       spec.modules.emplace(it, std::string(module), *level);
     }
     if (comma == std::string_view::npos) break;
@@ -374,7 +385,8 @@ inline Result<Format> parse_format(std::string_view text) {
   const std::string_view t = detail::trim(text);
   if (t == "text") return Format::text;
   if (t == "json") return Format::json;
-  return make_error(Errc::invalid_argument, "unknown log format '" + std::string(text) + "' (expected text or json)");
+  return make_error(Errc::invalid_argument,
+                    "unknown log format '" + std::string(text) + "' (expected text or json)");
 }
 
 inline bool detail::module_enabled(Level l, std::string_view module) noexcept {
@@ -466,8 +478,8 @@ inline void write(Level l, std::string_view module, std::string_view message) {
     o.sink(l, module, message);
     return;
   }
-  const std::string line =
-      o.format == Format::json ? format_json(now, l, module, message) : format_text(now, l, module, message);
+  const std::string line = o.format == Format::json ? format_json(now, l, module, message)
+                                                    : format_text(now, l, module, message);
   // One write(2) per line: with O_APPEND, lines of concurrent writers (and
   // of a second process on the same file) do not interleave.
   detail::write_all(o.fd, line);
@@ -487,13 +499,13 @@ inline std::string format_timestamp(std::chrono::system_clock::time_point t) {
   std::tm tm{};
   ::gmtime_r(&secs, &tm);
   char buf[96];  // room for any int the fields could hold (the compiler checks)
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
   return buf;
 }
 
-inline std::string format_text(std::chrono::system_clock::time_point t, Level l, std::string_view module,
-                        std::string_view message) {
+inline std::string format_text(std::chrono::system_clock::time_point t, Level l,
+                               std::string_view module, std::string_view message) {
   std::string out = format_timestamp(t);
   out += ' ';
   const std::string_view name = level_name(l);
@@ -504,9 +516,15 @@ inline std::string format_text(std::chrono::system_clock::time_point t, Level l,
   for (char ch : message) {
     const auto u = static_cast<unsigned char>(ch);
     switch (ch) {
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (u < 0x20 || u == 0x7f) {
           detail::append_hex_escape(out, "\\x", u, 2);
@@ -535,13 +553,27 @@ inline void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           detail::append_hex_escape(out, "\\u", c, 4);
@@ -554,8 +586,8 @@ inline void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-inline std::string format_json(std::chrono::system_clock::time_point t, Level l, std::string_view module,
-                        std::string_view message) {
+inline std::string format_json(std::chrono::system_clock::time_point t, Level l,
+                               std::string_view module, std::string_view message) {
   std::string out = "{\"ts\":\"";
   out += format_timestamp(t);
   out += "\",\"level\":\"";

@@ -14,35 +14,48 @@ namespace cairn {
 // exit-code mapping): append only, do not renumber.
 enum class Errc : int {
   ok = 0,
-  invalid_argument = 1,   // caller passed something malformed or out of range
-  corruption = 2,         // stored or received bytes fail a checksum/commitment
-  not_found = 3,          // the named object does not exist
-  io_error = 4,           // the OS or storage engine failed
-  too_many_losses = 5,    // fewer than k fragments survive; data cannot be rebuilt
-  busy = 6,               // a bounded queue is full; retry later
-  unsupported = 7,        // a version or feature this build does not speak
-  verification_failed = 8,// a proof, signature or commitment did not verify
-  timeout = 9,            // a deadline passed
-  cancelled = 10,         // the operation was cancelled by shutdown or its owner
-  conflict = 11,          // state changed underneath (e.g. already exists, different)
-  internal = 12,          // a bug: an invariant did not hold
+  invalid_argument = 1,     // caller passed something malformed or out of range
+  corruption = 2,           // stored or received bytes fail a checksum/commitment
+  not_found = 3,            // the named object does not exist
+  io_error = 4,             // the OS or storage engine failed
+  too_many_losses = 5,      // fewer than k fragments survive; data cannot be rebuilt
+  busy = 6,                 // a bounded queue is full; retry later
+  unsupported = 7,          // a version or feature this build does not speak
+  verification_failed = 8,  // a proof, signature or commitment did not verify
+  timeout = 9,              // a deadline passed
+  cancelled = 10,           // the operation was cancelled by shutdown or its owner
+  conflict = 11,            // state changed underneath (e.g. already exists, different)
+  internal = 12,            // a bug: an invariant did not hold
 };
 
 constexpr std::string_view errc_name(Errc c) noexcept {
   switch (c) {
-    case Errc::ok: return "ok";
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::corruption: return "corruption";
-    case Errc::not_found: return "not_found";
-    case Errc::io_error: return "io_error";
-    case Errc::too_many_losses: return "too_many_losses";
-    case Errc::busy: return "busy";
-    case Errc::unsupported: return "unsupported";
-    case Errc::verification_failed: return "verification_failed";
-    case Errc::timeout: return "timeout";
-    case Errc::cancelled: return "cancelled";
-    case Errc::conflict: return "conflict";
-    case Errc::internal: return "internal";
+    case Errc::ok:
+      return "ok";
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::corruption:
+      return "corruption";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::io_error:
+      return "io_error";
+    case Errc::too_many_losses:
+      return "too_many_losses";
+    case Errc::busy:
+      return "busy";
+    case Errc::unsupported:
+      return "unsupported";
+    case Errc::verification_failed:
+      return "verification_failed";
+    case Errc::timeout:
+      return "timeout";
+    case Errc::cancelled:
+      return "cancelled";
+    case Errc::conflict:
+      return "conflict";
+    case Errc::internal:
+      return "internal";
   }
   return "unknown";
 }
@@ -78,8 +91,8 @@ inline Error with_context(Error e, std::string_view context) {
 }  // namespace cairn
 
 // Propagates the error of a Result expression, otherwise yields nothing.
-#define CAIRN_TRY_STATUS(expr)                                   \
-  do {                                                           \
-    auto&& cairn_try_r_ = (expr);                                \
+#define CAIRN_TRY_STATUS(expr)                                      \
+  do {                                                              \
+    auto&& cairn_try_r_ = (expr);                                   \
     if (!cairn_try_r_) return tl::unexpected(cairn_try_r_.error()); \
   } while (0)

@@ -222,7 +222,8 @@ class WorkerPool {
 // thread may be one of them), the caller does the remaining indexes alone,
 // so it never deadlocks. fn must not throw; it is not called after
 // parallel_for returns (a helper that starts late finds nothing to claim).
-inline void parallel_for(WorkerPool& pool, size_t n, const std::function<void(size_t)>& fn, size_t grain = 16) {
+inline void parallel_for(WorkerPool& pool, size_t n, const std::function<void(size_t)>& fn,
+                         size_t grain = 16) {
   grain = std::max<size_t>(1, grain);
   if (n <= grain) {
     for (size_t i = 0; i < n; ++i) fn(i);

@@ -23,9 +23,9 @@
 namespace cairn::erasure {
 
 struct BlobCommitment {
-  BlobId id;                         // the commitment
+  BlobId id;                           // the commitment
   std::vector<Hash32> fragment_roots;  // n roots, by fragment index
-  uint32_t chunk_size = 0;           // the chunking the roots were built with
+  uint32_t chunk_size = 0;             // the chunking the roots were built with
 };
 
 // Merkle root over a fragment's chunks. Callers pass a fragment made of whole

@@ -40,8 +40,8 @@ struct FileOptions {
 // Manifest blobs (docs/blob-format.md, "Manifest"): persisted format.
 inline constexpr std::array<uint8_t, 4> kManifestMagic = {'C', 'R', 'N', 'M'};
 inline constexpr uint8_t kManifestVersion = 1;
-inline constexpr size_t kManifestEntryBytes = 40;        // blob id + u64 length
-inline constexpr size_t kManifestRootHeaderBytes = 64;   // through entry_count
+inline constexpr size_t kManifestEntryBytes = 40;       // blob id + u64 length
+inline constexpr size_t kManifestRootHeaderBytes = 64;  // through entry_count
 inline constexpr size_t kManifestInteriorHeaderBytes = 12;
 // Bounds the tree (and the decoder's recursion): with blob_size >= 512 an
 // interior node lists >= 12 children, so height 16 covers 512 * 12^16 bytes,
@@ -71,7 +71,7 @@ struct Manifest {
   uint64_t file_size = 0;    // original bytes
   uint64_t stored_size = 0;  // bytes after compression (sum of entry lengths)
   Compression compression = Compression::none;
-  Hash32 sha256{};           // of the original file
+  Hash32 sha256{};  // of the original file
   std::vector<ManifestEntry> entries;
 
   Bytes serialize() const;
@@ -101,11 +101,11 @@ struct BlobPiece {
 using BlobSink = std::function<Status(const BlobPiece&)>;
 
 struct FileSummary {
-  BlobId id;                     // the file id (root manifest's blob id)
-  uint64_t size = 0;             // original file bytes
-  uint64_t stored_size = 0;      // bytes after compression (== size when none)
+  BlobId id;                 // the file id (root manifest's blob id)
+  uint64_t size = 0;         // original file bytes
+  uint64_t stored_size = 0;  // bytes after compression (== size when none)
   Compression compression = Compression::none;
-  Hash32 sha256{};               // SHA-256 of the original file
+  Hash32 sha256{};  // SHA-256 of the original file
   uint64_t data_blobs = 0;
   uint64_t manifest_blobs = 0;
 };

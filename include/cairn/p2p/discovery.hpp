@@ -38,9 +38,9 @@ struct PeerRecord {
 // Wire format: do not change version 1; bump kPeerExchangeVersion.
 
 inline constexpr uint8_t kPeerExchangeVersion = 1;
-inline constexpr size_t kMaxPxRecords = 64;         // records per frame
-inline constexpr size_t kMaxPxAddressBytes = 255;   // one address
-inline constexpr size_t kMaxPxShards = 256;         // shards per record (and for the sender)
+inline constexpr size_t kMaxPxRecords = 64;        // records per frame
+inline constexpr size_t kMaxPxAddressBytes = 255;  // one address
+inline constexpr size_t kMaxPxShards = 256;        // shards per record (and for the sender)
 
 // Flag bits. Unknown bits are refused (a later version bumps the version).
 inline constexpr uint8_t kPxFlagRequest = 0x01;  // the sender asks for an answer

@@ -186,23 +186,23 @@ using GossipOutput = std::variant<GossipSend, GossipDeliver, GossipDisconnect>;
 
 // Counters since construction.
 struct GossipStats {
-  uint64_t published = 0;         // local publishes
-  uint64_t received = 0;          // message copies received from peers (incl. duplicates)
-  uint64_t first_received = 0;    // of which first copies (new ids)
-  uint64_t delivered = 0;         // accepted and handed to the local handler
-  uint64_t duplicates = 0;        // copies whose id was already seen
-  uint64_t rejected = 0;          // validation said reject
-  uint64_t ignored = 0;           // validation said ignore, or topic not subscribed
-  uint64_t oversize = 0;          // payload over max_message_bytes
-  uint64_t forwarded = 0;         // message copies sent to peers (incl. publishes)
-  uint64_t ihave_sent = 0;        // ids advertised
-  uint64_t iwant_sent = 0;        // ids requested
-  uint64_t iwant_served = 0;      // messages sent in answer to IWANT
-  uint64_t broken_promises = 0;   // IWANT not answered in time
+  uint64_t published = 0;        // local publishes
+  uint64_t received = 0;         // message copies received from peers (incl. duplicates)
+  uint64_t first_received = 0;   // of which first copies (new ids)
+  uint64_t delivered = 0;        // accepted and handed to the local handler
+  uint64_t duplicates = 0;       // copies whose id was already seen
+  uint64_t rejected = 0;         // validation said reject
+  uint64_t ignored = 0;          // validation said ignore, or topic not subscribed
+  uint64_t oversize = 0;         // payload over max_message_bytes
+  uint64_t forwarded = 0;        // message copies sent to peers (incl. publishes)
+  uint64_t ihave_sent = 0;       // ids advertised
+  uint64_t iwant_sent = 0;       // ids requested
+  uint64_t iwant_served = 0;     // messages sent in answer to IWANT
+  uint64_t broken_promises = 0;  // IWANT not answered in time
   uint64_t grafts_sent = 0;
   uint64_t prunes_sent = 0;
   uint64_t malformed_rpcs = 0;
-  uint64_t graylisted_rpcs = 0;   // RPCs ignored because the sender was graylisted
+  uint64_t graylisted_rpcs = 0;  // RPCs ignored because the sender was graylisted
 };
 
 class GossipRouter {

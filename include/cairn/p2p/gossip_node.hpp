@@ -23,9 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/result.hpp"
-#include "cairn/core/asio_fwd.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/discovery.hpp"
 #include "cairn/p2p/gossip.hpp"
@@ -60,8 +60,8 @@ Status validate(const GossipNodeSettings& s);
 struct GossipNodeStats {
   uint64_t heartbeats = 0;
   uint64_t frames_sent = 0;
-  uint64_t send_dropped = 0;   // Host::send refused (queue full or peer gone): gossip is lossy,
-                               // IHAVE/IWANT repairs
+  uint64_t send_dropped = 0;  // Host::send refused (queue full or peer gone): gossip is lossy,
+                              // IHAVE/IWANT repairs
   uint64_t handler_calls = 0;
 };
 

@@ -19,12 +19,12 @@
 #include <string_view>
 #include <vector>
 
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/core/bytes.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/core/subscription.hpp"
-#include "cairn/core/asio_fwd.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/message_types.hpp"
 #include "cairn/p2p/settings.hpp"
@@ -37,24 +37,24 @@ enum class Direction : uint8_t { inbound = 0, outbound = 1 };
 // Why a connection ended. Sent as the payload of a goodbye frame, so the
 // other side can log our reason: wire format, do not renumber.
 enum class DisconnectReason : uint8_t {
-  requested = 0,             // the local application asked (disconnect())
-  shutdown = 1,              // the node is stopping
-  handshake_timeout = 2,     // no verified session within handshake_timeout
-  handshake_failed = 3,      // malformed or out-of-order handshake message
-  bad_signature = 4,         // the handshake signature did not verify
-  unexpected_peer_id = 5,    // we dialed one node id and reached another
-  no_common_version = 6,     // protocol version ranges do not overlap
-  network_mismatch = 7,      // the peer is on another network (network_id)
-  self_connection = 8,       // we reached our own node id
-  decrypt_failed = 9,        // a frame failed authentication: tampered, replayed or reordered
-  frame_too_large = 10,      // a length prefix or decompressed size above the limit
-  protocol_error = 11,       // a frame that does not parse or is not allowed now
-  idle_timeout = 12,         // nothing received for idle_timeout
-  banned = 13,               // the peer is (now) banned
-  too_many_peers = 14,       // the peer cap for its direction is reached
-  duplicate_connection = 15, // another connection to the same node won
-  io_error = 16,             // reset, broken pipe, end of stream without goodbye
-  send_queue_overflow = 17,  // pings while max_queue_bytes wait for the peer to read
+  requested = 0,              // the local application asked (disconnect())
+  shutdown = 1,               // the node is stopping
+  handshake_timeout = 2,      // no verified session within handshake_timeout
+  handshake_failed = 3,       // malformed or out-of-order handshake message
+  bad_signature = 4,          // the handshake signature did not verify
+  unexpected_peer_id = 5,     // we dialed one node id and reached another
+  no_common_version = 6,      // protocol version ranges do not overlap
+  network_mismatch = 7,       // the peer is on another network (network_id)
+  self_connection = 8,        // we reached our own node id
+  decrypt_failed = 9,         // a frame failed authentication: tampered, replayed or reordered
+  frame_too_large = 10,       // a length prefix or decompressed size above the limit
+  protocol_error = 11,        // a frame that does not parse or is not allowed now
+  idle_timeout = 12,          // nothing received for idle_timeout
+  banned = 13,                // the peer is (now) banned
+  too_many_peers = 14,        // the peer cap for its direction is reached
+  duplicate_connection = 15,  // another connection to the same node won
+  io_error = 16,              // reset, broken pipe, end of stream without goodbye
+  send_queue_overflow = 17,   // pings while max_queue_bytes wait for the peer to read
 };
 
 std::string_view disconnect_reason_name(DisconnectReason r) noexcept;
@@ -66,9 +66,9 @@ struct PeerInfo {
   std::string advertised_address;  // where the peer says it can be dialed; may be empty
   uint16_t protocol_version = 0;   // negotiated in the handshake
   TimePoint connected_at{};
-  Duration rtt{};                  // last ping round trip; zero until measured
+  Duration rtt{};  // last ping round trip; zero until measured
   double score = 0;
-  size_t queued_bytes = 0;         // frames waiting in our send queue
+  size_t queued_bytes = 0;  // frames waiting in our send queue
 };
 
 struct DisconnectInfo {
@@ -107,17 +107,17 @@ struct SendOptions {
 };
 
 struct HostStats {
-  uint64_t sessions_open = 0;       // connections alive, handshaking or established
+  uint64_t sessions_open = 0;  // connections alive, handshaking or established
   uint64_t handshakes_pending = 0;
   uint64_t peers_inbound = 0;
   uint64_t peers_outbound = 0;
   uint64_t dials_pending = 0;
   uint64_t frames_sent = 0;
   uint64_t frames_received = 0;
-  uint64_t bytes_sent = 0;          // on the wire, including headers and MACs
+  uint64_t bytes_sent = 0;  // on the wire, including headers and MACs
   uint64_t bytes_received = 0;
-  uint64_t send_busy = 0;           // send() refused because the peer queue was full
-  uint64_t unknown_messages = 0;    // frames of a type nobody handles (ignored)
+  uint64_t send_busy = 0;         // send() refused because the peer queue was full
+  uint64_t unknown_messages = 0;  // frames of a type nobody handles (ignored)
   uint64_t handshakes_failed = 0;
   uint64_t disconnects = 0;
   uint64_t duplicates_retired = 0;  // sessions retired because another one to the same node won

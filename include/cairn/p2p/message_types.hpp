@@ -18,8 +18,8 @@ enum class MessageType : uint16_t {
   // 0x0100-0x01ff: request/response (request.hpp). 0x0100-0x010f are the
   // protocol's own frames; 0x0110-0x01ff are request kinds, one per kind of
   // question, each answered by a `response` frame.
-  response = 0x0100,        // u64 request id, u8 ResponseStatus, body
-  cancel_request = 0x0101,  // u64 request id
+  response = 0x0100,                    // u64 request id, u8 ResponseStatus, body
+  cancel_request = 0x0101,              // u64 request id
   fragments_request = 0x0110,           // reserved: fragments of a blob (storage layer)
   shard_range_request = 0x0111,         // reserved: blob range of a shard (shard sync)
   challenge_response_request = 0x0112,  // reserved: a stored challenge response (sampling)
@@ -27,7 +27,8 @@ enum class MessageType : uint16_t {
   // 0x0200-0x02ff: gossip subnets (gossip layer adds its types here).
   gossip_rpc = 0x0200,  // GossipRpc (gossip_wire.hpp): subscriptions, messages, mesh control
   // 0x0300-0x03ff: discovery and peer exchange (gossip layer adds its types here).
-  peer_exchange = 0x0300,  // PeerExchange (discovery.hpp): the sender and peers it knows, with shards
+  peer_exchange =
+      0x0300,  // PeerExchange (discovery.hpp): the sender and peers it knows, with shards
   // 0x0400-0xefff: unassigned.
   // 0xf000-0xffff: private/experimental; never sent on a shared network.
 };

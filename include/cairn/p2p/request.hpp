@@ -22,12 +22,12 @@ namespace cairn::p2p {
 // Status byte of a response frame. Wire format: do not renumber.
 enum class ResponseStatus : uint8_t {
   ok = 0,
-  unknown_request = 1,   // no handler for this kind      -> Errc::unsupported
-  busy = 2,              // responder's in-flight cap hit  -> Errc::busy
-  not_found = 3,         // the thing asked for is absent  -> Errc::not_found
-  invalid_request = 4,   // the request did not parse      -> Errc::invalid_argument
-  internal_error = 5,    // the responder failed           -> Errc::internal
-  cancelled = 6,         // the responder gave up (shutdown) -> Errc::cancelled
+  unknown_request = 1,  // no handler for this kind      -> Errc::unsupported
+  busy = 2,             // responder's in-flight cap hit  -> Errc::busy
+  not_found = 3,        // the thing asked for is absent  -> Errc::not_found
+  invalid_request = 4,  // the request did not parse      -> Errc::invalid_argument
+  internal_error = 5,   // the responder failed           -> Errc::internal
+  cancelled = 6,        // the responder gave up (shutdown) -> Errc::cancelled
 };
 
 using RequestId = uint64_t;
@@ -67,7 +67,8 @@ class Responder {
   std::shared_ptr<detail::InboundRequest> req_;
 };
 
-using RequestHandler = std::function<void(const NodeId& from, ByteSpan payload, Responder responder)>;
+using RequestHandler =
+    std::function<void(const NodeId& from, ByteSpan payload, Responder responder)>;
 // Exactly once per accepted request: the response body, or an Error:
 // timeout, cancelled, io_error (peer disconnected), or the responder's
 // status mapped as listed in ResponseStatus (message names peer and kind).
@@ -105,7 +106,7 @@ class RequestResponse {
   // peer is told to stop. Returns false when the id is not pending.
   bool cancel(RequestId id);
 
-  size_t in_flight(const NodeId& peer) const;      // our requests pending at peer
+  size_t in_flight(const NodeId& peer) const;          // our requests pending at peer
   size_t inbound_in_flight(const NodeId& peer) const;  // peer's requests pending here
 
  private:

@@ -43,11 +43,11 @@ struct LinkModel {
 };
 
 struct SimNetworkStats {
-  uint64_t streams_open = 0;       // stream ends currently alive (two per connection)
+  uint64_t streams_open = 0;  // stream ends currently alive (two per connection)
   uint64_t segments_delivered = 0;
-  uint64_t segments_dropped = 0;   // losses repaired by retransmission
+  uint64_t segments_dropped = 0;  // losses repaired by retransmission
   uint64_t bytes_delivered = 0;
-  uint64_t connects_refused = 0;   // nobody listening at the address
+  uint64_t connects_refused = 0;  // nobody listening at the address
 };
 
 class SimNetwork {

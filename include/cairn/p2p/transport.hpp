@@ -17,9 +17,9 @@
 #include <string>
 #include <system_error>
 
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/core/bytes.hpp"
 #include "cairn/core/result.hpp"
-#include "cairn/core/asio_fwd.hpp"
 
 namespace cairn::p2p {
 

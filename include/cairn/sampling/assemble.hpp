@@ -34,7 +34,8 @@ struct AssembledProof {
 // blob at e*E. The result verifies with verify_replica_proof() under
 // TrustRoot::chain(chain).
 Result<AssembledProof> assemble_replica_proof(const contracts::ChainInfo& chain, ShardId shard,
-                                              Epoch epoch, std::vector<contracts::BlockHeader> headers,
+                                              Epoch epoch,
+                                              std::vector<contracts::BlockHeader> headers,
                                               std::vector<AnchoredResponse> candidates);
 
 }  // namespace cairn::sampling

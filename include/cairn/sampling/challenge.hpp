@@ -85,8 +85,8 @@ Hash32 transcript_leaf(uint32_t step, const Hash32& prev_state, ByteSpan sealed_
 // The walk's commitment, what SubmitResponse anchors:
 // SHA-256("cairn/response/v1" || node || u32 shard || u64 epoch ||
 //         transcript_root || final_state).
-Hash32 commitment_hash(const NodeId& node, ShardId shard, Epoch epoch, const Hash32& transcript_root,
-                       const Hash32& final_state);
+Hash32 commitment_hash(const NodeId& node, ShardId shard, Epoch epoch,
+                       const Hash32& transcript_root, const Hash32& final_state);
 
 // Which steps a response opens, derived from its commitment hash and the
 // randomness of the block that anchored it (docs/proof-format.md

@@ -72,12 +72,14 @@ struct ReplicaProof {
 struct TrustRoot {
   enum class Kind { embedded, sequencer_key, genesis };
   Kind kind = Kind::embedded;
-  NodeId sequencer{};           // Kind::sequencer_key
+  NodeId sequencer{};            // Kind::sequencer_key
   contracts::ChainInfo genesis;  // Kind::genesis
 
   static TrustRoot embedded_key() { return {}; }
   static TrustRoot key(const NodeId& sequencer) { return {Kind::sequencer_key, sequencer, {}}; }
-  static TrustRoot chain(const contracts::ChainInfo& info) { return {Kind::genesis, info.sequencer, info}; }
+  static TrustRoot chain(const contracts::ChainInfo& info) {
+    return {Kind::genesis, info.sequencer, info};
+  }
 };
 
 // Resource bounds of the verifier: a proof signed by an unpinned key could

@@ -32,11 +32,11 @@ inline constexpr size_t kMaxResponseBytes = size_t{64} << 20;
 
 // One opened walk step.
 struct StepOpening {
-  Bytes sealed;                       // chunk_i as walked (chunk_size bytes)
-  Bytes unsealed;                     // the same chunk of the committed blob
-  BlobId commitment{};                // blob id of the blob at the step's position
-  erasure::ChunkProof chunk_proof;    // `unsealed` in `commitment`
-  erasure::MerkleProof blob_path;     // `commitment` in blobs_root of block e*E
+  Bytes sealed;                          // chunk_i as walked (chunk_size bytes)
+  Bytes unsealed;                        // the same chunk of the committed blob
+  BlobId commitment{};                   // blob id of the blob at the step's position
+  erasure::ChunkProof chunk_proof;       // `unsealed` in `commitment`
+  erasure::MerkleProof blob_path;        // `commitment` in blobs_root of block e*E
   erasure::MerkleProof transcript_path;  // leaf i in transcript_root (S leaves)
   bool operator==(const StepOpening&) const = default;
 };
@@ -45,10 +45,10 @@ struct StepOpening {
 // chaining into each other: the second step starts from the state the first
 // one ends in, so a break in the walk between them cannot hide.
 struct PairOpening {
-  uint32_t step = 0;     // i, 1 <= i < S
-  Hash32 prev_state{};   // state_{i-1}
-  StepOpening first;     // step i
-  StepOpening second;    // step i + 1
+  uint32_t step = 0;    // i, 1 <= i < S
+  Hash32 prev_state{};  // state_{i-1}
+  StepOpening first;    // step i
+  StepOpening second;   // step i + 1
   bool operator==(const PairOpening&) const = default;
 };
 

@@ -41,7 +41,7 @@ class ReplicaReader {
 
 // Everything an opened step needs besides the sealed chunk.
 struct ChunkOpening {
-  Bytes unsealed;                   // chunk_size bytes of the committed blob
+  Bytes unsealed;  // chunk_size bytes of the committed blob
   BlobId commitment{};
   erasure::ChunkProof chunk_proof;  // `unsealed` in `commitment`
   erasure::MerkleProof blob_path;   // `commitment` in blobs_root of block e*E

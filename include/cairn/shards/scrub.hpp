@@ -19,22 +19,23 @@
 
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/remote.hpp"
 #include "cairn/shards/settings.hpp"
 #include "cairn/shards/store.hpp"
-#include "cairn/core/worker_pool.hpp"
 
 namespace cairn::shards {
 
 // The verdict on one stored blob: which fragments are good.
 struct BlobHealth {
   BlobRecord record;
-  std::vector<FragmentIndex> bad;  // fail their checksum, are missing, unreadable or mismatch their root
+  std::vector<FragmentIndex>
+      bad;  // fail their checksum, are missing, unreadable or mismatch their root
   std::vector<FragmentIndex> unreadable;  // of `bad`: the disk failed to read them (I/O error)
-  uint32_t good = 0;               // n - bad.size()
-  uint64_t bytes_checked = 0;      // stored fragment bytes read
+  uint32_t good = 0;                      // n - bad.size()
+  uint64_t bytes_checked = 0;             // stored fragment bytes read
 };
 
 // Checks every fragment of the blob at `index` (one unseal). A fragment the
@@ -44,7 +45,8 @@ struct BlobHealth {
 // is unreadable or its roots do not commit to its id (no fragment can then
 // be judged); Errc::invalid_argument when the blob is sealed and no matching
 // transform is given. Blocks: worker pool only.
-Result<BlobHealth> check_blob(const Store& store, BlobIndex index, const ReplicaTransform* transform);
+Result<BlobHealth> check_blob(const Store& store, BlobIndex index,
+                              const ReplicaTransform* transform);
 
 // Repairs the blob `health` describes: re-reads it (it may have changed
 // since the check), rebuilds every fragment that is bad now from the good
@@ -55,21 +57,22 @@ Result<BlobHealth> check_blob(const Store& store, BlobIndex index, const Replica
 // fragments are available; Errc::conflict when the index now holds another
 // blob; errors of check_blob otherwise. Blocks: worker pool only.
 Result<uint32_t> repair_blob(Store& store, const erasure::Codec& codec, const BlobHealth& health,
-                             const ReplicaTransform* transform, const FragmentReply* extra = nullptr);
+                             const ReplicaTransform* transform,
+                             const FragmentReply* extra = nullptr);
 
 // Cumulative counters since the scrubber was built (metrics, node status).
 struct ScrubStats {
-  uint64_t blobs_scrubbed = 0;        // blobs whose every fragment was checked
-  uint64_t bytes_scrubbed = 0;        // stored fragment bytes read for that
-  uint64_t fragments_bad = 0;         // bad fragments found
+  uint64_t blobs_scrubbed = 0;             // blobs whose every fragment was checked
+  uint64_t bytes_scrubbed = 0;             // stored fragment bytes read for that
+  uint64_t fragments_bad = 0;              // bad fragments found
   uint64_t fragments_repaired_local = 0;   // rebuilt from local parity
   uint64_t fragments_repaired_remote = 0;  // rebuilt with fragments from peers
   uint64_t fragments_unrepairable = 0;     // neither worked (retried next pass)
-  uint64_t records_corrupt = 0;       // blob records unreadable (not repairable here)
-  uint64_t passes = 0;                // full passes over the store completed
-  BlobIndex position;                 // next index the scan looks at
-  uint64_t fragments_checked = 0;     // fragments judged (n per blob scrubbed)
-  uint64_t last_pass_unix_ms = 0;     // wall clock at the end of the last pass; 0 before
+  uint64_t records_corrupt = 0;            // blob records unreadable (not repairable here)
+  uint64_t passes = 0;                     // full passes over the store completed
+  BlobIndex position;                      // next index the scan looks at
+  uint64_t fragments_checked = 0;          // fragments judged (n per blob scrubbed)
+  uint64_t last_pass_unix_ms = 0;          // wall clock at the end of the last pass; 0 before
   uint64_t fragments_unreadable = 0;  // of fragments_bad: the disk failed to read them (I/O error)
 };
 

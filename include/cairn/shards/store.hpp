@@ -38,9 +38,9 @@ enum class FragmentEncoding : uint8_t {
 struct BlobRecord {
   BlobId id;
   BlobIndex index;
-  uint32_t length = 0;          // payload bytes before zero padding
-  uint32_t fragment_size = 0;   // bytes per fragment
-  uint8_t data_fragments = 0;   // k
+  uint32_t length = 0;         // payload bytes before zero padding
+  uint32_t fragment_size = 0;  // bytes per fragment
+  uint8_t data_fragments = 0;  // k
   FragmentEncoding encoding = FragmentEncoding::plain;
   std::vector<Hash32> fragment_roots;  // one per fragment (n), by fragment index
 
@@ -50,8 +50,8 @@ struct BlobRecord {
 
 // An upload this node accepted but the chain has not assigned an index yet.
 struct PendingUpload {
-  Bytes payload;                // at most blob_size bytes
-  uint64_t created_at_ms = 0;   // unix milliseconds, set by the caller
+  Bytes payload;               // at most blob_size bytes
+  uint64_t created_at_ms = 0;  // unix milliseconds, set by the caller
   bool operator==(const PendingUpload&) const = default;
 };
 

@@ -25,13 +25,13 @@
 
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
+#include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/registry.hpp"
 #include "cairn/shards/remote.hpp"
 #include "cairn/shards/settings.hpp"
 #include "cairn/shards/store.hpp"
-#include "cairn/core/worker_pool.hpp"
 
 namespace cairn::shards {
 
@@ -50,32 +50,32 @@ std::string_view sync_state_name(SyncState s) noexcept;
 struct SyncProgress {
   ShardId shard;
   SyncState state = SyncState::starting;
-  uint64_t known = 0;      // blobs the registry lists for the shard
-  uint64_t held = 0;       // of those, stored here with the registered id
-  uint64_t remaining = 0;  // known - held - conflicts
-  uint64_t conflicts = 0;  // indexes where the store holds another id than the registry
-  BlobIndex cursor;        // persisted: every index below is settled
-  uint64_t fetched_blobs = 0;  // blobs this engine fetched, verified and stored
-  uint64_t fetched_bytes = 0;  // their payload bytes
-  double bytes_per_second = 0; // payload bytes stored per second, recent average
-  uint64_t in_flight = 0;      // fetches under way
-  uint32_t peers = 0;          // peers offered for the shard at the last look
-  BlockNumber registry_head;   // registry head at the last plan
-  std::string last_error;      // the latest failure, for operators; empty if none
-  uint64_t fetches_failed = 0; // fetches of this shard that failed (each retried elsewhere)
+  uint64_t known = 0;           // blobs the registry lists for the shard
+  uint64_t held = 0;            // of those, stored here with the registered id
+  uint64_t remaining = 0;       // known - held - conflicts
+  uint64_t conflicts = 0;       // indexes where the store holds another id than the registry
+  BlobIndex cursor;             // persisted: every index below is settled
+  uint64_t fetched_blobs = 0;   // blobs this engine fetched, verified and stored
+  uint64_t fetched_bytes = 0;   // their payload bytes
+  double bytes_per_second = 0;  // payload bytes stored per second, recent average
+  uint64_t in_flight = 0;       // fetches under way
+  uint32_t peers = 0;           // peers offered for the shard at the last look
+  BlockNumber registry_head;    // registry head at the last plan
+  std::string last_error;       // the latest failure, for operators; empty if none
+  uint64_t fetches_failed = 0;  // fetches of this shard that failed (each retried elsewhere)
 };
 
 // Cumulative counters over all shards since the engine was built (metrics).
 struct SyncStats {
-  uint64_t blobs_fetched = 0;     // verified and stored
-  uint64_t bytes_fetched = 0;     // payload bytes of those
-  uint64_t wire_bytes = 0;        // fragment bytes received in replies
-  uint64_t fetches_started = 0;   // requests sent (hedges included)
-  uint64_t fetches_failed = 0;    // timeouts, refusals, missing data, errors
-  uint64_t fetches_hedged = 0;    // duplicates sent because a peer was slow
-  uint64_t invalid_replies = 0;   // replies failing verification (peer avoided)
-  uint64_t already_held = 0;      // registry blobs found in the store, not fetched
-  uint64_t store_errors = 0;      // verified blobs the store refused to write
+  uint64_t blobs_fetched = 0;    // verified and stored
+  uint64_t bytes_fetched = 0;    // payload bytes of those
+  uint64_t wire_bytes = 0;       // fragment bytes received in replies
+  uint64_t fetches_started = 0;  // requests sent (hedges included)
+  uint64_t fetches_failed = 0;   // timeouts, refusals, missing data, errors
+  uint64_t fetches_hedged = 0;   // duplicates sent because a peer was slow
+  uint64_t invalid_replies = 0;  // replies failing verification (peer avoided)
+  uint64_t already_held = 0;     // registry blobs found in the store, not fetched
+  uint64_t store_errors = 0;     // verified blobs the store refused to write
 };
 
 class SyncEngine {
