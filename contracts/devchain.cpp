@@ -122,10 +122,12 @@ struct DevChain::Impl {
   Subscribers<BlockHeader> subscribers;
   std::unique_ptr<WorkerPool> verify_pool;
 
-  std::mutex timer_mu;
-  std::condition_variable timer_cv;
-  bool stopping = false;
-  std::thread sequencer_thread;
+  // The block producer (start/stop): used only on its executor, or while no
+  // thread runs that executor.
+  Clock* clock = nullptr;
+  std::unique_ptr<Timer> block_timer;
+  TimePoint next_block{};
+  std::function<void(const Error&)> on_error;
 
   Impl(const DevChainSettings& s, const SigningKey& key, const ChainInfo& i,
        std::shared_ptr<TimeSource> t, std::unique_ptr<ChainStore> st)
@@ -140,7 +142,8 @@ struct DevChain::Impl {
   // Admission checks that need the mempool and the state; pool_mu held.
   Status admit_locked(PendingTx&& tx);
   Result<BlockHeader> produce();
-  void run_sequencer(const std::function<void(const Error&)>& on_error);
+  void arm_block_timer();
+  void on_block_timer();
 };
 
 Status DevChain::Impl::replay() {
@@ -259,49 +262,41 @@ DevChain::DevChain(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 DevChain::~DevChain() { stop(); }
 
-void DevChain::start(std::function<void(const Error&)> on_error) {
-  std::lock_guard lock(impl_->timer_mu);
-  if (impl_->sequencer_thread.joinable()) return;
-  impl_->stopping = false;
-  impl_->sequencer_thread =
-      std::thread([this, on_error = std::move(on_error)] { impl_->run_sequencer(on_error); });
+void DevChain::start(const asio::any_io_executor& executor, Clock& clock,
+                     std::function<void(const Error&)> on_error) {
+  if (impl_->block_timer) return;
+  impl_->clock = &clock;
+  impl_->on_error = std::move(on_error);
+  impl_->block_timer = clock.make_timer(executor);
+  impl_->next_block = clock.now() + std::chrono::milliseconds(impl_->info.params.block_time_ms);
+  impl_->arm_block_timer();
 }
 
-void DevChain::Impl::run_sequencer(const std::function<void(const Error&)>& on_error) {
-  using clock = std::chrono::steady_clock;
+void DevChain::Impl::arm_block_timer() {
+  block_timer->expires_after(next_block - clock->now(), [this] { on_block_timer(); });
+}
+
+void DevChain::Impl::on_block_timer() {
+  Result<BlockHeader> produced = make_error(Errc::internal, "block not produced");
+  try {
+    produced = produce();
+  } catch (const std::exception& e) {
+    failed = true;
+    produced = make_error(Errc::internal, std::string("producing a block: ") + e.what());
+  }
+  if (!produced) {
+    if (on_error) on_error(produced.error());
+    return;
+  }
   const auto interval = std::chrono::milliseconds(info.params.block_time_ms);
-  auto next = clock::now() + interval;
-  std::unique_lock lock(timer_mu);
-  for (;;) {
-    if (timer_cv.wait_until(lock, next, [&] { return stopping; })) return;
-    lock.unlock();
-    Result<BlockHeader> produced = make_error(Errc::internal, "block not produced");
-    try {
-      produced = produce();
-    } catch (const std::exception& e) {
-      failed = true;
-      produced = make_error(Errc::internal, std::string("producing a block: ") + e.what());
-    }
-    lock.lock();
-    if (!produced) {
-      if (on_error) on_error(produced.error());
-      return;
-    }
-    next += interval;
-    // After a stall (suspend, slow disk) resume the cadence instead of
-    // bursting out the missed blocks.
-    if (next < clock::now()) next = clock::now() + interval;
-  }
+  next_block += interval;
+  // After a stall (suspend, slow disk) resume the cadence instead of
+  // bursting out the missed blocks.
+  if (next_block < clock->now()) next_block = clock->now() + interval;
+  arm_block_timer();
 }
 
-void DevChain::stop() {
-  {
-    std::lock_guard lock(impl_->timer_mu);
-    impl_->stopping = true;
-  }
-  impl_->timer_cv.notify_all();
-  if (impl_->sequencer_thread.joinable()) impl_->sequencer_thread.join();
-}
+void DevChain::stop() { impl_->block_timer.reset(); }
 
 Result<BlockHeader> DevChain::produce_block() { return impl_->produce(); }
 

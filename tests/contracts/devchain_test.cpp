@@ -4,10 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
 #include <atomic>
 #include <thread>
 
 #include "cairn/contracts/devchain.hpp"
+#include "cairn/p2p/clock.hpp"
+#include "cairn/p2p/io_thread.hpp"
 #include "chain_test_util.hpp"
 
 namespace cairn::contracts {
@@ -329,7 +333,7 @@ TEST_F(DevChainTest, HeadSubscribersSeeEveryBlockInOrderUntilUnsubscribed) {
   EXPECT_EQ(ticks, (std::vector<uint64_t>{1, 2, 3}));
 }
 
-TEST_F(DevChainTest, SequencerThreadProducesBlocksOnTheRealClock) {
+TEST_F(DevChainTest, ProducerOnItsOwnThreadMakesBlocksOnTheRealClock) {
   erasure::NetworkParams p = small_params();
   p.block_time_ms = 50;
   auto c = DevChain::open(settings, sequencer, p, system_time());
@@ -337,11 +341,14 @@ TEST_F(DevChainTest, SequencerThreadProducesBlocksOnTheRealClock) {
   std::atomic<int> blocks{0};
   Subscription sub = (*c)->subscribe_heads([&](const BlockHeader&) { ++blocks; });
   const auto start = std::chrono::steady_clock::now();
-  (*c)->start();
+  p2p::IoThread producer("devchain-test");
+  (*c)->start(producer.executor(), p2p::steady_clock());
+  producer.start();
   auto h = (*c)->submit_and_wait(put(**c, 1, commitment_from(rng)), std::chrono::seconds(5));
   ASSERT_TRUE(h) << h.error().to_string();
   EXPECT_TRUE(h->ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  producer.stop();
   (*c)->stop();
   const double elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -353,6 +360,43 @@ TEST_F(DevChainTest, SequencerThreadProducesBlocksOnTheRealClock) {
   const int after_stop = blocks.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   EXPECT_EQ(blocks.load(), after_stop);
+}
+
+// The producer on a manual clock: a block at every block_time_ms of virtual
+// time exactly, transactions land in the next block, stop() ends it.
+TEST_F(DevChainTest, ProducerOnAManualClockMakesABlockEveryBlockTimeExactly) {
+  erasure::NetworkParams p = small_params();
+  p.block_time_ms = 50;
+  auto manual_time = std::make_shared<ManualTime>(1'000'000);
+  auto c = DevChain::open(settings, sequencer, p, manual_time);
+  ASSERT_TRUE(c);
+  asio::io_context io;
+  p2p::ManualClock clock(io);
+  std::vector<std::pair<uint64_t, int64_t>> heads;  // number, virtual ms
+  Subscription sub = (*c)->subscribe_heads([&](const BlockHeader& h) {
+    heads.emplace_back(
+        h.number.value,
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock.elapsed()).count());
+  });
+  (*c)->start(io.get_executor(), clock);
+  clock.advance(std::chrono::milliseconds(49));
+  EXPECT_TRUE(heads.empty());
+  clock.advance(std::chrono::milliseconds(1));
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_EQ(heads[0], (std::pair<uint64_t, int64_t>{1, 50}));
+  ASSERT_TRUE((*c)->submit(put(**c, 1, commitment_from(rng))));
+  EXPECT_EQ((*c)->mempool_size(), 1u);
+  clock.advance(std::chrono::milliseconds(200));
+  ASSERT_EQ(heads.size(), 5u);
+  for (size_t i = 0; i < heads.size(); ++i) {
+    EXPECT_EQ(heads[i].first, i + 1);
+    EXPECT_EQ(heads[i].second, static_cast<int64_t>(50 * (i + 1)));
+  }
+  EXPECT_EQ((*c)->mempool_size(), 0u);
+  EXPECT_EQ((*c)->blob_count().value_or(0), 1u);
+  (*c)->stop();
+  clock.advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(heads.size(), 5u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <future>
 #include <thread>
 #include <vector>
@@ -251,6 +252,61 @@ TEST(WorkerPool, ParallelForRunsEveryIndexOnceEvenWhenNoWorkerCanHelp) {
   }));
   ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
   EXPECT_EQ(sum.load(), size_t{500 * 499 / 2});
+}
+
+// Without threads (a simulation's pool): jobs run only where `post` queued
+// them, in order, within the same queue bound; shutdown drains or cancels
+// on the calling thread, and calls queued after it run nothing.
+TEST(WorkerPool, PoolWithoutThreadsRunsJobsWherePostPutsThem) {
+  std::deque<WorkerPool::Job> posted;
+  WorkerPool pool(WorkerPoolSettings{0, 3},
+                  [&](WorkerPool::Job j) { posted.push_back(std::move(j)); });
+  EXPECT_EQ(pool.threads(), 0u);
+  std::vector<int> ran;
+  bool inside = false;
+  ASSERT_TRUE(pool.try_submit([&] {
+    inside = pool.on_worker_thread();
+    ran.push_back(1);
+  }));
+  ASSERT_TRUE(pool.try_submit([&] { ran.push_back(2); }));
+  ASSERT_TRUE(pool.try_submit([&] { ran.push_back(3); }));
+  auto full = pool.try_submit([&] { ran.push_back(4); });
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, Errc::busy);
+  EXPECT_TRUE(ran.empty()) << "a job ran before its posted call";
+  EXPECT_EQ(posted.size(), 3u);
+  EXPECT_FALSE(pool.on_worker_thread());
+  while (!posted.empty()) {
+    auto j = std::move(posted.front());
+    posted.pop_front();
+    j();
+  }
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
+  EXPECT_TRUE(inside);
+  EXPECT_EQ(pool.stats().completed, 3u);
+
+  bool cancelled = false;
+  ASSERT_TRUE(pool.try_submit([&] { ran.push_back(5); }));
+  ASSERT_TRUE(pool.try_submit([&] { ran.push_back(6); }, [&] { cancelled = true; }));
+  EXPECT_TRUE(pool.shutdown(WorkerPool::Shutdown::drain));
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 5, 6})) << "drain runs what is queued";
+  EXPECT_FALSE(cancelled);
+  for (auto& j : posted) j();  // the calls queued for 5 and 6 find nothing
+  EXPECT_EQ(ran.size(), 5u);
+  EXPECT_EQ(pool.try_submit([] {}).error().code, Errc::cancelled);
+}
+
+TEST(WorkerPool, PoolWithoutThreadsCancelShutdownCancelsWhatIsQueued) {
+  std::deque<WorkerPool::Job> posted;
+  int cancelled = 0, ran = 0;
+  {
+    WorkerPool pool(WorkerPoolSettings{0, 8},
+                    [&](WorkerPool::Job j) { posted.push_back(std::move(j)); });
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(pool.try_submit([&] { ++ran; }, [&] { ++cancelled; }));
+  }  // the destructor cancels
+  for (auto& j : posted) j();
+  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(cancelled, 4);
 }
 
 }  // namespace

@@ -43,6 +43,8 @@ class Cluster {
   }
 
   contracts::DevChain& chain() { return net_->chain(); }
+  void pause_blocks() { net_->pause_blocks(); }
+  void resume_blocks() { net_->resume_blocks(); }
   std::filesystem::path dir(size_t i) const { return net_->dir(i); }
   Node& node(size_t i) { return net_->node(i); }
   size_t size() const { return net_->size(); }

@@ -174,7 +174,7 @@ TEST(NodeStoreFaults, AnUploadWhoseOwnReplicaWriteFailsIsNotAcknowledgedAndResum
   // Hold the chain so the upload stops between its pending-copy write and
   // its registration, then fail the store's writes: the pending copy is on
   // disk, the node's own replica (written once the blob is registered) is not.
-  net.chain().stop();
+  net.pause_blocks();
   PutOptions opts;
   opts.timeout = 4s;
   auto upload =
@@ -182,7 +182,7 @@ TEST(NodeStoreFaults, AnUploadWhoseOwnReplicaWriteFailsIsNotAcknowledgedAndResum
   ASSERT_TRUE(eventually([&] { return net.chain().mempool_size() > 0; }, 10s))
       << "the blob was never submitted";
   fs->inject(fail_log_writes());
-  net.chain().start();
+  net.resume_blocks();
   auto put = upload.get();
   ASSERT_FALSE(put) << "acknowledged without any stored replica";
   EXPECT_EQ(put.error().code, Errc::timeout) << put.error().to_string();

@@ -1,5 +1,7 @@
 #include <CLI/CLI.hpp>
 
+#include <asio/any_io_executor.hpp>
+
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -8,7 +10,9 @@
 
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/rpc.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/identity.hpp"
+#include "cairn/p2p/io_thread.hpp"
 #include "commands.hpp"
 
 namespace cairn::tools {
@@ -102,17 +106,20 @@ int run_devchain(DevchainSettings s) {
 
   std::mutex failure_mu;
   std::optional<Error> failure;
-  (*chain)->start([&](const Error& e) {
+  p2p::IoThread producer("cairn-devchain");
+  (*chain)->start(producer.executor(), p2p::steady_clock(), [&](const Error& e) {
     {
       std::lock_guard lock(failure_mu);
       failure = e;
     }
     kill(getpid(), SIGUSR1);
   });
+  producer.start();
 
   int sig = 0;
   sigwait(&set, &sig);
   (*server)->stop();
+  producer.stop();
   (*chain)->stop();
   std::lock_guard lock(failure_mu);
   if (failure) return report_error("devchain", *failure);

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/erasure/file.hpp"
+#include "cairn/erasure/mapped_file.hpp"
 #include "commands.hpp"
-#include "mapped_file.hpp"
 
 namespace cairn::tools {
 
@@ -30,7 +30,7 @@ void register_id(CLI::App& app, int& exit_code) {
     erasure::FileOptions options;
     if (settings->no_compress) options.compress = erasure::FileOptions::Compress::never;
     for (const auto& path : settings->files) {
-      auto file = MappedFile::open(path);
+      auto file = erasure::MappedFile::open(path);
       if (!file) {
         exit_code = report_error("id", file.error());
         return;

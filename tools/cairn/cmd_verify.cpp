@@ -12,9 +12,9 @@
 #include <optional>
 #include <sstream>
 
+#include "cairn/erasure/mapped_file.hpp"
 #include "cairn/sampling/proof.hpp"
 #include "commands.hpp"
-#include "mapped_file.hpp"
 
 namespace cairn::tools {
 namespace {
@@ -95,7 +95,7 @@ int run_verify(const VerifySettings& s) {
     if (!t) return report_error("verify", t.error());
     trust = *t;
   }
-  auto file = MappedFile::open(s.file);
+  auto file = erasure::MappedFile::open(s.file);
   if (!file) return report_error("verify", file.error());
 
   auto report = sampling::verify_replica_proof((*file)->bytes(), trust);

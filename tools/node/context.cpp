@@ -56,6 +56,10 @@ void NodeContext::post(std::function<void()> fn) const { asio::post(io, std::mov
 
 Status NodeContext::run_on_io(const std::function<void()>& fn) const {
   if (io_stopped.load()) return make_error(Errc::cancelled, "the node's network thread has stopped");
+  if (driver != std::thread::id{} && driver == std::this_thread::get_id()) {
+    fn();
+    return {};
+  }
   auto done = std::make_shared<std::promise<void>>();
   auto future = done->get_future();
   asio::post(io, [&fn, done] {

@@ -13,11 +13,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "cairn/contracts/chain_client.hpp"
 #include "cairn/core/asio_fwd.hpp"
+#include "cairn/core/clock.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
@@ -88,6 +90,9 @@ struct NodeContext {
   contracts::ChainClient& chain;
   metrics::Registry& metrics;
   asio::io_context& io;
+  // Time and timers (timers for `io`'s executor): real time, or a
+  // simulation's manual clock.
+  Clock& clock;
   ServedShards& served;
   HolderCache& holders;
   // Network-thread objects, set once the network is up (use on the io thread only).
@@ -96,12 +101,17 @@ struct NodeContext {
   // Set by the Node once the network thread has exited: nothing posted to
   // the io_context will run any more.
   std::atomic<bool> io_stopped{false};
+  // The thread that runs `io` itself when the node has no network thread of
+  // its own (NodeOptions::io); default-constructed otherwise.
+  std::thread::id driver{};
 
   // Runs `fn` on the network thread. Never call from the network thread.
   void post(std::function<void()> fn) const;
   // Runs `fn` on the network thread and waits for it (callers that may
   // block: API threads, workers). Errc::cancelled when the network thread
-  // has exited, or exits before running it (the node is stopping).
+  // has exited, or exits before running it (the node is stopping). On the
+  // driver thread of a node that runs on its caller's io_context
+  // (NodeOptions::io) `fn` runs at once: nothing else runs that io_context.
   Status run_on_io(const std::function<void()>& fn) const;
   // Queues `job` on the worker pool; busy / cancelled as WorkerPool::try_submit.
   Status submit(std::function<void()> job, std::function<void()> cancel = {}) const;

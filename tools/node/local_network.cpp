@@ -1,6 +1,9 @@
 #include "node/local_network.hpp"
 
+#include <asio/any_io_executor.hpp>
 #include <thread>
+
+#include "cairn/p2p/clock.hpp"
 
 namespace cairn::node {
 
@@ -21,7 +24,19 @@ NodeSettings LocalNetwork::node_settings(const std::filesystem::path& data_dir) 
 }
 
 LocalNetwork::LocalNetwork(std::filesystem::path dir, std::shared_ptr<contracts::DevChain> chain)
-    : dir_(std::move(dir)), chain_(std::move(chain)) {}
+    : dir_(std::move(dir)), chain_(std::move(chain)) {
+  resume_blocks();
+}
+
+void LocalNetwork::pause_blocks() {
+  producer_.stop();
+  chain_->stop();
+}
+
+void LocalNetwork::resume_blocks() {
+  chain_->start(producer_.executor(), p2p::steady_clock());
+  producer_.start();
+}
 
 Result<std::unique_ptr<LocalNetwork>> LocalNetwork::open(const std::filesystem::path& dir,
                                                          const erasure::NetworkParams& params) {
@@ -30,13 +45,12 @@ Result<std::unique_ptr<LocalNetwork>> LocalNetwork::open(const std::filesystem::
   auto chain = contracts::DevChain::open(dcs, SigningKey::generate(), params);
   if (!chain) return tl::unexpected(with_context(chain.error(), "opening the local network's dev chain"));
   std::shared_ptr<contracts::DevChain> shared(std::move(*chain));
-  shared->start();
   return std::unique_ptr<LocalNetwork>(new LocalNetwork(dir, std::move(shared)));
 }
 
 LocalNetwork::~LocalNetwork() {
   for (size_t i = 0; i < nodes_.size(); ++i) (void)remove(i);
-  chain_->stop();
+  pause_blocks();
 }
 
 std::filesystem::path LocalNetwork::dir(size_t i) const { return dir_ / ("node" + std::to_string(i)); }

@@ -15,6 +15,7 @@
 
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/erasure/params.hpp"
+#include "cairn/p2p/io_thread.hpp"
 #include "node/node.hpp"
 
 namespace cairn::node {
@@ -46,6 +47,9 @@ class LocalNetwork {
   bool live(size_t i) const { return i < nodes_.size() && nodes_[i] != nullptr; }
   size_t size() const { return nodes_.size(); }
   contracts::DevChain& chain() { return *chain_; }
+  // Stops and resumes block production (a chain that stalls).
+  void pause_blocks();
+  void resume_blocks();
   std::filesystem::path dir(size_t i) const;
 
   // Every live node is registered on the chain and connected to every other
@@ -57,6 +61,7 @@ class LocalNetwork {
   LocalNetwork(std::filesystem::path dir, std::shared_ptr<contracts::DevChain> chain);
 
   std::filesystem::path dir_;
+  p2p::IoThread producer_{"cairn-devchain"};  // outlives chain_
   std::shared_ptr<contracts::DevChain> chain_;
   std::vector<std::unique_ptr<Node>> nodes_;
 };

@@ -4,9 +4,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <asio/executor_work_guard.hpp>
+#include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/post.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -27,11 +27,12 @@
 #include "cairn/core/log.hpp"
 #include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
-#include "cairn/mapped_file.hpp"
+#include "cairn/erasure/mapped_file.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/p2p/gossip_node.hpp"
 #include "cairn/p2p/host.hpp"
 #include "cairn/p2p/identity.hpp"
+#include "cairn/p2p/io_thread.hpp"
 #include "cairn/p2p/request.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/store.hpp"
@@ -51,7 +52,6 @@ namespace cairn::node {
 namespace {
 
 namespace fs = std::filesystem;
-using SteadyClock = std::chrono::steady_clock;
 
 // Maintenance period of the uploader (re-announcements, retries) and of the
 // peer gauges.
@@ -85,6 +85,9 @@ struct Node::Impl final : NodeService {
   bool identity_created = false;
   metrics::Registry metrics;
 
+  // The embedded dev chain's block producer; declared before `chain` so that
+  // it outlives the chain.
+  std::unique_ptr<p2p::IoThread> devchain_thread;
   std::shared_ptr<contracts::Chain> chain;
   contracts::DevChain* devchain = nullptr;  // when embedded (owned by `chain`)
   std::unique_ptr<contracts::RpcServer> rpc_server;
@@ -100,13 +103,10 @@ struct Node::Impl final : NodeService {
   std::unique_ptr<ServedShards> served;
   HolderCache holders;
 
-  asio::io_context io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::thread io_thread;
+  // The network thread: the p2p layer and the protocols' state machines.
+  p2p::IoThread network{"cairn-net"};
   // The chain client's executor: one thread that may block on chain calls.
-  asio::io_context chain_io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> chain_work;
-  std::thread chain_thread;
+  p2p::IoThread chain_thread{"cairn-chain"};
 
   std::unique_ptr<NodeContext> ctx;
   std::unique_ptr<Notices> notices;
@@ -124,9 +124,9 @@ struct Node::Impl final : NodeService {
   // Network thread only.
   std::unique_ptr<p2p::GossipNode> gossip;
   std::unique_ptr<p2p::RequestResponse> rr;
-  std::unique_ptr<asio::steady_timer> tick_timer;
-  std::unique_ptr<asio::steady_timer> sync_timer;
-  std::unique_ptr<asio::steady_timer> scrub_timer;
+  std::unique_ptr<Timer> tick_timer;
+  std::unique_ptr<Timer> sync_timer;
+  std::unique_ptr<Timer> scrub_timer;
   std::vector<ShardId> subscribed;
 
   std::unique_ptr<ApiServer> api;
@@ -140,7 +140,7 @@ struct Node::Impl final : NodeService {
   // The newest successful uploads, newest first (at most kRecentUploads).
   std::mutex recent_mu;
   std::deque<RecentUpload> recent_uploads_log;
-  SteadyClock::time_point start_time = SteadyClock::now();
+  TimePoint start_time = clock().now();  // options (and so clock()) are set first
   std::atomic<uint64_t> peer_count{0};
   struct ShardPeerGauges {
     metrics::Gauge* topic = nullptr;
@@ -151,7 +151,19 @@ struct Node::Impl final : NodeService {
   Impl(NodeSettings s, NodeOptions o) : settings(std::move(s)), options(std::move(o)) {}
 
   Clock& clock() const { return options.clock ? *options.clock : p2p::steady_clock(); }
+  // The network's io_context: the caller's (NodeOptions::io) or the network
+  // thread's.
+  asio::io_context& net_io() { return options.io ? *options.io : network.context(); }
+  asio::any_io_executor chain_executor() { return options.io ? options.io->get_executor() : chain_thread.executor(); }
+  // On the caller's io_context: runs what is ready there (start() and
+  // stop() wait on work that runs on it). No-op with threads of our own.
+  void pump() {
+    if (!options.io) return;
+    while (options.io->poll() > 0) {
+    }
+  }
   ~Impl() override {
+    stop_devchain();
     if (lock_fd >= 0) ::close(lock_fd);
   }
 
@@ -180,6 +192,10 @@ struct Node::Impl final : NodeService {
 
   Status open() {
     CAIRN_TRY_STATUS(validate(settings));
+    if (options.io && !options.chain) {
+      return make_error(Errc::invalid_argument,
+                        "a node on its caller's io_context needs an injected chain (NodeOptions::chain)");
+    }
     data_dir = settings.data_dir;
     std::error_code ec;
     fs::create_directories(data_dir, ec);
@@ -197,21 +213,27 @@ struct Node::Impl final : NodeService {
     auto st = shards::Store::open(data_dir / "store", params, settings.storage.store, options.store);
     if (!st) return tl::unexpected(st.error());
     store = std::move(*st);
-    pool = std::make_unique<WorkerPool>(settings.storage.workers);
+    if (options.io) {
+      pool = std::make_unique<WorkerPool>(settings.storage.workers,
+                                          [io = options.io](WorkerPool::Job job) { asio::post(*io, std::move(job)); });
+    } else {
+      pool = std::make_unique<WorkerPool>(settings.storage.workers);
+    }
     sealer = std::make_shared<shards::SealingTransform>(params, identity->public_key());
     contracts::ChainClientSettings cls;
     cls.register_batch = std::max<uint32_t>(1, settings.upload.register_batch);
     cls.registry_refresh = settings.chain.registry_refresh;
     cls.refresh_ahead_shards = ServedShards::kAutoLookahead;
     chain_metrics = std::make_unique<ChainMetrics>(metrics);
-    chain_client = std::make_unique<contracts::ChainClient>(chain, *identity, cls, chain_io.get_executor(), clock(),
-                                                            chain_metrics.get());
+    chain_client =
+        std::make_unique<contracts::ChainClient>(chain, *identity, cls, chain_executor(), clock(), chain_metrics.get());
     registry_endpoints = std::make_unique<RegistryEndpoints>(*chain_client);
     served = std::make_unique<ServedShards>(settings.shards);
 
-    ctx =
-        std::unique_ptr<NodeContext>(new NodeContext{settings, params, codec, *identity, identity->public_key(), *store,
-                                                     *pool, sealer, *chain_client, metrics, io, *served, holders});
+    ctx = std::unique_ptr<NodeContext>(new NodeContext{settings, params, codec, *identity, identity->public_key(),
+                                                       *store, *pool, sealer, *chain_client, metrics, net_io(), clock(),
+                                                       *served, holders});
+    if (options.io) ctx->driver = std::this_thread::get_id();
     notices = std::make_unique<Notices>(*ctx);
     uploader = std::make_unique<Uploader>(*ctx, *notices);
     replicator = std::make_unique<Replicator>(*ctx, *notices, *uploader);
@@ -259,7 +281,8 @@ struct Node::Impl final : NodeService {
       if (!dev) return tl::unexpected(with_context(dev.error(), "opening the embedded dev chain"));
       devchain = dev->get();
       chain = std::shared_ptr<contracts::Chain>(std::move(*dev));
-      devchain->start([](const Error& e) {
+      devchain_thread = std::make_unique<p2p::IoThread>("cairn-devchain");
+      devchain->start(devchain_thread->executor(), clock(), [](const Error& e) {
         CAIRN_LOG(log::Level::error, "node", "embedded dev chain stopped producing blocks: " << e.to_string());
       });
       if (c.serve_rpc) {
@@ -267,6 +290,7 @@ struct Node::Impl final : NodeService {
         if (!server) return tl::unexpected(with_context(server.error(), "serving the embedded chain's JSON-RPC"));
         rpc_server = std::move(*server);
       }
+      devchain_thread->start();
       return {};
     }
     if (c.backend.rfind("http://", 0) != 0) {
@@ -284,8 +308,10 @@ struct Node::Impl final : NodeService {
     const shards::ShardsSettings& st = settings.storage;
     registry_view = std::make_unique<ChainRegistry>(*chain_client, params, st.sync.settle_blocks);
     peer_fragments = std::make_unique<PeerFragments>(*ctx);
-    sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments, st.sync);
-    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, peer_fragments.get(), st.scrub);
+    auto now = [&c = clock()] { return c.now(); };
+    sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments, st.sync,
+                                                now);
+    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, peer_fragments.get(), st.scrub, now);
     scrubber->on_unreadable([this](BlobIndex index) {
       if (auto r = sync->refetch(index); !r) {
         CAIRN_LOG(log::Level::warn, "node",
@@ -390,7 +416,7 @@ struct Node::Impl final : NodeService {
     metrics::register_process_metrics(metrics);
     metrics::register_disk_metrics(metrics, data_dir.string());
     metrics.gauge_fn("cairn_node_uptime_seconds", "Seconds since the node opened.",
-                     [this] { return std::chrono::duration<double>(SteadyClock::now() - start_time).count(); });
+                     [this] { return std::chrono::duration<double>(clock().now() - start_time).count(); });
   }
 
   // ---- start ----
@@ -429,11 +455,9 @@ struct Node::Impl final : NodeService {
         });
       });
     }
-    chain_work.emplace(chain_io.get_executor());
-    chain_thread = std::thread([this] { chain_io.run(); });
+    if (!options.io) chain_thread.start();
     CAIRN_TRY_STATUS(chain_client->start());
-    work.emplace(io.get_executor());
-    io_thread = std::thread([this] { io.run(); });
+    if (!options.io) network.start();
 
     Status net;
     auto posted = ctx->run_on_io([&] { net = start_network(); });
@@ -461,6 +485,11 @@ struct Node::Impl final : NodeService {
     return {};
   }
 
+  std::unique_ptr<p2p::Transport> make_transport() {
+    return options.transport ? options.transport(net_io().get_executor())
+                             : p2p::make_tcp_transport(net_io().get_executor());
+  }
+
   // Network thread.
   Status start_network() {
     p2p::GossipNodeSettings gs;
@@ -477,8 +506,8 @@ struct Node::Impl final : NodeService {
     if (seed == 0) {
       for (int i = 0; i < 8; ++i) seed = (seed << 8) | identity->public_key().bytes[static_cast<size_t>(i)];
     }
-    gossip = std::make_unique<p2p::GossipNode>(io.get_executor(), p2p::make_tcp_transport(io.get_executor()), clock(),
-                                               *identity, std::move(gs), seed, registry_endpoints.get());
+    gossip = std::make_unique<p2p::GossipNode>(net_io().get_executor(), make_transport(), clock(), *identity,
+                                               std::move(gs), seed, registry_endpoints.get());
     rr = std::make_unique<p2p::RequestResponse>(gossip->host());
     ctx->gossip = gossip.get();
     ctx->rr = rr.get();
@@ -494,25 +523,29 @@ struct Node::Impl final : NodeService {
     auto bound = gossip->start();
     if (!bound) return tl::unexpected(with_context(bound.error(), "listening for peers on " + settings.listen));
     p2p_address = *bound;
-    tick_timer = std::make_unique<asio::steady_timer>(io);
-    arm_tick();
-    sync_timer = std::make_unique<asio::steady_timer>(io);
+    tick_timer = clock().make_timer(net_io().get_executor());
+    arm_periodic(*tick_timer, kTickInterval, [this] {
+      peer_count.store(gossip->host().peer_count());
+      update_shard_peer_metrics();
+      uploader->tick();
+    });
+    sync_timer = clock().make_timer(net_io().get_executor());
     arm_periodic(*sync_timer, std::chrono::milliseconds(std::max<uint32_t>(10, settings.storage.sync.tick_ms)),
                  [this] { sync->tick(); });
     if (settings.storage.scrub.enabled) {
-      scrub_timer = std::make_unique<asio::steady_timer>(io);
+      scrub_timer = clock().make_timer(net_io().get_executor());
       arm_periodic(*scrub_timer, std::chrono::milliseconds(std::max<uint32_t>(10, settings.storage.scrub.tick_ms)),
                    [this] { scrubber->tick(); });
     }
     return {};
   }
 
-  // Network thread: runs `fn` every `period` until the node stops. The
-  // engines' ticks never block (they queue work on the pool).
-  void arm_periodic(asio::steady_timer& timer, std::chrono::milliseconds period, std::function<void()> fn) {
-    timer.expires_after(period);
-    timer.async_wait([this, &timer, period, fn = std::move(fn)](const std::error_code& ec) mutable {
-      if (ec || stopping.load()) return;
+  // Network thread: runs `fn` every `period` until the node stops (or the
+  // timer is cancelled). The engines' ticks never block (they queue work on
+  // the pool).
+  void arm_periodic(Timer& timer, Duration period, std::function<void()> fn) {
+    timer.expires_after(period, [this, &timer, period, fn = std::move(fn)]() mutable {
+      if (stopping.load()) return;
       fn();
       arm_periodic(timer, period, std::move(fn));
     });
@@ -536,19 +569,6 @@ struct Node::Impl final : NodeService {
     }
   }
 
-  void arm_tick() {
-    tick_timer->expires_after(kTickInterval);
-    tick_timer->async_wait([this](const std::error_code& ec) {
-      if (ec || stopping.load()) return;
-      if (gossip) {
-        peer_count.store(gossip->host().peer_count());
-        update_shard_peer_metrics();
-      }
-      uploader->tick();
-      arm_tick();
-    });
-  }
-
   // ---- stop ----
 
   Status stop() {
@@ -562,8 +582,9 @@ struct Node::Impl final : NodeService {
     // network thread: stop them while it still runs.
     if (sync) sync->stop();
     if (scrubber) scrubber->stop();
+    pump();  // on the caller's io_context: the uploader's queued writes run now
     if (uploader) uploader->stop(settings.stop_timeout);
-    if (io_thread.joinable()) {
+    if (network.started() || options.io) {
       auto gone = std::make_shared<std::promise<void>>();
       auto gone_future = gone->get_future();
       (void)ctx->run_on_io([&] {
@@ -579,7 +600,20 @@ struct Node::Impl final : NodeService {
           gone->set_value();
         }
       });
-      gone_future.wait_for(kNetworkStopTimeout);
+      if (options.io) {
+        const auto give_up = std::chrono::steady_clock::now() + kNetworkStopTimeout;
+        while (gone_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+               std::chrono::steady_clock::now() < give_up) {
+          if (options.io->poll_one() > 0) continue;
+          if (options.idle) {
+            options.idle();
+          } else {
+            std::this_thread::yield();
+          }
+        }
+      } else {
+        gone_future.wait_for(kNetworkStopTimeout);
+      }
       // Queued store writes (own replicas, pulled replicas, pending
       // uploads) finish before the store closes.
       if (pool) (void)pool->shutdown(WorkerPool::Shutdown::drain);
@@ -592,17 +626,14 @@ struct Node::Impl final : NodeService {
         sync_timer.reset();
         scrub_timer.reset();
       });
-      work.reset();
-      io.stop();
-      io_thread.join();
+      network.stop();
+      // On the caller's io_context: what this node still had queued there
+      // runs now, while its objects live (the io_context outlives the node).
+      pump();
       ctx->io_stopped.store(true);
     }
     if (pool) (void)pool->shutdown(WorkerPool::Shutdown::drain);
-    if (chain_thread.joinable()) {
-      chain_work.reset();
-      chain_io.stop();
-      chain_thread.join();
-    }
+    chain_thread.stop();
     if (chain_client) chain_client->stop();
     Status result;
     if (store) {
@@ -610,15 +641,21 @@ struct Node::Impl final : NodeService {
       if (auto c = store->close(); !c && result) result = c;
     }
     if (rpc_server) rpc_server->stop();
-    if (devchain) devchain->stop();
+    stop_devchain();
     return result;
+  }
+
+  // The producer's thread first: the chain's timer is then used by no thread.
+  void stop_devchain() {
+    if (devchain_thread) devchain_thread->stop();
+    if (devchain) devchain->stop();
   }
 
   // ---- NodeService ----
 
   Status callable(const char* what) const {
     if (stopping.load()) return make_error(Errc::cancelled, std::string(what) + ": the node is stopping");
-    if (io_thread.joinable() && std::this_thread::get_id() == io_thread.get_id()) {
+    if (network.running_here()) {
       return make_error(Errc::invalid_argument, std::string(what) + " called on the node's network thread");
     }
     if (pool && pool->on_worker_thread()) {
@@ -635,7 +672,7 @@ struct Node::Impl final : NodeService {
 
   Result<PutFileResult> put_file(const fs::path& path, const PutOptions& options_) override {
     CAIRN_TRY_STATUS(callable("put_file"));
-    auto file = tools::MappedFile::open(path);
+    auto file = erasure::MappedFile::open(path);
     if (!file) return tl::unexpected(file.error());
     return remember_upload(uploader->put_file((*file)->bytes(), options_));
   }
@@ -723,7 +760,7 @@ struct Node::Impl final : NodeService {
     s.advertised_address = settings.advertise.empty() ? p2p_address : settings.advertise;
     s.api_address = api_address;
     s.uptime_ms = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start_time).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock().now() - start_time).count());
     s.chain.backend = chain_backend;
     s.chain.chain_id = chain->info().chain_id;
     s.chain.sequencer = chain->info().sequencer;

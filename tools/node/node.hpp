@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "cairn/core/asio_fwd.hpp"
 #include "cairn/core/clock.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
@@ -30,6 +31,9 @@
 
 namespace cairn::contracts {
 class Chain;
+}
+namespace cairn::p2p {
+class Transport;
 }
 
 namespace cairn::node {
@@ -61,9 +65,27 @@ struct NodeOptions {
   ApiServerFactory api;
   // Seed for p2p random choices; 0 derives one from the node id.
   uint64_t seed = 0;
-  // Time and timers of the p2p layer and the chain client; real time when
-  // null. Must outlive the Node.
+  // Time and timers of every component; real time when null. Must outlive
+  // the Node.
   Clock* clock = nullptr;
+  // Runs the node on the caller's io_context instead of threads of its own
+  // (deterministic simulation, tests/sim/): the network, the chain client
+  // and the worker pool's jobs all run there, so whoever runs the io_context
+  // runs the node, and with a p2p::ManualClock as `clock` time moves only
+  // when the driver advances it. Needs `chain` (an embedded chain would
+  // start a thread). The thread that calls open() is the driver: start()
+  // and stop() run the io_context themselves while they wait on it, and
+  // must be called from it, outside the io_context's handlers; blocking
+  // NodeService calls come from other threads while the driver runs the
+  // io_context. Must outlive the Node.
+  asio::io_context* io = nullptr;
+  // With `io`: called when stop() waits on the network (peers' goodbyes)
+  // and nothing on the io_context is ready: a simulation advances its
+  // manual clock a step. Empty: stop() waits in real time (up to 5 s).
+  std::function<void()> idle;
+  // Makes the p2p transport on the network executor. Default: TCP
+  // (settings.listen is HOST:PORT). A simulation gives SimNetwork's.
+  std::function<std::unique_ptr<p2p::Transport>(const asio::any_io_executor&)> transport;
   // Passed to shards::Store::open for DATA_DIR/store: the file system the
   // store's RocksDB files go through. Default: the operating system's.
   // Tests inject one that fails writes, syncs or reads

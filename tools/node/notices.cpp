@@ -1,18 +1,13 @@
 #include "node/notices.hpp"
 
+#include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "cairn/core/log.hpp"
 #include "cairn/p2p/gossip_node.hpp"
 
 namespace cairn::node {
-
-struct Notices::Timer {
-  explicit Timer(asio::io_context& io) : timer(io) {}
-  asio::steady_timer timer;
-};
 
 Notices::Notices(NodeContext& ctx)
     : ctx_(ctx),
@@ -26,7 +21,7 @@ Notices::Notices(NodeContext& ctx)
 Notices::~Notices() = default;
 
 void Notices::attach(p2p::GossipNode& gossip) {
-  timer_ = std::make_unique<Timer>(ctx_.io);
+  timer_ = ctx_.clock.make_timer(ctx_.io.get_executor());
   gossip.set_validator([this](const NodeId& from, p2p::TopicId topic, ByteSpan data) {
     if (wire::is_response_message(data)) {
       return validate_response_ ? validate_response_(from, topic, data) : p2p::Validation::ignore;
@@ -85,10 +80,7 @@ void Notices::queue(wire::NoticeKind kind, ShardId shard, const wire::NoticeEntr
       flush();
       return;
     }
-    timer_->timer.expires_after(kFlushDelay);
-    timer_->timer.async_wait([this](const std::error_code& ec) {
-      if (!ec) flush();
-    });
+    timer_->expires_after(kFlushDelay, [this] { flush(); });
   });
 }
 
@@ -143,7 +135,7 @@ void Notices::stop() {
     stopped_ = true;
     pending_.clear();
   }
-  if (timer_) timer_->timer.cancel();
+  if (timer_) timer_->cancel();
 }
 
 }  // namespace cairn::node

@@ -56,7 +56,6 @@ class Notices {
   void stop();
 
  private:
-  struct Timer;
   void queue(wire::NoticeKind kind, ShardId shard, const wire::NoticeEntry& entry);
   void flush();  // network thread
 

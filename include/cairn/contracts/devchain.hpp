@@ -7,8 +7,8 @@
 //
 // Owned by `cairn devchain` (its own process) or embedded in a node.
 //
-// Threads: start() runs one sequencer thread that produces the blocks;
-// subscription callbacks run on it, right after a block is persisted (or on
+// Threads: start() produces the blocks on an executor the owner gives it;
+// subscription callbacks run there, right after a block is persisted (or on
 // the thread calling produce_block() when a test drives the chain).
 // submit_many() verifies signatures on `verify_threads` worker threads the
 // chain owns. All Chain methods may be called from any thread.
@@ -20,6 +20,8 @@
 
 #include "cairn/contracts/chain.hpp"
 #include "cairn/contracts/settings.hpp"
+#include "cairn/core/asio_fwd.hpp"
+#include "cairn/core/clock.hpp"
 #include "cairn/core/ed25519.hpp"
 #include "cairn/erasure/params.hpp"
 
@@ -61,11 +63,17 @@ class DevChain final : public Chain {
   DevChain(const DevChain&) = delete;
   DevChain& operator=(const DevChain&) = delete;
 
-  // Starts the sequencer thread: a block every params.block_time_ms (empty
-  // blocks too: the chain is the network's clock). If persisting a block
-  // fails the chain stops producing and `on_error` runs on that thread.
-  void start(std::function<void(const Error&)> on_error = {});
-  // Stops and joins the sequencer thread; idempotent.
+  // Produces a block every params.block_time_ms of `clock` (empty blocks
+  // too: the chain is the network's clock), on `executor`: block production
+  // blocks (it writes the block), so give it an executor of its own in a
+  // process (p2p::IoThread), or the simulation's. If persisting a block
+  // fails the chain stops producing and `on_error` runs on that executor.
+  // No-op when already started. Call from the executor's thread, or while
+  // no thread runs it; `clock` must outlive the producer.
+  void start(const asio::any_io_executor& executor, Clock& clock,
+             std::function<void(const Error&)> on_error = {});
+  // Stops producing blocks; idempotent. The same threading as start():
+  // stop (or join) the executor's thread first.
   void stop();
 
   // Seals what is pending (up to max_block_txs) into the next block now.

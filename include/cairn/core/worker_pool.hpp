@@ -67,6 +67,20 @@ class WorkerPool {
       worker_ids_.push_back(workers_.back().get_id());
     }
   }
+  // A pool without threads of its own, for deterministic simulation: every
+  // accepted job is handed to `post` (which queues a call on a simulation's
+  // io_context), and runs there in turn with everything else. The queue
+  // bound, the stats, exactly-once run-or-cancel and shutdown behave as with
+  // threads; threads() is 0. shutdown(drain) runs what is still queued on
+  // the calling thread. Single-threaded use: the thread running what `post`
+  // queues is the one that submits and shuts down (other threads may only
+  // submit), and nothing `post` queued may run after the pool is destroyed
+  // (stop the io_context first, or let it run dry while the pool lives).
+  WorkerPool(const WorkerPoolSettings& settings, std::function<void(Job)> post)
+      : capacity_(std::max<size_t>(1, settings.queue_capacity)),
+        thread_count_(0),
+        post_(std::move(post)) {}
+
   // shutdown(Shutdown::cancel).
   ~WorkerPool() { (void)shutdown(Shutdown::cancel); }
   WorkerPool(const WorkerPool&) = delete;
@@ -89,7 +103,7 @@ class WorkerPool {
       }
       queue_.push_back(Entry{std::move(run), std::move(cancel)});
     }
-    work_ready_.notify_one();
+    dispatch();
     return {};
   }
 
@@ -116,7 +130,7 @@ class WorkerPool {
       if (stopping_) return make_error(Errc::cancelled, "worker pool is shutting down");
       queue_.push_back(Entry{std::move(run), std::move(cancel)});
     }
-    work_ready_.notify_one();
+    dispatch();
     return {};
   }
 
@@ -152,6 +166,11 @@ class WorkerPool {
     for (auto& t : workers_) {
       if (t.joinable()) t.join();
     }
+    if (post_) {
+      *alive_ = false;
+      while (run_one()) {
+      }
+    }
     return {};
   }
 
@@ -165,10 +184,12 @@ class WorkerPool {
     std::lock_guard lock(mu_);
     return stats_;
   }
-  // True on a thread owned by this pool.
+  // True on a thread owned by this pool (for a pool without threads: while
+  // one of its jobs runs).
   bool on_worker_thread() const noexcept {
     const auto self = std::this_thread::get_id();
     std::lock_guard lock(mu_);
+    if (post_) return running_posted_ && posted_runner_ == self;
     return std::find(worker_ids_.begin(), worker_ids_.end(), self) != worker_ids_.end();
   }
 
@@ -177,6 +198,43 @@ class WorkerPool {
     Job run;
     Job cancel;
   };
+
+  // Wakes a worker, or (without threads) queues one run_one() call.
+  void dispatch() {
+    if (!post_) {
+      work_ready_.notify_one();
+      return;
+    }
+    post_([this, alive = alive_] {
+      if (*alive) (void)run_one();
+    });
+  }
+
+  // Without threads: runs the oldest queued job on this thread. False when
+  // the queue was empty.
+  bool run_one() {
+    Entry entry;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) return false;
+      entry = std::move(queue_.front());
+      queue_.pop_front();
+      running_posted_ = true;
+      posted_runner_ = std::this_thread::get_id();
+    }
+    space_ready_.notify_one();
+    bool threw = false;
+    try {
+      if (entry.run) entry.run();
+    } catch (...) {
+      threw = true;
+    }
+    std::lock_guard lock(mu_);
+    running_posted_ = false;
+    ++stats_.completed;
+    if (threw) ++stats_.failed;
+    return true;
+  }
 
   void worker_loop() {
     for (;;) {
@@ -212,6 +270,12 @@ class WorkerPool {
   std::mutex join_mu_;  // serializes shutdown callers
   std::vector<std::thread> workers_;
   std::vector<std::thread::id> worker_ids_;
+  // Without threads: where jobs go, whether the pool still takes the calls
+  // it queued there, and who runs the job running now.
+  std::function<void(Job)> post_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool running_posted_ = false;
+  std::thread::id posted_runner_;
 };
 
 // fn(i) for every i in [0, n), on the calling thread and up to

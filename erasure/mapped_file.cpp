@@ -1,4 +1,4 @@
-#include "mapped_file.hpp"
+#include "cairn/erasure/mapped_file.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace cairn::tools {
+namespace cairn::erasure {
 
 Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -27,7 +27,8 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::path
     addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (addr == MAP_FAILED) {
       ::close(fd);
-      return make_error(Errc::io_error, "cannot map " + path.string() + ": " + std::strerror(errno));
+      return make_error(Errc::io_error,
+                        "cannot map " + path.string() + ": " + std::strerror(errno));
     }
     ::madvise(addr, size, MADV_SEQUENTIAL);
   }
@@ -39,4 +40,4 @@ MappedFile::~MappedFile() {
   if (addr_ != nullptr) ::munmap(addr_, size_);
 }
 
-}  // namespace cairn::tools
+}  // namespace cairn::erasure

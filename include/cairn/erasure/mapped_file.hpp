@@ -7,7 +7,7 @@
 #include "cairn/core/bytes.hpp"
 #include "cairn/core/result.hpp"
 
-namespace cairn::tools {
+namespace cairn::erasure {
 
 class MappedFile {
  public:
@@ -23,4 +23,4 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-}  // namespace cairn::tools
+}  // namespace cairn::erasure
