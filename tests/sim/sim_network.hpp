@@ -53,6 +53,8 @@ class SimNetwork {
   node::Node& restart(size_t i);
 
   node::Node& node(size_t i) { return *nodes_.at(i).node; }
+  // Node i's settings (its data dir among them), also while it is stopped.
+  const node::NodeSettings& settings(size_t i) const { return nodes_.at(i).settings; }
   bool live(size_t i) const { return i < nodes_.size() && nodes_[i].node != nullptr; }
   size_t size() const { return nodes_.size(); }
   // The network name of node i now: "n<i>", "n<i>r<k>" after its k-th
