@@ -12,7 +12,9 @@
 
 namespace cairn::node {
 
-using Clock = std::chrono::steady_clock;
+// A blocked caller re-reads the injected clock at least this often (real
+// time), so that deadlines follow a simulation's manual clock too.
+constexpr auto kWaitSlice = std::chrono::milliseconds(20);
 
 struct Uploader::Waiter {
   uint32_t want = 1;     // replicas asked for
@@ -29,7 +31,7 @@ struct Uploader::Waiter {
   bool encoded = false;     // every blob is admitted
   uint32_t need_acked = 0;  // most replicas any acknowledged blob needed
   std::optional<UploadPhase> last_phase;
-  Clock::time_point last_phase_at{};
+  TimePoint last_phase_at{};
 };
 
 struct Uploader::Entry {
@@ -44,8 +46,8 @@ struct Uploader::Entry {
   bool local_running = false;
   bool local_failed = false;
   std::optional<Error> local_error;  // the latest failure to store this node's own replica
-  Clock::time_point created;
-  Clock::time_point last_progress;
+  TimePoint created;
+  TimePoint last_progress;
   std::vector<std::shared_ptr<Waiter>> waiters;
 };
 
@@ -103,7 +105,7 @@ uint32_t Uploader::replica_cap(ShardId shard) const {
 Result<PutFileResult> Uploader::put_file(ByteSpan content, const PutOptions& options) {
   uploads_.inc();
   const auto& up = ctx_.settings.upload;
-  const auto deadline = Clock::now() + options.timeout.value_or(up.ack_timeout);
+  const auto deadline = ctx_.clock.now() + options.timeout.value_or(up.ack_timeout);
   auto waiter = std::make_shared<Waiter>();
   waiter->want = std::max<uint32_t>(1, options.min_replicas.value_or(up.min_replicas));
   waiter->progress = options.progress;
@@ -155,7 +157,7 @@ Result<PutBlobResult> Uploader::put_blob(ByteSpan payload, const PutOptions& opt
                                                   " bytes exceeds blob_size " + std::to_string(ctx_.params.blob_size));
   }
   const auto& up = ctx_.settings.upload;
-  const auto deadline = Clock::now() + options.timeout.value_or(up.ack_timeout);
+  const auto deadline = ctx_.clock.now() + options.timeout.value_or(up.ack_timeout);
   auto blob = std::make_shared<erasure::CommittedBlob>();
   CAIRN_TRY_STATUS(erasure::encode_and_commit_into(*ctx_.codec, payload, *blob));
   const BlobId id = blob->commitment.id;
@@ -188,19 +190,21 @@ Result<PutBlobResult> Uploader::put_blob(ByteSpan payload, const PutOptions& opt
   return r;
 }
 
-Status Uploader::wait(const std::shared_ptr<Waiter>& waiter, Clock::time_point deadline, const std::string& what) {
+Status Uploader::wait(const std::shared_ptr<Waiter>& waiter, TimePoint deadline, const std::string& what) {
   std::unique_lock lock(mu_);
   const auto settled = [&] { return waiter->remaining == 0 || waiter->error.has_value() || stopping_; };
   bool finished = false;
   if (waiter->phases) {
     // Wake every kPhaseInterval to tell the caller how far the blobs got.
-    while (!(finished = settled()) && Clock::now() < deadline) {
+    while (!(finished = settled()) && ctx_.clock.now() < deadline) {
       report_phase(waiter, lock, /*force=*/false);
-      finished = waiter->cv.wait_until(lock, std::min(deadline, Clock::now() + kPhaseInterval), settled);
+      finished = waiter->cv.wait_for(lock, kWaitSlice, settled);
       if (finished) break;
     }
   } else {
-    finished = waiter->cv.wait_until(lock, deadline, settled);
+    while (!(finished = settled()) && ctx_.clock.now() < deadline) {
+      finished = waiter->cv.wait_for(lock, kWaitSlice, settled);
+    }
   }
   if (waiter->error) return tl::unexpected(*waiter->error);
   if (finished && waiter->remaining == 0) return {};
@@ -225,17 +229,14 @@ Status Uploader::wait(const std::shared_ptr<Waiter>& waiter, Clock::time_point d
 }
 
 Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<erasure::CommittedBlob> blob,
-                       Clock::time_point deadline, bool persisted, bool is_data) {
+                       TimePoint deadline, bool persisted, bool is_data) {
   const BlobId id = blob->commitment.id;
   const uint32_t size = blob->encoded.length;
   {
     std::unique_lock lock(mu_);
     if (!waiter) {
       // Resumed from the pending store: never waits for space.
-    } else if (!space_cv_.wait_until(lock, deadline, [&] {
-                 return stopping_ || entries_.size() < ctx_.settings.upload.max_blobs_in_flight ||
-                        entries_.count(id) > 0;
-               })) {
+    } else if (!wait_for_room(lock, id, deadline)) {
       return make_error(
           Errc::timeout,
           "the upload window (" + std::to_string(ctx_.settings.upload.max_blobs_in_flight) + " blobs) stayed full");
@@ -254,7 +255,7 @@ Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<er
     e.blob = std::move(blob);
     e.is_data = is_data;
     e.size = size;
-    e.created = e.last_progress = Clock::now();
+    e.created = e.last_progress = ctx_.clock.now();
     e.registering = true;
   }
   blobs_accepted_.inc();
@@ -274,6 +275,17 @@ Status Uploader::admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<er
   };
   if (!ctx_.submit(job, [this] { job_finished(); })) job();
   return {};
+}
+
+bool Uploader::wait_for_room(std::unique_lock<std::mutex>& lock, const BlobId& id, TimePoint deadline) {
+  const auto room = [&] {
+    return stopping_ || entries_.size() < ctx_.settings.upload.max_blobs_in_flight || entries_.count(id) > 0;
+  };
+  while (!room()) {
+    if (ctx_.clock.now() >= deadline) return false;
+    space_cv_.wait_for(lock, kWaitSlice, room);
+  }
+  return true;
 }
 
 void Uploader::persist_and_register(const BlobId& id) {
@@ -318,7 +330,7 @@ void Uploader::on_registered(const BlobId& id, Result<contracts::BlobRecord> reg
     } else {
       e.reg = *reg;
       shard = ctx_.params.shard_of(reg->index);
-      e.last_progress = Clock::now();
+      e.last_progress = ctx_.clock.now();
       serve = ctx_.served.serves(shard) && !e.local_running;
       if (serve) e.local_running = true;
       entry = wire::NoticeEntry{id, reg->index, e.size};
@@ -415,7 +427,7 @@ void Uploader::confirm(const BlobId& id, const NodeId& node) {
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     if (!it->second.confirmed.insert(node).second) return;
-    it->second.last_progress = Clock::now();
+    it->second.last_progress = ctx_.clock.now();
     check_done_locked(id, after);
   }
   for (auto& f : after) f();
@@ -450,7 +462,7 @@ void Uploader::check_done_locked(const BlobId& id, std::vector<std::function<voi
       after.push_back([progress, done, total] { progress(done, total); });
     }
   }
-  ack_latency_.observe(std::chrono::duration<double>(Clock::now() - e.created).count());
+  ack_latency_.observe(std::chrono::duration<double>(ctx_.clock.now() - e.created).count());
   blobs_acknowledged_.inc();
   entries_.erase(it);
   space_cv_.notify_all();
@@ -498,7 +510,7 @@ UploadPhase Uploader::phase_locked(const Waiter& waiter) const {
 }
 
 void Uploader::report_phase(const std::shared_ptr<Waiter>& waiter, std::unique_lock<std::mutex>& lock, bool force) {
-  const auto now = Clock::now();
+  const auto now = ctx_.clock.now();
   if (!force && now - waiter->last_phase_at < kPhaseInterval) return;
   const UploadPhase p = phase_locked(*waiter);
   if (waiter->last_phase == p) return;
@@ -511,7 +523,7 @@ void Uploader::report_phase(const std::shared_ptr<Waiter>& waiter, std::unique_l
 }
 
 void Uploader::tick() {
-  const auto now = Clock::now();
+  const auto now = ctx_.clock.now();
   const auto& up = ctx_.settings.upload;
   std::vector<std::pair<ShardId, wire::NoticeEntry>> announce;
   std::vector<BlobId> retry_local;
@@ -580,7 +592,7 @@ Status Uploader::resume() {
       (void)ctx_.store.erase_pending(id);
       continue;
     }
-    CAIRN_TRY_STATUS(admit(nullptr, std::move(blob), Clock::now(), /*persisted=*/true, /*is_data=*/true));
+    CAIRN_TRY_STATUS(admit(nullptr, std::move(blob), ctx_.clock.now(), /*persisted=*/true, /*is_data=*/true));
     ++resumed;
   }
   if (resumed > 0) CAIRN_LOG(log::Level::info, "node", "resumed " << resumed << " pending upload blob(s)");

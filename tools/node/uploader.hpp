@@ -66,8 +66,11 @@ class Uploader {
   struct Waiter;
   struct Entry;
 
-  Status admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<erasure::CommittedBlob> blob,
-               std::chrono::steady_clock::time_point deadline, bool persisted, bool is_data);
+  Status admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<erasure::CommittedBlob> blob, TimePoint deadline,
+               bool persisted, bool is_data);
+  // Under `lock` (mu_): waits until the upload window has room for `id`
+  // (or the uploader stops); false when `deadline` passes first.
+  bool wait_for_room(std::unique_lock<std::mutex>& lock, const BlobId& id, TimePoint deadline);
   void persist_and_register(const BlobId& id);
   void on_registered(const BlobId& id, Result<contracts::BlobRecord> reg);
   void store_locally(const BlobId& id);
@@ -75,8 +78,7 @@ class Uploader {
   // Under mu_: acknowledges and drops `id` when it has enough confirmations.
   void check_done_locked(const BlobId& id, std::vector<std::function<void()>>& after);
   void fail_locked(const BlobId& id, const Error& error, std::vector<std::function<void()>>& after);
-  Status wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline,
-              const std::string& what);
+  Status wait(const std::shared_ptr<Waiter>& waiter, TimePoint deadline, const std::string& what);
   // Under mu_: the waiter's blobs, as PutOptions::phases reports them.
   UploadPhase phase_locked(const Waiter& waiter) const;
   // Caller's thread, `lock` holding mu_: calls waiter->phases (mu_ released
