@@ -98,7 +98,7 @@ cairn_install_ganache() {
 # after a failure; returns 1 if any build or test failed.
 CAIRN_SANITIZER_LABELS='^(unit|sim)'
 # Build and link checks, the same in every tree: the main run has them.
-CAIRN_SANITIZER_EXCLUDE='^(HeaderCheck\.|verify_links_)'
+CAIRN_SANITIZER_EXCLUDE='^(HeaderCheck\.|verify_links_|FormatCheck\.)'
 # Tests left out of the TSan tree only, each for a stated reason (too slow
 # under TSan's 5-15x); a race is never a reason: fix it.
 CAIRN_TSAN_EXCLUDE=()
