@@ -21,6 +21,11 @@ double EpochDriver::Impl::seconds_since(TimePoint t0) const {
   return std::chrono::duration<double>(env.clock.now() - t0).count();
 }
 
+uint64_t EpochDriver::Impl::latest_head() const {
+  const auto h = ports.chain.head();
+  return std::max(head_number.load(), h ? h->value : 0);
+}
+
 EpochDriver::EpochDriver(const erasure::NetworkParams& params, const SigningKey& identity,
                          const ChallengeSettings& settings, EpochEnv env, EpochPorts ports)
     : impl_(std::make_shared<Impl>(params, identity, settings, std::move(env), ports)) {}

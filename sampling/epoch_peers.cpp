@@ -389,7 +389,7 @@ void EpochDriver::latest_proof(const BlobId& id, std::function<void(Result<Epoch
       return;
     }
     const ShardId shard = me->params.shard_of(place->index);
-    const uint64_t n = me->head_number.load();
+    const uint64_t n = me->latest_head();
     const uint64_t settle = me->deadline_blocks + me->settings.settle_blocks;
     // The first epoch whose start block already lists the blob.
     const uint64_t first = (place->registered_in.value + me->epoch_blocks - 1) / me->epoch_blocks;
@@ -412,7 +412,7 @@ void EpochDriver::latest_proof(const BlobId& id, std::function<void(Result<Epoch
 
 void EpochDriver::Impl::prove(ShardId shard, Epoch epoch,
                               std::function<void(Result<EpochProof>)> done) {
-  const uint64_t n = head_number.load();
+  const uint64_t n = latest_head();
   const uint64_t start = epoch.value * epoch_blocks;
   const uint64_t settled = start + deadline_blocks + settings.settle_blocks;
   if (n < settled) {

@@ -66,6 +66,8 @@ struct EpochDriver::Impl : std::enable_shared_from_this<EpochDriver::Impl> {
   // With `mu` held.
   void fail(Own& own, std::string why);
   double seconds_since(TimePoint t0) const;
+  // The newest head known: the driver's or the chain view's.
+  uint64_t latest_head() const;
 
   // ---- peers' responses, results, proofs (epoch_peers.cpp) ----
   // Counts and queues a verification; false (and `done` called) when full

@@ -35,6 +35,7 @@ struct SimNode final : EpochChain, EpochPeers, ResponseStore, EpochObserver {
 
   // ---- EpochChain over the dev chain ----
   const contracts::ChainInfo& info() const override;
+  std::optional<BlockNumber> head() override;
   Result<contracts::BlockHeader> header(BlockNumber number) override;
   Result<std::vector<contracts::BlockHeader>> headers(BlockNumber from, uint32_t count) override;
   Result<Hash32> randomness(BlockNumber number) override;
@@ -280,6 +281,7 @@ void SimNode::start() {
 }
 
 const contracts::ChainInfo& SimNode::info() const { return sim.chain->info(); }
+std::optional<BlockNumber> SimNode::head() { return sim.chain->head()->number; }
 Result<contracts::BlockHeader> SimNode::header(BlockNumber number) {
   return sim.chain->header(number);
 }

@@ -50,6 +50,11 @@ class Challenger::Chain final : public sampling::EpochChain {
   explicit Chain(NodeContext& ctx) : ctx_(ctx) {}
 
   const contracts::ChainInfo& info() const override { return ctx_.chain.info(); }
+  std::optional<BlockNumber> head() override {
+    auto h = ctx_.chain.head();
+    if (!h) return std::nullopt;
+    return h->number;
+  }
   Result<contracts::BlockHeader> header(BlockNumber number) override { return chain().header(number); }
   Result<std::vector<contracts::BlockHeader>> headers(BlockNumber from, uint32_t count) override {
     return chain().headers(from, count);

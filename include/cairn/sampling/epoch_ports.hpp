@@ -135,6 +135,9 @@ class EpochChain {
  public:
   virtual ~EpochChain() = default;
   virtual const contracts::ChainInfo& info() const = 0;
+  // The newest head this node's chain view holds (proofs are judged against
+  // it); nullopt before the first. Non-blocking (a cached view).
+  virtual std::optional<BlockNumber> head() = 0;
   // Blocking. Headers of blocks that exist; not_found beyond the head.
   virtual Result<contracts::BlockHeader> header(BlockNumber number) = 0;
   virtual Result<std::vector<contracts::BlockHeader>> headers(BlockNumber from, uint32_t count) = 0;
