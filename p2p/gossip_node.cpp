@@ -215,6 +215,9 @@ void GossipNode::set_handler(Handler handler) { impl_->handler = std::move(handl
 void GossipNode::set_validator(GossipValidator validator) {
   impl_->router.set_validator(std::move(validator));
 }
+void GossipNode::set_validator(GossipDecodingValidator validator) {
+  impl_->router.set_validator(std::move(validator));
+}
 
 Result<MessageId> GossipNode::publish(ShardId shard, Bytes data) {
   auto id = impl_->router.publish(shard, std::move(data), impl_->now());

@@ -75,7 +75,7 @@ struct GossipRouter::Impl {
   NodeId self;
   GossipSettings s;
   std::mt19937_64 rng;
-  GossipValidator validator;
+  GossipDecodingValidator validator;
   GossipStats stats;
 
   // Ordered containers throughout: iteration order feeds random choices, and
@@ -258,7 +258,9 @@ struct GossipRouter::Impl {
     }
     ++stats.first_received;
     promises.erase(id);
-    const Validation v = validator ? validator(from, m.topic, *m.data) : Validation::accept;
+    std::shared_ptr<const void> decoded;
+    const Validation v =
+        validator ? validator(from, m.topic, *m.data, decoded) : Validation::accept;
     switch (v) {
       case Validation::reject:
         seen.insert(id, detail::SeenState::rejected, now);
@@ -275,7 +277,7 @@ struct GossipRouter::Impl {
     seen.insert(id, detail::SeenState::accepted, now);
     scores.first_delivery(from);
     ++stats.delivered;
-    outputs.emplace_back(GossipDeliver{from, m.topic, id, m.data});
+    outputs.emplace_back(GossipDeliver{from, m.topic, id, m.data, std::move(decoded)});
     mcache.put(id, m.topic, m.data);
     for (const auto& p : mesh[m.topic]) {
       if (p != from) send_message(p, m);
@@ -674,6 +676,16 @@ GossipRouter::~GossipRouter() = default;
 
 const GossipSettings& GossipRouter::settings() const noexcept { return impl_->s; }
 void GossipRouter::set_validator(GossipValidator validator) {
+  if (!validator) {
+    impl_->validator = nullptr;
+    return;
+  }
+  impl_->validator = [v = std::move(validator)](const NodeId& from, TopicId topic, ByteSpan data,
+                                                std::shared_ptr<const void>&) {
+    return v(from, topic, data);
+  };
+}
+void GossipRouter::set_validator(GossipDecodingValidator validator) {
   impl_->validator = std::move(validator);
 }
 

@@ -237,6 +237,34 @@ TEST(GossipRouter, IgnoredMessageCostsNothing) {
   EXPECT_GE(p.router.score(node(1)), 0);
 }
 
+TEST(GossipRouter, DecodingValidatorHandsItsResultToTheDeliveryOnce) {
+  Probe p;
+  int decodes = 0;
+  p.router.set_validator(
+      [&](const NodeId&, TopicId, ByteSpan data, std::shared_ptr<const void>& decoded) {
+        ++decodes;
+        if (data.empty() || data[0] == 0xff) return Validation::reject;
+        decoded = std::make_shared<const uint64_t>(data.size() * 100 + data[0]);
+        return Validation::accept;
+      });
+  p.add_subscribed_peers(1, 3, kTopic);
+  p.router.subscribe(kTopic, p.now);
+  p.drain();
+  p.message_from(node(1), kTopic, Bytes{7, 8, 9});
+  ASSERT_EQ(p.delivered.size(), 1u);
+  ASSERT_NE(p.delivered[0].decoded, nullptr);
+  EXPECT_EQ(*std::static_pointer_cast<const uint64_t>(p.delivered[0].decoded), 307u);
+  // A duplicate is neither validated (decoded) nor delivered again.
+  p.message_from(node(2), kTopic, Bytes{7, 8, 9});
+  EXPECT_EQ(p.delivered.size(), 1u);
+  EXPECT_EQ(decodes, 1);
+  // A plain validator delivers nothing decoded.
+  p.router.set_validator([](const NodeId&, TopicId, ByteSpan) { return Validation::accept; });
+  p.message_from(node(1), kTopic, Bytes{1});
+  ASSERT_EQ(p.delivered.size(), 2u);
+  EXPECT_EQ(p.delivered[1].decoded, nullptr);
+}
+
 TEST(GossipRouter, MalformedFramesCostScore) {
   Probe p;
   p.router.add_peer(node(1), true, p.now);

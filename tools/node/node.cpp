@@ -242,11 +242,13 @@ struct Node::Impl final : NodeService {
     notices->on_announce(
         [this](const NodeId& via, ShardId shard, const wire::Notice& n) { replicator->on_announce(via, shard, n); });
     notices->on_stored([this](const NodeId&, ShardId, const wire::Notice& n) { uploader->on_stored(n); });
-    challenger = std::make_unique<Challenger>(*ctx);
+    challenger = std::make_unique<Challenger>(*ctx, clock());
     notices->on_response(
-        [this](const NodeId& from, ShardId shard, ByteSpan data) { return challenger->validate(from, shard, data); },
-        [this](const NodeId& from, ShardId shard, std::shared_ptr<const Bytes> data) {
-          challenger->received(from, shard, data);
+        [this](const NodeId& from, ShardId shard, ByteSpan data, std::shared_ptr<const sampling::Response>& decoded) {
+          return challenger->validate(from, shard, data, decoded);
+        },
+        [this](const NodeId& from, ShardId shard, std::shared_ptr<const sampling::Response> response) {
+          challenger->received(from, shard, std::move(response));
         });
     open_sync();
     register_metrics();

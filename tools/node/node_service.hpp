@@ -36,6 +36,7 @@
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/erasure/file.hpp"
+#include "cairn/sampling/epoch_ports.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/sync.hpp"
 
@@ -207,45 +208,15 @@ struct ChainStatus {
 
 // ---- storage challenges (docs/design.md section 7) ----
 
-// A registered node of a shard that did not count in an epoch.
-struct PeerChallengeResult {
-  NodeId node;
-  std::string endpoint;  // as registered; may be empty
-  std::string reason;    // why it did not count
-};
-
-// The latest finished epoch of one served shard, as this node saw it.
-struct EpochChallengeStatus {
-  ShardId shard;
-  Epoch epoch;
-  BlockNumber start_block;  // e*E
-  uint64_t blob_count = 0;  // blobs challenged (registered in the shard at e*E)
-  // This node's own answer: "anchored" (response anchored, opened, kept and
-  // gossiped), "failed" (see own_detail), "disabled" (challenge.enabled off).
-  std::string own;
-  std::string own_detail;   // the error when own is "failed"
-  double walk_seconds = 0;  // this node's sequential walk
-  BlockNumber anchored_in;  // block holding this node's anchor (0: none)
-  // Distinct nodes whose valid, anchored response this node holds (itself
-  // included): the replica count a proof from this node shows.
-  uint32_t valid = 0;
-  std::vector<PeerChallengeResult> invalid;  // a response failed verification
-  std::vector<PeerChallengeResult> missing;  // no valid anchored response reached this node
-};
-
-// Finished epochs kept per shard in NodeStatus::challenge_history: 32
-// epochs of 8 blocks at 1 s cover the last ~4 minutes of a dev chain and a
-// few hours of a real one; each entry lists at most the shard's registered
-// nodes, so the history stays small.
-inline constexpr size_t kChallengeHistoryEpochs = 32;
-
-// A replica-count proof file (docs/proof-format.md) as the node serves it.
-struct ProofFile {
-  ShardId shard;
-  Epoch epoch;
-  uint32_t replicas = 0;  // distinct nodes counted
-  Bytes bytes;            // the encoded proof (cairn verify reads it)
-};
+// The epoch driver's records (cairn/sampling/epoch_ports.hpp): a
+// registered node that did not count in an epoch, the latest finished epoch
+// of a served shard as this node saw it (own is "anchored", "failed" or
+// "disabled"), and a replica-count proof file as the node serves it.
+using PeerChallengeResult = sampling::PeerEpochResult;
+using EpochChallengeStatus = sampling::EpochResult;
+using ProofFile = sampling::EpochProof;
+// Finished epochs kept per shard in NodeStatus::challenge_history.
+inline constexpr size_t kChallengeHistoryEpochs = sampling::kEpochHistory;
 
 // One successful upload through this node's API (NodeStatus::recent_uploads).
 struct RecentUpload {

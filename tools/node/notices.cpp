@@ -22,23 +22,29 @@ Notices::~Notices() = default;
 
 void Notices::attach(p2p::GossipNode& gossip) {
   timer_ = ctx_.clock.make_timer(ctx_.io.get_executor());
-  gossip.set_validator([this](const NodeId& from, p2p::TopicId topic, ByteSpan data) {
-    if (wire::is_response_message(data)) {
-      return validate_response_ ? validate_response_(from, topic, data) : p2p::Validation::ignore;
-    }
-    auto n = wire::decode_notice(data, topic, ctx_.params);
-    if (!n) {
-      invalid_.inc();
-      CAIRN_LOG(log::Level::debug, "node",
-                "rejecting a notice on shard " << topic.value << ": " << n.error().to_string());
-      return n.error().code == Errc::unsupported ? p2p::Validation::ignore : p2p::Validation::reject;
-    }
-    return p2p::Validation::accept;
-  });
+  gossip.set_validator(
+      [this](const NodeId& from, p2p::TopicId topic, ByteSpan data, std::shared_ptr<const void>& decoded) {
+        if (wire::is_response_message(data)) {
+          if (!validate_response_) return p2p::Validation::ignore;
+          std::shared_ptr<const sampling::Response> response;
+          const p2p::Validation v = validate_response_(from, topic, data, response);
+          decoded = std::move(response);
+          return v;
+        }
+        auto n = wire::decode_notice(data, topic, ctx_.params);
+        if (!n) {
+          invalid_.inc();
+          CAIRN_LOG(log::Level::debug, "node",
+                    "rejecting a notice on shard " << topic.value << ": " << n.error().to_string());
+          return n.error().code == Errc::unsupported ? p2p::Validation::ignore : p2p::Validation::reject;
+        }
+        return p2p::Validation::accept;
+      });
   gossip.set_handler([this](const p2p::GossipDeliver& d) {
     if (!d.data) return;
     if (wire::is_response_message(*d.data)) {
-      if (on_response_) on_response_(d.from, d.topic, d.data);
+      auto response = std::static_pointer_cast<const sampling::Response>(d.decoded);
+      if (on_response_ && response) on_response_(d.from, d.topic, std::move(response));
       return;
     }
     // The validator checked the signature of exactly these bytes.

@@ -40,9 +40,13 @@ class Notices {
   void on_stored(Handler h) { on_stored_ = std::move(h); }
   // Storage-challenge responses share the shard topics: messages that
   // wire::is_response_message() recognises go to these (network thread)
-  // instead of the notice decoder. Set before attach().
-  using RawValidator = std::function<p2p::Validation(const NodeId& from, ShardId shard, ByteSpan data)>;
-  using RawHandler = std::function<void(const NodeId& from, ShardId shard, std::shared_ptr<const Bytes> data)>;
+  // instead of the notice decoder. The validator decodes; what it leaves in
+  // `decoded` on accept is what the handler gets (decoded once). Set before
+  // attach().
+  using RawValidator = std::function<p2p::Validation(const NodeId& from, ShardId shard, ByteSpan data,
+                                                     std::shared_ptr<const sampling::Response>& decoded)>;
+  using RawHandler =
+      std::function<void(const NodeId& from, ShardId shard, std::shared_ptr<const sampling::Response> response)>;
   void on_response(RawValidator validate, RawHandler handle) {
     validate_response_ = std::move(validate);
     on_response_ = std::move(handle);

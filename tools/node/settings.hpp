@@ -17,6 +17,7 @@
 #include "cairn/p2p/discovery.hpp"
 #include "cairn/p2p/gossip.hpp"
 #include "cairn/p2p/settings.hpp"
+#include "cairn/sampling/epoch_ports.hpp"
 #include "cairn/shards/settings.hpp"
 
 namespace cairn::node {
@@ -104,38 +105,9 @@ struct FetchSettings {
   uint32_t readahead_blobs = 16;
 };
 
-// Storage challenges and replica-count proofs (docs/design.md section 7,
-// docs/proof-format.md): this node's walk and anchor every epoch, and the
-// responses of its shards' peers it verifies and keeps for proofs.
-struct ChallengeSettings {
-  // Answer the epoch challenge of every served shard (walk, SubmitResponse,
-  // gossip the response) and verify and keep peers' responses. Default
-  // true. Off: the node proves nothing and counts as missing every epoch.
-  bool enabled = true;
-  // Epochs whose responses are kept (RocksDB) to assemble proofs from, per
-  // shard, counted back from the newest. Default 64 (~8.5 min of 8-block
-  // epochs of 1 s blocks; ~210 KB per response and node). More: older
-  // proofs stay servable, at that disk cost.
-  uint32_t retain_epochs = 64;
-  // Gossiped responses waiting for verification on the worker pool
-  // (~210 KB each: ~13 MiB at the default). Default 64; beyond it new ones
-  // are dropped (cairn_challenge_responses_dropped_total) and their nodes
-  // are missing from this node's proofs of that epoch.
-  uint32_t max_verify_queue = 64;
-  // Blocks after the deadline (e*E + D) before the epoch's result is
-  // recorded (own result, invalid and missing peers): responses are opened
-  // and gossiped after their anchor block, so the last ones arrive then.
-  // Default 2. A proof for the epoch is served from the same block on.
-  uint32_t settle_blocks = 2;
-  // A SubmitResponse without a receipt after this many blocks is submitted
-  // again (fresh nonce) while the window is open. Default 1: the window is
-  // only D blocks long.
-  uint32_t resubmit_blocks = 1;
-  // Score charged to a connected peer whose signed response fails
-  // verification (the Host bans at its ban threshold, default -100).
-  // Default 50.
-  double invalid_response_penalty = 50;
-};
+// Storage challenges and replica-count proofs: the epoch driver's settings
+// (cairn/sampling/epoch_ports.hpp), under [challenge].
+using ChallengeSettings = sampling::ChallengeSettings;
 
 // The consensus backend.
 struct NodeChainSettings {

@@ -260,7 +260,7 @@ Bytes encode_response_message(const sampling::Response& response) {
   return out;
 }
 
-Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic, bool check_signature) noexcept {
+Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic) noexcept {
   if (data.size() < 2) return make_error(Errc::invalid_argument, "response message: truncated");
   if (data[0] != kNodeWireVersion) {
     return make_error(Errc::unsupported, "response message: version " + std::to_string(data[0]));
@@ -272,7 +272,6 @@ Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic,
     return make_error(Errc::invalid_argument, "response message: answers shard " + std::to_string(r->shard.value) +
                                                   ", gossiped on shard " + std::to_string(topic.value));
   }
-  if (!check_signature) return r;
   try {
     if (!ed25519_verify(r->node, r->signing_hash(), r->signature)) {
       return make_error(Errc::verification_failed,

@@ -82,10 +82,9 @@ Bytes encode_response_message(const sampling::Response& response);
 // its node's signature verifies. invalid_argument for malformed bytes or
 // another shard, verification_failed for a bad signature, unsupported for
 // another version. The walk and its openings are checked by
-// sampling::verify_response, which needs the chain. `check_signature` false
-// skips only the signature (for a message the gossip validator already
-// checked).
-Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic, bool check_signature = true) noexcept;
+// sampling::verify_response, which needs the chain. The gossip validator
+// decodes each message once and hands the result to its handler.
+Result<sampling::Response> decode_response_message(ByteSpan data, ShardId topic) noexcept;
 
 // ---- fragments request / response (p2p kind fragments_request) ----
 

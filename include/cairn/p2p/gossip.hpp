@@ -154,6 +154,11 @@ enum class Validation : uint8_t {
 // Runs before anything is delivered or forwarded. `from` is the peer that
 // sent this copy. Must be cheap and must not call back into the router.
 using GossipValidator = std::function<Validation(const NodeId& from, TopicId topic, ByteSpan data)>;
+// The same, for a validator that decodes: what it leaves in `decoded` when
+// it accepts is handed to the local handler in GossipDeliver::decoded, so a
+// large message is decoded once, not again by the handler.
+using GossipDecodingValidator = std::function<Validation(
+    const NodeId& from, TopicId topic, ByteSpan data, std::shared_ptr<const void>& decoded)>;
 
 // ---- outputs ----
 
@@ -171,6 +176,8 @@ struct GossipDeliver {
   TopicId topic;
   MessageId id;
   std::shared_ptr<const Bytes> data;
+  // What a GossipDecodingValidator decoded from `data` (null otherwise).
+  std::shared_ptr<const void> decoded;
 };
 
 // The peer's score fell below the graylist threshold (or it sent malformed
@@ -215,6 +222,7 @@ class GossipRouter {
 
   const GossipSettings& settings() const noexcept;
   void set_validator(GossipValidator validator);
+  void set_validator(GossipDecodingValidator validator);
 
   // ---- inputs ----
 

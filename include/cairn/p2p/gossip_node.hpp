@@ -94,6 +94,7 @@ class GossipNode {
   void set_handler(Handler handler);
   // Runs before anything is delivered or forwarded (see GossipValidator).
   void set_validator(GossipValidator validator);
+  void set_validator(GossipDecodingValidator validator);
 
   // See GossipRouter::publish.
   Result<MessageId> publish(ShardId shard, Bytes data);
