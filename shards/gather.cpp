@@ -124,7 +124,7 @@ struct FragmentGather::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<Timer> timer;
   Events events;
   std::unordered_map<GatherHandle, std::shared_ptr<Job>> jobs;
-  GatherHandle next_handle = 1;
+  std::atomic<GatherHandle> next_handle{1};
   bool stopped = false;
   struct Counters {
     std::atomic<uint64_t> gathers{0}, failed{0}, requests{0}, hedged{0}, fragments{0},
@@ -198,8 +198,15 @@ struct FragmentGather::Impl : std::enable_shared_from_this<Impl> {
 
   // ---- starting ----
 
+  // Any thread: hands the job to the executor.
   GatherHandle admit(std::shared_ptr<Job> job) {
-    const GatherHandle h = next_handle++;
+    const GatherHandle h = next_handle.fetch_add(1);
+    auto self = shared_from_this();
+    post([self, h, job] { self->enter(h, job); });
+    return h;
+  }
+
+  void enter(GatherHandle h, const std::shared_ptr<Job>& job) {
     std::optional<Error> refused;
     if (stopped) {
       refused = Error{Errc::cancelled, "fragment gather stopped"};
@@ -207,22 +214,15 @@ struct FragmentGather::Impl : std::enable_shared_from_this<Impl> {
       refused = Error{Errc::busy, std::to_string(jobs.size()) + " fragment gathers under way"};
     }
     if (refused) {
-      // Never inside the caller's call.
-      post([job, e = *refused] {
-        if (job->probe) {
-          job->probe_done({});
-        } else {
-          job->done(tl::unexpected(e));
-        }
-      });
-      return h;
+      if (job->probe) {
+        job->probe_done({});
+      } else {
+        job->done(tl::unexpected(*refused));
+      }
+      return;
     }
     jobs.emplace(h, job);
-    std::weak_ptr<Impl> weak = weak_from_this();
-    post([weak, h] {
-      if (auto self = weak.lock()) self->start(h);
-    });
-    return h;
+    start(h);
   }
 
   void start(GatherHandle h) {
@@ -632,7 +632,12 @@ GatherHandle FragmentGather::probe(const BlobId& id, BlobIndex index, std::vecto
   return impl_->admit(std::move(job));
 }
 
-void FragmentGather::cancel(GatherHandle handle) { impl_->cancel(handle); }
+void FragmentGather::cancel(GatherHandle handle) {
+  auto impl = impl_;
+  impl_->post([impl, handle] { impl->cancel(handle); });
+}
+
+std::vector<NodeId> FragmentGather::peers(ShardId shard) { return impl_->remote.peers(shard); }
 
 void FragmentGather::stop() { impl_->stop(); }
 

@@ -364,6 +364,8 @@ TEST_F(GatherTest, CompletesExactlyOnceOnCancelStopAndDeadline) {
   settle();
   gather_->cancel(h);
   gather_->cancel(h);  // a second cancel is ignored
+  settle();
+  EXPECT_EQ(clock_.elapsed(), 0ms);
   EXPECT_EQ(cancelled.calls, 1);
   EXPECT_EQ(cancelled.result->error().code, Errc::cancelled);
   ASSERT_TRUE(run_until([&] { return timed.calls > 0; }, 60s));

@@ -296,7 +296,7 @@ struct Node::Impl final : NodeService {
     const shards::ShardsSettings& st = settings.storage;
     registry_view = std::make_unique<ChainRegistry>(*chain_client, params, st.sync.settle_blocks);
     sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments, st.sync);
-    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, peer_fragments.get(), st.scrub);
+    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, gather.get(), st.scrub);
     scrubber->on_unreadable([this](BlobIndex index) {
       if (auto r = sync->refetch(index); !r) {
         CAIRN_LOG(log::Level::warn, "node",

@@ -16,10 +16,13 @@
 // (a reply failing verification: the peer is not asked again by this
 // gather).
 //
-// Threading: no threads of its own. Every member must be called on the
-// executor given to the constructor (the node's network thread); callbacks
-// (`done`) run there too, exactly once. RemoteFragments completions may
-// arrive on any thread: they are posted to the executor. Time comes from
+// Threading: no threads of its own. gather(), probe(), cancel(), peers()
+// and stats() may be called from any thread (the work is posted to the
+// executor given to the constructor, the node's network thread; a cancel()
+// that happens after its gather() returned is seen); stop() and active()
+// only on the executor. Callbacks (`done`) run on the executor, exactly
+// once. RemoteFragments completions may arrive on any thread: they are
+// posted to the executor. Time comes from
 // the injected cairn::Clock; verification runs on the WorkerPool (a full
 // pool is offered the job again after busy_retry, within the deadline).
 //
@@ -140,9 +143,12 @@ class FragmentGather {
   GatherHandle probe(const BlobId& id, BlobIndex index, std::vector<NodeId> peers, Duration timeout,
                      ProbeCallback done);
 
-  // Ends a gather or probe at once (Errc::cancelled / the holders so far);
-  // unknown or finished handles are ignored.
+  // Ends a gather or probe (Errc::cancelled / the holders so far) once the
+  // executor runs the cancel; unknown or finished handles are ignored.
   void cancel(GatherHandle handle);
+
+  // The port's candidates for `shard` (RemoteFragments::peers).
+  std::vector<NodeId> peers(ShardId shard);
 
   // Ends every gather and probe as cancel() does; later calls complete with
   // Errc::cancelled. Idempotent.
