@@ -123,6 +123,14 @@ class ClockedPeers final : public RemoteFragments {
       if (forced) return tl::unexpected(*forced);
       if (peer.mode == Mode::silent) return make_error(Errc::timeout, "no answer");
       if (peer.mode == Mode::missing) return make_error(Errc::not_found, "not held");
+      if (p.request.fragments.empty() && p.request.at_least == 0) {
+        // A probe, answered as the node does: the roots of the blob held.
+        auto rec = peer.node->store->get_blob(p.request.id);
+        if (!rec) return tl::unexpected(rec.error());
+        FragmentReply roots;
+        roots.fragment_roots = rec->fragment_roots;
+        return roots;
+      }
       auto reply = serve_fragments(*peer.node->store, p.request, peer.node->seal.get());
       if (reply && peer.mode == Mode::corrupt && !reply->data.empty()) reply->data[0] ^= 0x01;
       return reply;
