@@ -225,7 +225,7 @@ Result<uint32_t> repair_blob(Store& store, const erasure::Codec& codec, const Bl
 
 struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   Impl(Store& s, WorkerPool& p, std::shared_ptr<const erasure::Codec> c,
-       std::shared_ptr<const ReplicaTransform> t, RemoteFragments* r, const ScrubSettings& st,
+       std::shared_ptr<const ReplicaTransform> t, FragmentGather* r, const ScrubSettings& st,
        Clock cl)
       : store(s),
         pool(p),
@@ -244,8 +244,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   struct RemoteRepair {
     BlobHealth health;
     std::vector<NodeId> peers;
-    size_t next_peer = 0;
-    FetchHandle handle = 0;
+    GatherHandle handle = 0;
   };
 
   // What one job found, applied under the lock afterwards.
@@ -266,7 +265,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   WorkerPool& pool;
   std::shared_ptr<const erasure::Codec> codec;
   std::shared_ptr<const ReplicaTransform> transform;
-  RemoteFragments* remote;
+  FragmentGather* remote;
   ScrubSettings settings;
   Clock clock;
   uint64_t blob_bytes = 0;
@@ -470,52 +469,46 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       repairs.emplace(index, std::move(rr));
       started.push_back(index);
     }
-    for (uint64_t index : started) ask_next_peer(lock, index);
+    for (uint64_t index : started) ask_peers(lock, index);
   }
 
-  // Sends the repair of blob `index` to its next peer, or gives up.
-  void ask_next_peer(std::unique_lock<std::mutex>& lock, uint64_t index) {
-    for (;;) {
-      auto it = repairs.find(index);
-      if (it == repairs.end()) return;
-      RemoteRepair& rr = it->second;
-      if (stopped || rr.next_peer >= rr.peers.size()) {
-        if (!stopped) {
-          stats.fragments_unrepairable += rr.health.bad.size();
-          CAIRN_LOG(log::Level::error, kLog,
-                    blob_context(rr.health.record.index)
-                        << ": no peer could supply the fragments to rebuild "
-                        << rr.health.bad.size() << " bad fragment(s)");
-        }
-        repairs.erase(it);
-        idle.notify_all();
-        return;
-      }
-      const NodeId peer = rr.peers[rr.next_peer++];
-      FragmentRequest req;
-      req.id = rr.health.record.id;
-      req.index = rr.health.record.index;
-      req.fragments = rr.health.bad;
-      const uint32_t k = rr.health.record.data_fragments;
-      req.at_least = k > rr.health.good ? k - rr.health.good : 1;
-      ++outstanding;
-      lock.unlock();
-      auto self = shared_from_this();
-      auto handle = remote->fetch(peer, req, [self, index, peer](Result<FragmentReply> reply) {
-        self->on_peer_reply(index, peer, std::move(reply));
-      });
-      lock.lock();
-      if (handle) {
-        auto again = repairs.find(index);
-        if (again != repairs.end()) again->second.handle = *handle;
-        return;
-      }
-      --outstanding;
-      idle.notify_all();
-    }
+  // Gathers the bad fragments of blob `index` from its peers (enough of
+  // them, with the good ones here, to rebuild the rest).
+  void ask_peers(std::unique_lock<std::mutex>& lock, uint64_t index) {
+    auto it = repairs.find(index);
+    if (it == repairs.end()) return;
+    RemoteRepair& rr = it->second;
+    GatherRequest req;
+    req.id = rr.health.record.id;
+    req.index = rr.health.record.index;
+    req.wanted = rr.health.bad;
+    const uint32_t k = rr.health.record.data_fragments;
+    req.at_least = k > rr.health.good ? k - rr.health.good : 1;
+    req.peers = rr.peers;
+    ++outstanding;
+    lock.unlock();
+    auto self = shared_from_this();
+    const GatherHandle h = remote->gather(std::move(req), [self, index](Result<Gathered> got) {
+      self->on_gathered(index, std::move(got));
+    });
+    lock.lock();
+    auto again = repairs.find(index);
+    if (again != repairs.end()) again->second.handle = h;
   }
 
-  void on_peer_reply(uint64_t index, const NodeId& peer, Result<FragmentReply> reply) {
+  void give_up_locked(uint64_t index, const std::string& why) {
+    auto it = repairs.find(index);
+    if (it == repairs.end()) return;
+    stats.fragments_unrepairable += it->second.health.bad.size();
+    CAIRN_LOG(log::Level::error, kLog,
+              blob_context(BlobIndex{index})
+                  << ": no peer could supply the fragments to rebuild "
+                  << it->second.health.bad.size() << " bad fragment(s): " << why);
+    repairs.erase(it);
+    idle.notify_all();
+  }
+
+  void on_gathered(uint64_t index, Result<Gathered> got) {
     std::unique_lock lock(mu);
     --outstanding;
     idle.notify_all();
@@ -523,43 +516,33 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     if (it == repairs.end()) return;
     it->second.handle = 0;
     if (stopped) return;
-    if (!reply) {
-      CAIRN_LOG(log::Level::debug, kLog,
-                blob_context(BlobIndex{index}) << " from peer " << peer.hex().substr(0, 16) << ": "
-                                               << reply.error().to_string());
-      ask_next_peer(lock, index);
+    if (!got) {
+      give_up_locked(index, got.error().to_string());
       return;
     }
     auto self = shared_from_this();
-    auto shared = std::make_shared<FragmentReply>(std::move(*reply));
+    auto shared = std::make_shared<Gathered>(std::move(*got));
     const BlobHealth health = it->second.health;
-    const bool queued = submit_locked([self, index, peer, shared, health] {
-      auto d = repair(self->store, *self->codec, health, self->transform.get(), shared.get());
+    const bool queued = submit_locked([self, index, shared, health] {
+      auto d = repair(self->store, *self->codec, health, self->transform.get(), &shared->reply);
       std::unique_lock l(self->mu);
-      if (d && d->extra_rejected > 0 && self->remote != nullptr) {
-        l.unlock();
-        self->remote->report(peer, PeerVerdict::invalid_data);
-        l.lock();
-      }
       if (d) {
         self->stats.fragments_repaired_remote += d->written;
         CAIRN_LOG(log::Level::info, kLog,
                   blob_context(BlobIndex{index})
                       << ": rebuilt " << d->written << " fragment(s) with " << d->extra_used
-                      << " from peer " << peer.hex().substr(0, 16));
+                      << " from peers");
         self->repairs.erase(index);
         self->idle.notify_all();
         return;
       }
+      // The gathered fragments matched roots committing to the blob id, so
+      // a failure here is local (the store failed, the blob changed, or more
+      // fragments went bad meanwhile): retry on the next pass.
       CAIRN_LOG(log::Level::warn, kLog, d.error().to_string());
-      if (d.error().code == Errc::too_many_losses) {
-        self->ask_next_peer(l, index);
-      } else {
-        // Not a peer problem (the store failed, or the blob changed): retry next pass.
-        self->stats.fragments_unrepairable += health.bad.size();
-        self->repairs.erase(index);
-        self->idle.notify_all();
-      }
+      self->stats.fragments_unrepairable += health.bad.size();
+      self->repairs.erase(index);
+      self->idle.notify_all();
     });
     if (!queued) {
       stats.fragments_unrepairable += health.bad.size();
@@ -569,7 +552,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
 
   void stop() {
     std::unique_lock lock(mu);
-    std::vector<FetchHandle> cancels;
+    std::vector<GatherHandle> cancels;
     if (!stopped) {
       stopped = true;
       stopping.store(true);
@@ -578,7 +561,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     lock.unlock();
-    for (FetchHandle h : cancels) remote->cancel(h);
+    for (GatherHandle h : cancels) remote->cancel(h);
     lock.lock();
     if (pool.on_worker_thread()) {
       CAIRN_LOG(log::Level::error, kLog, "Scrubber::stop called on a pool worker; not waiting");
@@ -590,7 +573,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
 };
 
 Scrubber::Scrubber(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
-                   std::shared_ptr<const ReplicaTransform> transform, RemoteFragments* remote,
+                   std::shared_ptr<const ReplicaTransform> transform, FragmentGather* remote,
                    const ScrubSettings& settings, Clock clock)
     : impl_(std::make_shared<Impl>(store, pool, std::move(codec), std::move(transform), remote,
                                    settings, std::move(clock))) {}

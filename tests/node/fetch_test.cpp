@@ -16,6 +16,7 @@
 #include "cairn/p2p/host.hpp"
 #include "cairn/p2p/request.hpp"
 #include "cairn/p2p/transport.hpp"
+#include "cairn/shards/store.hpp"
 #include "node/cluster.hpp"
 #include "node/wire.hpp"
 
@@ -184,6 +185,44 @@ TEST(Fetch, AHolderServingWrongBytesIsCaughtAndAvoided) {
   // drops (25 points per bad answer).
   EXPECT_GT(metric(metrics, "cairn_fetch_bad_fragments_total"), 0.0);
   EXPECT_EQ(metric(metrics, "cairn_fetch_failures_total"), 0.0);
+}
+
+// The only holder of a blob has one of its data fragments damaged (wrong
+// bytes under a valid store checksum) and does not scrub. A read asks it for
+// the k data fragments with at_least = k, so it substitutes a parity
+// fragment: the read takes exactly one request.
+TEST(Fetch, AHolderWithADamagedDataFragmentAnswersAReadWithParityInOneRequest) {
+  const auto no_scrub = [](NodeSettings& s) { s.storage.scrub.enabled = false; };
+  Cluster net;
+  net.add(no_scrub);
+  auto rng = cairn::test::seeded_rng(72);
+  const Bytes payload = cairn::test::random_bytes(rng, 70000);
+  auto put = net.node(0).service().put_blob(payload, {});
+  ASSERT_TRUE(put) << put.error().to_string();
+  net.remove(0);
+  const auto params = net.chain().info().params;
+  {
+    auto store = shards::Store::open(net.dir(0) / "store", params);
+    ASSERT_TRUE(store) << store.error().to_string();
+    auto rec = (*store)->get_blob(put->id);
+    ASSERT_TRUE(rec);
+    ASSERT_TRUE((*store)->put_fragment(rec->index, FragmentIndex{1},
+                                       cairn::test::random_bytes(rng, params.fragment_size())));
+    ASSERT_TRUE((*store)->close());
+  }
+  Node& holder = net.add([&](NodeSettings& s) {
+    no_scrub(s);
+    s.data_dir = (std::filesystem::path(s.data_dir).parent_path() / "node0")
+                     .string();  // the same node again
+  });
+  Node& reader = net.add([](NodeSettings& s) { s.shards = std::vector<ShardId>{ShardId{9}}; });
+  const double served = metric(holder.service().metrics_text(), "cairn_serve_requests_total");
+  auto got = reader.service().read_blob(put->id);
+  ASSERT_TRUE(got) << got.error().to_string();
+  EXPECT_EQ(*got, payload);
+  EXPECT_EQ(metric(holder.service().metrics_text(), "cairn_serve_requests_total") - served, 1.0)
+      << "the damaged holder was asked more than once";
+  EXPECT_EQ(metric(reader.service().metrics_text(), "cairn_fetch_bad_fragments_total"), 0.0);
 }
 
 }  // namespace

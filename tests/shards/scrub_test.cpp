@@ -5,13 +5,22 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/any_io_executor.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
+#include "cairn/p2p/clock.hpp"
+#include "cairn/shards/gather.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "shards/memory_network.hpp"
@@ -40,7 +49,7 @@ class ScrubTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    scrubber_.reset();
+    stop_all();
     pool_.reset();
   }
 
@@ -66,11 +75,39 @@ class ScrubTest : public ::testing::Test {
                                            test::random_bytes(rng, params_.fragment_size())));
   }
 
+  // With `remote`, peers' fragments come through a FragmentGather on an
+  // io_context thread of the test's own, as the node's come through its
+  // network thread.
   Scrubber& start(ScrubSettings settings, RemoteFragments* remote = nullptr) {
     pool_ = std::make_unique<WorkerPool>(WorkerPoolSettings{2, 64});
-    scrubber_ = std::make_unique<Scrubber>(*node_->store, *pool_, codec_, node_->seal, remote,
-                                           settings, [this] { return now(); });
+    if (remote != nullptr) {
+      work_.emplace(io_.get_executor());
+      io_thread_ = std::thread([this] { io_.run(); });
+      gather_ = std::make_unique<FragmentGather>(
+          *remote, *pool_, p2p::steady_clock(), io_.get_executor(),
+          [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); }, params_,
+          GatherSettings{});
+    }
+    scrubber_ = std::make_unique<Scrubber>(*node_->store, *pool_, codec_, node_->seal,
+                                           gather_.get(), settings, [this] { return now(); });
     return *scrubber_;
+  }
+
+  // Stops the scrubber, then the gather and its thread (before the peers a
+  // test made go away).
+  void stop_all() {
+    scrubber_.reset();
+    if (gather_) {
+      std::promise<void> stopped;
+      asio::post(io_, [&] {
+        gather_->stop();
+        stopped.set_value();
+      });
+      stopped.get_future().wait();
+      work_.reset();
+      io_thread_.join();
+      gather_.reset();
+    }
   }
 
   std::chrono::steady_clock::time_point now() {
@@ -123,6 +160,10 @@ class ScrubTest : public ::testing::Test {
   std::mutex clock_mu_;
   std::chrono::steady_clock::time_point clock_{std::chrono::hours(1)};
   std::unique_ptr<WorkerPool> pool_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread io_thread_;
+  std::unique_ptr<FragmentGather> gather_;
   std::unique_ptr<Scrubber> scrubber_;
 };
 
@@ -194,7 +235,7 @@ TEST_F(ScrubTest, RepairsFromPeersWhenLocalParityIsNotEnough) {
     liar_reported = liar_reported || (id == liar->id && verdict == PeerVerdict::invalid_data);
   }
   EXPECT_TRUE(liar_reported);
-  scrubber_.reset();
+  stop_all();
 }
 
 TEST_F(ScrubTest, CountsWhatNobodyCanRepair) {

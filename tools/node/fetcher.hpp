@@ -2,12 +2,12 @@
 // The read path (docs/node-protocol.md, "Fetch"), both sides.
 //
 // Fetching a blob: from the uploads in flight, else the local store
-// (unsealed and checked on a worker), else the network: ask several holders
-// at once for disjoint sets of fragments (data fragments first), verify each
-// fragment against its root and the roots against the blob id, ask another
-// holder for what a slow or failing one did not deliver (fastest holders
-// first), and decode once k verified fragments are in. A decode that used
-// parity is checked again by re-encoding against the id.
+// (unsealed and checked on a worker), else the network through the one
+// fragment gather (shards::FragmentGather, docs/node-protocol.md "Fetch"):
+// the shard's holders in preference order (known holders, then registered
+// nodes; connected and fastest first; successive blobs start at successive
+// holders), k verified fragments enough, and a decode on a worker. A decode
+// that used parity is checked again by re-encoding against the id.
 //
 // Serving: answers fragments_request from in-flight uploads or the store
 // (reading and unsealing on the worker pool).
@@ -22,6 +22,7 @@
 #include <optional>
 #include <vector>
 
+#include "cairn/shards/gather.hpp"
 #include "node/context.hpp"
 #include "node/uploader.hpp"
 
@@ -35,7 +36,8 @@ class Fetcher {
  public:
   using Done = std::function<void(Result<Bytes>)>;
 
-  Fetcher(NodeContext& ctx, Uploader& uploader);
+  // `gather` runs on the network thread and must outlive the fetcher.
+  Fetcher(NodeContext& ctx, Uploader& uploader, shards::FragmentGather& gather);
   ~Fetcher();
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;
@@ -45,8 +47,9 @@ class Fetcher {
   void fetch(const BlobId& id, Done done);
   Result<Bytes> fetch_blocking(const BlobId& id);
 
-  // Asks the shard's registered nodes (connected ones, and up to a few
-  // dialled) whether they hold `id`; returns those that do. Blocking.
+  // Asks the shard's connected registered nodes and known holders whether
+  // they hold `id` (through the gather's probe); returns those that do.
+  // Blocking.
   std::vector<NodeId> probe(const BlobId& id, ShardId shard, std::chrono::milliseconds timeout);
 
   // Network thread: answers one fragments_request.
@@ -56,26 +59,20 @@ class Fetcher {
   void stop();
 
  private:
-  struct Gather;
   void fetch_local(const BlobId& id, Done done);
   void fetch_remote(const BlobId& id, const contracts::BlobRecord& reg, Done done);  // any thread
-  void start_gather(const std::shared_ptr<Gather>& g);                               // network thread
-  void plan(const std::shared_ptr<Gather>& g);
-  void on_answer(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer, Result<Bytes> body);
-  void merge(const std::shared_ptr<Gather>& g, uint64_t ask, const NodeId& peer,
-             std::vector<std::pair<uint8_t, Bytes>> good, std::optional<std::vector<Hash32>> roots,
-             std::optional<Error> error);
-  void complete(const std::shared_ptr<Gather>& g, Result<Bytes> result);
-  void arm_hedge(const std::shared_ptr<Gather>& g);
+  // Network thread: decodes gathered fragments on a worker.
+  void decode(const BlobId& id, const contracts::BlobRecord& reg, shards::FragmentReply reply, double started,
+              Done done);
   // Network thread: queues `job` on the worker pool, offering it again
   // every kBusyRetry while the pool is full; `cancel` (may be empty) runs
   // instead when the node stops first.
   void submit_job(std::function<void()> job, std::function<void()> cancel);
-  void dial_more(const std::shared_ptr<Gather>& g, size_t live);
   std::vector<NodeId> candidates(const BlobId& id, ShardId shard) const;  // network thread
 
   NodeContext& ctx_;
   Uploader& uploader_;
+  shards::FragmentGather& gather_;
   std::shared_ptr<bool> alive_;
   bool stopped_ = false;
   size_t rotation_ = 0;  // network thread: where the next gather starts
@@ -84,9 +81,6 @@ class Fetcher {
   metrics::Counter& inflight_reads_;
   metrics::Counter& remote_reads_;
   metrics::Counter& read_failures_;
-  metrics::Counter& fragments_received_;
-  metrics::Counter& bad_fragments_;
-  metrics::Counter& hedged_;
   metrics::Counter& served_requests_;
   metrics::Counter& served_bytes_;
   metrics::Counter& served_not_found_;

@@ -34,6 +34,7 @@
 #include "cairn/p2p/identity.hpp"
 #include "cairn/p2p/io_thread.hpp"
 #include "cairn/p2p/request.hpp"
+#include "cairn/shards/gather.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/store.hpp"
 #include "cairn/shards/sync.hpp"
@@ -111,13 +112,16 @@ struct Node::Impl final : NodeService {
   std::unique_ptr<NodeContext> ctx;
   std::unique_ptr<Notices> notices;
   std::unique_ptr<Uploader> uploader;
+  // Peers' fragments (the one adapter over fragments_request) and the one
+  // way to gather them (reads, pulls, probes); network thread.
+  std::unique_ptr<PeerFragments> peer_fragments;
+  std::unique_ptr<shards::FragmentGather> gather;
   std::unique_ptr<Replicator> replicator;
   std::unique_ptr<Fetcher> fetcher;
   std::unique_ptr<Reader> reader;
   std::unique_ptr<Challenger> challenger;
   // Shard sync and scrub (docs/sync-and-scrub.md); stopped before the network.
   std::unique_ptr<ChainRegistry> registry_view;
-  std::unique_ptr<PeerFragments> peer_fragments;
   std::unique_ptr<shards::SyncEngine> sync;
   std::unique_ptr<shards::Scrubber> scrubber;
 
@@ -236,8 +240,16 @@ struct Node::Impl final : NodeService {
     if (options.io) ctx->driver = std::this_thread::get_id();
     notices = std::make_unique<Notices>(*ctx);
     uploader = std::make_unique<Uploader>(*ctx, *notices);
-    replicator = std::make_unique<Replicator>(*ctx, *notices, *uploader);
-    fetcher = std::make_unique<Fetcher>(*ctx, *uploader);
+    peer_fragments = std::make_unique<PeerFragments>(*ctx);
+    shards::GatherSettings gs;
+    gs.parallel_peers = settings.fetch.parallel_peers;
+    gs.hedge_after = std::chrono::duration_cast<cairn::Duration>(settings.fetch.hedge_after);
+    gs.deadline = std::chrono::duration_cast<cairn::Duration>(settings.fetch.blob_timeout);
+    gather = std::make_unique<shards::FragmentGather>(
+        *peer_fragments, *pool, clock(), net_io().get_executor(),
+        [this](std::function<void()> fn) { ctx->post(std::move(fn)); }, params, gs);
+    replicator = std::make_unique<Replicator>(*ctx, *notices, *uploader, *gather, *peer_fragments);
+    fetcher = std::make_unique<Fetcher>(*ctx, *uploader, *gather);
     reader = std::make_unique<Reader>(*ctx, *fetcher);
     notices->on_announce(
         [this](const NodeId& via, ShardId shard, const wire::Notice& n) { replicator->on_announce(via, shard, n); });
@@ -309,11 +321,10 @@ struct Node::Impl final : NodeService {
   void open_sync() {
     const shards::ShardsSettings& st = settings.storage;
     registry_view = std::make_unique<ChainRegistry>(*chain_client, params, st.sync.settle_blocks);
-    peer_fragments = std::make_unique<PeerFragments>(*ctx);
     auto now = [&c = clock()] { return c.now(); };
     sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments, st.sync,
                                                 now);
-    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, peer_fragments.get(), st.scrub, now);
+    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, gather.get(), st.scrub, now);
     scrubber->on_unreadable([this](BlobIndex index) {
       if (auto r = sync->refetch(index); !r) {
         CAIRN_LOG(log::Level::warn, "node",
@@ -398,6 +409,15 @@ struct Node::Impl final : NodeService {
 
   void register_metrics() {
     register_sync_metrics();
+    const auto gather_stat = [this](uint64_t shards::GatherStats::*field) {
+      return [this, field] { return static_cast<double>(gather->stats().*field); };
+    };
+    metrics.counter_fn("cairn_fetch_fragments_total", "Verified fragments received from peers (reads and pulls).",
+                       gather_stat(&shards::GatherStats::fragments));
+    metrics.counter_fn("cairn_fetch_bad_fragments_total", "Replies from peers that failed verification.",
+                       gather_stat(&shards::GatherStats::invalid_replies));
+    metrics.counter_fn("cairn_fetch_hedged_total", "Fragment requests re-asked elsewhere because a peer was slow.",
+                       gather_stat(&shards::GatherStats::hedged));
     metrics.gauge_fn("cairn_store_blobs", "Blobs held in the local store.",
                      [this] { return static_cast<double>(store->blob_count()); });
     metrics.gauge_fn("cairn_store_bytes", "Sealed fragment bytes held (n x fragment_size per blob).", [this] {
@@ -596,6 +616,7 @@ struct Node::Impl final : NodeService {
         notices->stop();
         replicator->stop();
         fetcher->stop();
+        gather->stop();
         if (gossip) {
           gossip->stop([gone] { gone->set_value(); });
         } else {

@@ -8,10 +8,6 @@
 
 #include "cairn/core/log.hpp"
 #include "cairn/erasure/commitment.hpp"
-#include "cairn/p2p/gossip_node.hpp"
-#include "cairn/p2p/host.hpp"
-#include "cairn/p2p/identity.hpp"
-#include "cairn/p2p/request.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/serve.hpp"
 
@@ -25,8 +21,6 @@ using Clock = std::chrono::steady_clock;
 // blob is left to shard sync (and the uploader's re-announcements).
 constexpr auto kRetryDelay = std::chrono::seconds(1);
 constexpr int kMaxAttempts = 30;
-// Score charged to a peer that served fragments not matching the blob id.
-constexpr double kBadFragmentsPenalty = 25;
 
 }  // namespace
 
@@ -36,7 +30,6 @@ struct Replicator::Pull {
   uint32_t size = 0;
   NodeId origin;
   NodeId via;
-  std::vector<NodeId> tried;  // this round
   int attempts = 0;
   Clock::time_point started;
 };
@@ -48,10 +41,13 @@ struct Replicator::Retry {
   bool armed = false;
 };
 
-Replicator::Replicator(NodeContext& ctx, Notices& notices, Uploader& uploader)
+Replicator::Replicator(NodeContext& ctx, Notices& notices, Uploader& uploader, shards::FragmentGather& gather,
+                       shards::RemoteFragments& remote)
     : ctx_(ctx),
       notices_(notices),
       uploader_(uploader),
+      gather_(gather),
+      remote_(remote),
       alive_(std::make_shared<bool>(true)),
       retry_(std::make_unique<Retry>(ctx.io)),
       announced_(ctx.metrics.counter("cairn_replicate_announced_total",
@@ -121,7 +117,6 @@ void Replicator::pump() {
 
 void Replicator::start(const std::shared_ptr<Pull>& pull) {
   pull->started = Clock::now();
-  pull->tried.clear();
   // Held already (an earlier announcement, sync, or a re-announcement of a
   // blob whose confirmation the uploader missed)? Then only confirm again.
   std::weak_ptr<bool> alive = alive_;
@@ -143,53 +138,43 @@ void Replicator::start(const std::shared_ptr<Pull>& pull) {
 }
 
 void Replicator::request(const std::shared_ptr<Pull>& pull) {
-  if (stopped_ || ctx_.rr == nullptr || ctx_.gossip == nullptr) return;
+  if (stopped_) return;
   // Candidates in order: the announcer, nodes that confirmed it, the peer
-  // that forwarded the announcement. Connected ones only; each once a round.
-  std::vector<NodeId> candidates{pull->origin};
-  for (const NodeId& h : ctx_.holders.get(pull->id)) candidates.push_back(h);
-  candidates.push_back(pull->via);
-  p2p::Host& host = ctx_.gossip->host();
-  for (const NodeId& peer : candidates) {
-    if (peer == ctx_.self || !host.is_connected(peer)) continue;
-    if (std::find(pull->tried.begin(), pull->tried.end(), peer) != pull->tried.end()) continue;
-    pull->tried.push_back(peer);
-    wire::FragmentsRequest req{pull->id, {}};
-    for (uint32_t f = 0; f < ctx_.params.data_fragments; ++f) req.fragments.push_back(static_cast<uint8_t>(f));
-    p2p::RequestOptions opts;
-    opts.timeout = std::chrono::duration_cast<cairn::Duration>(ctx_.settings.upload.pull_timeout);
-    std::weak_ptr<bool> alive = alive_;
-    auto id = ctx_.rr->request(
-        peer, p2p::MessageType::fragments_request, wire::encode_fragments_request(req),
-        [this, pull, peer, alive](Result<Bytes> body) {
-          if (alive.expired() || !*alive.lock()) return;
-          on_response(pull, peer, std::move(body));
-        },
-        opts);
-    if (id) return;
-    // busy / not connected any more: next candidate.
-  }
-  retry_later(pull, "no connected holder answered");
+  // that forwarded the announcement.
+  shards::GatherRequest req;
+  req.id = pull->id;
+  req.index = pull->index;
+  for (uint32_t f = 0; f < ctx_.params.total_fragments(); ++f) req.wanted.push_back(FragmentIndex{uint8_t(f)});
+  req.at_least = ctx_.params.data_fragments;
+  req.deadline = std::chrono::duration_cast<cairn::Duration>(ctx_.settings.upload.pull_timeout);
+  const auto add = [&](const NodeId& n) {
+    if (n != ctx_.self && std::find(req.peers.begin(), req.peers.end(), n) == req.peers.end()) req.peers.push_back(n);
+  };
+  add(pull->origin);
+  for (const NodeId& h : ctx_.holders.get(pull->id)) add(h);
+  add(pull->via);
+  std::weak_ptr<bool> alive = alive_;
+  gather_.gather(std::move(req), [this, pull, alive](Result<shards::Gathered> got) {
+    if (alive.expired() || !*alive.lock()) return;
+    on_gathered(pull, std::move(got));
+  });
 }
 
-void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& peer, Result<Bytes> body) {
+void Replicator::on_gathered(const std::shared_ptr<Pull>& pull, Result<shards::Gathered> got) {
   if (stopped_) return;
-  if (!body) {
+  if (!got) {
     pull_failures_.inc();
-    CAIRN_LOG(log::Level::debug, "node",
-              "pulling blob " << pull->id.hex() << " from " << p2p::short_id(peer) << ": " << body.error().to_string());
-    request(pull);
+    CAIRN_LOG(log::Level::debug, "node", "pulling blob " << pull->id.hex() << ": " << got.error().to_string());
+    retry_later(pull, got.error().message);
     return;
   }
-  bytes_pulled_.inc(body->size());
-  auto shared_body = std::make_shared<Bytes>(std::move(*body));
+  bytes_pulled_.inc(got->reply.data.size());
+  auto gathered = std::make_shared<shards::Gathered>(std::move(*got));
   std::weak_ptr<bool> alive = alive_;
-  auto st = ctx_.submit([this, pull, peer, shared_body, alive] {
+  auto st = ctx_.submit([this, pull, gathered, alive] {
     // Verify against the registry and the id, then seal and store.
     bool store_failed = false;  // the fragments were good; this node's store refused them
     Status outcome = [&]() -> Status {
-      auto resp = wire::decode_fragments_response(*shared_body, ctx_.params);
-      if (!resp) return tl::unexpected(resp.error());
       auto reg = ctx_.chain.lookup_blob(pull->id);
       if (!reg) return tl::unexpected(reg.error());
       if (reg->index != pull->index || reg->size != pull->size) {
@@ -198,7 +183,7 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
                                                          std::to_string(reg->size) + ")");
       }
       auto blob = shards::verify_fetched(*ctx_.codec, shards::RegisteredBlob{reg->index, reg->commitment, reg->size},
-                                         wire::to_reply(*resp, ctx_.params.fragment_size()));
+                                         std::move(gathered->reply));
       if (!blob) return tl::unexpected(blob.error());
       auto stored = shards::ingest_committed(ctx_.store, pull->index, std::move(*blob), ctx_.sealer.get());
       if (!stored) {
@@ -207,7 +192,7 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
       }
       return {};
     }();
-    ctx_.post([this, pull, peer, outcome, store_failed, alive] {
+    ctx_.post([this, pull, gathered, outcome, store_failed, alive] {
       if (alive.expired() || !*alive.lock()) return;
       if (outcome) {
         pulled_.inc();
@@ -218,8 +203,7 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
         return;
       }
       if (store_failed) {
-        // Not the peer's fault: asking other holders would only fetch the
-        // same fragments again. Retry later (a full disk recovers by
+        // Not the peers' fault: retry later (a full disk recovers by
         // itself; after an I/O error only a restart does, and sync fetches
         // what the retries gave up on).
         store_failures_.inc();
@@ -230,22 +214,15 @@ void Replicator::on_response(const std::shared_ptr<Pull>& pull, const NodeId& pe
       pull_failures_.inc();
       const Errc code = outcome.error().code;
       CAIRN_LOG(log::Level::info, "node",
-                "pull of blob " << pull->id.hex() << " from " << p2p::short_id(peer)
-                                << " failed: " << outcome.error().to_string());
+                "pull of blob " << pull->id.hex() << " failed: " << outcome.error().to_string());
       if (code == Errc::verification_failed || code == Errc::invalid_argument) {
+        // Every fragment matched its root, yet the blob does not verify
+        // (bytes past its registered length, or an announcement the
+        // registry contradicts): the peers that served it sent bad data.
         bad_fragments_.inc();
-        if (ctx_.gossip) {
-          ctx_.gossip->host().adjust_score(peer, -kBadFragmentsPenalty,
-                                           "served fragments that do not match the blob id");
-        }
+        for (const NodeId& peer : gathered->served) remote_.report(peer, shards::PeerVerdict::invalid_data);
       }
-      if (code == Errc::too_many_losses) {
-        // The holder lacks some fragments itself: not a lie; try another.
-      } else if (code == Errc::not_found && outcome.error().message.find("not registered") != std::string::npos) {
-        retry_later(pull, "not registered on the chain yet");
-        return;
-      }
-      request(pull);
+      retry_later(pull, outcome.error().message);
     });
   });
   if (!st) retry_later(pull, "worker pool busy");

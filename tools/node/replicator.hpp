@@ -1,10 +1,12 @@
 #pragma once
 // The serving side of the upload protocol (docs/node-protocol.md,
 // "Replication"): for every announced blob of a served shard that this node
-// does not hold, pull its k data fragments from the announcer (or another
-// known holder), check them against the chain registry and the blob id
-// (re-encoding the parity and recomputing the commitment), seal, store, and
-// gossip a stored notice, which is the uploader's confirmation.
+// does not hold, gather k verified fragments through the one fragment
+// gather (the announcer first, then nodes that confirmed it, then the peer
+// that forwarded the announcement), check them against the chain registry
+// and the blob id (re-encoding the parity and recomputing the commitment),
+// seal, store, and gossip a stored notice, which is the uploader's
+// confirmation.
 //
 // Threading: network thread, except the verify/store jobs on the worker pool.
 // Bounded: max_concurrent_pulls pulls at once, max_pull_queue waiting.
@@ -13,6 +15,8 @@
 #include <memory>
 #include <unordered_set>
 
+#include "cairn/shards/gather.hpp"
+#include "cairn/shards/remote.hpp"
 #include "node/context.hpp"
 #include "node/notices.hpp"
 #include "node/uploader.hpp"
@@ -21,7 +25,10 @@ namespace cairn::node {
 
 class Replicator {
  public:
-  Replicator(NodeContext& ctx, Notices& notices, Uploader& uploader);
+  // `gather` (network thread) and `remote` (where verdicts about peers go)
+  // must outlive the replicator.
+  Replicator(NodeContext& ctx, Notices& notices, Uploader& uploader, shards::FragmentGather& gather,
+             shards::RemoteFragments& remote);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -36,7 +43,7 @@ class Replicator {
   void pump();
   void start(const std::shared_ptr<Pull>& pull);
   void request(const std::shared_ptr<Pull>& pull);
-  void on_response(const std::shared_ptr<Pull>& pull, const NodeId& peer, Result<Bytes> body);
+  void on_gathered(const std::shared_ptr<Pull>& pull, Result<shards::Gathered> got);
   void retry_later(const std::shared_ptr<Pull>& pull, const std::string& why);
   void arm_retry();
   void finish(const std::shared_ptr<Pull>& pull, bool stored);
@@ -44,6 +51,8 @@ class Replicator {
   NodeContext& ctx_;
   Notices& notices_;
   Uploader& uploader_;
+  shards::FragmentGather& gather_;
+  shards::RemoteFragments& remote_;
   std::deque<std::shared_ptr<Pull>> queue_;
   std::unordered_set<BlobId> known_;  // queued, active or waiting to retry
   size_t active_ = 0;

@@ -72,8 +72,9 @@ struct UploadSettings {
   // A pending blob that has not reached min_replicas is re-announced to its
   // shard after this long without a new confirmation. Default 5 s.
   std::chrono::milliseconds reannounce_interval = 5s;
-  // A serving node pulling an announced blob gives a peer this long to
-  // answer before asking another holder. Default 10 s.
+  // A serving node pulling an announced blob gives its holders this long in
+  // all (the fragment gather hedges to another after fetch.hedge_after)
+  // before it retries the pull later. Default 10 s.
   std::chrono::milliseconds pull_timeout = 10s;
   // Announced blobs a serving node is pulling at once. Default 64; more are
   // queued up to `max_pull_queue`, beyond which announcements are dropped
@@ -96,7 +97,8 @@ struct FetchSettings {
   // A peer that has not answered within this long is replaced by another
   // holder (the slow request is left to finish or time out). Default 2 s.
   std::chrono::milliseconds hedge_after = 2s;
-  // A fragments request is abandoned after this long. Default 10 s.
+  // A fragments request (reads, pulls, sync, scrub repair) is abandoned
+  // after this long. Default 10 s.
   std::chrono::milliseconds request_timeout = 10s;
   // Whole-blob deadline for gathering k verified fragments. Default 30 s.
   std::chrono::milliseconds blob_timeout = 30s;

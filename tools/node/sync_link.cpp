@@ -98,6 +98,11 @@ void ChainMetrics::head(const contracts::BlockHeader& header) {
 
 // ---- PeerFragments ----
 
+namespace {
+// Score charged to a peer whose fragments fail verification.
+constexpr double kBadFragmentsPenalty = 25;
+}  // namespace
+
 struct PeerFragments::Pending {
   NodeId peer;
   wire::FragmentsRequest request;  // encoded when sent: the version depends on the peer
@@ -201,39 +206,42 @@ void PeerFragments::send(shards::FetchHandle h) {
   wire::FragmentsRequest wr = p->request;
   if (v1_only_.count(p->peer) != 0) wr.at_least = 0;
   const bool v2 = wr.at_least > 0;
-  auto sent =
-      ctx_.rr->request(p->peer, p2p::MessageType::fragments_request, wire::encode_fragments_request(wr),
-                       [this, h, v2, peer = p->peer, finish, &params](Result<Bytes> body) {
-                         if (!body && v2 && body.error().code == Errc::invalid_argument) {
-                           // A node that speaks only version 1 refuses version 2 as invalid:
-                           // ask it again without at_least (it cannot substitute parity).
-                           CAIRN_LOG(log::Level::info, "node",
-                                     "peer " << p2p::short_id(peer) << " refused a version 2 fragments request ("
-                                             << body.error().message << "): asking it without at_least from now on");
-                           v1_only_.insert(peer);
-                           send(h);
-                           return;
-                         }
-                         if (!body) {
-                           finish(tl::unexpected(body.error()));
-                           return;
-                         }
-                         auto decoded = wire::decode_fragments_response(*body, params);
-                         if (!decoded) {
-                           finish(tl::unexpected(decoded.error()));
-                           return;
-                         }
-                         shards::FragmentReply reply;
-                         const size_t fs = params.fragment_size();
-                         // Room for the parity the receiver appends (verify_fetched).
-                         reply.data.reserve(size_t{params.total_fragments()} * fs);
-                         for (const wire::FragmentView& v : decoded->fragments) {
-                           reply.fragments.push_back(FragmentIndex{v.index});
-                           reply.data.insert(reply.data.end(), v.bytes.begin(), v.bytes.end());
-                         }
-                         reply.fragment_roots = std::move(decoded->roots);
-                         finish(std::move(reply));
-                       });
+  p2p::RequestOptions opts;
+  opts.timeout = std::chrono::duration_cast<cairn::Duration>(ctx_.settings.fetch.request_timeout);
+  auto sent = ctx_.rr->request(
+      p->peer, p2p::MessageType::fragments_request, wire::encode_fragments_request(wr),
+      [this, h, v2, peer = p->peer, finish, &params](Result<Bytes> body) {
+        if (!body && v2 && body.error().code == Errc::invalid_argument) {
+          // A node that speaks only version 1 refuses version 2 as invalid:
+          // ask it again without at_least (it cannot substitute parity).
+          CAIRN_LOG(log::Level::info, "node",
+                    "peer " << p2p::short_id(peer) << " refused a version 2 fragments request (" << body.error().message
+                            << "): asking it without at_least from now on");
+          v1_only_.insert(peer);
+          send(h);
+          return;
+        }
+        if (!body) {
+          finish(tl::unexpected(body.error()));
+          return;
+        }
+        auto decoded = wire::decode_fragments_response(*body, params);
+        if (!decoded) {
+          finish(tl::unexpected(decoded.error()));
+          return;
+        }
+        shards::FragmentReply reply;
+        const size_t fs = params.fragment_size();
+        // Room for the parity the receiver appends (verify_fetched).
+        reply.data.reserve(size_t{params.total_fragments()} * fs);
+        for (const wire::FragmentView& v : decoded->fragments) {
+          reply.fragments.push_back(FragmentIndex{v.index});
+          reply.data.insert(reply.data.end(), v.bytes.begin(), v.bytes.end());
+        }
+        reply.fragment_roots = std::move(decoded->roots);
+        finish(std::move(reply));
+      },
+      opts);
   if (!sent) {
     Error e = sent.error();
     // Not connected: to the sync engine an unreachable peer, not one lacking the blob.
@@ -275,6 +283,16 @@ void PeerFragments::cancel(shards::FetchHandle h) {
       if (!p->sent) return;
     }
     if (ctx_.rr != nullptr) ctx_.rr->cancel(p->rid);
+  });
+}
+
+void PeerFragments::report(const NodeId& peer, shards::PeerVerdict verdict) {
+  if (verdict != shards::PeerVerdict::invalid_data || ctx_.io_stopped.load()) return;
+  // The context outlives the network thread; this adapter may not.
+  NodeContext* ctx = &ctx_;
+  ctx_.post([ctx, peer] {
+    if (ctx->gossip == nullptr) return;
+    ctx->gossip->host().adjust_score(peer, -kBadFragmentsPenalty, "served fragments that fail verification");
   });
 }
 

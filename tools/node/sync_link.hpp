@@ -90,12 +90,16 @@ class PeerFragments final : public shards::RemoteFragments {
   // registered peer without a session is dialed first (one dial per peer,
   // the fetches for it wait); an unreachable peer answers io_error, a peer
   // without the blob not_found. request.at_least travels in a version 2
-  // fragments request; a peer that refuses version 2 (invalid_request: a
+  // fragments request, with fetch.request_timeout as its deadline; a peer
+  // that refuses version 2 (invalid_request: a
   // node speaking only version 1) gets the request again as version 1,
   // without at_least, and every later one too (docs/node-protocol.md 5).
   Result<shards::FetchHandle> fetch(const NodeId& peer, const shards::FragmentRequest& request,
                                     shards::FetchCallback done) override;
   void cancel(shards::FetchHandle handle) override;
+  // invalid_data lowers the peer's score in the p2p layer (enough of it
+  // bans the peer); the other verdicts change nothing here.
+  void report(const NodeId& peer, shards::PeerVerdict verdict) override;
 
  private:
   struct Pending;

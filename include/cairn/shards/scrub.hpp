@@ -21,6 +21,7 @@
 #include "cairn/core/result.hpp"
 #include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
+#include "cairn/shards/gather.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/remote.hpp"
 #include "cairn/shards/settings.hpp"
@@ -80,11 +81,12 @@ class Scrubber {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
 
-  // Everything passed must outlive the scrubber. `remote` may be null
-  // (no repair from peers). `transform` must be the one the node stores
+  // Everything passed must outlive the scrubber. `gather` may be null
+  // (no repair from peers); its callbacks must keep running until stop()
+  // returns. `transform` must be the one the node stores
   // with. `clock` defaults to std::chrono::steady_clock.
   Scrubber(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
-           std::shared_ptr<const ReplicaTransform> transform, RemoteFragments* remote,
+           std::shared_ptr<const ReplicaTransform> transform, FragmentGather* gather,
            const ScrubSettings& settings, Clock clock = {});
   // stop().
   ~Scrubber();
