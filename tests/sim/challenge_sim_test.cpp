@@ -15,8 +15,7 @@ using namespace std::chrono_literals;
 // 100 ms blocks, 10-block epochs whose anchors are due within 4 blocks, and
 // a short walk (the store is tiny).
 erasure::NetworkParams challenge_params() {
-  auto p = erasure::NetworkParams::localnet();
-  p.block_time_ms = 100;
+  auto p = SimNetwork::default_params();
   p.epoch_blocks = 10;
   p.deadline_blocks = 4;
   p.walk_steps = 2048;
@@ -47,9 +46,7 @@ TEST(SimChallenge, EveryHolderIsCountedAndARestartedNodeAnswersTheNextEpoch) {
   ASSERT_TRUE(sim.run_until([&] { return sim.meshed(); }, 30s));
   auto rng = test::seeded_rng(5);
   const Bytes payload = test::random_bytes(rng, 20'000);
-  auto put = sim.spawn([&] { return sim.node(0).service().put_blob(payload, {}); });
-  ASSERT_TRUE(sim.run_until([&] { return put.wait_for(0s) == std::future_status::ready; }, 30s));
-  auto r = put.get();
+  auto r = sim.upload(0, payload, 30s);
   ASSERT_TRUE(r) << r.error().to_string();
   const uint64_t uploaded = sim.chain().head()->number.value;
 

@@ -54,6 +54,33 @@ SimNetwork::~SimNetwork() {
   clock_.settle();
 }
 
+erasure::NetworkParams SimNetwork::default_params() {
+  auto p = erasure::NetworkParams::localnet();
+  p.block_time_ms = 100;
+  return p;
+}
+
+Result<node::PutBlobResult> SimNetwork::upload(size_t i, ByteSpan payload,
+                                               std::chrono::milliseconds limit) {
+  auto put = spawn([&] { return node(i).service().put_blob(payload, {}); });
+  const auto returned = [&] {
+    return put.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  };
+  // The call reaches the uploader before virtual time moves on.
+  settle_until([&] {
+    auto st = node(i).service().status();
+    return returned() || (st && st->pending_uploads > 0);
+  });
+  if (!run_until(returned, limit)) {
+    // Give up: the node stops waiting once its own deadline passes.
+    while (!returned()) clock_.advance(std::chrono::seconds(1));
+    (void)put.get();
+    return make_error(Errc::timeout, "the upload did not return within " +
+                                         std::to_string(limit.count()) + " ms of virtual time");
+  }
+  return put.get();
+}
+
 std::string SimNetwork::name(size_t i) const {
   const uint32_t crashes = i < nodes_.size() ? nodes_[i].crashes : 0;
   return "n" + std::to_string(i) + (crashes > 0 ? "r" + std::to_string(crashes) : std::string());

@@ -35,6 +35,9 @@ namespace cairn::sim {
 
 class SimNetwork {
  public:
+  // The localnet parameters with 100 ms blocks.
+  static erasure::NetworkParams default_params();
+
   // A new dev chain with `params`, producing blocks on the manual clock.
   explicit SimNetwork(const erasure::NetworkParams& params, uint64_t seed = test::test_seed());
   ~SimNetwork();  // stops every node, then the chain
@@ -91,6 +94,10 @@ class SimNetwork {
     }
     return f.get();
   }
+
+  // Uploads `payload` as one blob through node i, driving the network until
+  // the upload returns (at most `limit` of virtual time: Errc::timeout).
+  Result<node::PutBlobResult> upload(size_t i, ByteSpan payload, std::chrono::milliseconds limit);
 
   // Polls the network with virtual time frozen until `done()` holds (a
   // spawned call reached the node, say); false after `real_limit` of

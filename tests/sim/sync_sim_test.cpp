@@ -10,12 +10,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-erasure::NetworkParams sim_params() {
-  auto p = erasure::NetworkParams::localnet();
-  p.block_time_ms = 100;
-  return p;
-}
-
 void no_scrub(node::NodeSettings& s) {
   s.upload.min_replicas = 1;
   // The damaged fragment must stay damaged.
@@ -29,14 +23,12 @@ void no_scrub(node::NodeSettings& s) {
 // rebuilt. Without at_least on the wire the holder answers k - 1 fragments
 // and the new node never gets the blob.
 TEST(SimSync, AHolderWithADamagedDataFragmentServesParityInItsPlace) {
-  SimNetwork sim(sim_params());
+  SimNetwork sim(SimNetwork::default_params());
   sim.add(no_scrub);
   ASSERT_TRUE(sim.run_until([&] { return sim.meshed(); }, 30s));
   auto rng = test::seeded_rng(11);
   const Bytes payload = test::random_bytes(rng, 30'000);
-  auto put = sim.spawn([&] { return sim.node(0).service().put_blob(payload, {}); });
-  ASSERT_TRUE(sim.run_until([&] { return put.wait_for(0s) == std::future_status::ready; }, 30s));
-  auto r = put.get();
+  auto r = sim.upload(0, payload, 30s);
   ASSERT_TRUE(r) << r.error().to_string();
 
   sim.stop(0);

@@ -10,12 +10,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-erasure::NetworkParams sim_params() {
-  auto p = erasure::NetworkParams::localnet();
-  p.block_time_ms = 100;
-  return p;
-}
-
 constexpr const char* kAcked = "cairn_upload_blobs_acknowledged_total";
 
 struct UploadTimes {
@@ -26,7 +20,7 @@ struct UploadTimes {
 
 // Three meshed nodes; node 0 uploads one blob asking for two replicas.
 UploadTimes upload_with_two_replicas(uint64_t seed) {
-  SimNetwork sim(sim_params(), seed);
+  SimNetwork sim(SimNetwork::default_params(), seed);
   for (int i = 0; i < 3; ++i) sim.add([](node::NodeSettings& s) { s.upload.min_replicas = 2; });
   EXPECT_TRUE(sim.run_until([&] { return sim.meshed(); }, 30s))
       << "not meshed by " << sim.now_ms() << " ms";
@@ -80,20 +74,15 @@ TEST(SimUpload, AcknowledgedWhenMinReplicasServingNodesHoldTheBlob) {
 // A node cut off during an upload does not get the blob; once the partition
 // heals, shard sync brings it over.
 TEST(SimUpload, APartitionedNodeSyncsTheShardAfterTheHeal) {
-  SimNetwork sim(sim_params());
+  SimNetwork sim(SimNetwork::default_params());
   for (int i = 0; i < 3; ++i) sim.add([](node::NodeSettings& s) { s.upload.min_replicas = 2; });
   ASSERT_TRUE(sim.run_until([&] { return sim.meshed(); }, 30s));
   sim.net().partition({{"n0", "n1"}, {"n2"}});
   auto rng = test::seeded_rng(2);
   const Bytes payload = test::random_bytes(rng, 10'000);
-  auto put = sim.spawn([&] { return sim.node(0).service().put_blob(payload, {}); });
-  ASSERT_TRUE(sim.settle_until([&] {
-    auto st = sim.node(0).service().status();
-    return st && st->pending_uploads == 1;
-  }));
-  ASSERT_TRUE(sim.run_until([&] { return sim.counter(0, kAcked) == 1; }, 30s));
-  sim.settle_until([&] { return put.wait_for(0s) == std::future_status::ready; });
-  ASSERT_TRUE(put.get());
+  auto r = sim.upload(0, payload, 30s);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(sim.counter(0, kAcked), 1u);
   sim.advance(10s);
   EXPECT_EQ(sim.blobs_stored(2), 0u) << "the partitioned node got the blob";
   EXPECT_EQ(sim.blobs_stored(0), 1u);
@@ -109,19 +98,12 @@ TEST(SimUpload, APartitionedNodeSyncsTheShardAfterTheHeal) {
 // A holder crashes; a new node joining the shard syncs what it held, and
 // reads keep working from the survivors.
 TEST(SimUpload, ACrashedHoldersBlobsAreReplicatedToANewNode) {
-  SimNetwork sim(sim_params());
+  SimNetwork sim(SimNetwork::default_params());
   for (int i = 0; i < 3; ++i) sim.add([](node::NodeSettings& s) { s.upload.min_replicas = 3; });
   ASSERT_TRUE(sim.run_until([&] { return sim.meshed(); }, 30s));
   auto rng = test::seeded_rng(3);
   const Bytes payload = test::random_bytes(rng, 20'000);
-  auto put = sim.spawn([&] { return sim.node(0).service().put_blob(payload, {}); });
-  ASSERT_TRUE(sim.settle_until([&] {
-    auto st = sim.node(0).service().status();
-    return st && st->pending_uploads == 1;
-  }));
-  ASSERT_TRUE(sim.run_until([&] { return sim.counter(0, kAcked) == 1; }, 30s));
-  sim.settle_until([&] { return put.wait_for(0s) == std::future_status::ready; });
-  auto r = put.get();
+  auto r = sim.upload(0, payload, 30s);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->replicas, 3u);
 

@@ -222,17 +222,7 @@ class WorkerPool {
       running_posted_ = true;
       posted_runner_ = std::this_thread::get_id();
     }
-    space_ready_.notify_one();
-    bool threw = false;
-    try {
-      if (entry.run) entry.run();
-    } catch (...) {
-      threw = true;
-    }
-    std::lock_guard lock(mu_);
-    running_posted_ = false;
-    ++stats_.completed;
-    if (threw) ++stats_.failed;
+    run_entry(entry);
     return true;
   }
 
@@ -246,17 +236,23 @@ class WorkerPool {
         entry = std::move(queue_.front());
         queue_.pop_front();
       }
-      space_ready_.notify_one();
-      bool threw = false;
-      try {
-        if (entry.run) entry.run();
-      } catch (...) {
-        threw = true;
-      }
-      std::lock_guard lock(mu_);
-      ++stats_.completed;
-      if (threw) ++stats_.failed;
+      run_entry(entry);
     }
+  }
+
+  // Runs a job taken off the queue and counts it.
+  void run_entry(Entry& entry) {
+    space_ready_.notify_one();
+    bool threw = false;
+    try {
+      if (entry.run) entry.run();
+    } catch (...) {
+      threw = true;
+    }
+    std::lock_guard lock(mu_);
+    running_posted_ = false;
+    ++stats_.completed;
+    if (threw) ++stats_.failed;
   }
 
   const size_t capacity_;
