@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "cairn/p2p/transport.hpp"
+#include "node/local_network.hpp"
 
 namespace cairn::sim {
 namespace {
@@ -96,16 +97,10 @@ bool SimNetwork::run_until(const std::function<bool()>& done, std::chrono::milli
 
 node::Node& SimNetwork::add(const std::function<void(node::NodeSettings&)>& tweak) {
   const size_t i = nodes_.size();
-  node::NodeSettings s;
-  s.data_dir = (dir_ / ("n" + std::to_string(i))).string();
-  s.api.listen.clear();
-  s.metrics.listen.clear();
-  s.discovery.chain_refresh = std::chrono::milliseconds(500);
-  s.discovery.bootstrap_retry = std::chrono::milliseconds(500);
-  s.chain.registry_refresh = std::chrono::milliseconds(500);
-  s.gossip.heartbeat_interval = std::chrono::milliseconds(200);
-  s.fetch.hedge_after = std::chrono::milliseconds(500);
-  s.stop_timeout = std::chrono::seconds(5);
+  // The in-process network's settings (fast discovery, refreshes and
+  // heartbeats); open() sets the simulated listen address.
+  node::NodeSettings s = node::LocalNetwork::node_settings(dir_ / ("n" + std::to_string(i)));
+  s.metrics.listen.clear();  // no listener threads: everything runs on the simulation's io_context
   for (const auto& n : nodes_) {
     if (n.node) {
       s.bootstrap.push_back(n.node->p2p_address());
@@ -172,15 +167,11 @@ uint64_t SimNetwork::blobs_stored(size_t i) {
 }
 
 bool SimNetwork::meshed() {
-  size_t live_nodes = 0;
-  for (auto& n : nodes_) live_nodes += n.node ? 1u : 0u;
+  std::vector<node::Node*> live;
   for (auto& n : nodes_) {
-    if (!n.node) continue;
-    auto st = n.node->service().status();
-    if (!st || !st->chain.registered || st->peers.size() + 1 < live_nodes) return false;
+    if (n.node) live.push_back(n.node.get());
   }
-  return chain_->nodes(ShardId{0}).value_or(std::vector<contracts::NodeRecord>{}).size() >=
-         live_nodes;
+  return node::LocalNetwork::meshed(live, *chain_);
 }
 
 uint64_t SimNetwork::counter(size_t i, const std::string& name) {

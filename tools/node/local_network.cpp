@@ -86,15 +86,20 @@ Status LocalNetwork::remove(size_t i) {
 }
 
 bool LocalNetwork::meshed() {
-  size_t live_nodes = 0;
-  for (auto& n : nodes_) live_nodes += n ? 1u : 0u;
+  std::vector<Node*> live;
   for (auto& n : nodes_) {
-    if (!n) continue;
+    if (n) live.push_back(n.get());
+  }
+  return meshed(live, *chain_);
+}
+
+bool LocalNetwork::meshed(const std::vector<Node*>& live, contracts::Chain& chain) {
+  for (Node* n : live) {
     auto st = n->service().status();
-    if (!st || !st->chain.registered || st->peers.size() + 1 < live_nodes) return false;
+    if (!st || !st->chain.registered || st->peers.size() + 1 < live.size()) return false;
   }
   // The registry lists them all (min_replicas caps and reads use it).
-  return chain_->nodes(ShardId{0}).value_or(std::vector<contracts::NodeRecord>{}).size() >= live_nodes;
+  return chain.nodes(ShardId{0}).value_or(std::vector<contracts::NodeRecord>{}).size() >= live.size();
 }
 
 bool LocalNetwork::wait_meshed(std::chrono::milliseconds limit) {

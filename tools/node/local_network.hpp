@@ -55,6 +55,8 @@ class LocalNetwork {
   // Every live node is registered on the chain and connected to every other
   // live node, and the chain registry lists them all for shard 0.
   bool meshed();
+  // The same test for any set of live nodes on `chain` (a simulation's).
+  static bool meshed(const std::vector<Node*>& live, contracts::Chain& chain);
   bool wait_meshed(std::chrono::milliseconds limit);
 
  private:
