@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <queue>
 #include <vector>
 
@@ -88,7 +89,9 @@ struct ManualClock::Impl {
   };
 
   asio::io_context& ctx;
-  TimePoint now{};
+  // Read by now() from any thread (a simulation's blocked callers); written
+  // only by the driver.
+  std::atomic<TimePoint> now{TimePoint{}};
   uint64_t seq = 0;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> heap;
 
@@ -114,7 +117,7 @@ struct ManualClock::Impl {
     heap.pop();
     auto st = e.state.lock();
     if (!st || !st->armed || st->generation != e.generation) return;
-    now = e.when;
+    now.store(e.when);
     st->armed = false;
     auto fn = std::move(st->fn);
     st->fn = nullptr;
@@ -145,7 +148,7 @@ class ManualTimer final : public Timer {
     state_->armed = true;
     state_->fn = std::move(fn);
     const Duration d = delay < Duration::zero() ? Duration::zero() : delay;
-    clock->heap.push({clock->now + d, clock->seq++, state_, state_->generation});
+    clock->heap.push({clock->now.load() + d, clock->seq++, state_, state_->generation});
   }
 
   void cancel() noexcept override {
@@ -165,8 +168,8 @@ class ManualTimer final : public Timer {
 ManualClock::ManualClock(asio::io_context& ctx) : impl_(std::make_shared<Impl>(ctx)) {}
 ManualClock::~ManualClock() = default;
 
-TimePoint ManualClock::now() const noexcept { return impl_->now; }
-Duration ManualClock::elapsed() const noexcept { return impl_->now.time_since_epoch(); }
+TimePoint ManualClock::now() const noexcept { return impl_->now.load(); }
+Duration ManualClock::elapsed() const noexcept { return impl_->now.load().time_since_epoch(); }
 
 std::unique_ptr<Timer> ManualClock::make_timer(const asio::any_io_executor& executor) {
   return std::make_unique<ManualTimer>(impl_, executor);
@@ -183,7 +186,7 @@ bool ManualClock::next_deadline(TimePoint& out) const noexcept {
 
 uint64_t ManualClock::advance(Duration d) {
   auto& im = *impl_;
-  const TimePoint target = im.now + (d < Duration::zero() ? Duration::zero() : d);
+  const TimePoint target = im.now.load() + (d < Duration::zero() ? Duration::zero() : d);
   uint64_t fired = 0;
   im.settle();
   for (;;) {
@@ -192,20 +195,20 @@ uint64_t ManualClock::advance(Duration d) {
     im.fire_top();
     ++fired;
   }
-  im.now = target;
+  im.now.store(target);
   im.settle();
   return fired;
 }
 
 bool ManualClock::run_until(const std::function<bool()>& done, Duration limit) {
   auto& im = *impl_;
-  const TimePoint deadline = im.now + limit;
+  const TimePoint deadline = im.now.load() + limit;
   im.settle();
   if (done()) return true;
   for (;;) {
     im.drop_stale();
     if (im.heap.empty() || im.heap.top().when > deadline) {
-      im.now = deadline;
+      im.now.store(deadline);
       im.settle();
       return done();
     }

@@ -23,7 +23,8 @@ Clock& steady_clock();
 //
 // Owner: the test or simulation driver. Single-threaded: the io_context must
 // not be run by any other thread, and advance() must not be called from
-// inside a handler.
+// inside a handler. now() and elapsed() may be read from any thread (a
+// simulated node's blocked callers check their deadlines with it).
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(asio::io_context& ctx);
