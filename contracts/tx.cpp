@@ -10,7 +10,7 @@ namespace {
 constexpr std::string_view kTxDomain = "cairn/tx/v1";
 constexpr uint8_t kReceiptVersion = 1;
 
-tl::unexpected<Error> malformed(const std::string& what) {
+tl::unexpected<Error> malformed_tx(const std::string& what) {
   return make_error(Errc::invalid_argument, "transaction: " + what);
 }
 
@@ -137,58 +137,63 @@ Bytes Transaction::signing_message(const Hash32& chain_id) const {
 
 Result<Transaction> Transaction::decode(ByteSpan data) noexcept {
   if (data.size() > kMaxTxBytes) {
-    return malformed(std::to_string(data.size()) + " bytes exceeds " + std::to_string(kMaxTxBytes));
+    return malformed_tx(std::to_string(data.size()) + " bytes exceeds " +
+                        std::to_string(kMaxTxBytes));
   }
   ByteReader r(data);
   uint8_t version = 0, kind = 0;
-  if (!r.read_be(version) || !r.read_be(kind)) return malformed("truncated header");
+  if (!r.read_be(version) || !r.read_be(kind)) return malformed_tx("truncated header");
   if (version != kTxVersion) {
-    return malformed("version " + std::to_string(version) + " (this build reads 1)");
+    return malformed_tx("version " + std::to_string(version) + " (this build reads 1)");
   }
   Transaction tx;
-  if (!r.read(tx.sender.bytes)) return malformed("sender: expected 32 bytes");
-  if (!r.read_be(tx.nonce)) return malformed("nonce: expected 8 bytes");
+  if (!r.read(tx.sender.bytes)) return malformed_tx("sender: expected 32 bytes");
+  if (!r.read_be(tx.nonce)) return malformed_tx("nonce: expected 8 bytes");
   std::string why;
   switch (static_cast<TxKind>(kind)) {
     case TxKind::register_node: {
       RegisterNode reg;
-      if (!r.read(reg.node_id.bytes)) return malformed("register_node.node_id: expected 32 bytes");
+      if (!r.read(reg.node_id.bytes))
+        return malformed_tx("register_node.node_id: expected 32 bytes");
       if (!read_string16(r, kMaxEndpointBytes, reg.endpoint, why)) {
-        return malformed("register_node.endpoint: " + why);
+        return malformed_tx("register_node.endpoint: " + why);
       }
-      if (!read_shards(r, reg.shards, why)) return malformed("register_node.shards: " + why);
+      if (!read_shards(r, reg.shards, why)) return malformed_tx("register_node.shards: " + why);
       tx.body = std::move(reg);
       break;
     }
     case TxKind::put_blob: {
       PutBlob put;
-      if (!r.read(put.commitment.bytes)) return malformed("put_blob.commitment: expected 32 bytes");
-      if (!r.read_be(put.size)) return malformed("put_blob.size: expected 4 bytes");
+      if (!r.read(put.commitment.bytes))
+        return malformed_tx("put_blob.commitment: expected 32 bytes");
+      if (!r.read_be(put.size)) return malformed_tx("put_blob.size: expected 4 bytes");
       tx.body = put;
       break;
     }
     case TxKind::submit_response: {
       SubmitResponse resp;
       if (!r.read(resp.node_id.bytes)) {
-        return malformed("submit_response.node_id: expected 32 bytes");
+        return malformed_tx("submit_response.node_id: expected 32 bytes");
       }
-      if (!r.read_be(resp.shard.value)) return malformed("submit_response.shard: expected 4 bytes");
-      if (!r.read_be(resp.epoch.value)) return malformed("submit_response.epoch: expected 8 bytes");
+      if (!r.read_be(resp.shard.value))
+        return malformed_tx("submit_response.shard: expected 4 bytes");
+      if (!r.read_be(resp.epoch.value))
+        return malformed_tx("submit_response.epoch: expected 8 bytes");
       if (!r.read(resp.response_hash)) {
-        return malformed("submit_response.response_hash: expected 32 bytes");
+        return malformed_tx("submit_response.response_hash: expected 32 bytes");
       }
       tx.body = resp;
       break;
     }
     default:
-      return malformed("unknown kind " + std::to_string(kind));
+      return malformed_tx("unknown kind " + std::to_string(kind));
   }
   if (r.remaining() < tx.signature.size()) {
-    return malformed("signature: expected 64 bytes, " + std::to_string(r.remaining()) + " left");
+    return malformed_tx("signature: expected 64 bytes, " + std::to_string(r.remaining()) + " left");
   }
   r.read(tx.signature);
   if (!r.done()) {
-    return malformed(std::to_string(r.remaining()) + " trailing bytes after the signature");
+    return malformed_tx(std::to_string(r.remaining()) + " trailing bytes after the signature");
   }
   return tx;
 }

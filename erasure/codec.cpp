@@ -101,7 +101,7 @@ class DecodeCache {
   uint64_t misses_ = 0;
 };
 
-tl::unexpected<Error> invalid(std::string message) {
+tl::unexpected<Error> codec_invalid(std::string message) {
   return make_error(Errc::invalid_argument, "erasure codec: " + std::move(message));
 }
 
@@ -136,8 +136,8 @@ class IsalCodec final : public Codec {
 
   Status encode_into(ByteSpan payload, EncodedBlob& out) const override {
     if (payload.size() > params_.blob_size) {
-      return invalid("payload of " + std::to_string(payload.size()) + " bytes exceeds blob_size " +
-                     std::to_string(params_.blob_size));
+      return codec_invalid("payload of " + std::to_string(payload.size()) +
+                           " bytes exceeds blob_size " + std::to_string(params_.blob_size));
     }
     const size_t data_bytes = size_t{k_} * fragment_size_;
     out.data.resize(size_t{n_} * fragment_size_);
@@ -152,10 +152,10 @@ class IsalCodec final : public Codec {
   Status encode_parity(EncodedBlob& blob) const override {
     if (blob.fragments != n_ || blob.fragment_size != fragment_size_ ||
         blob.data.size() != size_t{n_} * fragment_size_) {
-      return invalid("blob has " + std::to_string(blob.fragments) + " fragments of " +
-                     std::to_string(blob.fragment_size) + " bytes (" +
-                     std::to_string(blob.data.size()) + " total), expected " + std::to_string(n_) +
-                     " of " + std::to_string(fragment_size_));
+      return codec_invalid("blob has " + std::to_string(blob.fragments) + " fragments of " +
+                           std::to_string(blob.fragment_size) + " bytes (" +
+                           std::to_string(blob.data.size()) + " total), expected " +
+                           std::to_string(n_) + " of " + std::to_string(fragment_size_));
     }
     if (m_ == 0) return {};
     std::array<uint8_t*, kMaxFragments> ptrs{};
@@ -168,8 +168,8 @@ class IsalCodec final : public Codec {
 
   Result<Bytes> decode(std::span<const FragmentRef> available, uint32_t length) const override {
     if (length > params_.blob_size) {
-      return invalid("length " + std::to_string(length) + " exceeds blob_size " +
-                     std::to_string(params_.blob_size));
+      return codec_invalid("length " + std::to_string(length) + " exceeds blob_size " +
+                           std::to_string(params_.blob_size));
     }
     Present present;
     CAIRN_TRY_STATUS(index_fragments(available, present));
@@ -201,8 +201,8 @@ class IsalCodec final : public Codec {
     std::array<bool, kMaxFragments> missing_wanted{};
     for (uint32_t w : wanted) {
       if (w >= n_) {
-        return invalid("wanted fragment " + std::to_string(w) + " is outside 0.." +
-                       std::to_string(n_ - 1));
+        return codec_invalid("wanted fragment " + std::to_string(w) + " is outside 0.." +
+                             std::to_string(n_ - 1));
       }
       if (present[w] == nullptr) missing_wanted[w] = true;
     }
@@ -245,16 +245,16 @@ class IsalCodec final : public Codec {
     uint32_t count = 0;
     for (const FragmentRef& f : available) {
       if (f.index >= n_) {
-        return invalid("fragment index " + std::to_string(f.index) + " is outside 0.." +
-                       std::to_string(n_ - 1));
+        return codec_invalid("fragment index " + std::to_string(f.index) + " is outside 0.." +
+                             std::to_string(n_ - 1));
       }
       if (f.data.size() != fragment_size_) {
-        return invalid("fragment " + std::to_string(f.index) + " has " +
-                       std::to_string(f.data.size()) + " bytes, expected " +
-                       std::to_string(fragment_size_));
+        return codec_invalid("fragment " + std::to_string(f.index) + " has " +
+                             std::to_string(f.data.size()) + " bytes, expected " +
+                             std::to_string(fragment_size_));
       }
       if (present[f.index] != nullptr) {
-        return invalid("fragment " + std::to_string(f.index) + " given twice");
+        return codec_invalid("fragment " + std::to_string(f.index) + " given twice");
       }
       present[f.index] = f.data.data();
       ++count;
@@ -351,7 +351,8 @@ Result<std::shared_ptr<const Codec>> Codec::create(const NetworkParams& params) 
   CAIRN_TRY_STATUS(params.validate());
   // ISA-L lengths are int; validate() keeps blob_size far below that.
   if (params.fragment_size() > static_cast<uint32_t>(INT_MAX)) {
-    return invalid("fragment size " + std::to_string(params.fragment_size()) + " is too large");
+    return codec_invalid("fragment size " + std::to_string(params.fragment_size()) +
+                         " is too large");
   }
   return std::shared_ptr<const Codec>(std::make_shared<IsalCodec>(params));
 }

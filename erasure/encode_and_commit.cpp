@@ -14,7 +14,7 @@
 namespace cairn::erasure {
 namespace {
 
-tl::unexpected<Error> invalid(std::string message) {
+tl::unexpected<Error> commitment_invalid(std::string message) {
   return make_error(Errc::invalid_argument, "blob commitment: " + std::move(message));
 }
 
@@ -38,13 +38,14 @@ Status verify_blob(const Codec& codec, const EncodedBlob& blob, const BlobId& id
   const uint32_t k = params.data_fragments;
   const uint32_t fs = params.fragment_size();
   if (blob.fragments != n || blob.fragment_size != fs || blob.data.size() != size_t{n} * fs) {
-    return invalid("blob " + id.hex() + " has " + std::to_string(blob.fragments) +
-                   " fragments of " + std::to_string(blob.fragment_size) + " bytes, expected " +
-                   std::to_string(n) + " of " + std::to_string(fs));
+    return commitment_invalid("blob " + id.hex() + " has " + std::to_string(blob.fragments) +
+                              " fragments of " + std::to_string(blob.fragment_size) +
+                              " bytes, expected " + std::to_string(n) + " of " +
+                              std::to_string(fs));
   }
   if (blob.length > params.blob_size) {
-    return invalid("blob " + id.hex() + " claims length " + std::to_string(blob.length) +
-                   " above blob_size " + std::to_string(params.blob_size));
+    return commitment_invalid("blob " + id.hex() + " claims length " + std::to_string(blob.length) +
+                              " above blob_size " + std::to_string(params.blob_size));
   }
   auto fail = [&id](const std::string& why) {
     return make_error(Errc::verification_failed, "blob " + id.hex() + ": " + why);

@@ -7,11 +7,11 @@ namespace cairn::p2p {
 
 namespace {
 
-constexpr size_t kIdBytes = 32;
+constexpr size_t kNodeIdBytes = 32;
 // Smallest record: id, address length, one address byte, shard count.
-constexpr size_t kMinRecordBytes = kIdBytes + 1 + 1 + 2;
+constexpr size_t kMinRecordBytes = kNodeIdBytes + 1 + 1 + 2;
 
-tl::unexpected<Error> malformed(const std::string& what) {
+tl::unexpected<Error> malformed_exchange(const std::string& what) {
   return make_error(Errc::invalid_argument, "peer exchange: " + what);
 }
 
@@ -49,43 +49,43 @@ bool read_address(ByteReader& r, std::string& out) noexcept {
   return true;
 }
 
-Result<PeerExchange> decode_impl(ByteSpan data) {
+Result<PeerExchange> decode_exchange(ByteSpan data) {
   ByteReader r(data);
   uint8_t version = 0, flags = 0;
-  if (!r.read_be(version)) return malformed("empty");
+  if (!r.read_be(version)) return malformed_exchange("empty");
   if (version != kPeerExchangeVersion) {
     return make_error(Errc::unsupported, "peer exchange: version " + std::to_string(version) +
                                              " (this build speaks " +
                                              std::to_string(kPeerExchangeVersion) + ")");
   }
-  if (!r.read_be(flags)) return malformed("truncated flags");
-  if ((flags & ~kPxFlagRequest) != 0) return malformed("unknown flags");
+  if (!r.read_be(flags)) return malformed_exchange("truncated flags");
+  if ((flags & ~kPxFlagRequest) != 0) return malformed_exchange("unknown flags");
   PeerExchange px;
   px.request = (flags & kPxFlagRequest) != 0;
-  if (!read_shards(r, px.shards)) return malformed("bad sender shards");
-  if (!read_address(r, px.address)) return malformed("bad sender address");
+  if (!read_shards(r, px.shards)) return malformed_exchange("bad sender shards");
+  if (!read_address(r, px.address)) return malformed_exchange("bad sender address");
   uint16_t n = 0;
   if (!r.read_be(n) || n > kMaxPxRecords ||
       static_cast<size_t>(n) * kMinRecordBytes > r.remaining()) {
-    return malformed("bad record count");
+    return malformed_exchange("bad record count");
   }
   px.records.resize(n);
   for (auto& rec : px.records) {
-    if (!r.read(rec.id.bytes)) return malformed("truncated record id");
+    if (!r.read(rec.id.bytes)) return malformed_exchange("truncated record id");
     if (!read_address(r, rec.address) || rec.address.empty())
-      return malformed("bad record address");
-    if (!read_shards(r, rec.shards)) return malformed("bad record shards");
+      return malformed_exchange("bad record address");
+    if (!read_shards(r, rec.shards)) return malformed_exchange("bad record shards");
   }
-  if (!r.done()) return malformed("trailing bytes");
+  if (!r.done()) return malformed_exchange("trailing bytes");
   return px;
 }
 
 }  // namespace
 
 Result<Bytes> encode_peer_exchange(const PeerExchange& px) {
-  if (px.records.size() > kMaxPxRecords) return malformed("too many records");
-  if (px.address.size() > kMaxPxAddressBytes) return malformed("sender address too long");
-  if (!shards_ok(px.shards)) return malformed("sender shards unsorted or too many");
+  if (px.records.size() > kMaxPxRecords) return malformed_exchange("too many records");
+  if (px.address.size() > kMaxPxAddressBytes) return malformed_exchange("sender address too long");
+  if (!shards_ok(px.shards)) return malformed_exchange("sender shards unsorted or too many");
   Bytes out;
   out.push_back(kPeerExchangeVersion);
   out.push_back(px.request ? kPxFlagRequest : 0);
@@ -94,9 +94,9 @@ Result<Bytes> encode_peer_exchange(const PeerExchange& px) {
   append_be<uint16_t>(out, static_cast<uint16_t>(px.records.size()));
   for (const auto& rec : px.records) {
     if (rec.address.empty() || rec.address.size() > kMaxPxAddressBytes) {
-      return malformed("record address empty or too long");
+      return malformed_exchange("record address empty or too long");
     }
-    if (!shards_ok(rec.shards)) return malformed("record shards unsorted or too many");
+    if (!shards_ok(rec.shards)) return malformed_exchange("record shards unsorted or too many");
     append(out, rec.id.bytes);
     put_address(out, rec.address);
     put_shards(out, rec.shards);
@@ -105,7 +105,8 @@ Result<Bytes> encode_peer_exchange(const PeerExchange& px) {
 }
 
 Result<PeerExchange> decode_peer_exchange(ByteSpan data) noexcept {
-  return detail::guarded_decode<PeerExchange>("peer exchange", [&] { return decode_impl(data); });
+  return detail::guarded_decode<PeerExchange>("peer exchange",
+                                              [&] { return decode_exchange(data); });
 }
 
 }  // namespace cairn::p2p

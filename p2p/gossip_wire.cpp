@@ -19,7 +19,7 @@ constexpr std::string_view kMessageIdDomain = "cairn/gossip/msg/v1";
 constexpr size_t kSubscriptionBytes = 1 + 4;
 constexpr size_t kMessageHeaderBytes = 4 + 4;
 constexpr size_t kIhaveHeaderBytes = 4 + 2;
-constexpr size_t kIdBytes = 32;
+constexpr size_t kMessageIdBytes = 32;
 constexpr size_t kGraftBytes = 4;
 constexpr size_t kPruneBytes = 4 + 4;
 
@@ -56,8 +56,8 @@ size_t encoded_size(const GossipRpc& rpc) noexcept {
   size_t n = 1 + 6 * 2;  // version + six section counts
   n += rpc.subscriptions.size() * kSubscriptionBytes;
   for (const auto& m : rpc.messages) n += kMessageHeaderBytes + (m.data ? m.data->size() : 0);
-  for (const auto& h : rpc.ihave) n += kIhaveHeaderBytes + h.ids.size() * kIdBytes;
-  n += rpc.iwant.size() * kIdBytes;
+  for (const auto& h : rpc.ihave) n += kIhaveHeaderBytes + h.ids.size() * kMessageIdBytes;
+  n += rpc.iwant.size() * kMessageIdBytes;
   n += rpc.graft.size() * kGraftBytes;
   n += rpc.prune.size() * kPruneBytes;
   return n;
@@ -140,11 +140,12 @@ std::vector<GossipRpc> split_gossip_rpc(GossipRpc rpc, size_t max_bytes) {
     size_t pos = 0;
     while (pos < h.ids.size()) {
       const size_t room_ids = max_bytes > cur_size + kIhaveHeaderBytes
-                                  ? (max_bytes - cur_size - kIhaveHeaderBytes) / kIdBytes
+                                  ? (max_bytes - cur_size - kIhaveHeaderBytes) / kMessageIdBytes
                                   : 0;
       size_t take =
           std::min({h.ids.size() - pos, kMaxGossipIdsPerControl, std::max<size_t>(room_ids, 1)});
-      make_room(kIhaveHeaderBytes + take * kIdBytes, cur.ihave.size(), kMaxGossipIhaveTopics);
+      make_room(kIhaveHeaderBytes + take * kMessageIdBytes, cur.ihave.size(),
+                kMaxGossipIhaveTopics);
       GossipIhave part{h.topic, {}};
       part.ids.assign(h.ids.begin() + static_cast<std::ptrdiff_t>(pos),
                       h.ids.begin() + static_cast<std::ptrdiff_t>(pos + take));
@@ -153,7 +154,7 @@ std::vector<GossipRpc> split_gossip_rpc(GossipRpc rpc, size_t max_bytes) {
     }
   }
   for (auto& id : rpc.iwant) {
-    make_room(kIdBytes, cur.iwant.size(), kMaxGossipIdsPerControl);
+    make_room(kMessageIdBytes, cur.iwant.size(), kMaxGossipIdsPerControl);
     cur.iwant.push_back(id);
   }
   for (auto& t : rpc.graft) {
@@ -184,7 +185,7 @@ bool read_count(ByteReader& r, size_t limit, size_t min_entry, size_t& count) no
 
 bool read_id(ByteReader& r, MessageId& id) noexcept { return r.read(id.bytes); }
 
-Result<GossipRpc> decode_impl(ByteSpan data) {
+Result<GossipRpc> decode_rpc(ByteSpan data) {
   ByteReader r(data);
   uint8_t version = 0;
   if (!r.read_be(version)) return malformed("empty");
@@ -227,12 +228,14 @@ Result<GossipRpc> decode_impl(ByteSpan data) {
   for (auto& h : rpc.ihave) {
     size_t ids = 0;
     if (!r.read_be(h.topic.value)) return malformed("truncated ihave");
-    if (!read_count(r, kMaxGossipIdsPerControl, kIdBytes, ids)) return malformed("bad ihave ids");
+    if (!read_count(r, kMaxGossipIdsPerControl, kMessageIdBytes, ids))
+      return malformed("bad ihave ids");
     h.ids.resize(ids);
     for (auto& id : h.ids) read_id(r, id);  // length checked by read_count
   }
 
-  if (!read_count(r, kMaxGossipIdsPerControl, kIdBytes, n)) return malformed("bad iwant count");
+  if (!read_count(r, kMaxGossipIdsPerControl, kMessageIdBytes, n))
+    return malformed("bad iwant count");
   rpc.iwant.resize(n);
   for (auto& id : rpc.iwant) read_id(r, id);
 
@@ -254,7 +257,7 @@ Result<GossipRpc> decode_impl(ByteSpan data) {
 }  // namespace
 
 Result<GossipRpc> decode_gossip_rpc(ByteSpan data) noexcept {
-  return detail::guarded_decode<GossipRpc>("gossip rpc", [&] { return decode_impl(data); });
+  return detail::guarded_decode<GossipRpc>("gossip rpc", [&] { return decode_rpc(data); });
 }
 
 }  // namespace cairn::p2p

@@ -59,7 +59,7 @@ std::string_view disconnect_reason_name(DisconnectReason r) noexcept {
 
 namespace {
 
-constexpr const char* kLog = "p2p";
+constexpr const char* kHostLog = "p2p";
 
 // How a failed session maps onto the error a dialer sees.
 Errc dial_error_code(DisconnectReason r) {
@@ -225,7 +225,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       return;
     }
     if (handshaking() >= settings.max_pending_handshakes) {
-      CAIRN_LOG(log::Level::warn, kLog,
+      CAIRN_LOG(log::Level::warn, kHostLog,
                 "refusing connection from " << stream->remote_address() << ": "
                                             << settings.max_pending_handshakes
                                             << " handshakes already pending");
@@ -292,7 +292,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
         // The peer may be sending on this one already (it can be the peer's
         // current session): retire it, reading it until the peer's goodbye.
         CAIRN_LOG(
-            log::Level::info, kLog,
+            log::Level::info, kHostLog,
             "retiring duplicate session with " << short_id(id) << " at " << s.remote_address());
         note_persistent_up(s);
         finish_session_dial(s.id(), id);
@@ -306,7 +306,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       // we had not written on the old session goes first on the new one.
       it->second = sp;
       CAIRN_LOG(
-          log::Level::info, kLog,
+          log::Level::info, kHostLog,
           "replacing session with " << short_id(id) << " by the one at " << s.remote_address());
       if (!existing->retiring()) ++totals.duplicates_retired;
       existing->retire("replaced by the session at " + s.remote_address());
@@ -325,7 +325,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     }
     peers.emplace(id, sp);
     update_hold(id);
-    CAIRN_LOG(log::Level::info, kLog,
+    CAIRN_LOG(log::Level::info, kHostLog,
               "connected " << (s.direction() == Direction::inbound ? "inbound" : "outbound")
                            << " peer " << short_id(id) << " at " << s.remote_address()
                            << " (protocol v" << s.version() << ")");
@@ -347,7 +347,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     auto it = handlers.find(to_wire(type));
     if (it == handlers.end()) {
       ++totals.unknown_messages;
-      CAIRN_LOG(log::Level::debug, kLog,
+      CAIRN_LOG(log::Level::debug, kHostLog,
                 "ignoring frame of unhandled type " << to_wire(type) << " from "
                                                     << short_id(s.peer_id()));
       return;
@@ -361,7 +361,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     if (stopped || peers.count(id) == 0 || peers.at(id).get() != &s) return false;
     if (!has_successor(s)) return false;
     ++totals.duplicates_retired;
-    CAIRN_LOG(log::Level::info, kLog,
+    CAIRN_LOG(log::Level::info, kHostLog,
               "peer " << short_id(id) << " retired our session at " << s.remote_address()
                       << " for a duplicate; frames wait for that one");
     return true;
@@ -440,7 +440,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     if (!s.handshake_completed()) ++totals.handshakes_failed;
 
     const auto level = suspicious(reason) && !by_remote ? log::Level::warn : log::Level::info;
-    CAIRN_LOG(level, kLog,
+    CAIRN_LOG(level, kHostLog,
               "closed " << (s.direction() == Direction::inbound ? "inbound" : "outbound")
                         << " session with " << peer_label(id) << " at " << s.remote_address()
                         << ": " << disconnect_reason_name(reason)
@@ -643,7 +643,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     dials.erase(it);
     if (d.session_id != 0) session_dial.erase(d.session_id);
     if (!result) {
-      CAIRN_LOG(log::Level::info, kLog, "dial failed: " << result.error().message);
+      CAIRN_LOG(log::Level::info, kHostLog, "dial failed: " << result.error().message);
     }
     for (auto& cb : d.callbacks) post_result(std::move(cb), result);
     // Also when this dial was a one-off that a persistent connect() joined.
@@ -681,7 +681,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
     Persistent& p = it->second;
     ++p.failures;
     const Duration delay = backoff(p.failures);
-    CAIRN_LOG(log::Level::debug, kLog,
+    CAIRN_LOG(log::Level::debug, kHostLog,
               "redialing " << address << " in "
                            << std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()
                            << " ms (attempt " << p.failures << ")");
@@ -752,7 +752,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       }
       if (victim != scores.end()) scores.erase(victim);
     }
-    CAIRN_LOG(delta < 0 ? log::Level::info : log::Level::debug, kLog,
+    CAIRN_LOG(delta < 0 ? log::Level::info : log::Level::debug, kHostLog,
               "score of " << short_id(id) << " " << (delta >= 0 ? "+" : "") << delta << " -> "
                           << value << ": " << reason);
     if (value <= settings.ban_threshold) {
@@ -781,7 +781,7 @@ struct HostImpl final : SessionOwner, std::enable_shared_from_this<HostImpl> {
       if (victim->first == id) break;
       bans.erase(victim);
     }
-    CAIRN_LOG(log::Level::warn, kLog,
+    CAIRN_LOG(log::Level::warn, kHostLog,
               "banned " << short_id(id) << " for "
                         << std::chrono::duration_cast<std::chrono::seconds>(duration).count()
                         << " s: " << reason);
@@ -849,7 +849,8 @@ Result<std::string> Host::listen(const std::string& address) {
       });
   if (!bound) return bound;
   if (impl_->settings.advertised_address.empty()) impl_->settings.advertised_address = *bound;
-  CAIRN_LOG(log::Level::info, kLog, "node " << short_id(impl_->self) << " listening on " << *bound);
+  CAIRN_LOG(log::Level::info, kHostLog,
+            "node " << short_id(impl_->self) << " listening on " << *bound);
   return bound;
 }
 

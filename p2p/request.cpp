@@ -13,9 +13,9 @@
 namespace cairn::p2p {
 namespace {
 
-constexpr const char* kLog = "p2p.rr";
-constexpr size_t kIdBytes = 8;
-constexpr size_t kResponseHeaderBytes = kIdBytes + 1;
+constexpr const char* kRequestLog = "p2p.rr";
+constexpr size_t kRequestIdBytes = 8;
+constexpr size_t kResponseHeaderBytes = kRequestIdBytes + 1;
 constexpr size_t kMaxFailureMessage = 255;
 // Penalty for a malformed request/response frame.
 constexpr double kMalformedPenalty = 10;
@@ -130,9 +130,9 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
   }
 
   void send_cancel(const NodeId& peer, RequestId id) {
-    uint8_t b[kIdBytes];
+    uint8_t b[kRequestIdBytes];
     put_be<uint64_t>(b, id);
-    (void)host.send(peer, MessageType::cancel_request, ByteSpan(b, kIdBytes));
+    (void)host.send(peer, MessageType::cancel_request, ByteSpan(b, kRequestIdBytes));
   }
 
   Result<RequestId> request(const NodeId& peer, MessageType kind, ByteSpan payload,
@@ -151,7 +151,7 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     }
     const RequestId id = next_id++;
     Bytes frame;
-    frame.reserve(kIdBytes + payload.size());
+    frame.reserve(kRequestIdBytes + payload.size());
     append_be<uint64_t>(frame, id);
     append(frame, payload);
     if (auto s = host.send(peer, kind, frame); !s) return tl::unexpected(s.error());
@@ -206,7 +206,8 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     auto it = pending.find(id);
     if (it == pending.end() || it->second.peer != from) {
       // Late (after a timeout or cancel) or not ours to answer: ignore.
-      CAIRN_LOG(log::Level::debug, kLog, "ignoring response " << id << " from " << short_id(from));
+      CAIRN_LOG(log::Level::debug, kRequestLog,
+                "ignoring response " << id << " from " << short_id(from));
       return;
     }
     MessageType kind{};
@@ -223,7 +224,7 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
   }
 
   void on_cancel(const NodeId& from, ByteSpan p) {
-    if (p.size() != kIdBytes) {
+    if (p.size() != kRequestIdBytes) {
       host.adjust_score(from, -kMalformedPenalty, "cancel_request of wrong size");
       return;
     }
@@ -261,7 +262,7 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
   }
 
   void on_request(const NodeId& from, MessageType kind, ByteSpan p) {
-    if (p.size() < kIdBytes) {
+    if (p.size() < kRequestIdBytes) {
       host.adjust_score(from, -kMalformedPenalty, "request shorter than its id");
       return;
     }
@@ -294,7 +295,7 @@ struct RequestImpl : std::enable_shared_from_this<RequestImpl> {
     inbound.emplace(std::make_pair(from, id), req);
     ++in_count[from];
     RequestHandler fn = h->second;
-    fn(from, p.subspan(kIdBytes), Responder(req));
+    fn(from, p.subspan(kRequestIdBytes), Responder(req));
   }
 
   void on_disconnect(const NodeId& peer) {

@@ -18,8 +18,6 @@ Status check_codec(const Store& store, const erasure::Codec& codec) {
   return {};
 }
 
-std::string blob_context(BlobIndex index) { return "blob at index " + std::to_string(index.value); }
-
 // Stores `blob` at `index`, applying `transform` to its replica in place.
 Result<IngestResult> store_committed(Store& store, BlobIndex index, erasure::CommittedBlob& blob,
                                      const ReplicaTransform* transform) {

@@ -11,6 +11,15 @@
 #include "cairn/erasure/params.hpp"
 #include "cairn/shards/store.hpp"
 
+namespace cairn::shards {
+
+// "blob at index N", for error messages about a stored blob.
+inline std::string blob_context(BlobIndex index) {
+  return "blob at index " + std::to_string(index.value);
+}
+
+}  // namespace cairn::shards
+
 namespace cairn::shards::records {
 
 Bytes encode_blob_record(const BlobRecord& r);

@@ -11,21 +11,20 @@
 
 #include "cairn/core/log.hpp"
 #include "cairn/erasure/commitment.hpp"
+#include "records.hpp"
 #include "run_logged.hpp"
 
 namespace cairn::shards {
 namespace {
 
 using TimePoint = std::chrono::steady_clock::time_point;
-constexpr const char* kLog = "scrub";
+constexpr const char* kScrubLog = "scrub";
 
 // Blobs whose repair waits on peers at once; more are left for the next pass
 // (each holds one record and a fetch).
 constexpr size_t kMaxRemoteRepairs = 8;
 // scrub_blob requests that may wait; more are refused with busy.
 constexpr size_t kMaxUrgent = 1024;
-
-std::string blob_context(BlobIndex index) { return "blob at index " + std::to_string(index.value); }
 
 // A blob's whole replica read back and unsealed: good[f] says whether
 // fragment f loaded and matches its root.
@@ -72,7 +71,7 @@ Result<Replica> load_replica(const Store& store, const BlobRecord& record,
       if (code == Errc::io_error) {
         // The disk could not read it (EIO): judged bad like a corrupt value,
         // so repair rewrites it (to a new place in a new file) when it can.
-        CAIRN_LOG(log::Level::error, kLog,
+        CAIRN_LOG(log::Level::error, kScrubLog,
                   "scrubbing " << blob_context(record.index) << ": fragment " << f
                                << " is unreadable: " << bytes.error().to_string());
         r.unreadable.push_back(FragmentIndex{static_cast<uint8_t>(f)});
@@ -82,7 +81,7 @@ Result<Replica> load_replica(const Store& store, const BlobRecord& record,
         return tl::unexpected(
             with_context(bytes.error(), "scrubbing " + blob_context(record.index)));
       }
-      CAIRN_LOG(log::Level::debug, kLog, bytes.error().to_string());
+      CAIRN_LOG(log::Level::debug, kScrubLog, bytes.error().to_string());
       continue;
     }
     r.bytes_read += bytes->size();
@@ -291,7 +290,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     auto self = shared_from_this();
     auto s = pool.try_submit(
         [self, body = std::move(body)] {
-          run_logged(kLog, body);
+          run_logged(kScrubLog, body);
           self->finished();
         },
         [self] { self->finished(); });
@@ -312,14 +311,15 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     JobResult out;
     auto page = store.scan_blobs(from, max_blobs);
     if (!page) {
-      CAIRN_LOG(log::Level::warn, kLog,
+      CAIRN_LOG(log::Level::warn, kScrubLog,
                 "scanning from index " << from.value << ": " << page.error().to_string());
       out.next = from;
       return out;
     }
     for (const auto& [index, error] : page->corrupt) {
       ++out.records_corrupt;
-      CAIRN_LOG(log::Level::error, kLog, error.to_string() << " (the blob must be fetched again)");
+      CAIRN_LOG(log::Level::error, kScrubLog,
+                error.to_string() << " (the blob must be fetched again)");
       if (unreadable) unreadable(index);
     }
     for (const BlobRecord& record : page->records) {
@@ -333,7 +333,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   void scrub_record(const BlobRecord& record, JobResult& out) {
     auto replica = load_replica(store, record, transform.get());
     if (!replica) {
-      CAIRN_LOG(log::Level::error, kLog, replica.error().to_string());
+      CAIRN_LOG(log::Level::error, kScrubLog, replica.error().to_string());
       if (replica.error().code == Errc::corruption) {
         // The roots do not commit to the id: the record is damaged.
         ++out.records_corrupt;
@@ -348,19 +348,19 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     if (health.bad.empty()) return;
     out.bad += health.bad.size();
     out.unreadable += health.unreadable.size();
-    CAIRN_LOG(log::Level::warn, kLog,
+    CAIRN_LOG(log::Level::warn, kScrubLog,
               blob_context(record.index)
                   << ": " << health.bad.size() << " bad fragment(s), " << health.good << " good");
     if (health.good >= record.data_fragments) {
       auto repaired = repair(store, *codec, health, transform.get(), nullptr);
       if (repaired) {
         out.repaired += repaired->written;
-        CAIRN_LOG(log::Level::info, kLog,
+        CAIRN_LOG(log::Level::info, kScrubLog,
                   blob_context(record.index)
                       << ": rebuilt " << repaired->written << " fragment(s) from local parity");
         return;
       }
-      CAIRN_LOG(log::Level::warn, kLog, repaired.error().to_string());
+      CAIRN_LOG(log::Level::warn, kScrubLog, repaired.error().to_string());
     }
     if (remote == nullptr) {
       out.unrepairable += health.bad.size();
@@ -422,7 +422,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count());
         self->pause_until = self->clock() + std::chrono::seconds(self->settings.pass_pause_s);
-        CAIRN_LOG(log::Level::info, kLog,
+        CAIRN_LOG(log::Level::info, kScrubLog,
                   "pass " << self->stats.passes << " complete: " << self->stats.blobs_scrubbed
                           << " blobs checked so far, " << self->stats.fragments_bad
                           << " bad fragments found");
@@ -500,7 +500,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     auto it = repairs.find(index);
     if (it == repairs.end()) return;
     stats.fragments_unrepairable += it->second.health.bad.size();
-    CAIRN_LOG(log::Level::error, kLog,
+    CAIRN_LOG(log::Level::error, kScrubLog,
               blob_context(BlobIndex{index})
                   << ": no peer could supply the fragments to rebuild "
                   << it->second.health.bad.size() << " bad fragment(s): " << why);
@@ -528,7 +528,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       std::unique_lock l(self->mu);
       if (d) {
         self->stats.fragments_repaired_remote += d->written;
-        CAIRN_LOG(log::Level::info, kLog,
+        CAIRN_LOG(log::Level::info, kScrubLog,
                   blob_context(BlobIndex{index})
                       << ": rebuilt " << d->written << " fragment(s) with " << d->extra_used
                       << " from peers");
@@ -539,7 +539,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
       // The gathered fragments matched roots committing to the blob id, so
       // a failure here is local (the store failed, the blob changed, or more
       // fragments went bad meanwhile): retry on the next pass.
-      CAIRN_LOG(log::Level::warn, kLog, d.error().to_string());
+      CAIRN_LOG(log::Level::warn, kScrubLog, d.error().to_string());
       self->stats.fragments_unrepairable += health.bad.size();
       self->repairs.erase(index);
       self->idle.notify_all();
@@ -564,7 +564,8 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
     for (GatherHandle h : cancels) remote->cancel(h);
     lock.lock();
     if (pool.on_worker_thread()) {
-      CAIRN_LOG(log::Level::error, kLog, "Scrubber::stop called on a pool worker; not waiting");
+      CAIRN_LOG(log::Level::error, kScrubLog,
+                "Scrubber::stop called on a pool worker; not waiting");
       return;
     }
     idle.wait(lock, [&] { return outstanding == 0; });

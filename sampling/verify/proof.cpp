@@ -10,7 +10,7 @@ namespace {
 
 constexpr char kMagic[kProofMagicBytes + 1] = "CAIRNRCP";
 
-tl::unexpected<Error> malformed(const std::string& what) {
+tl::unexpected<Error> malformed_proof(const std::string& what) {
   return make_error(Errc::invalid_argument, "replica proof: " + what);
 }
 
@@ -53,28 +53,28 @@ Result<ReplicaProof> ReplicaProof::decode(ByteSpan data) noexcept {
   ByteSpan magic;
   if (!r.view(kProofMagicBytes, magic) ||
       std::memcmp(magic.data(), kMagic, kProofMagicBytes) != 0) {
-    return malformed("not a replica-count proof (no CAIRNRCP magic)");
+    return malformed_proof("not a replica-count proof (no CAIRNRCP magic)");
   }
   uint8_t version = 0;
-  if (!r.read_be(version)) return malformed("truncated before the version");
+  if (!r.read_be(version)) return malformed_proof("truncated before the version");
   if (version != kProofVersion) {
     return make_error(Errc::unsupported, "replica proof: version " + std::to_string(version) +
                                              " (this build reads " + std::to_string(kProofVersion) +
                                              ")");
   }
   ReplicaProof p;
-  if (!r.read(p.sequencer.bytes)) return malformed("truncated sequencer key");
+  if (!r.read(p.sequencer.bytes)) return malformed_proof("truncated sequencer key");
   auto params = contracts::decode_params(r);
   if (!params) return tl::unexpected(with_context(params.error(), "replica proof"));
   p.params = *params;
   uint16_t header_count = 0;
   if (!r.read_be(p.genesis_time_ms) || !r.read_be(p.shard.value) || !r.read_be(p.epoch.value) ||
       !r.read_be(header_count)) {
-    return malformed("truncated subject");
+    return malformed_proof("truncated subject");
   }
   if (header_count > kMaxProofHeaders ||
       r.remaining() < size_t{header_count} * contracts::kHeaderBytes) {
-    return malformed(std::to_string(header_count) + " headers do not fit the proof");
+    return malformed_proof(std::to_string(header_count) + " headers do not fit the proof");
   }
   p.headers.reserve(header_count);
   for (uint16_t i = 0; i < header_count; ++i) {
@@ -86,10 +86,10 @@ Result<ReplicaProof> ReplicaProof::decode(ByteSpan data) noexcept {
     p.headers.push_back(*h);
   }
   uint32_t entry_count = 0;
-  if (!r.read_be(entry_count)) return malformed("truncated response count");
+  if (!r.read_be(entry_count)) return malformed_proof("truncated response count");
   // Every entry takes at least a 17-byte path and a 4-byte length.
   if (entry_count > kMaxProofResponses || r.remaining() < size_t{entry_count} * 21) {
-    return malformed(std::to_string(entry_count) + " responses do not fit the proof");
+    return malformed_proof(std::to_string(entry_count) + " responses do not fit the proof");
   }
   p.entries.reserve(entry_count);
   for (uint32_t i = 0; i < entry_count; ++i) {
@@ -101,13 +101,13 @@ Result<ReplicaProof> ReplicaProof::decode(ByteSpan data) noexcept {
     uint32_t len = 0;
     ByteSpan raw;
     if (!r.read_be(len) || !r.view(len, raw))
-      return malformed("response " + std::to_string(i) + " truncated");
+      return malformed_proof("response " + std::to_string(i) + " truncated");
     auto resp = Response::decode(raw);
     if (!resp) return tl::unexpected(with_context(resp.error(), where));
     e.response = std::move(*resp);
     p.entries.push_back(std::move(e));
   }
-  if (!r.done()) return malformed(std::to_string(r.remaining()) + " trailing bytes");
+  if (!r.done()) return malformed_proof(std::to_string(r.remaining()) + " trailing bytes");
   return p;
 }
 
@@ -234,8 +234,8 @@ Result<ProofReport> verify_replica_proof(const ReplicaProof& proof, const TrustR
 Result<ProofReport> verify_replica_proof(ByteSpan bytes, const TrustRoot& trust,
                                          const VerifyLimits& limits) {
   if (bytes.size() > limits.max_proof_bytes) {
-    return malformed(std::to_string(bytes.size()) + " bytes exceed the limit of " +
-                     std::to_string(limits.max_proof_bytes));
+    return malformed_proof(std::to_string(bytes.size()) + " bytes exceed the limit of " +
+                           std::to_string(limits.max_proof_bytes));
   }
   auto proof = ReplicaProof::decode(bytes);
   if (!proof) return tl::unexpected(proof.error());

@@ -19,7 +19,7 @@ size_t min_step_bytes(uint32_t chunk_size) {
   return 2 * size_t{chunk_size} + 32 + kMinChunkProofBytes + 2 * kMinMerkleProofBytes;
 }
 
-tl::unexpected<Error> malformed(const std::string& what) {
+tl::unexpected<Error> malformed_response(const std::string& what) {
   return make_error(Errc::invalid_argument, "response: " + what);
 }
 
@@ -37,7 +37,7 @@ Result<StepOpening> read_step(ByteReader& r, uint32_t chunk_size,
   StepOpening s;
   ByteSpan sealed, unsealed;
   if (!r.view(chunk_size, sealed) || !r.view(chunk_size, unsealed) || !r.read(s.commitment.bytes)) {
-    return malformed(where + ": truncated chunk or commitment");
+    return malformed_response(where + ": truncated chunk or commitment");
   }
   s.sealed.assign(sealed.begin(), sealed.end());
   s.unsealed.assign(unsealed.begin(), unsealed.end());
@@ -116,7 +116,7 @@ Hash32 Response::signing_hash() const {
 Result<Response> Response::read(ByteReader& r) noexcept {
   const size_t start = r.position();
   uint8_t version = 0;
-  if (!r.read_be(version)) return malformed("empty");
+  if (!r.read_be(version)) return malformed_response("empty");
   if (version != kResponseVersion) {
     return make_error(Errc::unsupported, "response: version " + std::to_string(version) +
                                              " (this build reads " +
@@ -128,30 +128,31 @@ Result<Response> Response::read(ByteReader& r) noexcept {
   if (!r.read(resp.node.bytes) || !r.read_be(resp.shard.value) || !r.read_be(resp.epoch.value) ||
       !r.read(resp.transcript_root) || !r.read(resp.final_state) ||
       !r.read_be(resp.anchor_block.value) || !r.read_be(chunk_size) || !r.read_be(pair_count)) {
-    return malformed("truncated header");
+    return malformed_response("truncated header");
   }
   if (chunk_size == 0 || chunk_size > kMaxResponseChunkBytes) {
-    return malformed("chunk size " + std::to_string(chunk_size) + " outside 1.." +
-                     std::to_string(kMaxResponseChunkBytes));
+    return malformed_response("chunk size " + std::to_string(chunk_size) + " outside 1.." +
+                              std::to_string(kMaxResponseChunkBytes));
   }
   // A response opens at least one pair; with none, chunk_size would be a
   // free field (the encoder derives it from the first pair).
   if (pair_count == 0 || pair_count > kMaxResponsePairs) {
-    return malformed(std::to_string(pair_count) + " pairs, expected 1.." +
-                     std::to_string(kMaxResponsePairs));
+    return malformed_response(std::to_string(pair_count) + " pairs, expected 1.." +
+                              std::to_string(kMaxResponsePairs));
   }
   // Bound the allocation by what the remaining bytes can hold at the least.
   const size_t min_pair = 4 + 32 + 2 * min_step_bytes(chunk_size);
   if (r.remaining() < size_t{pair_count} * min_pair + 64) {
-    return malformed(std::to_string(pair_count) + " pairs of " + std::to_string(chunk_size) +
-                     "-byte chunks do not fit in the remaining " + std::to_string(r.remaining()) +
-                     " bytes");
+    return malformed_response(
+        std::to_string(pair_count) + " pairs of " + std::to_string(chunk_size) +
+        "-byte chunks do not fit in the remaining " + std::to_string(r.remaining()) + " bytes");
   }
   resp.pairs.reserve(pair_count);
   for (uint16_t i = 0; i < pair_count; ++i) {
     const std::string where = "pair " + std::to_string(i);
     PairOpening p;
-    if (!r.read_be(p.step) || !r.read(p.prev_state)) return malformed(where + ": truncated");
+    if (!r.read_be(p.step) || !r.read(p.prev_state))
+      return malformed_response(where + ": truncated");
     auto first = read_step(r, chunk_size, where + " first step");
     if (!first) return tl::unexpected(first.error());
     p.first = std::move(*first);
@@ -160,21 +161,22 @@ Result<Response> Response::read(ByteReader& r) noexcept {
     p.second = std::move(*second);
     resp.pairs.push_back(std::move(p));
   }
-  if (!r.read(resp.signature)) return malformed("truncated signature");
+  if (!r.read(resp.signature)) return malformed_response("truncated signature");
   if (r.position() - start > kMaxResponseBytes) {
-    return malformed("longer than " + std::to_string(kMaxResponseBytes) + " bytes");
+    return malformed_response("longer than " + std::to_string(kMaxResponseBytes) + " bytes");
   }
   return resp;
 }
 
 Result<Response> Response::decode(ByteSpan data) noexcept {
   if (data.size() > kMaxResponseBytes) {
-    return malformed(std::to_string(data.size()) + " bytes exceed " +
-                     std::to_string(kMaxResponseBytes));
+    return malformed_response(std::to_string(data.size()) + " bytes exceed " +
+                              std::to_string(kMaxResponseBytes));
   }
   ByteReader r(data);
   auto resp = read(r);
-  if (resp && !r.done()) return malformed(std::to_string(r.remaining()) + " trailing bytes");
+  if (resp && !r.done())
+    return malformed_response(std::to_string(r.remaining()) + " trailing bytes");
   return resp;
 }
 

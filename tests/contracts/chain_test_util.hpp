@@ -12,6 +12,9 @@
 
 namespace cairn::contracts::test {
 
+// The dev chain's genesis time in the chain tests (unix ms).
+inline constexpr uint64_t kStart = 1'700'000'000'000;
+
 inline SigningKey key_from(std::mt19937_64& rng) {
   std::array<uint8_t, 32> seed{};
   for (auto& b : seed) b = static_cast<uint8_t>(rng());

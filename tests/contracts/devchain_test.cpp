@@ -20,9 +20,8 @@ namespace {
 using test::commitment_from;
 using test::hash_from;
 using test::key_from;
+using test::kStart;
 using test::small_params;
-
-constexpr uint64_t kStart = 1'700'000'000'000;
 
 class DevChainTest : public ::testing::Test {
  protected:

@@ -19,9 +19,8 @@ using nlohmann::json;
 using test::commitment_from;
 using test::hash_from;
 using test::key_from;
+using test::kStart;
 using test::small_params;
-
-constexpr uint64_t kStart = 1'700'000'000'000;
 
 class RpcTest : public ::testing::Test {
  protected:

@@ -19,9 +19,12 @@
 #include "cairn/shards/store.hpp"
 #include "node/cluster.hpp"
 #include "node/wire.hpp"
+#include "support/test_util.hpp"
 
 namespace cairn::node::test {
 namespace {
+
+using cairn::test::metric;
 
 // A p2p host registered on the chain for shard 0 that misbehaves on every
 // fragments request: it holds the request and never answers (silent), or
@@ -115,11 +118,6 @@ SigningKey key_below(const std::vector<NodeId>& ids) {
     if (std::all_of(ids.begin(), ids.end(), [&](const NodeId& id) { return k.public_key() < id; }))
       return k;
   }
-}
-
-double metric(const std::string& text, const std::string& name) {
-  const auto at = text.find("\n" + name + " ");
-  return at == std::string::npos ? 0 : std::stod(text.substr(at + name.size() + 2));
 }
 
 // Uploads a 1 MiB file to a two-node network, registers a fake holder

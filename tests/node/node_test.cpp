@@ -11,16 +11,12 @@
 #include "cairn/erasure/file.hpp"
 #include "cairn/shards/store.hpp"
 #include "node/cluster.hpp"
+#include "support/test_util.hpp"
 
 namespace cairn::node::test {
 namespace {
 
-// The value of an unlabelled series in a metrics exposition (0 when absent).
-double metric(const std::string& text, const std::string& name) {
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return 0;
-  return std::stod(text.substr(at + name.size() + 2));
-}
+using cairn::test::metric;
 
 Bytes read_all(NodeService& svc, const BlobId& id) {
   Bytes out;

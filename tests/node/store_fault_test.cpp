@@ -16,20 +16,16 @@
 #include "node/api_server.hpp"
 #include "node/cluster.hpp"
 #include "support/fault_fs.hpp"
+#include "support/test_util.hpp"
 
 namespace cairn::node::test {
 namespace {
 
+using cairn::test::metric;
+
 using cairn::test::Fault;
 using cairn::test::FaultInjectionFs;
 using cairn::test::FaultOp;
-
-// The value of an unlabelled series in a metrics exposition (0 when absent).
-double metric(const std::string& text, const std::string& name) {
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return 0;
-  return std::stod(text.substr(at + name.size() + 2));
-}
 
 // The id a payload gets (what a failed upload would have registered).
 BlobId id_of(const erasure::NetworkParams& params, ByteSpan payload) {

@@ -24,15 +24,12 @@
 #include "cairn/shards/store.hpp"
 #include "node/cluster.hpp"
 #include "node/wire.hpp"
+#include "support/test_util.hpp"
 
 namespace cairn::node::test {
 namespace {
 
-double metric(const std::string& text, const std::string& name) {
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + name.size() + 2));
-}
+using cairn::test::metric;
 
 std::optional<shards::SyncProgress> shard_sync(Node& n, ShardId shard) {
   auto st = n.service().status();
@@ -266,7 +263,8 @@ TEST(NodeSync, ALateNodeFetchesEveryBlobOfItsShardFromThePeers) {
   EXPECT_EQ(metric(m, "cairn_sync_blobs_remaining{shard=\"0\"}"), 0.0);
   EXPECT_EQ(metric(m, "cairn_sync_blobs_known{shard=\"0\"}"), double(blobs.size()));
   EXPECT_EQ(metric(m, "cairn_sync_blobs_held{shard=\"0\"}"), double(blobs.size()));
-  EXPECT_EQ(metric(m, "cairn_sync_blobs_held"), -1.0) << "per-shard series only, no unlabelled sum";
+  EXPECT_EQ(metric(m, "cairn_sync_blobs_held", -1), -1.0)
+      << "per-shard series only, no unlabelled sum";
   EXPECT_EQ(metric(m, "cairn_sync_invalid_replies_total"), 0.0);
   EXPECT_EQ(late.service().status()->blobs_stored, blobs.size());
   // Reads are local now.

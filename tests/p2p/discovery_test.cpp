@@ -14,10 +14,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-NodeId node(uint32_t n) { return test::node_id(n); }
 std::string addr(uint32_t n) { return "10.0.0." + std::to_string(n) + ":4100"; }
 PeerRecord rec(uint32_t n, std::vector<ShardId> shards) {
-  return {node(n), addr(n), std::move(shards)};
+  return {test::node_id(n), addr(n), std::move(shards)};
 }
 
 TEST(PeerExchangeWire, RoundTrips) {
@@ -41,7 +40,7 @@ TEST(PeerExchangeWire, RefusesMalformedFields) {
   px.shards = {ShardId(2), ShardId(1)};  // unsorted
   EXPECT_FALSE(encode_peer_exchange(px));
   px.shards = {};
-  px.records = {PeerRecord{node(1), "", {}}};  // record without an address
+  px.records = {PeerRecord{test::node_id(1), "", {}}};  // record without an address
   EXPECT_FALSE(encode_peer_exchange(px));
   px.records.assign(kMaxPxRecords + 1, rec(1, {}));
   EXPECT_FALSE(encode_peer_exchange(px));
@@ -58,10 +57,11 @@ TEST(PeerExchangeWire, RefusesMalformedFields) {
   EXPECT_FALSE(decode_peer_exchange(Bytes{1, 0, 0, 0, 0, 0, 64}));
 }
 
-struct Probe {
-  explicit Probe(std::vector<ShardId> served, DiscoverySettings s = {},
-                 EndpointSource* chain = nullptr)
-      : d(node(0), addr(0), std::move(served), std::move(s), cairn::test::test_seed(), chain) {}
+struct DiscoveryProbe {
+  explicit DiscoveryProbe(std::vector<ShardId> served, DiscoverySettings s = {},
+                          EndpointSource* chain = nullptr)
+      : d(test::node_id(0), addr(0), std::move(served), std::move(s), cairn::test::test_seed(),
+          chain) {}
   Discovery d;
   TimePoint now{};
   std::vector<DiscoveryDial> dials;
@@ -81,11 +81,11 @@ struct Probe {
     drain();
   }
   void connect(uint32_t n, std::vector<ShardId> shards, bool outbound = true) {
-    d.peer_connected(node(n), addr(n), outbound, now);
+    d.peer_connected(test::node_id(n), addr(n), outbound, now);
     PeerExchange px;
     px.address = addr(n);
     px.shards = std::move(shards);
-    d.handle_exchange(node(n), px, now);
+    d.handle_exchange(test::node_id(n), px, now);
     drain();
   }
   std::set<std::string> dialled() const {
@@ -96,11 +96,11 @@ struct Probe {
 };
 
 TEST(Discovery, SaysHelloWithItsAddressAndShardsOnConnect) {
-  Probe p({ShardId(3), ShardId(1)});
-  p.d.peer_connected(node(1), addr(1), true, p.now);
+  DiscoveryProbe p({ShardId(3), ShardId(1)});
+  p.d.peer_connected(test::node_id(1), addr(1), true, p.now);
   p.drain();
   ASSERT_EQ(p.sends.size(), 1u);
-  EXPECT_EQ(p.sends[0].peer, node(1));
+  EXPECT_EQ(p.sends[0].peer, test::node_id(1));
   EXPECT_TRUE(p.sends[0].px.request);
   EXPECT_EQ(p.sends[0].px.address, addr(0));
   EXPECT_EQ(p.sends[0].px.shards, (std::vector<ShardId>{ShardId(1), ShardId(3)}));
@@ -109,13 +109,13 @@ TEST(Discovery, SaysHelloWithItsAddressAndShardsOnConnect) {
 TEST(Discovery, AnswersARequestWithPeersOfTheRequestersShardsAtABoundedRate) {
   DiscoverySettings s;
   s.px_records = 5;
-  Probe p({ShardId(0)}, s);
+  DiscoveryProbe p({ShardId(0)}, s);
   PeerExchange learn;
   for (uint32_t i = 10; i < 30; ++i)
     learn.records.push_back(rec(i, {ShardId(i % 2 == 0 ? 2u : 3u)}));
   p.connect(1, {ShardId(0)});
-  p.d.handle_exchange(node(1), learn, p.now);
-  p.d.peer_connected(node(2), addr(2), false, p.now);
+  p.d.handle_exchange(test::node_id(1), learn, p.now);
+  p.d.peer_connected(test::node_id(2), addr(2), false, p.now);
   p.drain();
   p.sends.clear();
 
@@ -123,22 +123,22 @@ TEST(Discovery, AnswersARequestWithPeersOfTheRequestersShardsAtABoundedRate) {
   ask.request = true;
   ask.address = addr(2);
   ask.shards = {ShardId(2)};
-  p.d.handle_exchange(node(2), ask, p.now);
+  p.d.handle_exchange(test::node_id(2), ask, p.now);
   p.drain();
   ASSERT_EQ(p.sends.size(), 1u);
   EXPECT_FALSE(p.sends[0].px.request);
   ASSERT_EQ(p.sends[0].px.records.size(), 5u);
   for (const auto& r : p.sends[0].px.records) {
     EXPECT_EQ(r.shards, (std::vector<ShardId>{ShardId(2)}));
-    EXPECT_NE(r.id, node(2));
+    EXPECT_NE(r.id, test::node_id(2));
   }
   // Asked again at once: not answered; after the interval: answered.
   p.sends.clear();
-  p.d.handle_exchange(node(2), ask, p.now);
+  p.d.handle_exchange(test::node_id(2), ask, p.now);
   p.drain();
   EXPECT_TRUE(p.sends.empty());
   p.now += s.px_answer_interval;
-  p.d.handle_exchange(node(2), ask, p.now);
+  p.d.handle_exchange(test::node_id(2), ask, p.now);
   p.drain();
   EXPECT_EQ(p.sends.size(), 1u);
 }
@@ -147,12 +147,12 @@ TEST(Discovery, DialsLearnedPeersOfItsShardsUpToTheTarget) {
   DiscoverySettings s;
   s.target_peers_per_shard = 3;
   s.max_dials_in_flight = 10;
-  Probe p({ShardId(1)}, s);
+  DiscoveryProbe p({ShardId(1)}, s);
   p.connect(1, {ShardId(5)});
   PeerExchange px;
   for (uint32_t i = 10; i < 20; ++i) px.records.push_back(rec(i, {ShardId(1)}));
   for (uint32_t i = 20; i < 30; ++i) px.records.push_back(rec(i, {ShardId(2)}));
-  p.d.handle_exchange(node(1), px, p.now);
+  p.d.handle_exchange(test::node_id(1), px, p.now);
   p.tick();
   ASSERT_EQ(p.dials.size(), 3u);
   for (const auto& dial : p.dials) {
@@ -179,11 +179,11 @@ TEST(Discovery, FailedDialsBackOffAndHearsayIsForgotten) {
   s.target_peers_per_shard = 1;
   s.min_peers_per_shard = 1;
   s.px_max_failures = 3;
-  Probe p({ShardId(1)}, s);
+  DiscoveryProbe p({ShardId(1)}, s);
   p.connect(1, {ShardId(7)});
   PeerExchange px;
   px.records = {rec(10, {ShardId(1)})};
-  p.d.handle_exchange(node(1), px, p.now);
+  p.d.handle_exchange(test::node_id(1), px, p.now);
   const Result<NodeId> refused = make_error(Errc::io_error, "refused");
   std::vector<TimePoint> dial_times;
   for (int i = 0; i < 20 && p.d.known_peers() > 1; ++i) {
@@ -197,7 +197,7 @@ TEST(Discovery, FailedDialsBackOffAndHearsayIsForgotten) {
   ASSERT_EQ(dial_times.size(), 3u);
   EXPECT_EQ(dial_times[1] - dial_times[0], 1s);  // backoff base
   EXPECT_EQ(dial_times[2] - dial_times[1], 2s);  // doubled
-  EXPECT_FALSE(p.d.record(node(10))) << "a PX record is dropped after px_max_failures";
+  EXPECT_FALSE(p.d.record(test::node_id(10))) << "a PX record is dropped after px_max_failures";
 }
 
 TEST(Discovery, ChainRecordsArePreferredAndKeptAfterFailures) {
@@ -209,18 +209,18 @@ TEST(Discovery, ChainRecordsArePreferredAndKeptAfterFailures) {
   s.target_peers_per_shard = 2;
   s.min_peers_per_shard = 1;
   s.px_max_failures = 1;
-  Probe p({ShardId(2)}, s, &chain);
+  DiscoveryProbe p({ShardId(2)}, s, &chain);
   p.connect(1, {ShardId(7)});
   PeerExchange px;
   for (uint32_t i = 10; i < 20; ++i) px.records.push_back(rec(i, {ShardId(2)}));
-  p.d.handle_exchange(node(1), px, p.now);
+  p.d.handle_exchange(test::node_id(1), px, p.now);
   p.tick();
   EXPECT_EQ(p.dialled(), (std::set<std::string>{addr(40), addr(41)}));
   EXPECT_EQ(p.d.stats().chain_queries, 1u);
   for (const auto& dial : p.dials)
     p.d.dial_result(dial.address, make_error(Errc::io_error, "x"), p.now);
-  EXPECT_TRUE(p.d.record(node(40)));
-  EXPECT_TRUE(p.d.record(node(41)));
+  EXPECT_TRUE(p.d.record(test::node_id(40)));
+  EXPECT_TRUE(p.d.record(test::node_id(41)));
   // Refreshed every chain_refresh, not every tick.
   for (int i = 0; i < 29; ++i) p.tick();
   EXPECT_EQ(p.d.stats().chain_queries, 1u);
@@ -231,7 +231,7 @@ TEST(Discovery, ChainRecordsArePreferredAndKeptAfterFailures) {
 TEST(Discovery, BootstrapsWhenAloneAndRetriesOnlyAfterTheInterval) {
   DiscoverySettings s;
   s.bootstrap = {"10.9.9.1:4100", "10.9.9.2:4100"};
-  Probe p({ShardId(1)}, s);
+  DiscoveryProbe p({ShardId(1)}, s);
   p.tick();
   EXPECT_EQ(p.dialled(), (std::set<std::string>{"10.9.9.1:4100", "10.9.9.2:4100"}));
   for (const auto& x : p.dials) EXPECT_FALSE(x.expected);
@@ -247,7 +247,7 @@ TEST(Discovery, BootstrapsWhenAloneAndRetriesOnlyAfterTheInterval) {
 TEST(Discovery, AsksConnectedPeersForMoreWhenAShardIsShort) {
   DiscoverySettings s;
   s.px_ask_peers = 2;
-  Probe p({ShardId(1)}, s);
+  DiscoveryProbe p({ShardId(1)}, s);
   for (uint32_t i = 1; i <= 4; ++i) p.connect(i, {ShardId(1)});
   p.sends.clear();
   p.tick();
@@ -260,7 +260,7 @@ TEST(Discovery, AsksConnectedPeersForMoreWhenAShardIsShort) {
 }
 
 TEST(Discovery, DropsDialledPeersThatServeNoneOfOurShardsAfterTheGrace) {
-  Probe p({ShardId(1)});
+  DiscoveryProbe p({ShardId(1)});
   p.connect(1, {ShardId(5)}, /*outbound=*/true);
   p.connect(2, {ShardId(5)}, /*outbound=*/false);
   p.connect(3, {ShardId(1), ShardId(5)}, /*outbound=*/true);
@@ -268,7 +268,7 @@ TEST(Discovery, DropsDialledPeersThatServeNoneOfOurShardsAfterTheGrace) {
   EXPECT_TRUE(p.drops.empty());
   p.tick(1s);
   ASSERT_EQ(p.drops.size(), 1u);
-  EXPECT_EQ(p.drops[0].peer, node(1));
+  EXPECT_EQ(p.drops[0].peer, test::node_id(1));
   p.tick(1s);
   EXPECT_EQ(p.drops.size(), 1u) << "a drop is asked for once";
 }
@@ -276,25 +276,25 @@ TEST(Discovery, DropsDialledPeersThatServeNoneOfOurShardsAfterTheGrace) {
 TEST(Discovery, AddressBookIsBounded) {
   DiscoverySettings s;
   s.max_known_peers = 40;
-  Probe p({ShardId(1)}, s);
+  DiscoveryProbe p({ShardId(1)}, s);
   p.connect(1, {ShardId(1)});
   for (uint32_t batch = 0; batch < 5; ++batch) {
     PeerExchange px;
     for (uint32_t i = 0; i < 64; ++i) px.records.push_back(rec(100 + batch * 64 + i, {ShardId(2)}));
-    p.d.handle_exchange(node(1), px, p.now);
+    p.d.handle_exchange(test::node_id(1), px, p.now);
   }
   EXPECT_LE(p.d.known_peers(), 40u);
-  EXPECT_TRUE(p.d.record(node(1))) << "a connected peer's record is never evicted";
+  EXPECT_TRUE(p.d.record(test::node_id(1))) << "a connected peer's record is never evicted";
 }
 
 TEST(Discovery, IgnoresRecordsOfItself) {
-  Probe p({ShardId(1)});
+  DiscoveryProbe p({ShardId(1)});
   p.connect(1, {ShardId(1)});
   PeerExchange px;
-  px.records = {rec(0, {ShardId(1)}), PeerRecord{node(77), addr(0), {ShardId(1)}}};
-  p.d.handle_exchange(node(1), px, p.now);
-  EXPECT_FALSE(p.d.record(node(0)));
-  EXPECT_FALSE(p.d.record(node(77)));
+  px.records = {rec(0, {ShardId(1)}), PeerRecord{test::node_id(77), addr(0), {ShardId(1)}}};
+  p.d.handle_exchange(test::node_id(1), px, p.now);
+  EXPECT_FALSE(p.d.record(test::node_id(0)));
+  EXPECT_FALSE(p.d.record(test::node_id(77)));
 }
 
 TEST(Discovery, SettingsAreValidated) {

@@ -15,12 +15,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-NodeId node(uint32_t n) { return test::node_id(n); }
-
 const TopicId kTopic{7};
 
-struct Probe {
-  explicit Probe(GossipSettings s = {}) : router(node(0), s, cairn::test::test_seed()) {}
+struct RouterProbe {
+  explicit RouterProbe(GossipSettings s = {})
+      : router(test::node_id(0), s, cairn::test::test_seed()) {}
 
   TimePoint now{};
   GossipRouter router;
@@ -38,10 +37,10 @@ struct Probe {
   // Adds peers 1..n, each subscribed to `topic`.
   void add_subscribed_peers(uint32_t first, uint32_t count, TopicId topic, bool outbound = true) {
     for (uint32_t i = first; i < first + count; ++i) {
-      router.add_peer(node(i), outbound, now);
+      router.add_peer(test::node_id(i), outbound, now);
       GossipRpc rpc;
       rpc.subscriptions.push_back({true, topic});
-      router.handle_rpc(node(i), rpc, now);
+      router.handle_rpc(test::node_id(i), rpc, now);
     }
     drain();
   }
@@ -75,21 +74,22 @@ struct Probe {
 };
 
 TEST(GossipRouter, AnnouncesSubscriptionsToNewPeersAndChangesToAll) {
-  Probe p;
+  RouterProbe p;
   p.router.subscribe(kTopic, p.now);
-  p.router.add_peer(node(1), true, p.now);
+  p.router.add_peer(test::node_id(1), true, p.now);
   p.drain();
-  ASSERT_EQ(p.merged(node(1)).subscriptions, (std::vector<GossipSubscription>{{true, kTopic}}));
+  ASSERT_EQ(p.merged(test::node_id(1)).subscriptions,
+            (std::vector<GossipSubscription>{{true, kTopic}}));
   p.sent.clear();
   p.router.subscribe(TopicId(8), p.now);
   p.router.unsubscribe(kTopic, p.now);
   p.drain();
-  EXPECT_EQ(p.merged(node(1)).subscriptions,
+  EXPECT_EQ(p.merged(test::node_id(1)).subscriptions,
             (std::vector<GossipSubscription>{{true, TopicId(8)}, {false, kTopic}}));
 }
 
 TEST(GossipRouter, JoiningGraftsDPeersAndHeartbeatKeepsDegreeInRange) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 20, kTopic);
   p.router.subscribe(kTopic, p.now);
   p.drain();
@@ -102,7 +102,7 @@ TEST(GossipRouter, JoiningGraftsDPeersAndHeartbeatKeepsDegreeInRange) {
   for (uint32_t i = 1; i <= 20; ++i) {
     GossipRpc g;
     g.graft.push_back(kTopic);
-    p.router.handle_rpc(node(i), g, p.now);
+    p.router.handle_rpc(test::node_id(i), g, p.now);
   }
   p.drain();
   EXPECT_EQ(p.router.mesh(kTopic).size(), 20u);  // all our peers are outbound: accepted
@@ -120,21 +120,21 @@ TEST(GossipRouter, JoiningGraftsDPeersAndHeartbeatKeepsDegreeInRange) {
 }
 
 TEST(GossipRouter, InboundGraftBeyondDHighIsPruned) {
-  Probe p;
+  RouterProbe p;
   p.router.subscribe(kTopic, p.now);
   p.add_subscribed_peers(1, 14, kTopic, /*outbound=*/false);
   p.drain();
   for (uint32_t i = 1; i <= 14; ++i) {
     GossipRpc g;
     g.graft.push_back(kTopic);
-    p.router.handle_rpc(node(i), g, p.now);
+    p.router.handle_rpc(test::node_id(i), g, p.now);
   }
   p.drain();
   EXPECT_EQ(p.router.mesh(kTopic).size(), 12u);
 }
 
 TEST(GossipRouter, ForwardsValidMessagesToTheMeshOnceAndDeliversThemOnce) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 10, kTopic);
   p.router.subscribe(kTopic, p.now);
   p.drain();
@@ -150,8 +150,8 @@ TEST(GossipRouter, ForwardsValidMessagesToTheMeshOnceAndDeliversThemOnce) {
     EXPECT_EQ(p.merged(m).messages.size(), m == from ? 0u : 1u);
   }
   for (uint32_t i = 1; i <= 10; ++i) {
-    if (std::find(mesh.begin(), mesh.end(), node(i)) == mesh.end()) {
-      EXPECT_TRUE(p.merged(node(i)).messages.empty());
+    if (std::find(mesh.begin(), mesh.end(), test::node_id(i)) == mesh.end()) {
+      EXPECT_TRUE(p.merged(test::node_id(i)).messages.empty());
     }
   }
   // A duplicate from another peer is neither delivered nor forwarded.
@@ -163,15 +163,15 @@ TEST(GossipRouter, ForwardsValidMessagesToTheMeshOnceAndDeliversThemOnce) {
 }
 
 TEST(GossipRouter, MessagesForTopicsWeDoNotServeAreNotDelivered) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 3, TopicId(1));
-  p.message_from(node(1), TopicId(1), Bytes{9});
+  p.message_from(test::node_id(1), TopicId(1), Bytes{9});
   EXPECT_TRUE(p.delivered.empty());
   EXPECT_TRUE(p.sent.empty());
 }
 
 TEST(GossipRouter, RejectedMessageIsNotForwardedCostsScoreAndRepeatsDisconnect) {
-  Probe p;
+  RouterProbe p;
   p.router.set_validator([](const NodeId&, TopicId, ByteSpan data) {
     return !data.empty() && data[0] == 0xff ? Validation::reject : Validation::accept;
   });
@@ -214,31 +214,31 @@ TEST(GossipRouter, RejectedMessageIsNotForwardedCostsScoreAndRepeatsDisconnect) 
 }
 
 TEST(GossipRouter, AnotherCopyOfARejectedMessageAlsoCostsItsSender) {
-  Probe p;
+  RouterProbe p;
   p.router.set_validator([](const NodeId&, TopicId, ByteSpan) { return Validation::reject; });
   p.add_subscribed_peers(1, 2, kTopic);
   p.router.subscribe(kTopic, p.now);
-  p.message_from(node(1), kTopic, Bytes{5});
-  p.message_from(node(2), kTopic, Bytes{5});
-  EXPECT_LT(p.router.score(node(1)), 0);
-  EXPECT_LT(p.router.score(node(2)), 0);
+  p.message_from(test::node_id(1), kTopic, Bytes{5});
+  p.message_from(test::node_id(2), kTopic, Bytes{5});
+  EXPECT_LT(p.router.score(test::node_id(1)), 0);
+  EXPECT_LT(p.router.score(test::node_id(2)), 0);
 }
 
 TEST(GossipRouter, IgnoredMessageCostsNothing) {
-  Probe p;
+  RouterProbe p;
   p.router.set_validator([](const NodeId&, TopicId, ByteSpan) { return Validation::ignore; });
   p.add_subscribed_peers(1, 4, kTopic);
   p.router.subscribe(kTopic, p.now);
   p.drain();
   p.sent.clear();
-  p.message_from(node(1), kTopic, Bytes{5});
+  p.message_from(test::node_id(1), kTopic, Bytes{5});
   EXPECT_TRUE(p.delivered.empty());
   EXPECT_TRUE(p.sent.empty());
-  EXPECT_GE(p.router.score(node(1)), 0);
+  EXPECT_GE(p.router.score(test::node_id(1)), 0);
 }
 
 TEST(GossipRouter, DecodingValidatorHandsItsResultToTheDeliveryOnce) {
-  Probe p;
+  RouterProbe p;
   int decodes = 0;
   p.router.set_validator(
       [&](const NodeId&, TopicId, ByteSpan data, std::shared_ptr<const void>& decoded) {
@@ -250,61 +250,61 @@ TEST(GossipRouter, DecodingValidatorHandsItsResultToTheDeliveryOnce) {
   p.add_subscribed_peers(1, 3, kTopic);
   p.router.subscribe(kTopic, p.now);
   p.drain();
-  p.message_from(node(1), kTopic, Bytes{7, 8, 9});
+  p.message_from(test::node_id(1), kTopic, Bytes{7, 8, 9});
   ASSERT_EQ(p.delivered.size(), 1u);
   ASSERT_NE(p.delivered[0].decoded, nullptr);
   EXPECT_EQ(*std::static_pointer_cast<const uint64_t>(p.delivered[0].decoded), 307u);
   // A duplicate is neither validated (decoded) nor delivered again.
-  p.message_from(node(2), kTopic, Bytes{7, 8, 9});
+  p.message_from(test::node_id(2), kTopic, Bytes{7, 8, 9});
   EXPECT_EQ(p.delivered.size(), 1u);
   EXPECT_EQ(decodes, 1);
   // A plain validator delivers nothing decoded.
   p.router.set_validator([](const NodeId&, TopicId, ByteSpan) { return Validation::accept; });
-  p.message_from(node(1), kTopic, Bytes{1});
+  p.message_from(test::node_id(1), kTopic, Bytes{1});
   ASSERT_EQ(p.delivered.size(), 2u);
   EXPECT_EQ(p.delivered[1].decoded, nullptr);
 }
 
 TEST(GossipRouter, MalformedFramesCostScore) {
-  Probe p;
-  p.router.add_peer(node(1), true, p.now);
+  RouterProbe p;
+  p.router.add_peer(test::node_id(1), true, p.now);
   const Bytes junk = {0x01, 0xff, 0xff};
-  p.router.handle_frame(node(1), junk, p.now);
+  p.router.handle_frame(test::node_id(1), junk, p.now);
   p.drain();
-  EXPECT_LT(p.router.score(node(1)), 0);
+  EXPECT_LT(p.router.score(test::node_id(1)), 0);
   EXPECT_EQ(p.router.stats().malformed_rpcs, 1u);
 }
 
 TEST(GossipRouter, GraftDuringBackoffIsPrunedAgainAndPenalised) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 1, kTopic);
   p.router.subscribe(kTopic, p.now);
   p.drain();
   ASSERT_EQ(p.router.mesh(kTopic).size(), 1u);
   GossipRpc prune;
   prune.prune.push_back({kTopic, 30});
-  p.router.handle_rpc(node(1), prune, p.now);
+  p.router.handle_rpc(test::node_id(1), prune, p.now);
   EXPECT_TRUE(p.router.mesh(kTopic).empty());
   p.sent.clear();
   // The peer's backoff toward us runs 30 s; a heartbeat must not regraft it.
   for (int i = 0; i < 29; ++i) p.tick();
-  EXPECT_TRUE(p.merged(node(1)).graft.empty());
+  EXPECT_TRUE(p.merged(test::node_id(1)).graft.empty());
   EXPECT_TRUE(p.router.mesh(kTopic).empty());
   // After the backoff plus slack the mesh (below D_low) takes it back.
   for (int i = 0; i < 4; ++i) p.tick();
-  EXPECT_EQ(p.merged(node(1)).graft, (std::vector<TopicId>{kTopic}));
+  EXPECT_EQ(p.merged(test::node_id(1)).graft, (std::vector<TopicId>{kTopic}));
 }
 
 TEST(GossipRouter, EarlyGraftAfterOurPruneIsRefusedAndPenalised) {
   GossipSettings s;
   s.score.behaviour_penalty_threshold = 0;
-  Probe p(s);
+  RouterProbe p(s);
   p.router.subscribe(kTopic, p.now);
   p.add_subscribed_peers(1, 13, kTopic, /*outbound=*/true);
   for (uint32_t i = 1; i <= 13; ++i) {
     GossipRpc g;
     g.graft.push_back(kTopic);
-    p.router.handle_rpc(node(i), g, p.now);
+    p.router.handle_rpc(test::node_id(i), g, p.now);
   }
   p.drain();
   ASSERT_EQ(p.router.mesh(kTopic).size(), 13u);
@@ -312,7 +312,7 @@ TEST(GossipRouter, EarlyGraftAfterOurPruneIsRefusedAndPenalised) {
   p.tick();  // oversubscribed: prunes 7
   NodeId pruned{};
   for (uint32_t i = 1; i <= 13; ++i) {
-    if (!p.merged(node(i)).prune.empty()) pruned = node(i);
+    if (!p.merged(test::node_id(i)).prune.empty()) pruned = test::node_id(i);
   }
   ASSERT_NE(pruned, NodeId{});
   p.sent.clear();
@@ -325,7 +325,7 @@ TEST(GossipRouter, EarlyGraftAfterOurPruneIsRefusedAndPenalised) {
 }
 
 TEST(GossipRouter, IhaveLeadsToIwantAndTheAnswerIsDelivered) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 1, kTopic);
   p.router.subscribe(kTopic, p.now);
   p.drain();
@@ -334,10 +334,10 @@ TEST(GossipRouter, IhaveLeadsToIwantAndTheAnswerIsDelivered) {
   p.sent.clear();
   GossipRpc ihave;
   ihave.ihave.push_back({kTopic, {id}});
-  p.router.handle_rpc(node(1), ihave, p.now);
+  p.router.handle_rpc(test::node_id(1), ihave, p.now);
   p.drain();
-  EXPECT_EQ(p.merged(node(1)).iwant, (std::vector<MessageId>{id}));
-  p.message_from(node(1), kTopic, data);
+  EXPECT_EQ(p.merged(test::node_id(1)).iwant, (std::vector<MessageId>{id}));
+  p.message_from(test::node_id(1), kTopic, data);
   ASSERT_EQ(p.delivered.size(), 1u);
   EXPECT_EQ(p.delivered[0].id, id);
   // The promise was kept: after the follow-up time there is no penalty.
@@ -346,7 +346,7 @@ TEST(GossipRouter, IhaveLeadsToIwantAndTheAnswerIsDelivered) {
 }
 
 TEST(GossipRouter, BrokenIwantPromisesArePenalised) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 1, kTopic);
   p.router.subscribe(kTopic, p.now);
   GossipRpc ihave;
@@ -355,17 +355,17 @@ TEST(GossipRouter, BrokenIwantPromisesArePenalised) {
     id.bytes.fill(i);
     ihave.ihave.push_back({kTopic, {id}});
   }
-  p.router.handle_rpc(node(1), ihave, p.now);
+  p.router.handle_rpc(test::node_id(1), ihave, p.now);
   p.drain();
   for (int i = 0; i < 4; ++i) p.tick();
   EXPECT_EQ(p.router.stats().broken_promises, 5u);
-  EXPECT_LT(p.router.score(node(1)), 0);
+  EXPECT_LT(p.router.score(test::node_id(1)), 0);
 }
 
 TEST(GossipRouter, IhavePerHeartbeatIsBounded) {
   GossipSettings s;
   s.max_ihave_length = 100;
-  Probe p(s);
+  RouterProbe p(s);
   p.add_subscribed_peers(1, 1, kTopic);
   p.router.subscribe(kTopic, p.now);
   p.drain();
@@ -378,14 +378,14 @@ TEST(GossipRouter, IhavePerHeartbeatIsBounded) {
     entry.ids.push_back(id);
   }
   ihave.ihave.push_back(entry);
-  p.router.handle_rpc(node(1), ihave, p.now);
-  p.router.handle_rpc(node(1), ihave, p.now);
+  p.router.handle_rpc(test::node_id(1), ihave, p.now);
+  p.router.handle_rpc(test::node_id(1), ihave, p.now);
   p.drain();
-  EXPECT_EQ(p.merged(node(1)).iwant.size(), 100u);
+  EXPECT_EQ(p.merged(test::node_id(1)).iwant.size(), 100u);
 }
 
 TEST(GossipRouter, IwantIsAnsweredFromTheCacheAtMostRetransmissionTimes) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 2, kTopic);
   p.router.subscribe(kTopic, p.now);
   auto id = p.router.publish(kTopic, Bytes{1, 1}, p.now);
@@ -394,25 +394,25 @@ TEST(GossipRouter, IwantIsAnsweredFromTheCacheAtMostRetransmissionTimes) {
   p.sent.clear();
   GossipRpc want;
   want.iwant.push_back(*id);
-  for (int i = 0; i < 5; ++i) p.router.handle_rpc(node(1), want, p.now);
+  for (int i = 0; i < 5; ++i) p.router.handle_rpc(test::node_id(1), want, p.now);
   p.drain();
-  EXPECT_EQ(p.merged(node(1)).messages.size(), 3u);
+  EXPECT_EQ(p.merged(test::node_id(1)).messages.size(), 3u);
   // The message answers IWANT for history_length heartbeats, then leaves
   // the cache.
   for (int i = 0; i < 4; ++i) p.tick();
   p.sent.clear();
-  p.router.handle_rpc(node(2), want, p.now);
+  p.router.handle_rpc(test::node_id(2), want, p.now);
   p.drain();
-  EXPECT_EQ(p.merged(node(2)).messages.size(), 1u);
+  EXPECT_EQ(p.merged(test::node_id(2)).messages.size(), 1u);
   p.tick();
   p.sent.clear();
-  p.router.handle_rpc(node(2), want, p.now);
+  p.router.handle_rpc(test::node_id(2), want, p.now);
   p.drain();
-  EXPECT_TRUE(p.merged(node(2)).messages.empty());
+  EXPECT_TRUE(p.merged(test::node_id(2)).messages.empty());
 }
 
 TEST(GossipRouter, HeartbeatAdvertisesRecentMessagesToNonMeshPeers) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 20, kTopic);
   p.router.subscribe(kTopic, p.now);
   p.drain();
@@ -424,8 +424,8 @@ TEST(GossipRouter, HeartbeatAdvertisesRecentMessagesToNonMeshPeers) {
   p.tick();
   size_t advertised = 0;
   for (uint32_t i = 1; i <= 20; ++i) {
-    const auto rpc = p.merged(node(i));
-    const bool in_mesh = std::find(mesh.begin(), mesh.end(), node(i)) != mesh.end();
+    const auto rpc = p.merged(test::node_id(i));
+    const bool in_mesh = std::find(mesh.begin(), mesh.end(), test::node_id(i)) != mesh.end();
     if (!rpc.ihave.empty()) {
       EXPECT_FALSE(in_mesh);
       EXPECT_EQ(rpc.ihave[0].ids, (std::vector<MessageId>{*id}));
@@ -438,13 +438,13 @@ TEST(GossipRouter, HeartbeatAdvertisesRecentMessagesToNonMeshPeers) {
 TEST(GossipRouter, PublishingToAnUnsubscribedTopicUsesFanout) {
   GossipSettings s;
   s.flood_publish = false;
-  Probe p(s);
+  RouterProbe p(s);
   p.add_subscribed_peers(1, 10, TopicId(2));
   p.sent.clear();
   ASSERT_TRUE(p.router.publish(TopicId(2), Bytes{1}, p.now));
   p.drain();
   size_t got = 0;
-  for (uint32_t i = 1; i <= 10; ++i) got += p.merged(node(i)).messages.size();
+  for (uint32_t i = 1; i <= 10; ++i) got += p.merged(test::node_id(i)).messages.size();
   EXPECT_EQ(got, 6u);
   EXPECT_TRUE(p.router.mesh(TopicId(2)).empty());
   // Subscribing later turns the fanout peers into the mesh.
@@ -453,7 +453,7 @@ TEST(GossipRouter, PublishingToAnUnsubscribedTopicUsesFanout) {
 }
 
 TEST(GossipRouter, FloodPublishReachesEverySubscribedPeer) {
-  Probe p;
+  RouterProbe p;
   p.add_subscribed_peers(1, 15, kTopic);
   p.add_subscribed_peers(16, 5, TopicId(99));
   p.router.subscribe(kTopic, p.now);
@@ -461,15 +461,15 @@ TEST(GossipRouter, FloodPublishReachesEverySubscribedPeer) {
   p.sent.clear();
   ASSERT_TRUE(p.router.publish(kTopic, Bytes{8}, p.now));
   p.drain();
-  for (uint32_t i = 1; i <= 15; ++i) EXPECT_EQ(p.merged(node(i)).messages.size(), 1u);
-  for (uint32_t i = 16; i <= 20; ++i) EXPECT_TRUE(p.merged(node(i)).messages.empty());
+  for (uint32_t i = 1; i <= 15; ++i) EXPECT_EQ(p.merged(test::node_id(i)).messages.size(), 1u);
+  for (uint32_t i = 16; i <= 20; ++i) EXPECT_TRUE(p.merged(test::node_id(i)).messages.empty());
   EXPECT_TRUE(p.delivered.empty()) << "own messages are not delivered back";
 }
 
 TEST(GossipRouter, PublishRefusesOversizeAndRepeats) {
   GossipSettings s;
   s.max_message_bytes = 100;
-  Probe p(s);
+  RouterProbe p(s);
   auto r = p.router.publish(kTopic, Bytes(101), p.now);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
@@ -482,32 +482,32 @@ TEST(GossipRouter, PublishRefusesOversizeAndRepeats) {
 TEST(GossipRouter, OversizeMessageFromAPeerCostsScore) {
   GossipSettings s;
   s.max_message_bytes = 100;
-  Probe p(s);
+  RouterProbe p(s);
   p.add_subscribed_peers(1, 1, kTopic);
   p.router.subscribe(kTopic, p.now);
-  p.message_from(node(1), kTopic, Bytes(101));
+  p.message_from(test::node_id(1), kTopic, Bytes(101));
   EXPECT_TRUE(p.delivered.empty());
-  EXPECT_LT(p.router.score(node(1)), 0);
+  EXPECT_LT(p.router.score(test::node_id(1)), 0);
 }
 
 TEST(GossipRouter, RemovedPeerLeavesTheMeshAndItsBadScoreIsRemembered) {
-  Probe p;
+  RouterProbe p;
   p.router.set_validator([](const NodeId&, TopicId, ByteSpan) { return Validation::reject; });
   p.add_subscribed_peers(1, 3, kTopic);
   p.router.subscribe(kTopic, p.now);
-  p.message_from(node(1), kTopic, Bytes{1});
-  const double bad = p.router.score(node(1));
+  p.message_from(test::node_id(1), kTopic, Bytes{1});
+  const double bad = p.router.score(test::node_id(1));
   ASSERT_LT(bad, 0);
-  p.router.remove_peer(node(1), p.now);
+  p.router.remove_peer(test::node_id(1), p.now);
   EXPECT_EQ(p.router.mesh(kTopic).size(), 2u);
   EXPECT_TRUE(p.router.topic_peers(kTopic).size() == 2u);
-  p.router.add_peer(node(1), true, p.now);
-  EXPECT_LT(p.router.score(node(1)), 0);
+  p.router.add_peer(test::node_id(1), true, p.now);
+  EXPECT_LT(p.router.score(test::node_id(1)), 0);
 }
 
 TEST(GossipRouter, SameSeedSameInputsSameOutputs) {
   auto run = [] {
-    Probe p;
+    RouterProbe p;
     p.add_subscribed_peers(1, 30, kTopic);
     p.router.subscribe(kTopic, p.now);
     p.drain();

@@ -23,14 +23,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr size_t kNodes = 12;
-constexpr uint32_t kShards = 3;
+constexpr size_t kTcpNodes = 12;
+constexpr uint32_t kTcpShards = 3;
 
 // Node i serves shards i % 3 and (i + 1) % 3: eight nodes per subnet, so
 // every node can reach D_low = 4 mesh peers in each of its subnets.
 std::vector<ShardId> shards_of(size_t i) {
-  std::vector<ShardId> s = {ShardId(static_cast<uint32_t>(i % kShards)),
-                            ShardId(static_cast<uint32_t>((i + 1) % kShards))};
+  std::vector<ShardId> s = {ShardId(static_cast<uint32_t>(i % kTcpShards)),
+                            ShardId(static_cast<uint32_t>((i + 1) % kTcpShards))};
   std::sort(s.begin(), s.end());
   return s;
 }
@@ -45,7 +45,7 @@ class TcpCluster {
   TcpCluster() : executor_(ctx_.get_executor()) {
     log::set_threshold(log::Level::warn);
     auto rng = cairn::test::seeded_rng(77);
-    for (size_t i = 0; i < kNodes; ++i) {
+    for (size_t i = 0; i < kTcpNodes; ++i) {
       GossipNodeSettings s;
       s.listen_address = "127.0.0.1:0";
       s.shards = shards_of(i);
@@ -121,7 +121,7 @@ TEST(GossipTcp, TwelveNodesThreeSubnetsOnLoopback) {
                    std::chrono::steady_clock::now() - start)
                    .count()
             << " ms\n";
-  for (size_t i = 0; i < kNodes; ++i) {
+  for (size_t i = 0; i < kTcpNodes; ++i) {
     for (ShardId s : shards_of(i)) {
       EXPECT_GE(c.node(i).discovery().connected_in_shard(s), 4u) << "node " << i;
     }
@@ -131,7 +131,7 @@ TEST(GossipTcp, TwelveNodesThreeSubnetsOnLoopback) {
   auto rng = cairn::test::seeded_rng(78);
   std::vector<std::pair<MessageId, size_t>> pubs;  // id, publisher
   std::vector<ShardId> shard_of_pub;
-  for (uint32_t s = 0; s < kShards; ++s) {
+  for (uint32_t s = 0; s < kTcpShards; ++s) {
     size_t from = 0;
     while (!serves(from, ShardId(s))) ++from;
     auto id = c.node(from).publish(ShardId(s), cairn::test::random_bytes(rng, 1024));
@@ -141,7 +141,7 @@ TEST(GossipTcp, TwelveNodesThreeSubnetsOnLoopback) {
   }
   auto all_delivered = [&] {
     for (size_t p = 0; p < pubs.size(); ++p) {
-      for (size_t i = 0; i < kNodes; ++i) {
+      for (size_t i = 0; i < kTcpNodes; ++i) {
         if (i != pubs[p].second && serves(i, shard_of_pub[p]) && c.count(i, pubs[p].first) == 0) {
           return false;
         }
@@ -152,13 +152,13 @@ TEST(GossipTcp, TwelveNodesThreeSubnetsOnLoopback) {
   ASSERT_TRUE(c.run_until(all_delivered, 5s));
   c.run_until([] { return false; }, 300ms);  // let stragglers (duplicates) arrive
   for (size_t p = 0; p < pubs.size(); ++p) {
-    for (size_t i = 0; i < kNodes; ++i) {
+    for (size_t i = 0; i < kTcpNodes; ++i) {
       const size_t want = (serves(i, shard_of_pub[p]) && i != pubs[p].second) ? 1 : 0;
       EXPECT_EQ(c.count(i, pubs[p].first), want)
           << "node " << i << " shard " << shard_of_pub[p].value;
     }
   }
-  for (size_t i = 0; i < kNodes; ++i) {
+  for (size_t i = 0; i < kTcpNodes; ++i) {
     EXPECT_EQ(c.node(i).router().stats().ignored, 0u)
         << "node " << i << " was sent a message of a shard it does not serve";
   }

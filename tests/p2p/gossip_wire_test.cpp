@@ -91,12 +91,12 @@ TEST(GossipWire, EncoderRefusesSectionsOverTheWireLimits) {
 }
 
 TEST(GossipWire, SplitKeepsEveryPartUnderTheBudgetAndLosesNothing) {
-  auto rng = test::seeded_rng(11);
+  auto rng = cairn::test::seeded_rng(11);
   GossipRpc rpc;
   for (uint32_t t = 0; t < 40; ++t) rpc.subscriptions.push_back({true, ShardId(t)});
   for (int i = 0; i < 50; ++i) {
-    rpc.messages.push_back(
-        {ShardId(1), std::make_shared<const Bytes>(test::random_bytes(rng, 100 + rng() % 900))});
+    rpc.messages.push_back({ShardId(1), std::make_shared<const Bytes>(
+                                            cairn::test::random_bytes(rng, 100 + rng() % 900))});
   }
   GossipIhave ih{ShardId(2), {}};
   for (int i = 0; i < 3000; ++i) ih.ids.push_back(id_of(static_cast<uint8_t>(i)));

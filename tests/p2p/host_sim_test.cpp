@@ -12,12 +12,12 @@ using namespace std::chrono_literals;
 namespace cairn::p2p {
 namespace {
 
+using test::kTestType;
 using test::LogCapture;
 using test::ms;
 using test::SimNode;
 using test::SimWorld;
 
-constexpr auto kTestType = static_cast<MessageType>(0xf001);
 constexpr auto kOtherType = static_cast<MessageType>(0xf002);
 
 struct Inbox {

@@ -18,6 +18,9 @@
 
 namespace cairn::p2p::test {
 
+// The message type the host tests exchange (outside the protocol's types).
+inline constexpr auto kTestType = static_cast<MessageType>(0xf001);
+
 inline SigningKey key_from_rng(std::mt19937_64& rng) {
   std::array<uint8_t, 32> seed{};
   for (size_t i = 0; i < seed.size(); i += 8) put_be<uint64_t>(seed.data() + i, rng());

@@ -13,12 +13,11 @@ using namespace std::chrono_literals;
 namespace cairn::p2p {
 namespace {
 
+using test::kTestType;
 using test::LogCapture;
 using test::RawPeer;
 using test::SimNode;
 using test::SimWorld;
-
-constexpr auto kTestType = static_cast<MessageType>(0xf001);
 
 struct Target {
   SimWorld w;

@@ -30,9 +30,8 @@ using asio::ip::tcp;
 namespace cairn::p2p {
 namespace {
 
+using test::kTestType;
 using test::LogCapture;
-
-constexpr auto kTestType = static_cast<MessageType>(0xf001);
 
 bool run_until(asio::io_context& ctx, const std::function<bool()>& done, Duration limit = 10s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;

@@ -16,7 +16,7 @@ namespace {
 
 using test::TestNode;
 
-constexpr uint64_t kStart = 1'700'000'000'000;
+using contracts::test::kStart;
 
 class EpochSim : public ::testing::Test {
  protected:

@@ -8,8 +8,8 @@
 namespace cairn::sampling {
 namespace {
 
-erasure::NetworkParams small_params() {
-  auto p = test::blob_geometry(4, 2, 8192, 512);
+erasure::NetworkParams seal_params() {
+  auto p = cairn::test::blob_geometry(4, 2, 8192, 512);
   p.seal_cost = 2;
   return p;
 }
@@ -34,9 +34,9 @@ double differing(ByteSpan a, ByteSpan b) {
 }
 
 TEST(Seal, SealThenUnsealRestoresTheReplica) {
-  auto params = small_params();
-  auto rng = test::seeded_rng(1);
-  const Bytes original = test::random_bytes(rng, replica_size(params));
+  auto params = seal_params();
+  auto rng = cairn::test::seeded_rng(1);
+  const Bytes original = cairn::test::random_bytes(rng, replica_size(params));
   Bytes replica = original;
   Bytes scratch;
   apply_replica_mask(params, key_for(1, 2, 3), replica, scratch);
@@ -46,9 +46,9 @@ TEST(Seal, SealThenUnsealRestoresTheReplica) {
 }
 
 TEST(Seal, TwoNodesStoreDifferentBytesForTheSameBlob) {
-  auto params = small_params();
-  auto rng = test::seeded_rng(2);
-  const Bytes original = test::random_bytes(rng, replica_size(params));
+  auto params = seal_params();
+  auto rng = cairn::test::seeded_rng(2);
+  const Bytes original = cairn::test::random_bytes(rng, replica_size(params));
   Bytes a = original, b = original, scratch;
   apply_replica_mask(params, key_for(1, 9, 7), a, scratch);
   apply_replica_mask(params, key_for(2, 9, 7), b, scratch);
@@ -57,7 +57,7 @@ TEST(Seal, TwoNodesStoreDifferentBytesForTheSameBlob) {
 }
 
 TEST(Seal, EveryInputChangesTheWholeMask) {
-  auto params = small_params();
+  auto params = seal_params();
   Bytes base(replica_size(params)), other(replica_size(params));
   replica_mask(params, key_for(1, 2, 3), base);
   for (const SealKey& k : {key_for(5, 2, 3), key_for(1, 6, 3), key_for(1, 2, 4)}) {

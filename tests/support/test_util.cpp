@@ -75,4 +75,10 @@ Bytes read_file(const std::filesystem::path& p) {
   return Bytes(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
+double metric(const std::string& text, const std::string& name, double absent) {
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return absent;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
 }  // namespace cairn::test

@@ -35,6 +35,10 @@ Bytes random_bytes(std::mt19937_64& rng, size_t n);
 uint16_t free_port();
 
 void write_file(const std::filesystem::path& p, ByteSpan data);
+
+// The value of series `name` (with its labels, e.g. `x_total{shard="0"}`) in
+// a Prometheus text exposition; `absent` when the series is not there.
+double metric(const std::string& text, const std::string& name, double absent = 0);
 Bytes read_file(const std::filesystem::path& p);
 
 }  // namespace cairn::test

@@ -97,6 +97,7 @@ cairn_install_ganache() {
 # default, until a cold build of both fits CI's time budget). Needs the main tree ($CAIRN_BUILD) built. Runs every tree even
 # after a failure; returns 1 if any build or test failed.
 CAIRN_SANITIZER_LABELS='^(unit|sim)'
+CAIRN_SANITIZER_UNITY_BATCH=8
 # Build and link checks, the same in every tree: the main run has them.
 CAIRN_SANITIZER_EXCLUDE='^(HeaderCheck\.|verify_links_|FormatCheck\.)'
 # Tests left out of the TSan tree only, each for a stated reason (too slow
@@ -130,9 +131,16 @@ print(" ".join(sorted({os.path.basename(t["command"][0]) for t in json.load(sys.
     # Warnings stay warnings here: the instrumentation changes what gcc
     # inlines, and its flow warnings (-Wmaybe-uninitialized in libstdc++'s
     # <regex>, ...) then fire on library code. The main tree has -Werror.
+    # Unity builds (CAIRN_SANITIZER_UNITY_BATCH sources per compiler run)
+    # parse the shared headers and emit their inline code once per batch:
+    # a cold tree builds in a fraction of the time. So names at file
+    # scope (anonymous namespaces, statics) must be unique within a target;
+    # a clash is a compile error in these trees, fixed by a more specific
+    # name or by sharing the one definition.
     # shellcheck disable=SC2086
     if ! { cmake -S "$CAIRN_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-             -DCAIRN_SANITIZE="$sanitize" -DCAIRN_WERROR=OFF -DCAIRN_BUILD_BENCH=OFF >&2 &&
+             -DCAIRN_SANITIZE="$sanitize" -DCAIRN_WERROR=OFF -DCAIRN_BUILD_BENCH=OFF \
+             -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE="$CAIRN_SANITIZER_UNITY_BATCH" >&2 &&
            cmake --build "$dir" -j "$jobs" --target $targets >&2; }; then
       echo "cairn: $name tree: build failed" >&2
       failed=1

@@ -40,7 +40,7 @@ constexpr const char* kOctets = "application/octet-stream";
 // A file upload asking for this media type in Accept gets its progress as
 // newline-delimited JSON events before the answer (docs/http-api.md).
 constexpr const char* kNdjson = "application/x-ndjson";
-constexpr const char* kLog = "api";
+constexpr const char* kApiLog = "api";
 
 // An early rejection of an upload (bad token, oversize, wrong media type)
 // reads and discards the body for at most this long before closing, so a
@@ -635,7 +635,7 @@ void HttpApiServer::stream_put_file(Response& res, SpoolFile spool, Upload uploa
       send(json{{"error", e.code}, {"message", e.message}, {"status", e.status}});
     }
     if (client_gone) {
-      CAIRN_LOG(log::Level::info, kLog,
+      CAIRN_LOG(log::Level::info, kApiLog,
                 "an upload's client left before its progress stream ended; the upload "
                     << (put ? "was acknowledged as " + put->id.hex() : "failed: " + put.error().to_string()));
       return false;  // httplib closes the connection
@@ -699,11 +699,11 @@ void HttpApiServer::serve_bytes(const Request& req, Response& res, const BlobId&
         if (st && sent == length) return true;
         aborted_downloads_->inc();
         if (!st) {
-          CAIRN_LOG(log::Level::warn, kLog,
+          CAIRN_LOG(log::Level::warn, kApiLog,
                     "download of " << id.hex() << " cut short after " << sent << " of " << length
                                    << " bytes: " << st.error().to_string());
         } else {
-          CAIRN_LOG(log::Level::error, kLog,
+          CAIRN_LOG(log::Level::error, kApiLog,
                     "download of " << id.hex() << " produced " << sent << " bytes, " << length << " expected");
         }
         return false;  // httplib closes the connection: the client sees a short body
@@ -863,7 +863,7 @@ void HttpApiServer::install_routes() {
       what = e.what();
     } catch (...) {
     }
-    CAIRN_LOG(log::Level::error, kLog, req.method << " " << req.path << ": " << what);
+    CAIRN_LOG(log::Level::error, kApiLog, req.method << " " << req.path << ": " << what);
     send_error(res, HttpError{500, "internal", "internal error: " + what});
   });
   http_.set_logger([this](const Request& req, const Response& res) { count(req, res); });
@@ -982,7 +982,7 @@ Result<std::unique_ptr<ApiServer>> start_api_server(NodeService& service, const 
   CAIRN_TRY_STATUS(prepare_spool_dir(spool_dir));
   auto server = std::make_unique<HttpApiServer>(service, settings, metrics, spool_dir);
   CAIRN_TRY_STATUS(server->start(host, port));
-  CAIRN_LOG(log::Level::info, kLog,
+  CAIRN_LOG(log::Level::info, kApiLog,
             "HTTP API on http://" << server->address() << (settings.token.empty() ? "" : " (uploads need the token)"));
   return std::unique_ptr<ApiServer>(std::move(server));
 }
