@@ -103,7 +103,7 @@ bool LocalNetwork::meshed(const std::vector<Node*>& live, contracts::Chain& chai
 }
 
 bool LocalNetwork::wait_meshed(std::chrono::milliseconds limit) {
-  Clock& real = p2p::steady_clock();
+  cairn::Clock& real = p2p::steady_clock();
   const auto deadline = real.now() + limit;
   while (real.now() < deadline) {
     if (meshed()) return true;

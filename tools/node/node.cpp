@@ -625,7 +625,7 @@ struct Node::Impl final : NodeService {
       });
       if (options.io) {
         // A real-time bound, whatever the node's clock: idle() may not move it.
-        Clock& real = p2p::steady_clock();
+        cairn::Clock& real = p2p::steady_clock();
         const auto give_up = real.now() + kNetworkStopTimeout;
         while (gone_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && real.now() < give_up) {
           if (options.io->poll_one() > 0) continue;
