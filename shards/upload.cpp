@@ -116,6 +116,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
 
   // Any thread.
   std::atomic<UploadHandle> next_handle{1};
+  std::atomic<size_t> store_jobs{0};
   mutable std::mutex visible_mu;
   std::unordered_map<BlobId, std::shared_ptr<const erasure::CommittedBlob>> visible;
 
@@ -379,31 +380,47 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
 
   // ---- the pipeline ----
 
+  // Queues a store job on the pool, counted in store_jobs until it ran or
+  // was cancelled; neither runs once the engine is gone.
+  Status submit(std::function<void(Impl&)> run, std::function<void(Impl&)> cancel = {}) {
+    store_jobs.fetch_add(1);
+    auto weak = weak_from_this();
+    auto st = pool.try_submit(
+        [weak, run = std::move(run)] {
+          if (auto im = weak.lock()) {
+            run(*im);
+            im->store_jobs.fetch_sub(1);
+          }
+        },
+        [weak, cancel = std::move(cancel)] {
+          if (auto im = weak.lock()) {
+            if (cancel) cancel(*im);
+            im->store_jobs.fetch_sub(1);
+          }
+        });
+    if (!st) store_jobs.fetch_sub(1);
+    return st;
+  }
+
   void persist(const BlobId& id) {
     auto it = entries.find(id);
     if (it == entries.end()) return;
     auto blob = it->second.blob;
     const uint32_t size = it->second.size;
-    auto weak = weak_from_this();
-    auto job = [weak, id, blob, size] {
-      auto impl = weak.lock();
-      if (!impl) return;
-      PendingUpload pending;
-      pending.payload.assign(blob->encoded.data.begin(), blob->encoded.data.begin() + size);
-      pending.created_at_ms = wall_ms();
-      auto st = impl->store.put_pending(id, pending);
-      impl->later([id, st = std::move(st)](Impl& im) { im.persisted(id, st); });
-    };
-    if (auto st = pool.try_submit(
-            job,
-            [weak, id] {
-              if (auto impl = weak.lock()) {
-                impl->later([id](Impl& im) {
-                  im.persisted(id, make_error(Errc::cancelled, "the worker pool is shutting down"));
-                });
-              }
-            });
-        !st) {
+    auto st = submit(
+        [id, blob, size](Impl& im) {
+          PendingUpload pending;
+          pending.payload.assign(blob->encoded.data.begin(), blob->encoded.data.begin() + size);
+          pending.created_at_ms = wall_ms();
+          auto put = im.store.put_pending(id, pending);
+          im.later([id, put = std::move(put)](Impl& impl) { impl.persisted(id, put); });
+        },
+        [id](Impl& im) {
+          im.later([id](Impl& impl) {
+            impl.persisted(id, make_error(Errc::cancelled, "the worker pool is shutting down"));
+          });
+        });
+    if (!st) {
       if (st.error().code == Errc::busy) {
         defer_persist(id);
       } else {
@@ -478,27 +495,23 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
     if (it == entries.end() || !it->second.reg) return;
     const BlobIndex index = it->second.reg->index;
     auto blob = it->second.blob;
-    auto weak = weak_from_this();
-    auto job = [weak, id, index, blob] {
-      auto impl = weak.lock();
-      if (!impl) return;
-      // ingest_committed seals in place: give it a copy, the plain blob
-      // keeps serving pulls.
-      auto stored = ingest_committed(impl->store, index, *blob, impl->sealer.get());
-      Status st = stored ? Status{} : Status(tl::unexpected(stored.error()));
-      impl->later([id, index, st = std::move(st)](Impl& im) { im.stored_locally(id, index, st); });
-    };
-    if (auto st = pool.try_submit(
-            job,
-            [weak, id, index] {
-              if (auto impl = weak.lock()) {
-                impl->later([id, index](Impl& im) {
-                  im.stored_locally(
-                      id, index, make_error(Errc::cancelled, "the worker pool is shutting down"));
-                });
-              }
-            });
-        !st) {
+    auto st = submit(
+        [id, index, blob](Impl& im) {
+          // ingest_committed seals in place: give it a copy, the plain blob
+          // keeps serving pulls.
+          auto stored = ingest_committed(im.store, index, *blob, im.sealer.get());
+          Status result = stored ? Status{} : Status(tl::unexpected(stored.error()));
+          im.later([id, index, result = std::move(result)](Impl& impl) {
+            impl.stored_locally(id, index, result);
+          });
+        },
+        [id, index](Impl& im) {
+          im.later([id, index](Impl& impl) {
+            impl.stored_locally(id, index,
+                                make_error(Errc::cancelled, "the worker pool is shutting down"));
+          });
+        });
+    if (!st) {
       // Pool full or stopping: tick() retries.
       it->second.local_running = false;
       it->second.local_failed = true;
@@ -591,9 +604,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void erase_pending(const BlobId& id) {
-    (void)pool.try_submit([weak = weak_from_this(), id] {
-      if (auto impl = weak.lock()) (void)impl->store.erase_pending(id);
-    });
+    (void)submit([id](Impl& im) { (void)im.store.erase_pending(id); });
   }
 
   void fail(const BlobId& id, const Error& error) {
@@ -729,6 +740,8 @@ std::shared_ptr<const erasure::CommittedBlob> UploadEngine::find(const BlobId& i
   auto it = impl_->visible.find(id);
   return it == impl_->visible.end() ? nullptr : it->second;
 }
+
+size_t UploadEngine::store_jobs() const { return impl_->store_jobs.load(); }
 
 size_t UploadEngine::in_flight() const {
   std::lock_guard lock(impl_->visible_mu);

@@ -4,8 +4,10 @@
 #include <asio/io_context.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "cairn/erasure/file.hpp"
 #include "node/sync_link.hpp"
@@ -122,13 +124,23 @@ Status Uploader::resume() {
   return {};
 }
 
-void Uploader::stop() {
+void Uploader::stop(std::chrono::milliseconds timeout) {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
     for (const auto& c : calls_) c->cv.notify_all();
   }
   (void)ctx_.run_on_io([this] { engine_.stop(); });
+  // Store writes already queued finish while the network is still up (an
+  // own replica's stored notice goes out), for up to `timeout` of real time
+  // (the stop's bound, not the engine's clock); the rest finish when the
+  // node drains its pool. A pool without threads runs them on the node's
+  // io_context, which the caller pumped before.
+  if (ctx_.pool.threads() == 0) return;
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (engine_.store_jobs() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 // ---- the blocking calls ----

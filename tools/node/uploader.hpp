@@ -9,6 +9,7 @@
 // the network thread; find() and in_flight() from any thread; resume() and
 // stop() from the thread starting or stopping the node.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -49,9 +50,9 @@ class Uploader {
 
   // Stops accepting uploads and wakes every waiting caller with
   // Errc::cancelled (their blobs stay pending and resume at the next
-  // start). Store writes already queued finish when the node drains its
-  // worker pool.
-  void stop();
+  // start), then waits up to `timeout` for store writes already queued
+  // (the rest finish when the node drains its worker pool).
+  void stop(std::chrono::milliseconds timeout);
 
  private:
   struct Call;

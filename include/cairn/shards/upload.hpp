@@ -226,6 +226,9 @@ class UploadEngine {
   std::shared_ptr<const erasure::CommittedBlob> find(const BlobId& id) const;
   // Blobs in flight. Any thread.
   size_t in_flight() const;
+  // Store jobs (persists, own replicas, erased pending records) queued on
+  // the pool or running. Any thread.
+  size_t store_jobs() const;
 
   // Executor only. Fails every upload with Errc::cancelled (their blobs
   // stay pending) and every queued add(); later calls are refused the same
