@@ -40,6 +40,7 @@
 #include "cairn/sampling/epoch_ports.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/sync.hpp"
+#include "cairn/shards/upload.hpp"
 
 namespace cairn::node {
 
@@ -50,19 +51,7 @@ namespace cairn::node {
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 // Where an upload stands once its bytes are in (PutOptions::phases).
-struct UploadPhase {
-  uint64_t blobs = 0;         // blobs admitted so far, data and manifest
-  bool encoded = false;       // every blob is cut and admitted: `blobs` is final
-  uint64_t registered = 0;    // of which the chain has registered (index known)
-  uint64_t acknowledged = 0;  // of which have `need` confirmed replicas
-  // Fewest confirmed replicas over the blobs (an acknowledged blob counts
-  // what it had when acknowledged); 0 before every blob has one.
-  uint32_t confirmed = 0;
-  // Replicas a blob needs: min_replicas capped by the nodes registered for
-  // its shard, the most over the blobs; 0 until a blob is registered.
-  uint32_t need = 0;
-  bool operator==(const UploadPhase&) const = default;
-};
+using UploadPhase = shards::UploadPhase;
 using PhaseFn = std::function<void(const UploadPhase&)>;
 
 struct PutOptions {
@@ -81,16 +70,12 @@ struct PutOptions {
   std::optional<std::chrono::milliseconds> timeout;
   ProgressFn progress;
   // Called on the CALLING thread while the call works and waits: when the
-  // phase changed, at most every kPhaseInterval, and once more with every
+  // phase changed, at most every shards::kPhaseInterval, and once more with every
   // blob acknowledged just before a successful return. It may block (an
   // HTTP client reading slowly): the upload goes on meanwhile, only the
   // call's return waits for it. Empty: no phases.
   PhaseFn phases;
 };
-
-// How often PutOptions::phases is called at most: a terminal redraws at
-// this rate, and an upload's few seconds of replication show as steps.
-inline constexpr std::chrono::milliseconds kPhaseInterval{100};
 
 struct PutFileResult {
   BlobId id;                 // the file id (root manifest blob); URI cairn://<id hex>

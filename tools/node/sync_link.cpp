@@ -45,7 +45,7 @@ Result<std::vector<shards::RegisteredBlob>> ChainRegistry::blobs(ShardId shard, 
     auto range = chain_.chain().blobs(BlobIndex{next}, static_cast<uint32_t>(want));
     if (!range) return tl::unexpected(range.error());
     for (const contracts::BlobRecord& rec : *range) {
-      out.push_back(shards::RegisteredBlob{rec.index, rec.commitment, rec.size});
+      out.push_back(registered_blob(rec));
     }
     if (range->size() < want) break;  // the registry ends here
     next += want;

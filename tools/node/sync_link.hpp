@@ -27,6 +27,11 @@
 
 namespace cairn::node {
 
+// A chain record as the engines see it (without the block).
+inline shards::RegisteredBlob registered_blob(const contracts::BlobRecord& r) {
+  return shards::RegisteredBlob{r.index, r.commitment, r.size};
+}
+
 class ChainRegistry final : public shards::Registry {
  public:
   // Blobs registered in the last `settle_blocks` blocks are not listed yet

@@ -1,31 +1,23 @@
 #pragma once
-// The uploading side of the upload protocol (docs/node-protocol.md,
-// "Upload"). For every blob of an upload:
-//   1. persist the payload in the store's pending column family (so a
-//      registered blob is never only in memory),
-//   2. register it on the chain (PutBlob, batched by the chain client),
-//   3. once its index is known: store this node's own sealed replica when
-//      it serves the shard (that is a confirmation), and announce the blob
-//      on the shard's subnet, serving its fragments from memory,
-//   4. count stored notices from serving nodes; at min_replicas the blob is
-//      acknowledged, dropped from memory and from the pending store.
-// Blobs left pending by a crash or stop are resumed at the next start.
+// The node's side of shards::UploadEngine (the upload pipeline,
+// cairn/shards/upload.hpp): the engine's ports over the chain client, the
+// served-shard set, the notices and the metrics, and the blocking calls the
+// HTTP API and NodeService make.
 //
-// Threading: put_* block their caller (API threads); the rest is called
-// from the network thread, the chain thread or workers, all under one mutex
-// held only for bookkeeping (never across I/O).
+// Threading: put_* block their caller (API threads; never the network
+// thread, which runs the engine) until the engine's callback; tick() runs on
+// the network thread; find() and in_flight() from any thread; resume() and
+// stop() from the thread starting or stopping the node.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <set>
-#include <unordered_map>
-#include <vector>
 
 #include "cairn/erasure/commitment.hpp"
+#include "cairn/shards/upload.hpp"
 #include "node/context.hpp"
 #include "node/node_service.hpp"
 #include "node/notices.hpp"
@@ -48,8 +40,7 @@ class Uploader {
 
   // A stored notice from a peer (network thread).
   void on_stored(const wire::Notice& notice);
-  // Periodic maintenance (any thread): re-announce blobs without progress,
-  // retry failed local writes, forget waiterless blobs stuck too long.
+  // Periodic maintenance (network thread): UploadEngine::tick().
   void tick();
 
   // The plain (unsealed) encoded blob while it is in flight: what a peer
@@ -57,56 +48,39 @@ class Uploader {
   std::shared_ptr<const erasure::CommittedBlob> find(const BlobId& id) const;
   size_t in_flight() const;
 
-  // Stops accepting uploads, wakes every waiting caller with
-  // Errc::cancelled (their blobs stay pending) and waits up to `timeout`
-  // for local writes already started to finish.
+  // Stops accepting uploads and wakes every waiting caller with
+  // Errc::cancelled (their blobs stay pending and resume at the next
+  // start), then waits up to `timeout` for store writes already queued
+  // (the rest finish when the node drains its worker pool).
   void stop(std::chrono::milliseconds timeout);
 
  private:
-  struct Waiter;
-  struct Entry;
+  struct Call;
+  class Ports;
 
-  Status admit(const std::shared_ptr<Waiter>& waiter, std::shared_ptr<erasure::CommittedBlob> blob, TimePoint deadline,
-               bool persisted, bool is_data);
-  // Under `lock` (mu_): waits until the upload window has room for `id`
-  // (or the uploader stops); false when `deadline` passes first.
-  bool wait_for_room(std::unique_lock<std::mutex>& lock, const BlobId& id, TimePoint deadline);
-  void persist_and_register(const BlobId& id);
-  void on_registered(const BlobId& id, Result<contracts::BlobRecord> reg);
-  void store_locally(const BlobId& id);
-  void confirm(const BlobId& id, const NodeId& node);
-  // Under mu_: acknowledges and drops `id` when it has enough confirmations.
-  void check_done_locked(const BlobId& id, std::vector<std::function<void()>>& after);
-  void fail_locked(const BlobId& id, const Error& error, std::vector<std::function<void()>>& after);
-  Status wait(const std::shared_ptr<Waiter>& waiter, TimePoint deadline, const std::string& what);
-  // Under mu_: the waiter's blobs, as PutOptions::phases reports them.
-  UploadPhase phase_locked(const Waiter& waiter) const;
-  // Caller's thread, `lock` holding mu_: calls waiter->phases (mu_ released
-  // meanwhile) when the phase changed and kPhaseInterval passed since the
-  // last call, or with `force` whenever it changed.
-  void report_phase(const std::shared_ptr<Waiter>& waiter, std::unique_lock<std::mutex>& lock, bool force);
-  void job_started();
-  void job_finished();
-  uint32_t replica_cap(ShardId shard) const;
+  // Starts an upload for `call` in the engine.
+  shards::UploadHandle begin(const std::shared_ptr<Call>& call, const PutOptions& options, uint64_t total);
+  // Adds `blob` to the upload and waits until the engine admitted it.
+  Status add(const std::shared_ptr<Call>& call, shards::UploadHandle handle,
+             std::shared_ptr<erasure::CommittedBlob> blob, bool is_data, const PutOptions& options);
+  // Seals the upload and waits for its outcome.
+  Result<shards::UploadOutcome> finish(const std::shared_ptr<Call>& call, shards::UploadHandle handle, std::string what,
+                                       const PutOptions& options);
+  // Waits until `ready()` or the node stops, telling options.phases the
+  // newest phase meanwhile (on this thread, mu_ released).
+  void wait(Call& call, const PutOptions& options, const std::function<bool()>& ready);
+  void close(const std::shared_ptr<Call>& call);
 
   NodeContext& ctx_;
-  Notices& notices_;
+  std::unique_ptr<Ports> ports_;
+  shards::UploadEngine engine_;
 
   mutable std::mutex mu_;
-  std::condition_variable space_cv_;
-  std::condition_variable jobs_cv_;
-  std::unordered_map<BlobId, Entry> entries_;
-  size_t jobs_running_ = 0;
+  std::set<std::shared_ptr<Call>> calls_;  // calls waiting (stop wakes them)
   bool stopping_ = false;
 
   metrics::Counter& uploads_;
   metrics::Counter& upload_failures_;
-  metrics::Counter& blobs_accepted_;
-  metrics::Counter& blobs_acknowledged_;
-  metrics::Counter& bytes_accepted_;
-  metrics::Counter& reannounced_;
-  metrics::Counter& local_failures_;
-  metrics::Histogram& ack_latency_;
 };
 
 }  // namespace cairn::node

@@ -4,6 +4,7 @@
 // Nested into the node's settings; every field states its unit, default and
 // trade-off.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -131,6 +132,40 @@ struct ScrubSettings {
   // Pause after a full pass over the store before the next one starts.
   // Seconds, default 3600.
   uint32_t pass_pause_s = 3600;
+};
+
+// Accepting uploads (the UploadEngine, shards/upload.hpp) and replicating
+// them to the shard's serving nodes (the node's replicator reads the pull
+// bounds at the end). Durations in milliseconds.
+struct UploadSettings {
+  // Serving nodes that must confirm a stored, sealed replica of a blob
+  // before an upload is acknowledged; capped at the nodes the registry lists
+  // for the shard (a lone node acknowledges with its own replica). Default 2:
+  // an acknowledged blob survives the loss of any one node. Higher: safer,
+  // slower acknowledgements.
+  uint32_t min_replicas = 2;
+  // How long an upload call waits for every blob's confirmations. Default
+  // 120 s. The data stays pending (persisted) and keeps replicating after a
+  // timeout; only the caller stops waiting.
+  std::chrono::milliseconds ack_timeout = std::chrono::seconds(120);
+  // Blobs of all uploads in flight at once (encoded, registered, awaiting
+  // confirmations). Default 1024 (x 128 KiB payload = 128 MiB held). A full
+  // window makes upload calls wait (they never fail for it).
+  uint32_t max_blobs_in_flight = 1024;
+  // PutBlob transactions submitted per chain call. Default 256.
+  uint32_t register_batch = 256;
+  // A pending blob that has not reached min_replicas is re-announced to its
+  // shard after this long without a new confirmation. Default 5 s.
+  std::chrono::milliseconds reannounce_interval = std::chrono::seconds(5);
+  // A serving node pulling an announced blob gives its holders this long in
+  // all (the fragment gather hedges to another after fetch.hedge_after)
+  // before it retries the pull later. Default 10 s.
+  std::chrono::milliseconds pull_timeout = std::chrono::seconds(10);
+  // Announced blobs a serving node is pulling at once. Default 64; more are
+  // queued up to `max_pull_queue`, beyond which announcements are dropped
+  // (the uploader re-announces; sync catches up otherwise).
+  uint32_t max_concurrent_pulls = 64;
+  uint32_t max_pull_queue = 65536;
 };
 
 struct ShardsSettings {
