@@ -72,13 +72,14 @@ struct UploadSettings {
   // A pending blob that has not reached min_replicas is re-announced to its
   // shard after this long without a new confirmation. Default 5 s.
   std::chrono::milliseconds reannounce_interval = 5s;
-  // A serving node pulling an announced blob gives its holders this long in
-  // all (the fragment gather hedges to another after fetch.hedge_after)
-  // before it retries the pull later. Default 10 s.
+  // Unused: announced blobs are sync hints, whose fetches each have
+  // fetch.request_timeout and are hedged after storage.sync.hedge_after_ms.
+  // Still read, so configuration files that set it load. Default 10 s.
   std::chrono::milliseconds pull_timeout = 10s;
-  // Announced blobs a serving node is pulling at once. Default 64; more are
-  // queued up to `max_pull_queue`, beyond which announcements are dropped
-  // (the uploader re-announces; sync catches up otherwise).
+  // Announced blobs a serving node is pulling at once (the sync engine's
+  // max_hint_fetches). Default 64; more are held up to `max_pull_queue`
+  // (max_hints), beyond which announcements are dropped (the uploader
+  // re-announces; sync catches up otherwise).
   uint32_t max_concurrent_pulls = 64;
   uint32_t max_pull_queue = 65536;
 };
