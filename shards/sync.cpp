@@ -33,9 +33,22 @@ std::string_view sync_state_name(SyncState s) noexcept {
   return "unknown";
 }
 
+std::string_view hint_outcome_name(HintOutcome o) noexcept {
+  switch (o) {
+    case HintOutcome::stored:
+      return "stored";
+    case HintOutcome::already_held:
+      return "already_held";
+    case HintOutcome::rejected:
+      return "rejected";
+    case HintOutcome::given_up:
+      return "given_up";
+  }
+  return "unknown";
+}
+
 namespace {
 
-using TimePoint = std::chrono::steady_clock::time_point;
 using std::chrono::milliseconds;
 
 constexpr const char* kLog = "sync";
@@ -60,8 +73,13 @@ uint64_t unix_ms() {
           .count());
 }
 
-double to_ms(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
+double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Adds the peers of `more` that `peers` lacks, in order.
+void merge_peers(std::vector<NodeId>& peers, const std::vector<NodeId>& more) {
+  for (const NodeId& p : more) {
+    if (std::find(peers.begin(), peers.end(), p) == peers.end()) peers.push_back(p);
+  }
 }
 
 // Which way a failed fetch counts against its peer.
@@ -83,9 +101,18 @@ PeerVerdict verdict_of(Errc code) {
 struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   enum class Stage { queued, fetching, verifying, waiting };
 
+  // An accepted hint, from hint() to its outcome.
+  struct HintState {
+    TimePoint started{};
+    uint32_t rounds = 0;  // rounds in which no peer served the blob
+  };
+
   struct Task {
     RegisteredBlob blob;
     Stage stage = Stage::queued;
+    std::optional<HintState> hint;     // the blob was hinted: fetched on the hint slots
+    std::vector<NodeId> preferred;     // the hints' peers, asked first
+    bool hint_slot = false;            // fetching or verifying on a hint slot
     std::vector<uint64_t> attempts;    // ids in attempts_, newest last
     std::vector<NodeId> failed_peers;  // peers that failed this blob in this round
     TimePoint retry_at{};
@@ -114,9 +141,11 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     uint64_t fetched_blobs = 0;
     uint64_t fetched_bytes = 0;
     uint64_t fetches_failed = 0;
-    std::map<uint64_t, Task> tasks;  // unsettled planned indexes
-    std::vector<uint64_t> recheck;   // settled indexes to look at again (refetch())
-    std::deque<uint64_t> queue;      // tasks in Stage::queued, in fetch order
+    std::map<uint64_t, Task> tasks;   // unsettled planned indexes
+    std::vector<uint64_t> recheck;    // settled indexes to look at again (refetch())
+    std::deque<uint64_t> queue;       // tasks in Stage::queued, in fetch order
+    std::deque<uint64_t> hint_queue;  // hinted tasks in Stage::queued, ahead of `queue`
+    uint64_t hinted = 0;              // tasks with a hint
     std::vector<NodeId> peers;
     TimePoint peers_at{};
     bool want_peers = true;
@@ -125,8 +154,13 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     RateMeter rate;
 
     BlobIndex end() const noexcept { return BlobIndex{first.value + known}; }
+    // Hinted tasks may lie beyond the plan.
     BlobIndex cursor() const noexcept {
-      return tasks.empty() ? planned_to : BlobIndex{tasks.begin()->first};
+      return tasks.empty() ? planned_to : std::min(planned_to, BlobIndex{tasks.begin()->first});
+    }
+    // Tasks the plan made (below planned_to; hinted ones beyond it are not).
+    size_t planned_tasks() const {
+      return static_cast<size_t>(std::distance(tasks.begin(), tasks.lower_bound(planned_to.value)));
     }
     bool synced() const noexcept { return counted && tasks.empty() && planned_to >= end(); }
     // Synced, and no registry query under way that could add work.
@@ -164,6 +198,22 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   struct Job {
     std::function<void()> run;
   };
+  // A hint being checked against the store and the registry (or waiting to
+  // be checked again), before it becomes a task.
+  struct HintCheck {
+    ShardId shard;
+    uint64_t generation = 0;
+    BlobHint hint;
+    HintState state;
+    bool checking = false;  // a check job is under way
+    TimePoint retry_at{};
+  };
+  struct HintDone {
+    ShardId shard;
+    RegisteredBlob blob;
+    HintOutcome outcome;
+    Duration waited;
+  };
   // Calls to make once the lock is released (RemoteFragments may take its
   // own locks and call back into us on another thread).
   struct Outbox {
@@ -171,14 +221,16 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     std::vector<FetchHandle> cancels;
     std::vector<std::pair<NodeId, PeerVerdict>> reports;
     std::vector<ShardId> want_peers;
+    std::vector<HintDone> hints_done;
     bool empty() const noexcept {
-      return launches.empty() && cancels.empty() && reports.empty() && want_peers.empty();
+      return launches.empty() && cancels.empty() && reports.empty() && want_peers.empty() &&
+             hints_done.empty();
     }
   };
 
   Impl(Store& s, WorkerPool& p, std::shared_ptr<const erasure::Codec> c,
        std::shared_ptr<const ReplicaTransform> t, Registry& r, RemoteFragments& rf,
-       const SyncSettings& st, Clock cl)
+       const SyncSettings& st, Clock& cl, SyncObserver* ob)
       : store(s),
         pool(p),
         codec(std::move(c)),
@@ -186,8 +238,10 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         registry(r),
         remote(rf),
         settings(st),
-        clock(std::move(cl)) {
-    if (!clock) clock = [] { return std::chrono::steady_clock::now(); };
+        clock(cl),
+        observer(ob) {
+    settings.max_hint_fetches = std::max<uint32_t>(1, settings.max_hint_fetches);
+    settings.max_hint_rounds = std::max<uint32_t>(1, settings.max_hint_rounds);
     settings.max_in_flight = std::max<uint32_t>(1, settings.max_in_flight);
     settings.max_in_flight_per_peer = std::max<uint32_t>(1, settings.max_in_flight_per_peer);
     settings.plan_batch = std::max<uint32_t>(1, settings.plan_batch);
@@ -201,7 +255,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   Registry& registry;
   RemoteFragments& remote;
   SyncSettings settings;
-  Clock clock;
+  Clock& clock;
+  SyncObserver* observer;
 
   mutable std::mutex mu;
   mutable std::condition_variable changed;
@@ -210,7 +265,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   uint64_t outstanding = 0;           // pool jobs and fetches whose completion has not run
   uint64_t next_generation = 1;
   uint64_t next_attempt = 1;
-  uint32_t active = 0;  // tasks fetching or verifying, over all shards
+  uint32_t active = 0;         // walk tasks fetching or verifying, over all shards
+  uint32_t active_hinted = 0;  // hinted tasks fetching or verifying (their own slots)
+  std::unordered_map<BlobId, HintCheck> checks;
   std::map<ShardId, Shard> shards;
   std::unordered_map<uint64_t, Attempt> attempts;
   std::unordered_map<NodeId, PeerState> peer_states;
@@ -287,8 +344,9 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         if (at != attempts.end() && at->second.handle != 0)
           out.cancels.push_back(at->second.handle);
       }
-      if (task.stage == Stage::fetching || task.stage == Stage::verifying) --active;
+      release_slot_locked(task);
     }
+    std::erase_if(checks, [&](const auto& c) { return c.second.shard == id; });
     if (s.cursor_loaded) persist_cursor_locked(s, /*force=*/true);
     shards.erase(it);
     changed.notify_all();
@@ -352,7 +410,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   bool needs_plan(const Shard& s, TimePoint now) const {
     if (s.planning || now < s.plan_not_before) return false;
     if (!s.cursor_loaded || s.poll || !s.recheck.empty()) return true;
-    return s.planned_to < s.end() && s.tasks.size() < settings.plan_batch;
+    return s.planned_to < s.end() && s.planned_tasks() < settings.plan_batch;
   }
 
   void start_plan_locked(Shard& s) {
@@ -369,7 +427,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     const BlobIndex from = s.planned_to;
     const BlobIndex first = s.first;
     const size_t limit =
-        settings.plan_batch - std::min<size_t>(s.tasks.size(), settings.plan_batch - 1);
+        settings.plan_batch - std::min<size_t>(s.planned_tasks(), settings.plan_batch - 1);
     submit_locked([self, id, gen, load_cursor, from, first, limit] {
       if (self->stopping.load()) return;
       PlanResult r = self->plan(id, first, load_cursor, from, limit);
@@ -512,7 +570,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     if (stopped || it == shards.end() || it->second.generation != gen) return;
     Shard& s = it->second;
     s.planning = false;
-    const TimePoint now = clock();
+    const TimePoint now = clock.now();
     if (r.cursor) {
       s.cursor_loaded = true;
       s.planned_to = *r.cursor;
@@ -589,9 +647,25 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   // one is full, none is returned: waiting for a fast peer's slot beats
   // handing the blob to a slow peer. `any_untried` tells whether some peer
   // could still serve the blob later in this round.
+  // A hinted task asks its hint's peers first, in their order, before the
+  // shard's (the announcer may not serve the shard; the hint slots bound
+  // what it is asked at once).
   std::optional<NodeId> pick_peer(const Shard& s, const Task& task, TimePoint now,
                                   const NodeId* exclude, bool& any_untried) const {
     any_untried = false;
+    if (task.hint) {
+      for (const NodeId& p : task.preferred) {
+        if (exclude != nullptr && p == *exclude) continue;
+        if (std::find(task.failed_peers.begin(), task.failed_peers.end(), p) !=
+            task.failed_peers.end())
+          continue;
+        auto found = peer_states.find(p);
+        if (found != peer_states.end() && found->second.avoid_until > now) continue;
+        any_untried = true;
+        if (found != peer_states.end() && found->second.busy_until > now) continue;
+        return p;
+      }
+    }
     std::optional<NodeId> best;
     double best_cost = 0;
     bool best_full = false;
@@ -648,41 +722,108 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     out.launches.push_back(Launch{id, peer, std::move(req)});
   }
 
-  // Assigns queued blobs to peers while slots are free.
+  // Assigns queued blobs to peers while slots are free: hinted ones first,
+  // on their own slots.
   void schedule_locked(TimePoint now, Outbox& out) {
     for (auto& [id, s] : shards) {
       if (needs_plan(s, now)) start_plan_locked(s);
-      if (!s.queue.empty() && (s.want_peers || now - s.peers_at >= kPeerRefresh)) {
+      if ((!s.queue.empty() || !s.hint_queue.empty()) &&
+          (s.want_peers || now - s.peers_at >= kPeerRefresh)) {
         out.want_peers.push_back(id);
+      }
+      // A hinted blob may have peers of its own; it waits only for the
+      // first peer list.
+      while (!s.hint_queue.empty() && active_hinted < settings.max_hint_fetches &&
+             (!s.peers.empty() || !s.want_peers)) {
+        if (!schedule_front_locked(s, s.hint_queue, now, out)) break;
       }
       if (s.peers.empty()) continue;  // wait for peers rather than fail every blob
       while (!s.queue.empty() && active < settings.max_in_flight) {
-        const uint64_t index = s.queue.front();
-        auto t = s.tasks.find(index);
-        if (t == s.tasks.end() || t->second.stage != Stage::queued) {
-          s.queue.pop_front();
-          continue;
-        }
-        Task& task = t->second;
-        bool any_untried = false;
-        auto peer = pick_peer(s, task, now, nullptr, any_untried);
-        if (!peer) {
-          if (any_untried) break;  // every usable peer is busy: wait for a completion
-          // Nobody left to ask in this round: back off, then start over.
-          s.queue.pop_front();
-          task.stage = Stage::waiting;
-          const uint32_t shift = std::min(task.failed_rounds++, kMaxBackoffShift);
-          task.retry_at = now + milliseconds(uint64_t{settings.retry_backoff_ms} << shift);
-          task.failed_peers.clear();
-          s.want_peers = true;
-          continue;
-        }
-        s.queue.pop_front();
-        task.stage = Stage::fetching;
-        task.hedged = false;
-        ++active;
-        start_attempt_locked(s, task, *peer, now, out);
+        if (!schedule_front_locked(s, s.queue, now, out)) break;
       }
+    }
+  }
+
+  // Starts the task at the front of `queue` with the best peer, or backs it
+  // off when nobody is left to ask in this round. false: every usable peer
+  // is busy, wait for a completion.
+  bool schedule_front_locked(Shard& s, std::deque<uint64_t>& queue, TimePoint now, Outbox& out) {
+    const uint64_t index = queue.front();
+    auto t = s.tasks.find(index);
+    if (t == s.tasks.end() || t->second.stage != Stage::queued) {
+      queue.pop_front();
+      return true;
+    }
+    Task& task = t->second;
+    bool any_untried = false;
+    auto peer = pick_peer(s, task, now, nullptr, any_untried);
+    if (!peer) {
+      if (any_untried) return false;
+      queue.pop_front();
+      back_off_locked(s, task, now, out);
+      return true;
+    }
+    queue.pop_front();
+    task.stage = Stage::fetching;
+    task.hedged = false;
+    task.hint_slot = task.hint.has_value();
+    ++(task.hint_slot ? active_hinted : active);
+    start_attempt_locked(s, task, *peer, now, out);
+    return true;
+  }
+
+  // Nobody left to ask in this round (or the store refused the blob): wait,
+  // then start over. A hint waits hint_retry_ms, until it is given up.
+  void back_off_locked(Shard& s, Task& task, TimePoint now, Outbox& out) {
+    release_slot_locked(task);
+    task.stage = Stage::waiting;
+    task.failed_peers.clear();
+    s.want_peers = true;
+    if (task.hint) {
+      if (++task.hint->rounds < settings.max_hint_rounds) {
+        task.retry_at = now + milliseconds(settings.hint_retry_ms);
+        return;
+      }
+      CAIRN_LOG(log::Level::warn, kLog,
+                "giving up the hint for index " << task.blob.index.value << " after "
+                                                << task.hint->rounds
+                                                << " rounds; the walk fetches it later");
+      finish_hint_locked(s, task, HintOutcome::given_up, now, out);
+    }
+    const uint32_t shift = std::min(task.failed_rounds++, kMaxBackoffShift);
+    task.retry_at = now + milliseconds(uint64_t{settings.retry_backoff_ms} << shift);
+  }
+
+  // Gives up the slot of a task that was fetching or verifying.
+  void release_slot_locked(Task& task) {
+    if (task.stage != Stage::fetching && task.stage != Stage::verifying) return;
+    --(task.hint_slot ? active_hinted : active);
+    task.hint_slot = false;
+  }
+
+  // Ends the task's hint: counted, and reported once the lock is released.
+  void finish_hint_locked(Shard& s, Task& task, HintOutcome outcome, TimePoint now, Outbox& out) {
+    if (!task.hint) return;
+    count_hint_locked(outcome);
+    out.hints_done.push_back(HintDone{s.id, task.blob, outcome, now - task.hint->started});
+    task.hint.reset();
+    --s.hinted;
+  }
+
+  void count_hint_locked(HintOutcome outcome) {
+    switch (outcome) {
+      case HintOutcome::stored:
+        ++stats.hints_stored;
+        break;
+      case HintOutcome::already_held:
+        ++stats.hints_already_held;
+        break;
+      case HintOutcome::rejected:
+        ++stats.hints_rejected;
+        break;
+      case HintOutcome::given_up:
+        ++stats.hints_dropped;
+        break;
     }
   }
 
@@ -691,7 +832,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     for (int round = 0; round < 4 && !stopped; ++round) {
       Outbox out;
       resubmit_deferred_locked();
-      schedule_locked(clock(), out);
+      schedule_locked(clock.now(), out);
       if (out.empty()) return;
       flush(lock, out);
     }
@@ -705,6 +846,11 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     for (ShardId id : out.want_peers) peer_lists.emplace_back(id, remote.peers(id));
     for (FetchHandle h : out.cancels) remote.cancel(h);
     for (auto& [peer, verdict] : out.reports) remote.report(peer, verdict);
+    if (observer != nullptr) {
+      for (const HintDone& d : out.hints_done) {
+        observer->hint_done(d.shard, d.blob, d.outcome, d.waited);
+      }
+    }
     std::vector<std::pair<uint64_t, Result<FetchHandle>>> launched;
     launched.reserve(out.launches.size());
     auto self = shared_from_this();
@@ -716,7 +862,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
           }));
     }
     lock.lock();
-    const TimePoint now = clock();
+    const TimePoint now = clock.now();
     for (auto& [id, peers] : peer_lists) {
       auto it = shards.find(id);
       if (it == shards.end()) continue;
@@ -761,13 +907,14 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
 
   // Puts a task back in line (front: it was already due).
   void requeue_locked(ShardId shard, Task& task, bool front) {
-    if (task.stage == Stage::fetching || task.stage == Stage::verifying) --active;
+    release_slot_locked(task);
     task.stage = Stage::queued;
     Shard& s = shards.at(shard);
+    std::deque<uint64_t>& queue = task.hint ? s.hint_queue : s.queue;
     if (front) {
-      s.queue.push_front(task.blob.index.value);
+      queue.push_front(task.blob.index.value);
     } else {
-      s.queue.push_back(task.blob.index.value);
+      queue.push_back(task.blob.index.value);
     }
   }
 
@@ -779,7 +926,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
     if (at == attempts.end()) return;
     const Attempt a = at->second;
     attempts.erase(at);
-    const TimePoint now = clock();
+    const TimePoint now = clock.now();
     PeerState& ps = peer_states[a.peer];
     if (ps.in_flight > 0) --ps.in_flight;
     ps.busy_until = TimePoint{};  // it answered: it has room again
@@ -791,6 +938,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
 
     if (result) {
       stats.wire_bytes += result->data.size();
+      if (task != nullptr && task->hint) stats.hint_wire_bytes += result->data.size();
       const double ms = to_ms(now - a.started);
       ps.latency_ms =
           ps.latency_ms == 0 ? ms : ps.latency_ms + kLatencyWeight * (ms - ps.latency_ms);
@@ -826,6 +974,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
                   "index " << a.index << " from peer " << a.peer.hex().substr(0, 16) << ": "
                            << e.to_string());
         if (task != nullptr) {
+          if (task->hint) ++stats.hint_fetches_failed;
           ++shards.at(a.shard).fetches_failed;
           // A busy peer may serve this blob later; any other failure rules
           // the peer out for this blob in this round.
@@ -864,7 +1013,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   void on_verified(std::unique_lock<std::mutex>& lock, const Attempt& a, const RegisteredBlob& blob,
                    bool verified, Result<IngestResult> stored) {
     if (stopped) return;
-    const TimePoint now = clock();
+    const TimePoint now = clock.now();
     Outbox out;
     Task* task = find_task(a);
     Shard* s = task != nullptr ? &shards.at(a.shard) : nullptr;
@@ -874,12 +1023,14 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       ++stats.fetches_failed;
       out.reports.emplace_back(a.peer, PeerVerdict::unavailable);
       if (task != nullptr) {
+        if (task->hint) ++stats.hint_fetches_failed;
         s->last_error = stored.error().to_string();
         task->failed_peers.push_back(a.peer);
         requeue_locked(a.shard, *task, true);
       }
     } else if (!verified) {
       ++stats.invalid_replies;
+      if (task != nullptr && task->hint) ++stats.hint_invalid_replies;
       avoid_locked(a.peer, now);
       out.reports.emplace_back(a.peer, PeerVerdict::invalid_data);
       CAIRN_LOG(log::Level::warn, kLog,
@@ -897,17 +1048,16 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         CAIRN_LOG(log::Level::error, kLog, "index " << a.index << ": " << e.to_string());
         if (task != nullptr) {
           ++s->conflicts;
+          finish_hint_locked(*s, *task, HintOutcome::rejected, now, out);
           settle_locked(*s, a.index);
         }
       } else {
         ++stats.store_errors;
         CAIRN_LOG(log::Level::warn, kLog, "index " << a.index << ": storing: " << e.to_string());
         if (task != nullptr) {
+          if (task->hint) ++stats.hint_store_errors;
           s->last_error = e.to_string();
-          --active;
-          task->stage = Stage::waiting;
-          const uint32_t shift = std::min(task->failed_rounds++, kMaxBackoffShift);
-          task->retry_at = now + milliseconds(uint64_t{settings.retry_backoff_ms} << shift);
+          back_off_locked(*s, *task, now, out);
         }
       }
     } else {
@@ -924,7 +1074,13 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
           s->fetched_bytes += blob.length;
           s->rate.add(now, blob.length);
         }
-        s->held = std::min(s->held + 1, s->known);
+        // A hinted blob beyond the registry's count is counted by the plan
+        // that reaches it.
+        if (blob.index < s->end()) s->held = std::min(s->held + 1, s->known);
+        finish_hint_locked(
+            *s, *task,
+            stored->outcome == PutOutcome::stored ? HintOutcome::stored : HintOutcome::already_held,
+            now, out);
         settle_locked(*s, a.index);
       }
     }
@@ -936,7 +1092,8 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   void settle_locked(Shard& s, uint64_t index) {
     auto t = s.tasks.find(index);
     if (t == s.tasks.end()) return;
-    if (t->second.stage == Stage::fetching || t->second.stage == Stage::verifying) --active;
+    release_slot_locked(t->second);
+    if (t->second.hint) --s.hinted;
     s.tasks.erase(t);
     persist_cursor_locked(s, false);
   }
@@ -946,7 +1103,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
   void tick() {
     std::unique_lock lock(mu);
     if (stopped) return;
-    const TimePoint now = clock();
+    const TimePoint now = clock.now();
     Outbox out;
     for (auto& [id, s] : shards) {
       if (s.synced() || (s.cursor_loaded && s.planned_to >= s.end() && !s.planning)) s.poll = true;
@@ -954,7 +1111,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
       for (auto& [index, task] : s.tasks) {
         if (task.stage == Stage::waiting && task.retry_at <= now) {
           task.stage = Stage::queued;
-          s.queue.push_back(index);
+          (task.hint ? s.hint_queue : s.queue).push_back(index);
         } else if (task.stage == Stage::fetching && settings.hedge_after_ms > 0 && !task.hedged &&
                    task.attempts.size() == 1) {
           auto at = attempts.find(task.attempts.front());
@@ -970,6 +1127,159 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
         }
       }
     }
+    for (auto& [id, c] : checks) {
+      if (!c.checking && c.retry_at <= now) start_check_locked(id, c);
+    }
+    flush(lock, out);
+    pump(lock);
+  }
+
+  // ---- hints ----
+
+  uint64_t hints_held_locked() const {
+    uint64_t n = checks.size();
+    for (const auto& [id, s] : shards) n += s.hinted;
+    return n;
+  }
+
+  Status hint(ShardId shard, BlobHint h) {
+    std::unique_lock lock(mu);
+    if (stopped) return make_error(Errc::cancelled, "sync engine stopped");
+    if (store.params().shard_of(h.index) != shard) {
+      return make_error(Errc::invalid_argument, "hint for index " + std::to_string(h.index.value) +
+                                                    ": not in shard " +
+                                                    std::to_string(shard.value));
+    }
+    auto it = shards.find(shard);
+    if (it == shards.end()) {
+      return make_error(Errc::not_found,
+                        "hint: shard " + std::to_string(shard.value) + " is not synced here");
+    }
+    Shard& s = it->second;
+    if (auto c = checks.find(h.id); c != checks.end()) {
+      merge_peers(c->second.hint.peers, h.peers);
+      return {};
+    }
+    auto t = s.tasks.find(h.index.value);
+    const bool planned = t != s.tasks.end() && t->second.blob.id == h.id;
+    if (planned && t->second.hint) {
+      merge_peers(t->second.preferred, h.peers);
+      return {};
+    }
+    if (hints_held_locked() >= settings.max_hints) {
+      ++stats.hints_dropped;
+      return make_error(Errc::busy, "hint for blob " + h.id.hex() + ": " +
+                                        std::to_string(settings.max_hints) + " hints held");
+    }
+    ++stats.hints;
+    const TimePoint now = clock.now();
+    if (planned) {
+      // Queued (or backing off) for the walk already: the registry listed
+      // it, so no check is needed; it moves ahead.
+      merge_peers(t->second.preferred, h.peers);
+      attach_hint_locked(s, t->second, HintState{now, 0});
+      pump(lock);
+      return {};
+    }
+    const BlobId id = h.id;
+    HintCheck& c = checks[id];
+    c.shard = shard;
+    c.generation = s.generation;
+    c.hint = std::move(h);
+    c.state = HintState{now, 0};
+    start_check_locked(id, c);
+    pump(lock);
+    return {};
+  }
+
+  // Makes `task` hinted: on the hint slots, ahead of the walk.
+  void attach_hint_locked(Shard& s, Task& task, HintState state) {
+    task.hint = state;
+    ++s.hinted;
+    if (task.stage == Stage::waiting) {
+      task.stage = Stage::queued;
+      task.failed_peers.clear();
+    }
+    if (task.stage == Stage::queued) s.hint_queue.push_front(task.blob.index.value);
+  }
+
+  struct CheckResult {
+    bool held = false;
+    Result<RegisteredBlob> registered = make_error(Errc::not_found, "not looked up");
+  };
+
+  // Looks the hinted blob up in the store, then in the registry, on the pool.
+  void start_check_locked(const BlobId& id, HintCheck& c) {
+    c.checking = true;
+    auto self = shared_from_this();
+    const BlobIndex index = c.hint.index;
+    submit_locked([self, id, index] {
+      if (self->stopping.load()) return;
+      CheckResult r;
+      auto rec = self->store.get_blob(id);
+      r.held = rec && rec->index == index;
+      if (!r.held) r.registered = self->registry.lookup(id);
+      std::unique_lock lock(self->mu);
+      self->on_checked(lock, id, std::move(r));
+    });
+  }
+
+  void on_checked(std::unique_lock<std::mutex>& lock, const BlobId& id, CheckResult r) {
+    auto c = checks.find(id);
+    if (stopped || c == checks.end()) return;
+    auto it = shards.find(c->second.shard);
+    if (it == shards.end() || it->second.generation != c->second.generation) {
+      checks.erase(c);
+      return;
+    }
+    Shard& s = it->second;
+    HintCheck& check = c->second;
+    check.checking = false;
+    const TimePoint now = clock.now();
+    Outbox out;
+    const RegisteredBlob claimed{check.hint.index, id, check.hint.length};
+    const auto done = [&](HintOutcome outcome, const RegisteredBlob& blob) {
+      count_hint_locked(outcome);
+      out.hints_done.push_back(HintDone{s.id, blob, outcome, now - check.state.started});
+      checks.erase(c);
+    };
+    if (r.held) {
+      done(HintOutcome::already_held, claimed);
+    } else if (!r.registered) {
+      // Not listed yet (the registry may lag the announcement), or the
+      // lookup failed: look again later.
+      s.last_error =
+          "hint for blob " + id.hex().substr(0, 16) + ": " + r.registered.error().to_string();
+      if (++check.state.rounds >= settings.max_hint_rounds) {
+        CAIRN_LOG(log::Level::info, kLog, s.last_error << "; hint given up");
+        done(HintOutcome::given_up, claimed);
+      } else {
+        check.retry_at = now + milliseconds(settings.hint_retry_ms);
+      }
+    } else if (r.registered->index != check.hint.index ||
+               r.registered->length != check.hint.length) {
+      CAIRN_LOG(log::Level::info, kLog,
+                "hint for blob " << id.hex() << " at index " << check.hint.index.value
+                                 << " disagrees with the registry (index "
+                                 << r.registered->index.value << ", length " << r.registered->length
+                                 << ")");
+      done(HintOutcome::rejected, claimed);
+    } else {
+      const HintState state = check.state;
+      std::vector<NodeId> peers = std::move(check.hint.peers);
+      checks.erase(c);
+      auto t = s.tasks.find(claimed.index.value);
+      if (t == s.tasks.end()) {
+        Task task;
+        task.blob = *r.registered;
+        t = s.tasks.emplace(claimed.index.value, std::move(task)).first;
+        t->second.stage = Stage::waiting;  // attach_hint_locked queues it
+      }
+      Task& task = t->second;
+      merge_peers(task.preferred, peers);
+      if (!task.hint) attach_hint_locked(s, task, state);
+    }
+    changed.notify_all();
     flush(lock, out);
     pump(lock);
   }
@@ -1062,7 +1372,7 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
 
   std::vector<SyncProgress> progress() const {
     std::lock_guard lock(mu);
-    const TimePoint now = clock();
+    const TimePoint now = clock.now();
     std::vector<SyncProgress> out;
     for (const auto& [id, s] : shards) {
       SyncProgress p;
@@ -1096,9 +1406,10 @@ struct SyncEngine::Impl : std::enable_shared_from_this<Impl> {
 
 SyncEngine::SyncEngine(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
                        std::shared_ptr<const ReplicaTransform> transform, Registry& registry,
-                       RemoteFragments& remote, const SyncSettings& settings, Clock clock)
+                       RemoteFragments& remote, const SyncSettings& settings, Clock& clock,
+                       SyncObserver* observer)
     : impl_(std::make_shared<Impl>(store, pool, std::move(codec), std::move(transform), registry,
-                                   remote, settings, std::move(clock))) {}
+                                   remote, settings, clock, observer)) {}
 
 SyncEngine::~SyncEngine() { impl_->stop(); }
 
@@ -1106,6 +1417,9 @@ Status SyncEngine::add_shard(ShardId shard) { return impl_->add_shard(shard); }
 void SyncEngine::remove_shard(ShardId shard) { impl_->remove_shard(shard); }
 void SyncEngine::registry_changed() { impl_->registry_changed(); }
 Status SyncEngine::refetch(BlobIndex index) { return impl_->refetch(index); }
+Status SyncEngine::hint(ShardId shard, BlobHint hint) {
+  return impl_->hint(shard, std::move(hint));
+}
 void SyncEngine::tick() { impl_->tick(); }
 void SyncEngine::stop() { impl_->stop(); }
 
@@ -1120,7 +1434,9 @@ std::vector<SyncProgress> SyncEngine::progress() const { return impl_->progress(
 
 SyncStats SyncEngine::stats() const {
   std::lock_guard lock(impl_->mu);
-  return impl_->stats;
+  SyncStats s = impl_->stats;
+  s.hints_pending = impl_->hints_held_locked();
+  return s;
 }
 
 }  // namespace cairn::shards

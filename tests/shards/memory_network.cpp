@@ -190,12 +190,19 @@ Status VectorRegistry::maybe_fail() {
   return make_error(Errc::io_error, "registry unreachable (injected)");
 }
 
+void VectorRegistry::list_only(size_t count) {
+  std::lock_guard lock(mu_);
+  listed_ = count;
+}
+
+size_t VectorRegistry::listed() const { return std::min(blobs_.size(), listed_); }
+
 Result<uint64_t> VectorRegistry::blob_count(ShardId shard) {
   std::lock_guard lock(mu_);
   CAIRN_TRY_STATUS(maybe_fail());
   const uint64_t first = params_.first_index(shard).value;
-  if (blobs_.size() <= first) return uint64_t{0};
-  return std::min<uint64_t>(blobs_.size() - first, params_.blobs_per_shard);
+  if (listed() <= first) return uint64_t{0};
+  return std::min<uint64_t>(listed() - first, params_.blobs_per_shard);
 }
 
 Result<std::vector<RegisteredBlob>> VectorRegistry::blobs(ShardId shard, BlobIndex from,
@@ -203,13 +210,22 @@ Result<std::vector<RegisteredBlob>> VectorRegistry::blobs(ShardId shard, BlobInd
   std::lock_guard lock(mu_);
   CAIRN_TRY_STATUS(maybe_fail());
   const uint64_t end =
-      std::min<uint64_t>(blobs_.size(), params_.first_index(shard).value + params_.blobs_per_shard);
+      std::min<uint64_t>(listed(), params_.first_index(shard).value + params_.blobs_per_shard);
   std::vector<RegisteredBlob> out;
   for (uint64_t i = std::max(from.value, params_.first_index(shard).value);
        i < end && out.size() < limit; ++i) {
     out.push_back(blobs_[i]);
   }
   return out;
+}
+
+Result<RegisteredBlob> VectorRegistry::lookup(const BlobId& id) {
+  std::lock_guard lock(mu_);
+  CAIRN_TRY_STATUS(maybe_fail());
+  for (const RegisteredBlob& b : blobs_) {
+    if (b.id == id) return b;
+  }
+  return make_error(Errc::not_found, "blob " + id.hex() + " is not registered");
 }
 
 Result<BlockNumber> VectorRegistry::head() {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -100,16 +101,22 @@ class VectorRegistry final : public Registry {
   void add(const RegisteredBlob& blob);
   // The next `n` calls of any method fail with Errc::io_error.
   void fail_next(int n);
+  // blob_count() and blobs() list only the first `count` blobs (the node's
+  // settle delay); lookup() finds every one.
+  void list_only(size_t count);
 
   Result<uint64_t> blob_count(ShardId shard) override;
   Result<std::vector<RegisteredBlob>> blobs(ShardId shard, BlobIndex from, size_t limit) override;
   Result<BlockNumber> head() override;
+  Result<RegisteredBlob> lookup(const BlobId& id) override;
 
  private:
   Status maybe_fail();
+  size_t listed() const;  // with mu_ held
   erasure::NetworkParams params_;
   std::mutex mu_;
   std::vector<RegisteredBlob> blobs_;  // by index, from 0
+  size_t listed_ = SIZE_MAX;
   int failures_ = 0;
 };
 

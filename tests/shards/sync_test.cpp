@@ -66,7 +66,7 @@ class SyncTest : public ::testing::Test {
   SyncEngine& start(SyncSettings settings = fast_settings()) {
     pool_ = std::make_unique<WorkerPool>(WorkerPoolSettings{2, 64});
     engine_ = std::make_unique<SyncEngine>(*target_->store, *pool_, codec_, target_->seal,
-                                           registry_, net_, settings);
+                                           registry_, net_, settings, p2p::steady_clock());
     EXPECT_TRUE(engine_->add_shard(kShard));
     return *engine_;
   }
@@ -401,7 +401,8 @@ TEST(SyncCrash, Child) {
   SyncSettings settings;
   settings.max_in_flight = 2;
   settings.cursor_every_blobs = 3;
-  SyncEngine engine(*target->store, pool, codec, target->seal, registry, net, settings);
+  SyncEngine engine(*target->store, pool, codec, target->seal, registry, net, settings,
+                    p2p::steady_clock());
   ASSERT_TRUE(engine.add_shard(ShardId{0}));
   // Runs until the parent kills it; the bound only guards against an orphan.
   const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -466,7 +467,8 @@ TEST(SyncCrash, KilledMidSyncResumes) {
   net.add_peer(source->id, source->store.get(), source->seal, {ShardId{0}});
   {
     WorkerPool pool(WorkerPoolSettings{2, 64});
-    SyncEngine engine(*target->store, pool, codec, target->seal, registry, net, SyncSettings{});
+    SyncEngine engine(*target->store, pool, codec, target->seal, registry, net, SyncSettings{},
+                      p2p::steady_clock());
     ASSERT_TRUE(engine.add_shard(ShardId{0}));
     ASSERT_TRUE(engine.wait_synced(30s));
     EXPECT_EQ(engine.stats().blobs_fetched, corpus.blobs.size() - held->size());

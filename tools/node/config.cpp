@@ -118,6 +118,8 @@ std::vector<Field> fields(NodeSettings& s) {
       {"storage.sync.cursor_every_blobs", &sy.cursor_every_blobs},
       {"storage.sync.tick_ms", &sy.tick_ms},
       {"storage.sync.settle_blocks", &sy.settle_blocks},
+      {"storage.sync.hint_retry_ms", &sy.hint_retry_ms},
+      {"storage.sync.max_hint_rounds", &sy.max_hint_rounds},
       {"storage.scrub.enabled", &sc.enabled},
       {"storage.scrub.bytes_per_second", &sc.bytes_per_second},
       {"storage.scrub.max_job_bytes", &sc.max_job_bytes},

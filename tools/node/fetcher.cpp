@@ -1,7 +1,7 @@
 #include "node/fetcher.hpp"
 
+#include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <future>
@@ -20,8 +20,6 @@
 
 namespace cairn::node {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Frame bytes kept free besides a fragments response (headers, MACs).
 constexpr size_t kFrameSlack = 64;
@@ -51,6 +49,7 @@ Fetcher::~Fetcher() { *alive_ = false; }
 void Fetcher::stop() {
   stopped_ = true;
   *alive_ = false;
+  retry_timers_.clear();
 }
 
 // ---- fetching ----
@@ -111,7 +110,7 @@ void Fetcher::fetch_local(const BlobId& id, Done done) {
 
 void Fetcher::fetch_remote(const BlobId& id, const contracts::BlobRecord& reg, Done done) {
   remote_reads_.inc();
-  const double started = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  const double started = std::chrono::duration<double>(ctx_.clock.now().time_since_epoch()).count();
   std::weak_ptr<bool> alive = alive_;
   auto shared_done = std::make_shared<Done>(std::move(done));
   ctx_.post([this, id, reg, started, shared_done, alive] {
@@ -179,18 +178,19 @@ void Fetcher::submit_job(std::function<void()> job, std::function<void()> cancel
   }
   // A full pool: the job (hashing, decoding) never runs on the network
   // thread; it is offered again shortly, bounded by the gather's deadline
-  // and the node's stop.
-  auto timer = std::make_shared<asio::steady_timer>(ctx_.io, kBusyRetry);
+  // and the node's stop. On the node's clock.
+  if (stopped_) return;
+  const uint64_t key = next_retry_++;
+  std::unique_ptr<Timer>& timer = retry_timers_[key];
+  timer = ctx_.clock.make_timer(ctx_.io.get_executor());
   std::weak_ptr<bool> alive = alive_;
-  timer->async_wait(
-      [this, timer, alive, job = std::move(job), cancel = std::move(cancel)](const std::error_code& ec) mutable {
-        if (alive.expired() || !*alive.lock()) return;
-        if (ec) {
-          if (cancel) cancel();
-          return;
-        }
-        submit_job(std::move(job), std::move(cancel));
-      });
+  timer->expires_after(kBusyRetry, [this, key, alive, job = std::move(job), cancel = std::move(cancel)]() mutable {
+    // This callback runs inside its timer: the timer goes afterwards.
+    ctx_.post([this, key, alive] {
+      if (!alive.expired() && *alive.lock()) retry_timers_.erase(key);
+    });
+    submit_job(std::move(job), std::move(cancel));
+  });
 }
 
 void Fetcher::decode(const BlobId& id, const contracts::BlobRecord& reg, shards::FragmentReply reply, double started,
@@ -219,7 +219,7 @@ void Fetcher::decode(const BlobId& id, const contracts::BlobRecord& reg, shards:
                              "blob " + id.hex() + ": fragments decode to bytes that do not commit to its id");
       }
     }
-    const double now = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+    const double now = std::chrono::duration<double>(ctx_.clock.now().time_since_epoch()).count();
     remote_latency_.observe(now - started);
     if (!payload) read_failures_.inc();
     (*shared_done)(std::move(payload));

@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -76,6 +77,9 @@ class Fetcher {
   std::shared_ptr<bool> alive_;
   bool stopped_ = false;
   size_t rotation_ = 0;  // network thread: where the next gather starts
+  // Network thread: jobs waiting for room in a full pool (submit_job).
+  std::map<uint64_t, std::unique_ptr<Timer>> retry_timers_;
+  uint64_t next_retry_ = 1;
 
   metrics::Counter& local_reads_;
   metrics::Counter& inflight_reads_;

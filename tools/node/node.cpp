@@ -248,7 +248,8 @@ struct Node::Impl final : NodeService {
     gather = std::make_unique<shards::FragmentGather>(
         *peer_fragments, *pool, clock(), net_io().get_executor(),
         [this](std::function<void()> fn) { ctx->post(std::move(fn)); }, params, gs);
-    replicator = std::make_unique<Replicator>(*ctx, *notices, *uploader, *gather, *peer_fragments);
+    replicator = std::make_unique<Replicator>(
+        *ctx, *notices, *uploader, [this](ShardId shard, shards::BlobHint h) { return hint(shard, std::move(h)); });
     fetcher = std::make_unique<Fetcher>(*ctx, *uploader, *gather);
     reader = std::make_unique<Reader>(*ctx, *fetcher);
     notices->on_announce(
@@ -321,9 +322,12 @@ struct Node::Impl final : NodeService {
   void open_sync() {
     const shards::ShardsSettings& st = settings.storage;
     registry_view = std::make_unique<ChainRegistry>(*chain_client, params, st.sync.settle_blocks);
-    auto now = [&c = clock()] { return c.now(); };
-    sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments, st.sync,
-                                                now);
+    // Announced uploads reach sync as hints (Replicator), bounded as pulls were.
+    shards::SyncSettings ss = st.sync;
+    ss.max_hints = settings.upload.max_pull_queue;
+    ss.max_hint_fetches = settings.upload.max_concurrent_pulls;
+    sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments, ss,
+                                                clock(), replicator.get());
     scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, gather.get(), st.scrub, clock());
     scrubber->on_unreadable([this](BlobIndex index) {
       if (auto r = sync->refetch(index); !r) {
@@ -331,6 +335,18 @@ struct Node::Impl final : NodeService {
                   "index " << index.value << ": cannot fetch again: " << r.error().to_string());
       }
     });
+  }
+
+  // Hands an announced blob to sync. A served shard the engine does not
+  // follow yet, but that this node registered for (it is opening: the
+  // chain client has not seen the head yet), is added first.
+  Status hint(ShardId shard, shards::BlobHint h) {
+    auto r = sync->hint(shard, h);
+    if (r || r.error().code != Errc::not_found) return r;
+    const auto current = served->current(chain_client->open_shards());
+    if (std::find(current.begin(), current.end(), shard) == current.end()) return r;
+    CAIRN_TRY_STATUS(sync->add_shard(shard));
+    return sync->hint(shard, std::move(h));
   }
 
   // Starts syncing every open served shard not synced yet (idempotent).
@@ -365,6 +381,34 @@ struct Node::Impl final : NodeService {
                        sync_stat(&shards::SyncStats::invalid_replies));
     metrics.counter_fn("cairn_sync_already_held_total", "Registered blobs sync found already stored.",
                        sync_stat(&shards::SyncStats::already_held));
+    // Replication is sync's hint path (Replicator): its counters keep
+    // their names (docs/http-api.md).
+    metrics.counter_fn("cairn_replicate_announced_total", "Announced blobs of served shards taken as sync hints.",
+                       sync_stat(&shards::SyncStats::hints));
+    metrics.counter_fn("cairn_replicate_stored_total", "Announced blobs fetched, verified, sealed and stored.",
+                       sync_stat(&shards::SyncStats::hints_stored));
+    metrics.counter_fn("cairn_replicate_already_held_total",
+                       "Announced blobs this node already held (confirmed again).",
+                       sync_stat(&shards::SyncStats::hints_already_held));
+    metrics.counter_fn("cairn_replicate_pull_failures_total",
+                       "Fetches of announced blobs that failed (peer error, timeout, missing data).",
+                       sync_stat(&shards::SyncStats::hint_fetches_failed));
+    metrics.counter_fn("cairn_replicate_bad_fragments_total",
+                       "Announced blobs whose fragments or announcement did not match the blob id or registry.",
+                       [this] {
+                         const auto s = sync->stats();
+                         return static_cast<double>(s.hint_invalid_replies + s.hints_rejected);
+                       });
+    metrics.counter_fn("cairn_replicate_store_failures_total",
+                       "Fetched and verified replicas of announced blobs this node's store failed to write.",
+                       sync_stat(&shards::SyncStats::hint_store_errors));
+    metrics.counter_fn("cairn_replicate_dropped_total",
+                       "Announced blobs given up on (too many held, or no holder answered); sync fetches them later.",
+                       sync_stat(&shards::SyncStats::hints_dropped));
+    metrics.counter_fn("cairn_replicate_bytes_total", "Fragment bytes received for announced blobs.",
+                       sync_stat(&shards::SyncStats::hint_wire_bytes));
+    metrics.gauge_fn("cairn_replicate_queue", "Announced blobs held to fetch (checked, queued, fetching, retrying).",
+                     sync_stat(&shards::SyncStats::hints_pending));
     // One series per shard the sync engine follows, labelled shard="N"
     // (docs/http-api.md): a fleet-wide total is sum by (instance).
     const auto per_shard = [this](auto field) {

@@ -60,6 +60,12 @@ Result<BlockNumber> ChainRegistry::head() {
   return h->number;
 }
 
+Result<shards::RegisteredBlob> ChainRegistry::lookup(const BlobId& id) {
+  auto rec = chain_.lookup_blob(id);
+  if (!rec) return tl::unexpected(rec.error());
+  return shards::RegisteredBlob{rec->index, rec->commitment, rec->size};
+}
+
 // ---- RegistryEndpoints ----
 
 Result<std::vector<p2p::PeerRecord>> RegistryEndpoints::endpoints_for_shard(ShardId shard) {

@@ -43,6 +43,8 @@ class ChainRegistry final : public shards::Registry {
   // count.
   Result<std::vector<shards::RegisteredBlob>> blobs(ShardId shard, BlobIndex from, size_t limit) override;
   Result<BlockNumber> head() override;
+  // Not held back by settle_blocks: the chain client's memory, else the chain.
+  Result<shards::RegisteredBlob> lookup(const BlobId& id) override;
 
  private:
   contracts::ChainClient& chain_;

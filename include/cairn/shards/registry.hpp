@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cairn/core/ids.hpp"
@@ -43,6 +44,15 @@ class Registry {
 
   // The latest block the registry reflects (for status: "synced as of").
   virtual Result<BlockNumber> head() = 0;
+
+  // The registered blob whose id is `id`, however recent (blobs() and
+  // blob_count() may hold fresh registrations back: the node's settle
+  // delay); the sync engine checks a hint with it. Errc::not_found when
+  // the registry does not list it (yet). The default knows no id: a
+  // registry without it makes every hint wait and then give up.
+  virtual Result<RegisteredBlob> lookup(const BlobId& id) {
+    return make_error(Errc::not_found, "this registry cannot look up blob " + id.hex());
+  }
 };
 
 }  // namespace cairn::shards

@@ -103,6 +103,28 @@ struct SyncSettings {
   // it twice. Blocks, default 4. 0 syncs everything at once (a node that
   // missed announcements catches up sooner).
   uint32_t settle_blocks = 4;
+
+  // Hints (SyncEngine::hint: announced uploads) held at once, being checked,
+  // queued, fetching or waiting to retry. Default 65536 (the node sets it
+  // from upload.max_pull_queue); beyond it hints are dropped and counted,
+  // and the walk fetches those blobs after settle_blocks. About 200 bytes
+  // each.
+  uint32_t max_hints = 65536;
+
+  // Hinted blobs fetching or verifying at once, on slots of their own
+  // beside max_in_flight, so a hint never waits behind the walk. Default 64
+  // (the node: upload.max_concurrent_pulls); each holds one blob's data
+  // fragments (64 x 128 KiB = 8 MiB).
+  uint32_t max_hint_fetches = 64;
+
+  // A hinted blob that no peer served in a round (or that the registry did
+  // not list yet) is tried again after this long. Milliseconds, default
+  // 1000: a fresh upload's holders are few, and its acknowledgement waits.
+  uint32_t hint_retry_ms = 1000;
+
+  // Rounds after which a hint is given up (counted as dropped): a missing
+  // blob then waits for the walk's backoff (retry_backoff_ms). Default 30.
+  uint32_t max_hint_rounds = 30;
 };
 
 struct ScrubSettings {
@@ -157,13 +179,14 @@ struct UploadSettings {
   // A pending blob that has not reached min_replicas is re-announced to its
   // shard after this long without a new confirmation. Default 5 s.
   std::chrono::milliseconds reannounce_interval = std::chrono::seconds(5);
-  // A serving node pulling an announced blob gives its holders this long in
-  // all (the fragment gather hedges to another after fetch.hedge_after)
-  // before it retries the pull later. Default 10 s.
+  // Unused: announced blobs are sync hints, whose fetches each have
+  // fetch.request_timeout and are hedged after storage.sync.hedge_after_ms.
+  // Still read, so configuration files that set it load. Default 10 s.
   std::chrono::milliseconds pull_timeout = std::chrono::seconds(10);
-  // Announced blobs a serving node is pulling at once. Default 64; more are
-  // queued up to `max_pull_queue`, beyond which announcements are dropped
-  // (the uploader re-announces; sync catches up otherwise).
+  // Announced blobs a serving node is pulling at once (the sync engine's
+  // max_hint_fetches). Default 64; more are held up to `max_pull_queue`
+  // (max_hints), beyond which announcements are dropped (the uploader
+  // re-announces; sync catches up otherwise).
   uint32_t max_concurrent_pulls = 64;
   uint32_t max_pull_queue = 65536;
 };

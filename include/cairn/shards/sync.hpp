@@ -10,6 +10,15 @@
 // consulted before every fetch), and nothing is stored before it verified
 // (a blob is written in one atomic batch after verification).
 //
+// Hints (docs/sync-and-scrub.md, "Hints"): a fresh upload's announcement
+// reaches the engine as hint(): the blob is checked against the store and
+// the registry on the pool and, when missing, fetched at once ahead of the
+// walk, on slots of its own (max_hint_fetches), from the hinted peers first
+// (the announcer), then the shard's peers, through the same fetch, verify,
+// seal and store path as the walk. The SyncObserver learns how each hint
+// ended (the node gossips the stored notice that confirms the upload).
+// Time comes from the injected cairn::Clock.
+//
 // Threading: no threads of its own. Blocking work (registry queries, store
 // reads and writes, verification, sealing) runs on the WorkerPool; fetches
 // go through RemoteFragments, whose completions may arrive on any thread.
@@ -23,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/clock.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/core/worker_pool.hpp"
@@ -76,19 +86,67 @@ struct SyncStats {
   uint64_t invalid_replies = 0;  // replies failing verification (peer avoided)
   uint64_t already_held = 0;     // registry blobs found in the store, not fetched
   uint64_t store_errors = 0;     // verified blobs the store refused to write
+
+  // Hints (hint()); their fetches count above as well.
+  uint64_t hints = 0;                 // accepted (not dropped, not merged into one under way)
+  uint64_t hints_stored = 0;          // fetched, verified, sealed and stored
+  uint64_t hints_already_held = 0;    // found in the store
+  uint64_t hints_rejected = 0;        // the registry lists another blob (or length) there
+  uint64_t hints_dropped = 0;         // refused (max_hints held) or given up (max_hint_rounds)
+  uint64_t hint_fetches_failed = 0;   // fetches of hinted blobs that failed
+  uint64_t hint_invalid_replies = 0;  // replies for hinted blobs failing verification
+  uint64_t hint_store_errors = 0;     // verified hinted blobs the store refused to write
+  uint64_t hint_wire_bytes = 0;       // fragment bytes received for hinted blobs
+  uint64_t hints_pending =
+      0;  // not cumulative: hints held now (checked, queued, fetching, waiting)
+};
+
+// A blob this node should hold soon: an announced upload of a synced shard.
+// Nothing in it is trusted: the registry must list `id` at `index` with
+// `length` before anything is fetched.
+struct BlobHint {
+  BlobId id;
+  BlobIndex index;
+  uint32_t length = 0;
+  // Asked first, in this order, before the shard's peers (the announcer
+  // first); distinct, this node excluded.
+  std::vector<NodeId> peers;
+};
+
+// How a hint ended. Not persisted.
+enum class HintOutcome : uint8_t {
+  stored,        // fetched, verified, sealed and stored by this engine
+  already_held,  // the store held it already
+  rejected,      // the registry lists another blob or length at the index, or the store does
+  given_up,      // no peer (or lookup) served it in max_hint_rounds rounds: left to the walk
+};
+
+std::string_view hint_outcome_name(HintOutcome o) noexcept;
+
+// What the engine reports to its owner.
+class SyncObserver {
+ public:
+  virtual ~SyncObserver() = default;
+  // An accepted hint ended (once per accepted hint; never for hints of a
+  // removed shard or after stop()). `blob` is the registered blob (the
+  // hint's claims when rejected); `waited` runs from hint() to now on the
+  // engine's clock. Called without the engine's lock on any thread (a pool
+  // worker, a fetch completion); must not block or call stop().
+  virtual void hint_done(ShardId shard, const RegisteredBlob& blob, HintOutcome outcome,
+                         Duration waited) = 0;
 };
 
 class SyncEngine {
  public:
-  using Clock = std::function<std::chrono::steady_clock::time_point()>;
-
-  // Everything passed must outlive the engine. `transform` seals what is
-  // stored (nullptr stores plain fragments); it must be the one the node
-  // reads with. `codec` must use the store's network parameters. `clock`
-  // defaults to std::chrono::steady_clock (tests inject their own).
+  // Everything passed by reference or pointer must outlive the engine.
+  // `transform` seals what is stored (nullptr stores plain fragments); it
+  // must be the one the node reads with. `codec` must use the store's
+  // network parameters. `clock` is read, never armed (tick() is the
+  // owner's timer). `observer` may be null.
   SyncEngine(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
              std::shared_ptr<const ReplicaTransform> transform, Registry& registry,
-             RemoteFragments& remote, const SyncSettings& settings, Clock clock = {});
+             RemoteFragments& remote, const SyncSettings& settings, Clock& clock,
+             SyncObserver* observer = nullptr);
   // stop().
   ~SyncEngine();
   SyncEngine(const SyncEngine&) = delete;
@@ -113,9 +171,18 @@ class SyncEngine {
   // shard is not synced here; Errc::cancelled after stop().
   Status refetch(BlobIndex index);
 
+  // Fetches the blob of `hint` now, ahead of the walk, unless the store
+  // holds it; the observer learns the outcome. A hint for a blob already
+  // hinted adds its peers; one for a blob the walk has queued moves it
+  // ahead. Non-blocking. Errc::invalid_argument when the index is not in
+  // `shard`, Errc::not_found when the shard is not synced here, Errc::busy
+  // when max_hints are held (counted as dropped), Errc::cancelled after
+  // stop().
+  Status hint(ShardId shard, BlobHint hint);
+
   // Housekeeping, to be called every SyncSettings::tick_ms: duplicates
-  // fetches that exceed hedge_after_ms to another peer, retries blobs whose
-  // backoff expired, polls the registry for shards that are synced,
+  // fetches that exceed hedge_after_ms to another peer, retries blobs (and
+  // hints) whose backoff expired, polls the registry for shards that are synced,
   // resubmits work the pool refused while full. Non-blocking.
   void tick();
 
