@@ -93,8 +93,11 @@ cairn_install_ganache() {
 # selected test runs), so a new test binary joins without a list to update,
 # and no tree builds the cairn binary, the benches or the header checks.
 #
-# CAIRN_SANITIZERS picks the trees: "asan tsan", "asan", "tsan", or 0 (the
-# default, until a cold build of both fits CI's time budget). Needs the main tree ($CAIRN_BUILD) built. Runs every tree even
+# CAIRN_SANITIZERS picks the trees: "asan" (the default), "asan tsan",
+# "tsan", or 0 (none). TSan is not in the default: Debian's RocksDB is not
+# instrumented, so the synchronisation of its write group (the leader writes
+# its followers' WriteBatches) is invisible to TSan and every concurrent
+# store write reports a race (at least 21 unit tests). Needs the main tree ($CAIRN_BUILD) built. Runs every tree even
 # after a failure; returns 1 if any build or test failed.
 CAIRN_SANITIZER_LABELS='^(unit|sim)'
 CAIRN_SANITIZER_UNITY_BATCH=8
@@ -110,7 +113,7 @@ CAIRN_SANITIZER_EXCLUDE='^(HeaderCheck\.|verify_links_|FormatCheck\.|Challenge\.
 CAIRN_TSAN_EXCLUDE=()
 
 cairn_sanitizer_tests() {
-  local which="${CAIRN_SANITIZERS:-0}"
+  local which="${CAIRN_SANITIZERS:-asan}"
   [ "$which" = "0" ] && return 0
   local jobs="${CAIRN_JOBS:-$(nproc)}"
   cairn_ccache_env
