@@ -124,13 +124,19 @@ Status Uploader::resume() {
   return {};
 }
 
-void Uploader::stop(std::chrono::milliseconds timeout) {
+void Uploader::stop(std::chrono::milliseconds timeout, bool network_running) {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
     for (const auto& c : calls_) c->cv.notify_all();
   }
-  (void)ctx_.run_on_io([this] { engine_.stop(); });
+  // The engine lives on the network thread; one that never ran leaves
+  // nobody else to touch it.
+  if (network_running) {
+    (void)ctx_.run_on_io([this] { engine_.stop(); });
+  } else {
+    engine_.stop();
+  }
   // Store writes already queued finish while the network is still up (an
   // own replica's stored notice goes out), for up to `timeout` of real time
   // (the stop's bound, not the engine's clock); the rest finish when the
