@@ -162,11 +162,12 @@ std::string HttpListener::url() const {
   return "http://" + (v6 ? "[" + h + "]" : h) + ":" + std::to_string(impl_->port);
 }
 
-BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader,
-                         uint64_t limit, const std::function<bool(const char*, size_t)>& sink,
+BodyReceipt receive_body(const Clock& clock, const httplib::Request& req,
+                         const httplib::ContentReader& reader, uint64_t limit,
+                         const std::function<bool(const char*, size_t)>& sink,
                          std::chrono::milliseconds drain) {
   BodyReceipt r;
-  std::chrono::steady_clock::time_point deadline{};
+  TimePoint deadline{};
   const auto receive = [&](const char* data, size_t n) {
     if (!r.too_large && !r.sink_failed) {
       if (r.received + n > limit) {
@@ -177,9 +178,9 @@ BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentRead
         r.received += n;
         return true;
       }
-      deadline = std::chrono::steady_clock::now() + drain;
+      deadline = clock.now() + drain;
     }
-    return std::chrono::steady_clock::now() < deadline;
+    return clock.now() < deadline;
   };
   bool read = false;
   if (req.is_multipart_form_data()) {
@@ -191,9 +192,9 @@ BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentRead
   return r;
 }
 
-void discard_body(const httplib::Request& req, const httplib::ContentReader& reader,
-                  std::chrono::milliseconds drain) {
-  (void)receive_body(req, reader, 0, nullptr, drain);
+void discard_body(const Clock& clock, const httplib::Request& req,
+                  const httplib::ContentReader& reader, std::chrono::milliseconds drain) {
+  (void)receive_body(clock, req, reader, 0, nullptr, drain);
 }
 
 void close_after(httplib::Response& res) {

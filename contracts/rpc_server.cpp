@@ -61,12 +61,14 @@ int submit_error_code(const Error& e) {
 
 struct RpcServer::Impl {
   DevChain& chain;
+  const Clock& clock;
   RpcServerSettings settings;
   jsonrpc::Dispatcher dispatcher;
   httplib::Server http;
   std::unique_ptr<HttpListener> listener;
 
-  Impl(DevChain& c, const RpcServerSettings& s) : chain(c), settings(s), dispatcher(s.max_batch) {}
+  Impl(DevChain& c, const Clock& cl, const RpcServerSettings& s)
+      : chain(c), clock(cl), settings(s), dispatcher(s.max_batch) {}
 
   // Resolves "latest" / "pending" / "safe" / "finalized" (all the head: one
   // sequencer, instant finality), "earliest" (0) or a quantity.
@@ -285,7 +287,7 @@ void RpcServer::Impl::handle_post(const httplib::Request& req, httplib::Response
   // the body skipped); chunked or unframed bodies are counted here, and the
   // rest of an oversize one is discarded so the client reads the answer.
   const auto received = receive_body(
-      req, reader, limit,
+      clock, req, reader, limit,
       [&](const char* data, size_t n) {
         body.append(data, n);
         return true;
@@ -326,14 +328,14 @@ RpcServer::RpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RpcServer::~RpcServer() { stop(); }
 
-Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain,
+Result<std::unique_ptr<RpcServer>> RpcServer::start(DevChain& chain, const Clock& clock,
                                                     const RpcServerSettings& settings) {
   if (settings.threads == 0 || settings.max_pending_connections == 0 || settings.max_batch == 0) {
     return make_error(
         Errc::invalid_argument,
         "JSON-RPC server: threads, max_pending_connections and max_batch must be > 0");
   }
-  auto impl = std::make_unique<Impl>(chain, settings);
+  auto impl = std::make_unique<Impl>(chain, clock, settings);
   impl->register_methods();
   auto& http = impl->http;
   Impl* raw = impl.get();

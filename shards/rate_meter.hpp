@@ -7,12 +7,12 @@
 #include <deque>
 #include <utility>
 
+#include "cairn/core/clock.hpp"
+
 namespace cairn::shards {
 
 class RateMeter {
  public:
-  using TimePoint = std::chrono::steady_clock::time_point;
-
   // Window over which the rate is averaged. 5 s: steady enough for a status
   // line, quick to fall to zero when transfers stop.
   static constexpr std::chrono::seconds kWindow{5};

@@ -17,7 +17,6 @@
 namespace cairn::shards {
 namespace {
 
-using TimePoint = std::chrono::steady_clock::time_point;
 constexpr const char* kScrubLog = "scrub";
 
 // Blobs whose repair waits on peers at once; more are left for the next pass
@@ -225,16 +224,15 @@ Result<uint32_t> repair_blob(Store& store, const erasure::Codec& codec, const Bl
 struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   Impl(Store& s, WorkerPool& p, std::shared_ptr<const erasure::Codec> c,
        std::shared_ptr<const ReplicaTransform> t, FragmentGather* r, const ScrubSettings& st,
-       Clock cl)
+       const cairn::Clock& cl)
       : store(s),
         pool(p),
         codec(std::move(c)),
         transform(std::move(t)),
         remote(r),
         settings(st),
-        clock(std::move(cl)) {
-    if (!clock) clock = [] { return std::chrono::steady_clock::now(); };
-    last_refill = clock();
+        clock(cl) {
+    last_refill = clock.now();
     const erasure::NetworkParams& params = store.params();
     blob_bytes = uint64_t{params.total_fragments()} * params.fragment_size();
   }
@@ -266,7 +264,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<const ReplicaTransform> transform;
   FragmentGather* remote;
   ScrubSettings settings;
-  Clock clock;
+  const cairn::Clock& clock;
   uint64_t blob_bytes = 0;
 
   mutable std::mutex mu;
@@ -388,7 +386,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
   void tick() {
     std::unique_lock lock(mu);
     if (stopped || !settings.enabled) return;
-    const TimePoint now = clock();
+    const TimePoint now = clock.now();
     const double rate = static_cast<double>(settings.bytes_per_second);
     const double cap = std::max(rate, static_cast<double>(blob_bytes));
     budget =
@@ -421,7 +419,7 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
             static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count());
-        self->pause_until = self->clock() + std::chrono::seconds(self->settings.pass_pause_s);
+        self->pause_until = self->clock.now() + std::chrono::seconds(self->settings.pass_pause_s);
         CAIRN_LOG(log::Level::info, kScrubLog,
                   "pass " << self->stats.passes << " complete: " << self->stats.blobs_scrubbed
                           << " blobs checked so far, " << self->stats.fragments_bad
@@ -575,9 +573,9 @@ struct Scrubber::Impl : std::enable_shared_from_this<Impl> {
 
 Scrubber::Scrubber(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
                    std::shared_ptr<const ReplicaTransform> transform, FragmentGather* remote,
-                   const ScrubSettings& settings, Clock clock)
+                   const ScrubSettings& settings, const cairn::Clock& clock)
     : impl_(std::make_shared<Impl>(store, pool, std::move(codec), std::move(transform), remote,
-                                   settings, std::move(clock))) {}
+                                   settings, clock)) {}
 
 Scrubber::~Scrubber() { impl_->stop(); }
 

@@ -343,7 +343,7 @@ TEST_F(DevChainTest, ProducerOnItsOwnThreadMakesBlocksOnTheRealClock) {
   p2p::IoThread producer("devchain-test");
   (*c)->start(producer.executor(), p2p::steady_clock());
   producer.start();
-  auto h = (*c)->submit_and_wait(put(**c, 1, commitment_from(rng)), std::chrono::seconds(5));
+  auto h = test::submit_and_wait(**c, put(**c, 1, commitment_from(rng)), std::chrono::seconds(5));
   ASSERT_TRUE(h) << h.error().to_string();
   EXPECT_TRUE(h->ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));

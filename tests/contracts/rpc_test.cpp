@@ -10,6 +10,7 @@
 
 #include "cairn/contracts/devchain.hpp"
 #include "cairn/contracts/rpc.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "chain_test_util.hpp"
 
 namespace cairn::contracts {
@@ -37,7 +38,7 @@ class RpcTest : public ::testing::Test {
     rpc_settings.port = cairn::test::free_port();
     rpc_settings.max_body_bytes = 64 * 1024;
     rpc_settings.max_batch = 20;
-    auto srv = RpcServer::start(*chain, rpc_settings);
+    auto srv = RpcServer::start(*chain, p2p::steady_clock(), rpc_settings);
     ASSERT_TRUE(srv) << srv.error().to_string();
     server = std::move(*srv);
     http.emplace("127.0.0.1", server->port());
@@ -300,7 +301,7 @@ TEST_F(RpcTest, ChainClientMatchesTheChainAndChecksHeaders) {
   EXPECT_EQ(*client.head(), b1);
   EXPECT_EQ(*client.header(BlockNumber{0}), *chain->header(BlockNumber{0}));
   EXPECT_EQ(client.header(BlockNumber{5}).error().code, Errc::not_found);
-  auto receipt = client.wait_for_receipt(*submitted[3], std::chrono::seconds(2));
+  auto receipt = test::wait_for_receipt(client, *submitted[3], std::chrono::seconds(2));
   ASSERT_TRUE(receipt) << receipt.error().to_string();
   EXPECT_EQ(receipt->blob_index->value, 2u);
   EXPECT_EQ(**client.blob_by_id(blobs[4]), **chain->blob_by_id(blobs[4]));
@@ -334,8 +335,9 @@ TEST_F(RpcTest, ChainClientMatchesTheChainAndChecksHeaders) {
   auto responses = client.responses(ShardId{1}, Epoch{1});
   ASSERT_TRUE(responses);
   ASSERT_EQ(responses->size(), 0u);  // node serves shard 0 only: rejected, not anchored
-  auto late = client.submit_and_wait(make_submit_response(node, id, 3, ShardId{0}, Epoch{1}, rh),
-                                     std::chrono::milliseconds(50));
+  auto late =
+      test::submit_and_wait(client, make_submit_response(node, id, 3, ShardId{0}, Epoch{1}, rh),
+                            std::chrono::milliseconds(50));
   EXPECT_EQ(late.error().code, Errc::timeout);  // no block was produced meanwhile
   const BlockHeader anchor2 = block();
   auto proof = client.response_inclusion(node.public_key(), ShardId{0}, Epoch{1});

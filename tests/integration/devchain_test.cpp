@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../contracts/chain_test_util.hpp"
 #include "cairn/contracts/rpc.hpp"
 #include "support/process.hpp"
 #include "support/test_util.hpp"
@@ -149,7 +150,7 @@ TEST(DevchainProcess, RestartContinuesTheSameChainWithTheSameState) {
     auto submitted = chain->submit_many(put_blobs(*chain, user, 1, 50, rng, ids));
     for (auto& h : submitted) {
       ASSERT_TRUE(h) << h.error().to_string();
-      auto r = chain->wait_for_receipt(*h, 10s);
+      auto r = contracts::test::wait_for_receipt(*chain, *h, 10s);
       ASSERT_TRUE(r) << r.error().to_string();
       ASSERT_TRUE(r->ok());
       indexes.push_back(r->blob_index->value);
@@ -199,7 +200,8 @@ TEST(DevchainProcess, RestartContinuesTheSameChainWithTheSameState) {
   ASSERT_EQ(headers->size(), head_before.number.value + 5);
   EXPECT_TRUE(contracts::verify_header_chain(*headers, info.sequencer, info.chain_id));
   // And the restarted chain keeps accepting work.
-  auto more = chain->submit_and_wait(put_blobs(*chain, user, 51, 1, rng, ids)[0], 10s);
+  auto more =
+      contracts::test::submit_and_wait(*chain, put_blobs(*chain, user, 51, 1, rng, ids)[0], 10s);
   ASSERT_TRUE(more) << more.error().to_string();
   EXPECT_EQ(more->blob_index->value, 50u);
 }

@@ -12,6 +12,7 @@
 #include <future>
 #include <thread>
 
+#include "../contracts/chain_test_util.hpp"
 #include "cairn/contracts/tx.hpp"
 #include "cairn/p2p/host.hpp"
 #include "cairn/p2p/request.hpp"
@@ -68,7 +69,7 @@ class FakeHolder {
     auto nonce = chain.next_nonce(key_.public_key());
     auto tx =
         contracts::make_register_node(key_, chain.info().chain_id, *nonce, address_, {ShardId{0}});
-    auto receipt = chain.submit_and_wait(tx, std::chrono::seconds(10));
+    auto receipt = contracts::test::submit_and_wait(chain, tx, std::chrono::seconds(10));
     EXPECT_TRUE(receipt && receipt->ok());
   }
   ~FakeHolder() {

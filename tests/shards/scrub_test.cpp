@@ -89,7 +89,7 @@ class ScrubTest : public ::testing::Test {
           GatherSettings{});
     }
     scrubber_ = std::make_unique<Scrubber>(*node_->store, *pool_, codec_, node_->seal,
-                                           gather_.get(), settings, [this] { return now(); });
+                                           gather_.get(), settings, clock_);
     return *scrubber_;
   }
 
@@ -110,14 +110,9 @@ class ScrubTest : public ::testing::Test {
     }
   }
 
-  std::chrono::steady_clock::time_point now() {
-    std::lock_guard lock(clock_mu_);
-    return clock_;
-  }
-  void advance(std::chrono::milliseconds d) {
-    std::lock_guard lock(clock_mu_);
-    clock_ += d;
-  }
+  // The scrubber reads only the clock's time, from its jobs; the clock's
+  // own io_context has no work, so advance() just moves the time.
+  void advance(std::chrono::milliseconds d) { clock_.advance(d); }
 
   // Ticks with the manual clock moving one second per tick until `pred`.
   bool tick_until(const std::function<bool()>& pred, int max_ticks = 200) {
@@ -157,8 +152,8 @@ class ScrubTest : public ::testing::Test {
   testing::Corpus corpus_;
   std::unique_ptr<TestNode> node_;
   uint64_t blob_bytes_ = 0;
-  std::mutex clock_mu_;
-  std::chrono::steady_clock::time_point clock_{std::chrono::hours(1)};
+  asio::io_context clock_io_;
+  p2p::ManualClock clock_{clock_io_};
   std::unique_ptr<WorkerPool> pool_;
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -271,8 +266,8 @@ TEST_F(ScrubTest, YieldsToForegroundWork) {
   pool_ = std::make_unique<WorkerPool>(WorkerPoolSettings{1, 64});
   ScrubSettings s = fast();
   s.max_queued_jobs = 0;
-  scrubber_ = std::make_unique<Scrubber>(*node_->store, *pool_, codec_, node_->seal, nullptr, s,
-                                         [this] { return now(); });
+  scrubber_ =
+      std::make_unique<Scrubber>(*node_->store, *pool_, codec_, node_->seal, nullptr, s, clock_);
   // Foreground work occupies the only worker and another job waits behind it.
   std::mutex mu;
   std::condition_variable cv;

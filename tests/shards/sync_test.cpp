@@ -14,6 +14,7 @@
 
 #include "cairn/core/worker_pool.hpp"
 #include "cairn/erasure/codec.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "cairn/shards/ingest.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/sync.hpp"
@@ -360,7 +361,8 @@ TEST_F(SyncTest, AnUnreadableRecordBehindTheCursorIsFetchedAgain) {
   ScrubSettings scrub;
   scrub.bytes_per_second = uint64_t{64} << 20;
   scrub.max_queued_jobs = 64;
-  Scrubber scrubber(*target_->store, *pool_, codec_, target_->seal, nullptr, scrub);
+  Scrubber scrubber(*target_->store, *pool_, codec_, target_->seal, nullptr, scrub,
+                    p2p::steady_clock());
   scrubber.on_unreadable([&](BlobIndex i) { EXPECT_TRUE(engine.refetch(i)); });
   testing::Ticker ticker([&] { scrubber.tick(); }, 10ms);
   ASSERT_TRUE(testing::eventually([&] { return engine.stats().blobs_fetched == 1; }));

@@ -91,7 +91,7 @@ int run_devchain(DevchainSettings s) {
   s.chain.devchain.db_path = (dir / "chain").string();
   auto chain = contracts::DevChain::open(s.chain.devchain, *key, requested_params(s));
   if (!chain) return report_error("devchain", chain.error());
-  auto server = contracts::RpcServer::start(**chain, s.chain.rpc);
+  auto server = contracts::RpcServer::start(**chain, p2p::steady_clock(), s.chain.rpc);
   if (!server) return report_error("devchain", server.error());
 
   const contracts::ChainInfo& info = (*chain)->info();

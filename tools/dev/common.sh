@@ -98,8 +98,13 @@ cairn_install_ganache() {
 # after a failure; returns 1 if any build or test failed.
 CAIRN_SANITIZER_LABELS='^(unit|sim)'
 CAIRN_SANITIZER_UNITY_BATCH=8
-# Build and link checks, the same in every tree: the main run has them.
-CAIRN_SANITIZER_EXCLUDE='^(HeaderCheck\.|verify_links_|FormatCheck\.)'
+# Left out of both trees: the build and link checks (the same in every tree:
+# the main run has them), and Challenge.* (tests/node/challenge_test.cpp:
+# three nodes on real TCP must walk their replicas within the 400 ms
+# real-time deadline; instrumented walks took 460-1,250 ms on the 2-core
+# machine and missed it). The epoch driver runs instrumented on the manual
+# clock in EpochDriverTest.* and SimChallenge.*, where no deadline is real time.
+CAIRN_SANITIZER_EXCLUDE='^(HeaderCheck\.|verify_links_|FormatCheck\.|Challenge\.)'
 # Tests left out of the TSan tree only, each for a stated reason (too slow
 # under TSan's 5-15x); a race is never a reason: fix it.
 CAIRN_TSAN_EXCLUDE=()

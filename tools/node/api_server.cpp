@@ -391,13 +391,8 @@ const Route* HttpApiServer::route_of(const std::string& path) const {
 }
 
 // Request start time of the request this thread serves (connection threads
-// serve one request at a time); 0 when unknown.
-thread_local int64_t t_request_start_ns = 0;
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// serve one request at a time); TimePoint{} when unknown.
+thread_local TimePoint t_request_start{};
 
 void HttpApiServer::count(const Request& req, const Response& res) {
   const Route* route = route_of(req.path);
@@ -406,9 +401,9 @@ void HttpApiServer::count(const Request& req, const Response& res) {
   RouteMetrics& m = route_metrics_[i];
   const int cls = res.status / 100;
   if (cls >= 1 && cls <= 5) m.by_class[static_cast<size_t>(cls - 1)]->inc();
-  if (t_request_start_ns != 0) {
-    m.duration->observe(static_cast<double>(now_ns() - t_request_start_ns) / 1e9);
-    t_request_start_ns = 0;
+  if (t_request_start != TimePoint{}) {
+    m.duration->observe(std::chrono::duration<double>(service_.clock().now() - t_request_start).count());
+    t_request_start = TimePoint{};
   }
 }
 
@@ -516,7 +511,7 @@ void HttpApiServer::refuse(Response& res, const HttpError& e) {
 }
 
 int HttpApiServer::expect_continue(const Request& req, Response& res) {
-  t_request_start_ns = now_ns();
+  t_request_start = service_.clock().now();
   drop_httplib_ranges(req);
   if (req.method != "POST") return 100;
   std::optional<UploadKind> kind;
@@ -533,10 +528,10 @@ int HttpApiServer::expect_continue(const Request& req, Response& res) {
 
 bool HttpApiServer::receive_body(const Request& req, Response& res, const ContentReader& reader, const Upload& upload,
                                  const BodyWriter& write) {
-  metrics::ScopedTimer timer(*receive_seconds_);
+  metrics::ScopedTimer timer(*receive_seconds_, service_.clock());
   int write_errno = 0;
   const auto r = contracts::receive_body(
-      req, reader, upload.limit,
+      service_.clock(), req, reader, upload.limit,
       [&](const char* data, size_t n) {
         if (!write(data, n)) {
           write_errno = errno;
@@ -567,7 +562,7 @@ std::optional<HttpApiServer::Upload> HttpApiServer::admit(const Request& req, Re
   Upload upload;
   if (auto e = upload_refusal(req, kind, upload)) {
     refuse(res, *e);
-    contracts::discard_body(req, reader, kRejectDrain);
+    contracts::discard_body(service_.clock(), req, reader, kRejectDrain);
     return std::nullopt;
   }
   return upload;
@@ -580,7 +575,7 @@ void HttpApiServer::put_file(const Request& req, Response& res, const ContentRea
   auto spool = SpoolFile::create(spool_dir_);
   if (!spool) {
     refuse(res, spool_error("creating a file in " + spool_dir_.string()));
-    contracts::discard_body(req, reader, kRejectDrain);
+    contracts::discard_body(service_.clock(), req, reader, kRejectDrain);
     return;
   }
   const auto write = [&](const char* data, size_t n) { return spool->write(data, n); };
@@ -829,8 +824,8 @@ void HttpApiServer::wrong_route(const Request& req, Response& res) {
 }
 
 void HttpApiServer::install_routes() {
-  http_.set_pre_routing_handler([](const Request& req, Response&) {
-    t_request_start_ns = now_ns();
+  http_.set_pre_routing_handler([this](const Request& req, Response&) {
+    t_request_start = service_.clock().now();
     drop_httplib_ranges(req);
     return httplib::Server::HandlerResponse::Unhandled;
   });

@@ -103,8 +103,9 @@ bool LocalNetwork::meshed(const std::vector<Node*>& live, contracts::Chain& chai
 }
 
 bool LocalNetwork::wait_meshed(std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
+  cairn::Clock& real = p2p::steady_clock();
+  const auto deadline = real.now() + limit;
+  while (real.now() < deadline) {
     if (meshed()) return true;
     std::this_thread::sleep_for(20ms);
   }

@@ -54,11 +54,6 @@ void check_labels(const Labels& labels, const std::string& metric) {
   }
 }
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string render_labels(const Labels& labels, const std::pair<std::string, std::string>* extra = nullptr) {
   if (labels.empty() && extra == nullptr) return {};
   std::string out = "{";
@@ -122,8 +117,8 @@ std::vector<double> Histogram::size_buckets() {
   return b;
 }
 
-ScopedTimer::ScopedTimer(Histogram& h) noexcept : h_(h), start_ns_(now_ns()) {}
-ScopedTimer::~ScopedTimer() { h_.observe(static_cast<double>(now_ns() - start_ns_) * 1e-9); }
+ScopedTimer::ScopedTimer(Histogram& h, const Clock& clock) noexcept : h_(h), clock_(clock), start_(clock.now()) {}
+ScopedTimer::~ScopedTimer() { h_.observe(std::chrono::duration<double>(clock_.now() - start_).count()); }
 
 // ---- Registry ----
 

@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "cairn/core/clock.hpp"
+
 namespace cairn::node::metrics {
 
 // Label pairs of one series, e.g. {{"shard", "3"}, {"kind", "data"}}.
@@ -80,17 +82,18 @@ class Histogram {
   std::atomic<uint64_t> count_{0};
 };
 
-// Times a scope into a histogram (seconds).
+// Times a scope on `clock` into a histogram (seconds).
 class ScopedTimer {
  public:
-  explicit ScopedTimer(Histogram& h) noexcept;
+  ScopedTimer(Histogram& h, const Clock& clock) noexcept;
   ~ScopedTimer();
   ScopedTimer(const ScopedTimer&) = delete;
   ScopedTimer& operator=(const ScopedTimer&) = delete;
 
  private:
   Histogram& h_;
-  int64_t start_ns_;
+  const Clock& clock_;
+  TimePoint start_;
 };
 
 class Registry {

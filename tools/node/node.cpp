@@ -154,7 +154,7 @@ struct Node::Impl final : NodeService {
 
   Impl(NodeSettings s, NodeOptions o) : settings(std::move(s)), options(std::move(o)) {}
 
-  Clock& clock() const { return options.clock ? *options.clock : p2p::steady_clock(); }
+  Clock& clock() const override { return options.clock ? *options.clock : p2p::steady_clock(); }
   // The network's io_context: the caller's (NodeOptions::io) or the network
   // thread's.
   asio::io_context& net_io() { return options.io ? *options.io : network.context(); }
@@ -300,7 +300,7 @@ struct Node::Impl final : NodeService {
         CAIRN_LOG(log::Level::error, "node", "embedded dev chain stopped producing blocks: " << e.to_string());
       });
       if (c.serve_rpc) {
-        auto server = contracts::RpcServer::start(*devchain, c.chain.rpc);
+        auto server = contracts::RpcServer::start(*devchain, clock(), c.chain.rpc);
         if (!server) return tl::unexpected(with_context(server.error(), "serving the embedded chain's JSON-RPC"));
         rpc_server = std::move(*server);
       }
@@ -324,7 +324,7 @@ struct Node::Impl final : NodeService {
     auto now = [&c = clock()] { return c.now(); };
     sync = std::make_unique<shards::SyncEngine>(*store, *pool, codec, sealer, *registry_view, *peer_fragments, st.sync,
                                                 now);
-    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, gather.get(), st.scrub, now);
+    scrubber = std::make_unique<shards::Scrubber>(*store, *pool, codec, sealer, gather.get(), st.scrub, clock());
     scrubber->on_unreadable([this](BlobIndex index) {
       if (auto r = sync->refetch(index); !r) {
         CAIRN_LOG(log::Level::warn, "node",
@@ -624,9 +624,10 @@ struct Node::Impl final : NodeService {
         }
       });
       if (options.io) {
-        const auto give_up = std::chrono::steady_clock::now() + kNetworkStopTimeout;
-        while (gone_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
-               std::chrono::steady_clock::now() < give_up) {
+        // A real-time bound, whatever the node's clock: idle() may not move it.
+        cairn::Clock& real = p2p::steady_clock();
+        const auto give_up = real.now() + kNetworkStopTimeout;
+        while (gone_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && real.now() < give_up) {
           if (options.io->poll_one() > 0) continue;
           if (options.idle) {
             options.idle();

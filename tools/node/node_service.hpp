@@ -36,6 +36,7 @@
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/erasure/file.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "cairn/sampling/epoch_ports.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/sync.hpp"
@@ -249,6 +250,10 @@ struct NodeStatus {
 class NodeService {
  public:
   virtual ~NodeService() = default;
+
+  // The node's clock: the HTTP front-end times requests and bounds body
+  // drains with it. Real time unless the node was given another.
+  virtual Clock& clock() const { return p2p::steady_clock(); }
 
   // Splits, (maybe) compresses, encodes and commits `content` as a file,
   // registers every blob on the chain, and returns once every blob has

@@ -83,9 +83,6 @@ class Chain : public ConsensusClock {
   virtual std::vector<Result<Hash32>> submit_many(std::span<const Bytes> signed_txs);
   // nullopt while pending (or unknown).
   virtual Result<std::optional<Receipt>> receipt(const Hash32& tx_hash) = 0;
-  // Waits for the receipt; Errc::timeout when it has not appeared in time.
-  Result<Receipt> wait_for_receipt(const Hash32& tx_hash, std::chrono::milliseconds timeout);
-  Result<Receipt> submit_and_wait(ByteSpan signed_tx, std::chrono::milliseconds timeout);
   // A nonce above every included and pending transaction of `sender`.
   virtual Result<uint64_t> next_nonce(const NodeId& sender) = 0;
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "cairn/core/clock.hpp"
 #include "cairn/core/result.hpp"
 
 namespace httplib {
@@ -91,13 +92,15 @@ struct BodyReceipt {
 
 // Streams the body of `req` to `sink` (multipart bodies as their parts'
 // bytes). Once the body exceeds `limit` bytes or `sink` returns false, the
-// rest is read and discarded for at most `drain`, then reading stops.
-BodyReceipt receive_body(const httplib::Request& req, const httplib::ContentReader& reader,
-                         uint64_t limit, const std::function<bool(const char*, size_t)>& sink,
+// rest is read and discarded for at most `drain` of `clock`, then reading
+// stops.
+BodyReceipt receive_body(const Clock& clock, const httplib::Request& req,
+                         const httplib::ContentReader& reader, uint64_t limit,
+                         const std::function<bool(const char*, size_t)>& sink,
                          std::chrono::milliseconds drain);
 // Reads and discards the body for at most `drain` (after an early answer).
-void discard_body(const httplib::Request& req, const httplib::ContentReader& reader,
-                  std::chrono::milliseconds drain);
+void discard_body(const Clock& clock, const httplib::Request& req,
+                  const httplib::ContentReader& reader, std::chrono::milliseconds drain);
 // Makes `res` close the connection once it is written: the body goes out
 // through a provider that writes every byte and then reports failure, the
 // only way httplib closes a connection after an answer.

@@ -9,6 +9,7 @@
 
 #include "cairn/contracts/chain.hpp"
 #include "cairn/contracts/settings.hpp"
+#include "cairn/core/clock.hpp"
 
 namespace cairn::contracts {
 
@@ -19,8 +20,9 @@ class DevChain;
 // owned by the server and joined by stop().
 class RpcServer {
  public:
-  // io_error when the address cannot be bound.
-  static Result<std::unique_ptr<RpcServer>> start(DevChain& chain,
+  // io_error when the address cannot be bound. `clock` (which must outlive
+  // the server) bounds how long a refused body is drained.
+  static Result<std::unique_ptr<RpcServer>> start(DevChain& chain, const Clock& clock,
                                                   const RpcServerSettings& settings);
   ~RpcServer();  // stop()
   RpcServer(const RpcServer&) = delete;

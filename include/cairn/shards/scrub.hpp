@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "cairn/core/clock.hpp"
 #include "cairn/core/ids.hpp"
 #include "cairn/core/result.hpp"
 #include "cairn/core/worker_pool.hpp"
@@ -79,15 +80,14 @@ struct ScrubStats {
 
 class Scrubber {
  public:
-  using Clock = std::function<std::chrono::steady_clock::time_point()>;
-
   // Everything passed must outlive the scrubber. `gather` may be null
   // (no repair from peers); its callbacks must keep running until stop()
   // returns. `transform` must be the one the node stores
-  // with. `clock` defaults to std::chrono::steady_clock.
+  // with. `clock` paces the scrub (its rate limit and the pause between
+  // passes); only its now() is read, from the scrubber's jobs.
   Scrubber(Store& store, WorkerPool& pool, std::shared_ptr<const erasure::Codec> codec,
            std::shared_ptr<const ReplicaTransform> transform, FragmentGather* gather,
-           const ScrubSettings& settings, Clock clock = {});
+           const ScrubSettings& settings, const cairn::Clock& clock);
   // stop().
   ~Scrubber();
   Scrubber(const Scrubber&) = delete;
