@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cairn/erasure/file.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "node/sync_link.hpp"
 
 namespace cairn::node {
@@ -143,8 +144,9 @@ void Uploader::stop(std::chrono::milliseconds timeout, bool network_running) {
   // node drains its pool. A pool without threads runs them on the node's
   // io_context, which the caller pumped before.
   if (ctx_.pool.threads() == 0) return;
-  const auto give_up = std::chrono::steady_clock::now() + timeout;
-  while (engine_.store_jobs() > 0 && std::chrono::steady_clock::now() < give_up) {
+  cairn::Clock& real = p2p::steady_clock();
+  const auto give_up = real.now() + timeout;
+  while (engine_.store_jobs() > 0 && real.now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
