@@ -19,10 +19,10 @@
 namespace cairn::shards {
 namespace {
 
-constexpr const char* kLog = "upload";
-constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+constexpr const char* kUploadLog = "upload";
+constexpr uint32_t kNoConfirmation = std::numeric_limits<uint32_t>::max();
 
-uint64_t wall_ms() {
+uint64_t pending_created_ms() {
   // Only recorded in the pending record (for operators), never compared.
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -40,7 +40,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
     uint64_t admitted = 0;   // blobs admitted (remaining counts down from it)
     uint64_t remaining = 0;  // admitted blobs not yet acknowledged
     bool encoded = false;    // seal() was called
-    uint32_t min_confirmed = kNone;
+    uint32_t min_confirmed = kNoConfirmation;
     uint32_t need_acked = 0;  // most replicas any acknowledged blob needed
     uint64_t done_bytes = 0;  // payload bytes of acknowledged data blobs
     std::optional<BlobId> first_id;
@@ -289,7 +289,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
     Upload& u = it->second;
     if (!u.encoded || u.remaining > 0 || waiting(h)) return false;
     UploadOutcome out;
-    out.replicas = u.min_confirmed == kNone ? 0 : u.min_confirmed;
+    out.replicas = u.min_confirmed == kNoConfirmation ? 0 : u.min_confirmed;
     if (u.first) out.first = *u.first;
     out.phase = phase(h, u);
     if (u.cb.progress) u.cb.progress(u.request.total_bytes, u.request.total_bytes);
@@ -346,7 +346,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
       if (inserted) cap->second = replica_cap(shard);
       p.need = std::max(p.need, std::min(e.requested, cap->second));
     }
-    p.confirmed = fewest == kNone ? 0 : fewest;
+    p.confirmed = fewest == kNoConfirmation ? 0 : fewest;
     return p;
   }
 
@@ -411,7 +411,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
         [id, blob, size](Impl& im) {
           PendingUpload pending;
           pending.payload.assign(blob->encoded.data.begin(), blob->encoded.data.begin() + size);
-          pending.created_at_ms = wall_ms();
+          pending.created_at_ms = pending_created_ms();
           auto put = im.store.put_pending(id, pending);
           im.later([id, put = std::move(put)](Impl& impl) { impl.persisted(id, put); });
         },
@@ -524,7 +524,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
     if (!st) {
       if (st.error().code != Errc::cancelled) {
         observer.local_store_failed(id, index, st.error());
-        CAIRN_LOG(log::Level::warn, kLog,
+        CAIRN_LOG(log::Level::warn, kUploadLog,
                   "storing own replica of blob " << id.hex() << " at index " << index.value << ": "
                                                  << st.error().to_string());
       }
@@ -610,7 +610,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
   void fail(const BlobId& id, const Error& error) {
     auto it = entries.find(id);
     if (it == entries.end()) return;
-    CAIRN_LOG(log::Level::warn, kLog,
+    CAIRN_LOG(log::Level::warn, kUploadLog,
               "upload of blob " << id.hex() << " failed: " << error.to_string());
     observer.failed(id, error);
     const auto handles = std::move(it->second.uploads);
@@ -636,7 +636,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
           // window. The payload stays in the pending store and resumes at
           // the next start.
           CAIRN_LOG(
-              log::Level::warn, kLog,
+              log::Level::warn, kUploadLog,
               "blob " << it->first.hex() << " has " << e.confirmed.size() << " of " << e.want
                       << " replicas after "
                       << std::chrono::duration_cast<std::chrono::seconds>(now - e.created).count()
@@ -757,7 +757,7 @@ Result<size_t> UploadEngine::resume() {
     auto pending = im.store.get_pending(id);
     if (!pending) {
       CAIRN_LOG(
-          log::Level::warn, kLog,
+          log::Level::warn, kUploadLog,
           "pending upload " << id.hex() << " unreadable, dropped: " << pending.error().to_string());
       (void)im.store.erase_pending(id);
       continue;
@@ -765,7 +765,7 @@ Result<size_t> UploadEngine::resume() {
     auto blob = std::make_shared<erasure::CommittedBlob>();
     auto st = erasure::encode_and_commit_into(*im.codec, pending->payload, *blob);
     if (!st || blob->commitment.id != id) {
-      CAIRN_LOG(log::Level::error, kLog,
+      CAIRN_LOG(log::Level::error, kUploadLog,
                 "pending upload " << id.hex() << " does not encode to its id; dropped");
       (void)im.store.erase_pending(id);
       continue;
@@ -779,7 +779,7 @@ Result<size_t> UploadEngine::resume() {
     ++resumed;
   }
   if (resumed > 0)
-    CAIRN_LOG(log::Level::info, kLog, "resumed " << resumed << " pending upload blob(s)");
+    CAIRN_LOG(log::Level::info, kUploadLog, "resumed " << resumed << " pending upload blob(s)");
   return resumed;
 }
 

@@ -649,7 +649,7 @@ struct Node::Impl final : NodeService {
     if (sync) sync->stop();
     if (scrubber) scrubber->stop();
     pump();  // on the caller's io_context: the uploader's queued writes run now
-    if (uploader) uploader->stop(settings.stop_timeout);
+    if (uploader) uploader->stop(settings.stop_timeout, network.started() || options.io);
     if (network.started() || options.io) {
       auto gone = std::make_shared<std::promise<void>>();
       auto gone_future = gone->get_future();

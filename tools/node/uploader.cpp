@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cairn/erasure/file.hpp"
+#include "cairn/p2p/clock.hpp"
 #include "node/sync_link.hpp"
 
 namespace cairn::node {
@@ -124,21 +125,28 @@ Status Uploader::resume() {
   return {};
 }
 
-void Uploader::stop(std::chrono::milliseconds timeout) {
+void Uploader::stop(std::chrono::milliseconds timeout, bool network_running) {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
     for (const auto& c : calls_) c->cv.notify_all();
   }
-  (void)ctx_.run_on_io([this] { engine_.stop(); });
+  // The engine lives on the network thread; one that never ran leaves
+  // nobody else to touch it.
+  if (network_running) {
+    (void)ctx_.run_on_io([this] { engine_.stop(); });
+  } else {
+    engine_.stop();
+  }
   // Store writes already queued finish while the network is still up (an
   // own replica's stored notice goes out), for up to `timeout` of real time
   // (the stop's bound, not the engine's clock); the rest finish when the
   // node drains its pool. A pool without threads runs them on the node's
   // io_context, which the caller pumped before.
   if (ctx_.pool.threads() == 0) return;
-  const auto give_up = std::chrono::steady_clock::now() + timeout;
-  while (engine_.store_jobs() > 0 && std::chrono::steady_clock::now() < give_up) {
+  cairn::Clock& real = p2p::steady_clock();
+  const auto give_up = real.now() + timeout;
+  while (engine_.store_jobs() > 0 && real.now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }

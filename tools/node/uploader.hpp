@@ -52,7 +52,9 @@ class Uploader {
   // Errc::cancelled (their blobs stay pending and resume at the next
   // start), then waits up to `timeout` for store writes already queued
   // (the rest finish when the node drains its worker pool).
-  void stop(std::chrono::milliseconds timeout);
+  // `network_running`: the network thread (or the caller's io_context)
+  // runs; otherwise the engine is stopped on this thread.
+  void stop(std::chrono::milliseconds timeout, bool network_running);
 
  private:
   struct Call;
