@@ -52,19 +52,13 @@ void Fetcher::stop() {
   retry_timers_.clear();
 }
 
-// ---- fetching ----
-
-Result<Bytes> Fetcher::fetch_blocking(const BlobId& id) {
-  auto promise = std::make_shared<std::promise<Result<Bytes>>>();
-  auto future = promise->get_future();
-  fetch(id, [promise](Result<Bytes> r) { promise->set_value(std::move(r)); });
-  // A gather handed to a network thread that exits never completes: stop
-  // waiting then.
-  while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
-    if (ctx_.io_stopped.load()) return make_error(Errc::cancelled, "node stopping: reading blob " + id.hex());
-  }
-  return future.get();
+Result<shards::RegisteredBlob> FetcherBlobs::lookup(const BlobId& id) {
+  auto reg = ctx_.chain.lookup_blob(id);
+  if (!reg) return tl::unexpected(reg.error());
+  return shards::RegisteredBlob{reg->index, reg->commitment, reg->size};
 }
+
+// ---- fetching ----
 
 void Fetcher::fetch(const BlobId& id, Done done) {
   if (auto blob = uploader_.find(id)) {

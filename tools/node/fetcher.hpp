@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cairn/shards/gather.hpp"
+#include "cairn/shards/reader.hpp"
 #include "node/context.hpp"
 #include "node/uploader.hpp"
 
@@ -45,8 +46,8 @@ class Fetcher {
 
   // Fetches the payload of `id`. `done` runs exactly once (on a worker, the
   // network thread, or inline when the blob is in flight here).
+  // (Blocking reads: shards::ObjectReader::fetch_blob over FetcherBlobs.)
   void fetch(const BlobId& id, Done done);
-  Result<Bytes> fetch_blocking(const BlobId& id);
 
   // Asks the shard's connected registered nodes and known holders whether
   // they hold `id` (through the gather's probe); returns those that do.
@@ -89,6 +90,20 @@ class Fetcher {
   metrics::Counter& served_bytes_;
   metrics::Counter& served_not_found_;
   metrics::Histogram& remote_latency_;
+};
+
+// The fetcher as the object reader's blob source (shards::ObjectReader).
+class FetcherBlobs final : public shards::BlobSource {
+ public:
+  FetcherBlobs(NodeContext& ctx, Fetcher& fetcher) : ctx_(ctx), fetcher_(fetcher) {}
+  void fetch(const BlobId& id, Done done) override { fetcher_.fetch(id, std::move(done)); }
+  // The chain client's registry entry.
+  Result<shards::RegisteredBlob> lookup(const BlobId& id) override;
+  bool stopped() const override { return ctx_.io_stopped.load(); }
+
+ private:
+  NodeContext& ctx_;
+  Fetcher& fetcher_;
 };
 
 }  // namespace cairn::node

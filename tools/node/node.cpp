@@ -35,6 +35,7 @@
 #include "cairn/p2p/io_thread.hpp"
 #include "cairn/p2p/request.hpp"
 #include "cairn/shards/gather.hpp"
+#include "cairn/shards/reader.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/store.hpp"
 #include "cairn/shards/sync.hpp"
@@ -44,7 +45,6 @@
 #include "node/fetcher.hpp"
 #include "node/metrics_server.hpp"
 #include "node/notices.hpp"
-#include "node/reader.hpp"
 #include "node/replicator.hpp"
 #include "node/sync_link.hpp"
 #include "node/uploader.hpp"
@@ -118,7 +118,8 @@ struct Node::Impl final : NodeService {
   std::unique_ptr<shards::FragmentGather> gather;
   std::unique_ptr<Replicator> replicator;
   std::unique_ptr<Fetcher> fetcher;
-  std::unique_ptr<Reader> reader;
+  std::unique_ptr<FetcherBlobs> blob_source;
+  std::unique_ptr<shards::ObjectReader> reader;
   std::unique_ptr<Challenger> challenger;
   // Shard sync and scrub (docs/sync-and-scrub.md); stopped before the network.
   std::unique_ptr<ChainRegistry> registry_view;
@@ -251,7 +252,9 @@ struct Node::Impl final : NodeService {
     replicator = std::make_unique<Replicator>(
         *ctx, *notices, *uploader, [this](ShardId shard, shards::BlobHint h) { return hint(shard, std::move(h)); });
     fetcher = std::make_unique<Fetcher>(*ctx, *uploader, *gather);
-    reader = std::make_unique<Reader>(*ctx, *fetcher);
+    blob_source = std::make_unique<FetcherBlobs>(*ctx, *fetcher);
+    reader = std::make_unique<shards::ObjectReader>(*blob_source, codec,
+                                                    shards::ReaderSettings{settings.fetch.readahead_blobs});
     notices->on_announce(
         [this](const NodeId& via, ShardId shard, const wire::Notice& n) { replicator->on_announce(via, shard, n); });
     notices->on_stored([this](const NodeId&, ShardId, const wire::Notice& n) { uploader->on_stored(n); });
@@ -462,6 +465,8 @@ struct Node::Impl final : NodeService {
                        gather_stat(&shards::GatherStats::invalid_replies));
     metrics.counter_fn("cairn_fetch_hedged_total", "Fragment requests re-asked elsewhere because a peer was slow.",
                        gather_stat(&shards::GatherStats::hedged));
+    metrics.counter_fn("cairn_read_bytes_total", "Object bytes streamed to readers.",
+                       [this] { return static_cast<double>(reader->bytes_read()); });
     metrics.gauge_fn("cairn_store_blobs", "Blobs held in the local store.",
                      [this] { return static_cast<double>(store->blob_count()); });
     metrics.gauge_fn("cairn_store_bytes", "Sealed fragment bytes held (n x fragment_size per blob).", [this] {
@@ -780,7 +785,7 @@ struct Node::Impl final : NodeService {
 
   Result<Bytes> read_blob(const BlobId& id) override {
     CAIRN_TRY_STATUS(callable("read_blob"));
-    return fetcher->fetch_blocking(id);
+    return reader->fetch_blob(id);
   }
 
   Result<BlobStatus> blob_status(const BlobId& id) override {

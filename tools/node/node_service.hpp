@@ -38,6 +38,7 @@
 #include "cairn/erasure/file.hpp"
 #include "cairn/p2p/clock.hpp"
 #include "cairn/sampling/epoch_ports.hpp"
+#include "cairn/shards/reader.hpp"
 #include "cairn/shards/scrub.hpp"
 #include "cairn/shards/sync.hpp"
 #include "cairn/shards/upload.hpp"
@@ -115,37 +116,11 @@ struct PutBlobResult {
 
 // ---- reads ----
 
-enum class ObjectKind : uint8_t {
-  blob = 0,  // an id whose payload is not a root manifest: served as raw bytes
-  file = 1,  // a root manifest: served as the file it describes
-};
-
-struct ObjectInfo {
-  BlobId id;
-  ObjectKind kind = ObjectKind::blob;
-  // The bytes read() returns for this id: the original file size, or the
-  // blob's payload length.
-  uint64_t size = 0;
-  // Files only (zero / none for blobs).
-  uint64_t stored_size = 0;
-  erasure::Compression compression = erasure::Compression::none;
-  Hash32 sha256{};
-  uint64_t blob_count = 0;  // data blobs the manifest tree lists (files)
-  // The registry entry of the id's own blob (the root manifest for files).
-  BlobIndex index;
-  ShardId shard;
-};
-
-// Receives read bytes in order. Returning an error (e.g. the HTTP client
-// went away) stops the read; read() then returns that error.
-using ByteSink = std::function<Status(ByteSpan)>;
-
-struct ReadRange {
-  uint64_t offset = 0;
-  // nullopt: to the end. offset + length beyond the size is invalid_argument
-  // (an HTTP server clamps Range itself first).
-  std::optional<uint64_t> length;
-};
+// Objects as the reader in shards/ serves them (cairn/shards/reader.hpp).
+using ObjectKind = shards::ObjectKind;
+using ObjectInfo = shards::ObjectInfo;
+using ByteSink = shards::ByteSink;
+using ReadRange = shards::ReadRange;
 
 // ---- status ----
 

@@ -1,12 +1,15 @@
-#include "node/reader.hpp"
+#include "cairn/shards/reader.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <future>
+#include <string>
+#include <vector>
 
 #include "cairn/erasure/file.hpp"
 #include "cairn/erasure/sha256.hpp"
 
-namespace cairn::node {
+namespace cairn::shards {
 namespace {
 
 tl::unexpected<Error> corrupt(const BlobId& file, const std::string& what) {
@@ -18,7 +21,8 @@ tl::unexpected<Error> corrupt(const BlobId& file, const std::string& what) {
 // to the length its parent gave it.
 class DataWalker {
  public:
-  DataWalker(Fetcher& fetcher, const BlobId& file, const erasure::Manifest& root) : fetcher_(fetcher), file_(file) {
+  DataWalker(ObjectReader& reader, const BlobId& file, const erasure::Manifest& root)
+      : reader_(reader), file_(file) {
     stack_.push_back(Level{root.entries, 0, root.height});
   }
 
@@ -68,8 +72,9 @@ class DataWalker {
   };
 
   Status descend(const erasure::ManifestEntry& e, uint8_t parent_height) {
-    auto bytes = fetcher_.fetch_blocking(e.id);
-    if (!bytes) return tl::unexpected(with_context(bytes.error(), "reading manifest blob " + e.id.hex()));
+    auto bytes = reader_.fetch_blob(e.id);
+    if (!bytes)
+      return tl::unexpected(with_context(bytes.error(), "reading manifest blob " + e.id.hex()));
     auto m = erasure::Manifest::parse(*bytes);
     if (!m) return tl::unexpected(with_context(m.error(), "manifest blob " + e.id.hex()));
     if (m->kind != erasure::ManifestKind::interior || m->height + 1 != parent_height) {
@@ -86,32 +91,44 @@ class DataWalker {
     return {};
   }
 
-  Fetcher& fetcher_;
+  ObjectReader& reader_;
   BlobId file_;
   std::vector<Level> stack_;
 };
 
 }  // namespace
 
-struct Reader::Opened {
+struct ObjectReader::Opened {
   ObjectInfo info;
   Bytes payload;                          // the id's own blob
   std::optional<erasure::Manifest> root;  // files
 };
 
-Reader::Reader(NodeContext& ctx, Fetcher& fetcher)
-    : ctx_(ctx),
-      fetcher_(fetcher),
-      bytes_read_(ctx.metrics.counter("cairn_read_bytes_total", "Object bytes streamed to readers.")) {}
+ObjectReader::ObjectReader(BlobSource& source, std::shared_ptr<const erasure::Codec> codec,
+                           ReaderSettings settings)
+    : source_(source), codec_(std::move(codec)), settings_(settings) {}
 
-Result<Reader::Opened> Reader::open(const BlobId& id) {
-  auto payload = fetcher_.fetch_blocking(id);
+Result<Bytes> ObjectReader::fetch_blob(const BlobId& id) {
+  auto promise = std::make_shared<std::promise<Result<Bytes>>>();
+  auto future = promise->get_future();
+  source_.fetch(id, [promise](Result<Bytes> r) { promise->set_value(std::move(r)); });
+  // A fetch handed to a network thread that exits never completes: stop
+  // waiting then.
+  while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    if (source_.stopped())
+      return make_error(Errc::cancelled, "node stopping: reading blob " + id.hex());
+  }
+  return future.get();
+}
+
+Result<ObjectReader::Opened> ObjectReader::open(const BlobId& id) {
+  auto payload = fetch_blob(id);
   if (!payload) return tl::unexpected(payload.error());
   Opened o;
   o.info.id = id;
-  if (auto reg = ctx_.chain.lookup_blob(id); reg) {
+  if (auto reg = source_.lookup(id); reg) {
     o.info.index = reg->index;
-    o.info.shard = ctx_.params.shard_of(reg->index);
+    o.info.shard = codec_->params().shard_of(reg->index);
   }
   auto m = erasure::Manifest::parse(*payload);
   if (m && m->kind == erasure::ManifestKind::root) {
@@ -120,7 +137,7 @@ Result<Reader::Opened> Reader::open(const BlobId& id) {
     o.info.stored_size = m->stored_size;
     o.info.compression = m->compression;
     o.info.sha256 = m->sha256;
-    const uint64_t bs = ctx_.params.blob_size;
+    const uint64_t bs = codec_->params().blob_size;
     o.info.blob_count = (m->stored_size + bs - 1) / bs;
     o.root = std::move(*m);
   } else {
@@ -131,25 +148,26 @@ Result<Reader::Opened> Reader::open(const BlobId& id) {
   return o;
 }
 
-Result<ObjectInfo> Reader::stat(const BlobId& id) {
+Result<ObjectInfo> ObjectReader::stat(const BlobId& id) {
   auto o = open(id);
   if (!o) return tl::unexpected(o.error());
   return o->info;
 }
 
-Status Reader::read(const BlobId& id, const ReadRange& range, const ByteSink& sink) {
+Status ObjectReader::read(const BlobId& id, const ReadRange& range, const ByteSink& sink) {
   auto o = open(id);
   if (!o) return tl::unexpected(o.error());
   const uint64_t size = o->info.size;
   if (range.offset > size || (range.length && *range.length > size - range.offset)) {
-    return make_error(Errc::invalid_argument, "range [" + std::to_string(range.offset) + ", +" +
-                                                  (range.length ? std::to_string(*range.length) : std::string("end")) +
-                                                  ") lies outside the object's " + std::to_string(size) + " bytes");
+    return make_error(Errc::invalid_argument,
+                      "range [" + std::to_string(range.offset) + ", +" +
+                          (range.length ? std::to_string(*range.length) : std::string("end")) +
+                          ") lies outside the object's " + std::to_string(size) + " bytes");
   }
   const uint64_t length = range.length.value_or(size - range.offset);
   if (o->info.kind == ObjectKind::blob) {
     if (length == 0) return {};
-    bytes_read_.inc(length);
+    count(length);
     return sink(ByteSpan(o->payload).subspan(range.offset, length));
   }
   if (o->root->compression == erasure::Compression::none) {
@@ -158,10 +176,11 @@ Status Reader::read(const BlobId& id, const ReadRange& range, const ByteSink& si
   return read_compressed_file(*o, range.offset, length, sink);
 }
 
-Status Reader::read_plain_file(const Opened& o, uint64_t offset, uint64_t length, const ByteSink& sink) {
+Status ObjectReader::read_plain_file(const Opened& o, uint64_t offset, uint64_t length,
+                                     const ByteSink& sink) {
   const BlobId& file = o.info.id;
   const bool whole = offset == 0 && length == o.info.size;
-  DataWalker walker(fetcher_, file, *o.root);
+  DataWalker walker(*this, file, *o.root);
   auto skip = walker.skip(offset);
   if (!skip) return tl::unexpected(skip.error());
   uint64_t in_blob = *skip;
@@ -173,7 +192,7 @@ Status Reader::read_plain_file(const Opened& o, uint64_t offset, uint64_t length
   };
   std::deque<Slot> window;
   bool more = true;
-  const size_t ahead = std::max<uint32_t>(1, ctx_.settings.fetch.readahead_blobs);
+  const size_t ahead = std::max<uint32_t>(1, settings_.readahead_blobs);
   uint64_t remaining = length;
   erasure::Sha256 sha;
   while (remaining > 0) {
@@ -187,27 +206,30 @@ Status Reader::read_plain_file(const Opened& o, uint64_t offset, uint64_t length
       Slot s{**e, std::make_shared<std::promise<Result<Bytes>>>(), {}};
       s.future = s.promise->get_future();
       auto p = s.promise;
-      fetcher_.fetch(s.entry.id, [p](Result<Bytes> r) { p->set_value(std::move(r)); });
+      source_.fetch(s.entry.id, [p](Result<Bytes> r) { p->set_value(std::move(r)); });
       window.push_back(std::move(s));
     }
     if (window.empty()) return corrupt(file, "the manifest tree ends before the file does");
     Slot slot = std::move(window.front());
     window.pop_front();
     while (slot.future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
-      if (ctx_.io_stopped.load()) return make_error(Errc::cancelled, "node stopping: reading file " + file.hex());
+      if (source_.stopped())
+        return make_error(Errc::cancelled, "node stopping: reading file " + file.hex());
     }
     auto payload = slot.future.get();
-    if (!payload) return tl::unexpected(with_context(payload.error(), "reading file " + file.hex()));
+    if (!payload)
+      return tl::unexpected(with_context(payload.error(), "reading file " + file.hex()));
     if (payload->size() != slot.entry.length) {
-      return corrupt(file, "blob " + slot.entry.id.hex() + " holds " + std::to_string(payload->size()) +
-                               " bytes, the manifest says " + std::to_string(slot.entry.length));
+      return corrupt(file, "blob " + slot.entry.id.hex() + " holds " +
+                               std::to_string(payload->size()) + " bytes, the manifest says " +
+                               std::to_string(slot.entry.length));
     }
     if (in_blob > payload->size()) return corrupt(file, "offset beyond a blob");
     const uint64_t take = std::min<uint64_t>(payload->size() - in_blob, remaining);
     const ByteSpan part = ByteSpan(*payload).subspan(in_blob, take);
     if (whole) sha.update(part);
     CAIRN_TRY_STATUS(sink(part));
-    bytes_read_.inc(take);
+    count(take);
     remaining -= take;
     in_blob = 0;
   }
@@ -217,17 +239,18 @@ Status Reader::read_plain_file(const Opened& o, uint64_t offset, uint64_t length
   return {};
 }
 
-Status Reader::read_compressed_file(const Opened& o, uint64_t offset, uint64_t length, const ByteSink& sink) {
+Status ObjectReader::read_compressed_file(const Opened& o, uint64_t offset, uint64_t length,
+                                          const ByteSink& sink) {
   // zstd frames must be inflated from the start: skip up to `offset`, stop
   // after `length` (the whole-file checks then run only for whole reads).
   uint64_t pos = 0;
   bool range_done = false;
   const bool whole = offset == 0 && length == o.info.size;
   auto summary = erasure::decode_file(
-      *ctx_.codec, o.info.id,
+      *codec_, o.info.id,
       [this, &o](const BlobId& id) -> Result<Bytes> {
         if (id == o.info.id) return o.payload;
-        return fetcher_.fetch_blocking(id);
+        return fetch_blob(id);
       },
       [&](ByteSpan chunk) -> Status {
         const uint64_t begin = pos, end = pos + chunk.size();
@@ -236,7 +259,7 @@ Status Reader::read_compressed_file(const Opened& o, uint64_t offset, uint64_t l
         const uint64_t from = std::max(begin, offset), to = std::min(end, offset + length);
         if (from < to) {
           CAIRN_TRY_STATUS(sink(chunk.subspan(from - begin, to - from)));
-          bytes_read_.inc(to - from);
+          count(to - from);
         }
         if (!whole && to >= offset + length) {
           range_done = true;
@@ -248,4 +271,4 @@ Status Reader::read_compressed_file(const Opened& o, uint64_t offset, uint64_t l
   return {};
 }
 
-}  // namespace cairn::node
+}  // namespace cairn::shards
