@@ -59,7 +59,7 @@ class SteadyClock final : public Clock {
 
 }  // namespace
 
-Clock& steady_clock() {
+Clock& real_clock() {
   static SteadyClock clock;
   return clock;
 }

@@ -161,7 +161,7 @@ Result<Run> run_gossip(const Options& opts) {
     if (i > 0) s.discovery.bootstrap = {bootstrap};
     std::array<uint8_t, 32> seed{};
     for (size_t b = 0; b < seed.size(); b += 8) put_be<uint64_t>(seed.data() + b, rng());
-    auto node = std::make_unique<p2p::GossipNode>(ex, p2p::make_tcp_transport(ex), p2p::steady_clock(),
+    auto node = std::make_unique<p2p::GossipNode>(ex, p2p::make_tcp_transport(ex), p2p::real_clock(),
                                                   SigningKey::from_seed(seed), s, rng());
     node->set_handler([&run](const p2p::GossipDeliver& d) {
       auto it = run.index.find(d.id);

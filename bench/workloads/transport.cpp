@@ -111,8 +111,8 @@ class OurStream {
         tb_(p2p::make_tcp_transport(io_b_.ctx.get_executor())) {
     p2p::P2pSettings s;
     s.compression = false;  // random payloads: do not spend CPU trying
-    a_ = std::make_unique<p2p::Host>(io_a_.ctx.get_executor(), *ta_, p2p::steady_clock(), ka_, s, seed);
-    b_ = std::make_unique<p2p::Host>(io_b_.ctx.get_executor(), *tb_, p2p::steady_clock(), kb_, s, seed + 1);
+    a_ = std::make_unique<p2p::Host>(io_a_.ctx.get_executor(), *ta_, p2p::real_clock(), ka_, s, seed);
+    b_ = std::make_unique<p2p::Host>(io_b_.ctx.get_executor(), *tb_, p2p::real_clock(), kb_, s, seed + 1);
   }
 
   Status start() {

@@ -341,7 +341,7 @@ TEST_F(DevChainTest, ProducerOnItsOwnThreadMakesBlocksOnTheRealClock) {
   Subscription sub = (*c)->subscribe_heads([&](const BlockHeader&) { ++blocks; });
   const auto start = std::chrono::steady_clock::now();
   p2p::IoThread producer("devchain-test");
-  (*c)->start(producer.executor(), p2p::steady_clock());
+  (*c)->start(producer.executor(), p2p::real_clock());
   producer.start();
   auto h = test::submit_and_wait(**c, put(**c, 1, commitment_from(rng)), std::chrono::seconds(5));
   ASSERT_TRUE(h) << h.error().to_string();

@@ -38,7 +38,7 @@ class RpcTest : public ::testing::Test {
     rpc_settings.port = cairn::test::free_port();
     rpc_settings.max_body_bytes = 64 * 1024;
     rpc_settings.max_batch = 20;
-    auto srv = RpcServer::start(*chain, p2p::steady_clock(), rpc_settings);
+    auto srv = RpcServer::start(*chain, p2p::real_clock(), rpc_settings);
     ASSERT_TRUE(srv) << srv.error().to_string();
     server = std::move(*srv);
     http.emplace("127.0.0.1", server->port());

@@ -139,7 +139,7 @@ TEST_F(ChainRegistryTest, SettledCountsAndRangesCostAFewChainCallsPerShard) {
   ExecutorThread executor;
   contracts::ChainClient link(counting, contracts::test::key_from(rng),
                               contracts::ChainClientSettings{}, executor.io.get_executor(),
-                              p2p::steady_clock());
+                              p2p::real_clock());
   ASSERT_TRUE(link.start());
   ChainRegistry registry(link, params, /*settle_blocks=*/2);
   // Head is block 4: blocks up to 2 are settled (all of shard 0), shard 1's

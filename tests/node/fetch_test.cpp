@@ -42,7 +42,7 @@ class FakeHolder {
       transport_ = p2p::make_tcp_transport(ex);
       p2p::P2pSettings s;
       s.network_id = chain.info().chain_id;
-      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(), key_, s, 7);
+      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::real_clock(), key_, s, 7);
       rr_ = std::make_unique<p2p::RequestResponse>(*host_);
       const erasure::NetworkParams params = chain.info().params;
       (void)rr_->handle(

@@ -54,7 +54,7 @@ class RawAsker {
       transport_ = p2p::make_tcp_transport(ex);
       p2p::P2pSettings s;
       s.network_id = chain.info().chain_id;
-      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(),
+      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::real_clock(),
                                           SigningKey::generate(), s, 9);
       rr_ = std::make_unique<p2p::RequestResponse>(*host_);
       host_->connect(address, {},
@@ -118,7 +118,7 @@ class VersionOneHolder {
       transport_ = p2p::make_tcp_transport(ex);
       p2p::P2pSettings s;
       s.network_id = chain.info().chain_id;
-      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::steady_clock(), key_, s, 11);
+      host_ = std::make_unique<p2p::Host>(ex, *transport_, p2p::real_clock(), key_, s, 11);
       rr_ = std::make_unique<p2p::RequestResponse>(*host_);
       const erasure::NetworkParams params = chain.info().params;
       (void)rr_->handle(

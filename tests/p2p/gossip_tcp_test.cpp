@@ -56,7 +56,7 @@ class TcpCluster {
       s.discovery.unrelated_grace = 1s;
       if (i > 0) s.discovery.bootstrap = {bootstrap_};
       auto node = std::make_unique<GossipNode>(executor_, make_tcp_transport(executor_),
-                                               steady_clock(), test::key_from_rng(rng), s, rng());
+                                               real_clock(), test::key_from_rng(rng), s, rng());
       node->set_handler([this, i](const GossipDeliver& d) { ++delivered_[i][d.id]; });
       auto bound = node->start();
       EXPECT_TRUE(bound) << bound.error().to_string();

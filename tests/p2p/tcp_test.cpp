@@ -49,8 +49,7 @@ struct TcpNode {
   TcpNode(asio::io_context& ctx, std::mt19937_64& rng, P2pSettings s = {})
       : key(test::key_from_rng(rng)),
         transport(make_tcp_transport(ctx.get_executor())),
-        host(
-            std::make_unique<Host>(ctx.get_executor(), *transport, steady_clock(), key, s, rng())) {
+        host(std::make_unique<Host>(ctx.get_executor(), *transport, real_clock(), key, s, rng())) {
     auto a = host->listen(loopback());
     EXPECT_TRUE(a) << a.error().to_string();
     if (a) address = *a;
@@ -299,8 +298,8 @@ TEST(TcpStrands, HostsOnStrandsOfAMultiThreadedContext) {
   asio::any_io_executor sa = asio::make_strand(ctx), sb = asio::make_strand(ctx);
   SigningKey ka = test::key_from_rng(rng), kb = test::key_from_rng(rng);
   auto ta = make_tcp_transport(sa), tb = make_tcp_transport(sb);
-  Host a(sa, *ta, steady_clock(), ka, {}, rng());
-  Host b(sb, *tb, steady_clock(), kb, {}, rng());
+  Host a(sa, *ta, real_clock(), ka, {}, rng());
+  Host b(sb, *tb, real_clock(), kb, {}, rng());
   std::atomic<int> off_strand{0}, got_a{0}, got_b{0};
   std::promise<std::string> bound;
   std::promise<void> connected;

@@ -84,7 +84,7 @@ class ScrubTest : public ::testing::Test {
       work_.emplace(io_.get_executor());
       io_thread_ = std::thread([this] { io_.run(); });
       gather_ = std::make_unique<FragmentGather>(
-          *remote, *pool_, p2p::steady_clock(), io_.get_executor(),
+          *remote, *pool_, p2p::real_clock(), io_.get_executor(),
           [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); }, params_,
           GatherSettings{});
     }

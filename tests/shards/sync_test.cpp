@@ -66,7 +66,7 @@ class SyncTest : public ::testing::Test {
   SyncEngine& start(SyncSettings settings = fast_settings()) {
     pool_ = std::make_unique<WorkerPool>(WorkerPoolSettings{2, 64});
     engine_ = std::make_unique<SyncEngine>(*target_->store, *pool_, codec_, target_->seal,
-                                           registry_, net_, settings, p2p::steady_clock());
+                                           registry_, net_, settings, p2p::real_clock());
     EXPECT_TRUE(engine_->add_shard(kShard));
     return *engine_;
   }
@@ -362,7 +362,7 @@ TEST_F(SyncTest, AnUnreadableRecordBehindTheCursorIsFetchedAgain) {
   scrub.bytes_per_second = uint64_t{64} << 20;
   scrub.max_queued_jobs = 64;
   Scrubber scrubber(*target_->store, *pool_, codec_, target_->seal, nullptr, scrub,
-                    p2p::steady_clock());
+                    p2p::real_clock());
   scrubber.on_unreadable([&](BlobIndex i) { EXPECT_TRUE(engine.refetch(i)); });
   testing::Ticker ticker([&] { scrubber.tick(); }, 10ms);
   ASSERT_TRUE(testing::eventually([&] { return engine.stats().blobs_fetched == 1; }));
@@ -402,7 +402,7 @@ TEST(SyncCrash, Child) {
   settings.max_in_flight = 2;
   settings.cursor_every_blobs = 3;
   SyncEngine engine(*target->store, pool, codec, target->seal, registry, net, settings,
-                    p2p::steady_clock());
+                    p2p::real_clock());
   ASSERT_TRUE(engine.add_shard(ShardId{0}));
   // Runs until the parent kills it; the bound only guards against an orphan.
   const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -468,7 +468,7 @@ TEST(SyncCrash, KilledMidSyncResumes) {
   {
     WorkerPool pool(WorkerPoolSettings{2, 64});
     SyncEngine engine(*target->store, pool, codec, target->seal, registry, net, SyncSettings{},
-                      p2p::steady_clock());
+                      p2p::real_clock());
     ASSERT_TRUE(engine.add_shard(ShardId{0}));
     ASSERT_TRUE(engine.wait_synced(30s));
     EXPECT_EQ(engine.stats().blobs_fetched, corpus.blobs.size() - held->size());

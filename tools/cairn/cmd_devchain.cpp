@@ -91,7 +91,7 @@ int run_devchain(DevchainSettings s) {
   s.chain.devchain.db_path = (dir / "chain").string();
   auto chain = contracts::DevChain::open(s.chain.devchain, *key, requested_params(s));
   if (!chain) return report_error("devchain", chain.error());
-  auto server = contracts::RpcServer::start(**chain, p2p::steady_clock(), s.chain.rpc);
+  auto server = contracts::RpcServer::start(**chain, p2p::real_clock(), s.chain.rpc);
   if (!server) return report_error("devchain", server.error());
 
   const contracts::ChainInfo& info = (*chain)->info();
@@ -107,7 +107,7 @@ int run_devchain(DevchainSettings s) {
   std::mutex failure_mu;
   std::optional<Error> failure;
   p2p::IoThread producer("cairn-devchain");
-  (*chain)->start(producer.executor(), p2p::steady_clock(), [&](const Error& e) {
+  (*chain)->start(producer.executor(), p2p::real_clock(), [&](const Error& e) {
     {
       std::lock_guard lock(failure_mu);
       failure = e;

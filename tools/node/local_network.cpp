@@ -34,7 +34,7 @@ void LocalNetwork::pause_blocks() {
 }
 
 void LocalNetwork::resume_blocks() {
-  chain_->start(producer_.executor(), p2p::steady_clock());
+  chain_->start(producer_.executor(), p2p::real_clock());
   producer_.start();
 }
 
@@ -103,7 +103,7 @@ bool LocalNetwork::meshed(const std::vector<Node*>& live, contracts::Chain& chai
 }
 
 bool LocalNetwork::wait_meshed(std::chrono::milliseconds limit) {
-  cairn::Clock& real = p2p::steady_clock();
+  cairn::Clock& real = p2p::real_clock();
   const auto deadline = real.now() + limit;
   while (real.now() < deadline) {
     if (meshed()) return true;

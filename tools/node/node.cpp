@@ -155,7 +155,7 @@ struct Node::Impl final : NodeService {
 
   Impl(NodeSettings s, NodeOptions o) : settings(std::move(s)), options(std::move(o)) {}
 
-  Clock& clock() const override { return options.clock ? *options.clock : p2p::steady_clock(); }
+  Clock& clock() const override { return options.clock ? *options.clock : p2p::real_clock(); }
   // The network's io_context: the caller's (NodeOptions::io) or the network
   // thread's.
   asio::io_context& net_io() { return options.io ? *options.io : network.context(); }
@@ -674,7 +674,7 @@ struct Node::Impl final : NodeService {
       });
       if (options.io) {
         // A real-time bound, whatever the node's clock: idle() may not move it.
-        cairn::Clock& real = p2p::steady_clock();
+        cairn::Clock& real = p2p::real_clock();
         const auto give_up = real.now() + kNetworkStopTimeout;
         while (gone_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && real.now() < give_up) {
           if (options.io->poll_one() > 0) continue;

@@ -228,7 +228,7 @@ class NodeService {
 
   // The node's clock: the HTTP front-end times requests and bounds body
   // drains with it. Real time unless the node was given another.
-  virtual Clock& clock() const { return p2p::steady_clock(); }
+  virtual Clock& clock() const { return p2p::real_clock(); }
 
   // Splits, (maybe) compresses, encodes and commits `content` as a file,
   // registers every blob on the chain, and returns once every blob has

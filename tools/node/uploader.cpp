@@ -144,7 +144,7 @@ void Uploader::stop(std::chrono::milliseconds timeout, bool network_running) {
   // node drains its pool. A pool without threads runs them on the node's
   // io_context, which the caller pumped before.
   if (ctx_.pool.threads() == 0) return;
-  cairn::Clock& real = p2p::steady_clock();
+  cairn::Clock& real = p2p::real_clock();
   const auto give_up = real.now() + timeout;
   while (engine_.store_jobs() > 0 && real.now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -13,7 +13,7 @@ namespace cairn::p2p {
 
 // Real time: std::chrono::steady_clock and asio::steady_timer. Stateless; one
 // instance may be shared by every component in the process.
-Clock& steady_clock();
+Clock& real_clock();
 
 // Virtual time for deterministic simulation. Time starts at the epoch
 // (TimePoint{}) and moves only when advance()/run_until() is called; due

@@ -10,7 +10,7 @@
 //   router graylist             -> Host::adjust_score + disconnect (bans
 //                                  follow from the Host's ban threshold)
 //
-// The same class runs over real TCP (make_tcp_transport + steady_clock()) and
+// The same class runs over real TCP (make_tcp_transport + real_clock()) and
 // over the in-memory SimNetwork with a ManualClock, so simulations exercise
 // the production wiring.
 //
