@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 using testing::ClockedPeers;
 using testing::PeerAnswer;
 
-constexpr ShardId kShard{1};
+constexpr ShardId kHintShard{1};
 // Blobs of the shard under test; the registry lists only the first
 // kListed to the walk (the rest are fresh uploads, held back as the node's
 // settle delay does).
@@ -59,9 +59,9 @@ class SyncHintTest : public ::testing::Test {
     auto rng = test::seeded_rng(17);
     auto filler = testing::make_corpus(*codec_, BlobIndex{0}, params_.blobs_per_shard, rng);
     for (const auto& b : filler.blobs) registry_.add(b);
-    corpus_ = testing::make_corpus(*codec_, params_.first_index(kShard), kBlobs, rng);
+    corpus_ = testing::make_corpus(*codec_, params_.first_index(kHintShard), kBlobs, rng);
     for (const auto& b : corpus_.blobs) registry_.add(b);
-    registry_.list_only(params_.first_index(kShard).value + kListed);
+    registry_.list_only(params_.first_index(kHintShard).value + kListed);
     announcer_ = testing::make_node(params_, dir_ / "announcer", 0x21);
     source_ = testing::make_node(params_, dir_ / "source", 0x22);
     testing::ingest_corpus(*announcer_, *codec_, corpus_);
@@ -91,7 +91,7 @@ class SyncHintTest : public ::testing::Test {
   SyncEngine& start(SyncSettings s = settings()) {
     engine_ = std::make_unique<SyncEngine>(*target_->store, pool_, codec_, target_->seal, registry_,
                                            peers_, s, clock_, &observer_);
-    EXPECT_TRUE(engine_->add_shard(kShard));
+    EXPECT_TRUE(engine_->add_shard(kHintShard));
     return *engine_;
   }
 
@@ -136,7 +136,7 @@ TEST_F(SyncHintTest, AHintedBlobIsFetchedAndStoredAtOnceAheadOfTheWalk) {
   peers_.add(source_->id, source_.get(), PeerAnswer::honest, 10ms);
   SyncEngine& engine = start();
   const size_t fresh = kBlobs - 1;  // not listed to the walk
-  ASSERT_TRUE(engine.hint(kShard, hint(fresh, {announcer_->id})));
+  ASSERT_TRUE(engine.hint(kHintShard, hint(fresh, {announcer_->id})));
   clock_.settle();
 
   const auto asked = requests_for(fresh);
@@ -170,14 +170,14 @@ TEST_F(SyncHintTest, AHintedBlobIsFetchedAndStoredAtOnceAheadOfTheWalk) {
   for (size_t i = 0; i < kListed; ++i) EXPECT_TRUE(held(i)) << "blob " << i;
   EXPECT_EQ(requests_for(fresh).size(), 1u);
   EXPECT_EQ(engine.progress().front().cursor,
-            BlobIndex{params_.first_index(kShard).value + kListed});
+            BlobIndex{params_.first_index(kHintShard).value + kListed});
 }
 
 TEST_F(SyncHintTest, AHintedBlobTheWalkQueuedMovesAhead) {
   peers_.add(source_->id, source_.get(), PeerAnswer::honest, 10ms);
   SyncEngine& engine = start();
   clock_.settle();  // the plan queued the listed blobs; blob 0 is fetching
-  ASSERT_TRUE(engine.hint(kShard, hint(kListed - 1, {source_->id})));
+  ASSERT_TRUE(engine.hint(kHintShard, hint(kListed - 1, {source_->id})));
   clock_.settle();
   const auto asked = requests_for(kListed - 1);
   ASSERT_EQ(asked.size(), 1u);
@@ -196,11 +196,11 @@ TEST_F(SyncHintTest, AHintForAHeldOrContradictedBlobFetchesNothing) {
   ASSERT_TRUE(ingest_payload(*target_->store, *codec_, corpus_.blobs[fresh].index,
                              corpus_.payloads[fresh], target_->seal.get()));
   SyncEngine& engine = start();
-  ASSERT_TRUE(engine.hint(kShard, hint(fresh, {announcer_->id})));
+  ASSERT_TRUE(engine.hint(kHintShard, hint(fresh, {announcer_->id})));
   // An announcement the registry contradicts (another length).
   BlobHint lying = hint(fresh - 1, {announcer_->id});
   lying.length += 1;
-  ASSERT_TRUE(engine.hint(kShard, lying));
+  ASSERT_TRUE(engine.hint(kHintShard, lying));
   clock_.settle();
   clock_.advance(1s);
   clock_.settle();
@@ -228,13 +228,13 @@ TEST_F(SyncHintTest, TheHintsHeldAreBoundedAndDropsCounted) {
   SyncSettings s = settings();
   s.max_hints = 2;
   SyncEngine& engine = start(s);
-  ASSERT_TRUE(engine.hint(kShard, hint(kListed, {announcer_->id})));
-  ASSERT_TRUE(engine.hint(kShard, hint(kListed + 1, {announcer_->id})));
-  auto third = engine.hint(kShard, hint(kListed + 2, {announcer_->id}));
+  ASSERT_TRUE(engine.hint(kHintShard, hint(kListed, {announcer_->id})));
+  ASSERT_TRUE(engine.hint(kHintShard, hint(kListed + 1, {announcer_->id})));
+  auto third = engine.hint(kHintShard, hint(kListed + 2, {announcer_->id}));
   ASSERT_FALSE(third);
   EXPECT_EQ(third.error().code, Errc::busy);
   // A second announcement of a held hint is merged, not counted.
-  EXPECT_TRUE(engine.hint(kShard, hint(kListed, {source_->id})));
+  EXPECT_TRUE(engine.hint(kHintShard, hint(kListed, {source_->id})));
   clock_.settle();
   SyncStats st = engine.stats();
   EXPECT_EQ(st.hints, 2u);
@@ -247,7 +247,7 @@ TEST_F(SyncHintTest, TheHintsHeldAreBoundedAndDropsCounted) {
   clock_.advance(10s);
   clock_.settle();
   EXPECT_EQ(engine.stats().hints_pending, 0u);
-  EXPECT_TRUE(engine.hint(kShard, hint(kListed + 2, {announcer_->id})));
+  EXPECT_TRUE(engine.hint(kHintShard, hint(kListed + 2, {announcer_->id})));
   clock_.settle();
   EXPECT_EQ(requests_for(kListed + 2).size(), 1u);
 }
@@ -257,7 +257,7 @@ TEST_F(SyncHintTest, AFailedHintIsRetriedOnTheClock) {
   peers_.add(announcer_->id, announcer_.get(), PeerAnswer::missing, 10ms, /*listed=*/false);
   SyncEngine& engine = start();
   const size_t fresh = kBlobs - 1;
-  ASSERT_TRUE(engine.hint(kShard, hint(fresh, {announcer_->id})));
+  ASSERT_TRUE(engine.hint(kHintShard, hint(fresh, {announcer_->id})));
   clock_.settle();
   clock_.advance(10ms);
   clock_.settle();
@@ -292,7 +292,7 @@ TEST_F(SyncHintTest, AHintNoPeerServesIsGivenUpToTheWalk) {
   s.max_hint_rounds = 2;
   SyncEngine& engine = start(s);
   const size_t fresh = kBlobs - 1;
-  ASSERT_TRUE(engine.hint(kShard, hint(fresh, {announcer_->id})));
+  ASSERT_TRUE(engine.hint(kHintShard, hint(fresh, {announcer_->id})));
   for (int i = 0; i < 4; ++i) {
     clock_.advance(1010ms);
     engine.tick();
