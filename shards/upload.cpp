@@ -42,7 +42,6 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
     bool encoded = false;    // seal() was called
     uint32_t min_confirmed = kNoConfirmation;
     uint32_t need_acked = 0;  // most replicas any acknowledged blob needed
-    uint64_t done_bytes = 0;  // payload bytes of acknowledged data blobs
     std::optional<BlobId> first_id;
     std::optional<RegisteredBlob> first;
     std::optional<UploadPhase> last_phase;
@@ -54,7 +53,6 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
   struct Entry {
     std::shared_ptr<erasure::CommittedBlob> blob;  // plain; shared with readers via find()
     uint32_t size = 0;
-    bool is_data = true;  // counts toward progress
     std::optional<RegisteredBlob> reg;
     uint32_t requested = 1;  // most replicas any upload asked for
     uint32_t want = 1;       // requested, capped by the shard's serving nodes
@@ -70,7 +68,6 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
   struct Queued {  // an add() waiting for room in the window
     UploadHandle handle;
     std::shared_ptr<erasure::CommittedBlob> blob;
-    bool is_data;
     std::function<void(Status)> admitted;
   };
 
@@ -150,7 +147,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
     u.deadline_timer->expires_after(request.timeout, [this, h] { expire(h); });
   }
 
-  void add(UploadHandle h, std::shared_ptr<erasure::CommittedBlob> blob, bool is_data,
+  void add(UploadHandle h, std::shared_ptr<erasure::CommittedBlob> blob,
            std::function<void(Status)> admitted) {
     if (stopped) {
       admitted(make_error(Errc::cancelled, "the node is stopping"));
@@ -160,7 +157,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
       admitted(make_error(Errc::cancelled, "the upload has ended"));
       return;
     }
-    Queued q{h, std::move(blob), is_data, std::move(admitted)};
+    Queued q{h, std::move(blob), std::move(admitted)};
     // FIFO: nothing overtakes an add() already waiting for room.
     if (queued.empty() && has_room(q.blob->commitment.id)) {
       admit(std::move(q));
@@ -196,7 +193,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
     Entry& e = entries[id];
     if (fresh) {
       e.requested = u.request.min_replicas;
-      start(id, e, std::move(q.blob), q.is_data, /*persisted=*/false);
+      start(id, e, std::move(q.blob), /*persisted=*/false);
     }
     e.requested = std::max(e.requested, u.request.min_replicas);
     e.uploads.push_back(q.handle);
@@ -208,11 +205,10 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Starts the pipeline of a new entry `e` of blob `id`.
-  void start(const BlobId& id, Entry& e, std::shared_ptr<erasure::CommittedBlob> blob, bool is_data,
+  void start(const BlobId& id, Entry& e, std::shared_ptr<erasure::CommittedBlob> blob,
              bool persisted) {
     e.size = blob->encoded.length;
     e.blob = std::move(blob);
-    e.is_data = is_data;
     e.created = e.last_progress = clock.now();
     {
       std::lock_guard lock(visible_mu);
@@ -292,7 +288,6 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
     out.replicas = u.min_confirmed == kNoConfirmation ? 0 : u.min_confirmed;
     if (u.first) out.first = *u.first;
     out.phase = phase(h, u);
-    if (u.cb.progress) u.cb.progress(u.request.total_bytes, u.request.total_bytes);
     finish(h, std::move(out));
     return true;
   }
@@ -578,10 +573,7 @@ struct UploadEngine::Impl : std::enable_shared_from_this<Impl> {
       Upload& up = u->second;
       up.min_confirmed = std::min(up.min_confirmed, confirmed);
       up.need_acked = std::max(up.need_acked, e.want);
-      if (e.is_data) up.done_bytes += e.size;
       --up.remaining;
-      if (up.cb.progress)
-        up.cb.progress(std::min(up.done_bytes, up.request.total_bytes), up.request.total_bytes);
     }
     observer.acknowledged(id, clock.now() - e.created);
     drop(it);
@@ -711,11 +703,10 @@ UploadHandle UploadEngine::begin(UploadRequest request, UploadCallbacks callback
 }
 
 void UploadEngine::add(UploadHandle handle, std::shared_ptr<erasure::CommittedBlob> blob,
-                       bool is_data, std::function<void(Status)> admitted) {
-  impl_->later(
-      [handle, blob = std::move(blob), is_data, admitted = std::move(admitted)](Impl& im) mutable {
-        im.add(handle, std::move(blob), is_data, std::move(admitted));
-      });
+                       std::function<void(Status)> admitted) {
+  impl_->later([handle, blob = std::move(blob), admitted = std::move(admitted)](Impl& im) mutable {
+    im.add(handle, std::move(blob), std::move(admitted));
+  });
 }
 
 void UploadEngine::seal(UploadHandle handle, std::string what) {
@@ -774,7 +765,7 @@ Result<size_t> UploadEngine::resume() {
       if (impl.stopped || impl.entries.count(id) > 0) return;
       Impl::Entry& e = impl.entries[id];
       e.requested = impl.settings.min_replicas;
-      impl.start(id, e, std::move(blob), /*is_data=*/true, /*persisted=*/true);
+      impl.start(id, e, std::move(blob), /*persisted=*/true);
     });
     ++resumed;
   }

@@ -245,7 +245,6 @@ class MemoryNode final : public NodeService {
   void remember(const PutOptions& options) {
     std::lock_guard lock(mu_);
     last_options_ = options;
-    last_options_.progress = nullptr;
     last_options_.phases = nullptr;
   }
   void store(const BlobId& id, ByteSpan payload) {

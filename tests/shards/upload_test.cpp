@@ -166,9 +166,8 @@ class UploadTest : public ::testing::Test {
     UploadRequest req;
     req.min_replicas = replicas;
     req.timeout = timeout;
-    req.total_bytes = b->encoded.length;
     const UploadHandle h = engine_->begin(req, record(o, phases));
-    engine_->add(h, b, true, [admitted](Status st) {
+    engine_->add(h, b, [admitted](Status st) {
       if (admitted) *admitted = st;
     });
     engine_->seal(h, "blob " + b->commitment.id.hex());

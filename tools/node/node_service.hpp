@@ -47,10 +47,6 @@ namespace cairn::node {
 
 // ---- uploads ----
 
-// Called as an upload progresses, from a node thread: keep it short and
-// non-blocking. `done` and `total` count bytes of the original content.
-using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
-
 // Where an upload stands once its bytes are in (PutOptions::phases).
 using UploadPhase = shards::UploadPhase;
 using PhaseFn = std::function<void(const UploadPhase&)>;
@@ -69,7 +65,6 @@ struct PutOptions {
   // timeout the blobs not yet confirmed stay in the pending store and keep
   // being replicated in the background; the call fails with Errc::timeout.
   std::optional<std::chrono::milliseconds> timeout;
-  ProgressFn progress;
   // Called on the CALLING thread while the call works and waits: when the
   // phase changed, at most every shards::kPhaseInterval, and once more with every
   // blob acknowledged just before a successful return. It may block (an

@@ -153,12 +153,11 @@ void Uploader::stop(std::chrono::milliseconds timeout, bool network_running) {
 
 // ---- the blocking calls ----
 
-shards::UploadHandle Uploader::begin(const std::shared_ptr<Call>& call, const PutOptions& options, uint64_t total) {
+shards::UploadHandle Uploader::begin(const std::shared_ptr<Call>& call, const PutOptions& options) {
   const auto& up = ctx_.settings.upload;
   shards::UploadRequest request;
   request.min_replicas = std::max<uint32_t>(1, options.min_replicas.value_or(up.min_replicas));
   request.timeout = std::chrono::duration_cast<Duration>(options.timeout.value_or(up.ack_timeout));
-  request.total_bytes = total;
   shards::UploadCallbacks cb;
   std::weak_ptr<Call> weak = call;
   if (options.phases) {
@@ -170,7 +169,6 @@ shards::UploadHandle Uploader::begin(const std::shared_ptr<Call>& call, const Pu
       c->cv.notify_all();
     };
   }
-  cb.progress = options.progress;
   cb.done = [this, weak](Result<shards::UploadOutcome> r) {
     auto c = weak.lock();
     if (!c) return;
@@ -210,13 +208,13 @@ void Uploader::wait(Call& call, const PutOptions& options, const std::function<b
 }
 
 Status Uploader::add(const std::shared_ptr<Call>& call, shards::UploadHandle handle,
-                     std::shared_ptr<erasure::CommittedBlob> blob, bool is_data, const PutOptions& options) {
+                     std::shared_ptr<erasure::CommittedBlob> blob, const PutOptions& options) {
   {
     std::lock_guard lock(mu_);
     call->admitted.reset();
   }
   std::weak_ptr<Call> weak = call;
-  engine_.add(handle, std::move(blob), is_data, [this, weak](Status st) {
+  engine_.add(handle, std::move(blob), [this, weak](Status st) {
     auto c = weak.lock();
     if (!c) return;
     std::lock_guard lock(mu_);
@@ -263,12 +261,11 @@ Result<PutFileResult> Uploader::put_file(ByteSpan content, const PutOptions& opt
     }
   }
   auto call = std::make_shared<Call>();
-  const auto handle = begin(call, options, content.size());
+  const auto handle = begin(call, options);
   erasure::FileOptions fopts;
   fopts.compress = options.compress;
   auto summary = erasure::encode_file(*ctx_.codec, content, fopts, [&](const erasure::BlobPiece& piece) -> Status {
-    return add(call, handle, std::make_shared<erasure::CommittedBlob>(piece.blob), /*is_data=*/!piece.is_manifest,
-               options);
+    return add(call, handle, std::make_shared<erasure::CommittedBlob>(piece.blob), options);
   });
   if (!summary) {
     upload_failures_.inc();
@@ -304,8 +301,8 @@ Result<PutBlobResult> Uploader::put_blob(ByteSpan payload, const PutOptions& opt
   CAIRN_TRY_STATUS(erasure::encode_and_commit_into(*ctx_.codec, payload, *blob));
   const BlobId id = blob->commitment.id;
   auto call = std::make_shared<Call>();
-  const auto handle = begin(call, options, payload.size());
-  if (auto st = add(call, handle, std::move(blob), /*is_data=*/true, options); !st) {
+  const auto handle = begin(call, options);
+  if (auto st = add(call, handle, std::move(blob), options); !st) {
     upload_failures_.inc();
     engine_.abandon(handle);
     close(call);

@@ -61,10 +61,10 @@ class Uploader {
   class Ports;
 
   // Starts an upload for `call` in the engine.
-  shards::UploadHandle begin(const std::shared_ptr<Call>& call, const PutOptions& options, uint64_t total);
+  shards::UploadHandle begin(const std::shared_ptr<Call>& call, const PutOptions& options);
   // Adds `blob` to the upload and waits until the engine admitted it.
   Status add(const std::shared_ptr<Call>& call, shards::UploadHandle handle,
-             std::shared_ptr<erasure::CommittedBlob> blob, bool is_data, const PutOptions& options);
+             std::shared_ptr<erasure::CommittedBlob> blob, const PutOptions& options);
   // Seals the upload and waits for its outcome.
   Result<shards::UploadOutcome> finish(const std::shared_ptr<Call>& call, shards::UploadHandle handle, std::string what,
                                        const PutOptions& options);

@@ -142,8 +142,6 @@ struct UploadRequest {
   // The upload fails with Errc::timeout this long after begin() (virtual
   // time) unless it completed.
   Duration timeout = std::chrono::seconds(120);
-  // Bytes of the original content (the denominator of `progress`).
-  uint64_t total_bytes = 0;
 };
 
 struct UploadOutcome {
@@ -161,9 +159,6 @@ struct UploadCallbacks {
   // The phase changed: at most every kPhaseInterval, and once more when
   // the upload completes (in UploadOutcome::phase instead). Optional.
   std::function<void(const UploadPhase&)> phase;
-  // Payload bytes of acknowledged data blobs so far, of total_bytes.
-  // Optional.
-  std::function<void(uint64_t done, uint64_t total)> progress;
   // Exactly once: the outcome, or Errc::timeout (the deadline), the first
   // failing blob's error, or Errc::cancelled (stop()). Not called after
   // abandon().
@@ -195,9 +190,9 @@ class UploadEngine {
   // runs once on the executor: ok when the blob is in the window (its
   // pipeline started, or it joined the same blob already in flight), or
   // Errc::timeout (the window stayed full until the deadline), or the
-  // upload's failure, or Errc::cancelled (stop(), unknown handle). `is_data`:
-  // its payload counts toward progress (a manifest's does not). Any thread.
-  void add(UploadHandle handle, std::shared_ptr<erasure::CommittedBlob> blob, bool is_data,
+  // upload's failure, or Errc::cancelled (stop(), unknown handle). Any
+  // thread.
+  void add(UploadHandle handle, std::shared_ptr<erasure::CommittedBlob> blob,
            std::function<void(Status)> admitted);
   // Every blob is added; `what` names the upload in its errors ("file
   // <id>"). Any thread.
